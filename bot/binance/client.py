@@ -1,0 +1,340 @@
+"""SignedClient: Binance's signed REST protocol on one aiohttp session.
+
+It builds and percent-encodes the query exactly once, signs those bytes, and sends
+those bytes (yarl must not re-quote them). It keeps the server-time offset, honours
+429 `Retry-After` for every sender, stops all traffic during a 418 ban, and reads
+the used-weight headers. It never logs the key, the secret or the signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import aiohttp
+from loguru import logger
+from pydantic import SecretStr
+from yarl import URL
+
+from bot.binance.endpoints import ENDPOINTS, Endpoint, Style
+from bot.binance.errors import (
+    BadResponse,
+    BinanceError,
+    ClockSkew,
+    ExchangeUnavailable,
+    IpBanned,
+    RateLimited,
+    check_response,
+)
+from bot.binance.signing import Signer
+
+WEIGHT_HEADERS = (
+    "X-SAPI-USED-IP-WEIGHT-1M",
+    "X-SAPI-USED-UID-WEIGHT-1M",
+    "X-MBX-USED-WEIGHT-1M",
+)
+DEFAULT_BAN_SECONDS = 120.0
+DEFAULT_RATE_LIMIT_SECONDS = 1.0
+
+
+class Clock(Protocol):
+    """Wall time, monotonic time and sleeping, injected so tests can move time."""
+
+    def time(self) -> float:
+        """Epoch seconds."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait for `seconds`."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def time(self) -> float:
+        """Epoch seconds."""
+        return time.time()
+
+    def monotonic(self) -> float:
+        """Monotonic seconds."""
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        """asyncio.sleep."""
+        await asyncio.sleep(seconds)
+
+
+@dataclass(slots=True)
+class Response:
+    """A successful reply: the decoded JSON and what came with it."""
+
+    endpoint: Endpoint
+    status: int
+    payload: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    latency: float = 0.0
+
+    @property
+    def data(self) -> Any:
+        """The envelope's `data` (or the whole body for endpoints without an envelope)."""
+        if self.endpoint.envelope and isinstance(self.payload, dict):
+            return self.payload.get("data")
+        return self.payload
+
+    @property
+    def total(self) -> int | None:
+        """The envelope's `total`, for paged lists."""
+        if isinstance(self.payload, dict) and isinstance(self.payload.get("total"), int):
+            return int(self.payload["total"])
+        return None
+
+
+class Caller(Protocol):
+    """Anything that sends an endpoint call: the client, or the capability registry around it."""
+
+    async def call(self, endpoint: str, params: Mapping[str, Any] | None = None) -> Response:
+        """Send one request and return its reply or raise its typed error."""
+        ...
+
+
+def encode_value(value: Any) -> str:
+    """A parameter value as Binance expects it in a query string (before quoting)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (list, tuple)):
+        return ",".join(encode_value(v) for v in value)
+    return str(value)
+
+
+def encode_query(params: Mapping[str, Any]) -> str:
+    """Percent-encode parameters in order (UTF-8; space, '@', '+' and non-ASCII escaped)."""
+    return "&".join(
+        f"{quote(str(k), safe='')}={quote(encode_value(v), safe='')}"
+        for k, v in params.items()
+        if v is not None
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"cannot send {type(value).__name__} as JSON")
+
+
+def encode_body(params: Mapping[str, Any]) -> bytes:
+    """The JSON body: Decimals as strings, None dropped, compact."""
+    clean = {k: v for k, v in params.items() if v is not None}
+    return json.dumps(clean, default=_json_default, separators=(",", ":")).encode()
+
+
+@dataclass(slots=True)
+class PreparedRequest:
+    """The exact method, URL (already encoded) and body that will be sent."""
+
+    method: str
+    url: str
+    body: bytes | None
+    signed_payload: str
+
+
+class SignedClient:
+    """Sends signed requests; one instance per API key, shared by every sender."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: SecretStr | None,
+        signer: Signer | None,
+        session: aiohttp.ClientSession | None = None,
+        recv_window: int = 5000,
+        timeout: float = 10.0,
+        clock: Clock | None = None,
+        max_rate_limit_retries: int = 2,
+        proxy: str | None = None,
+    ) -> None:
+        if not 0 < recv_window <= 60000:
+            raise ValueError("recvWindow must be between 1 and 60000 ms")
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._signer = signer
+        self._session = session
+        self._own_session = session is None
+        self.recv_window = recv_window
+        self.timeout = timeout
+        self.clock: Clock = clock or SystemClock()
+        self.max_rate_limit_retries = max_rate_limit_retries
+        self.proxy = proxy
+        self.time_offset_ms = 0
+        self.time_synced = False
+        self.used_weight: dict[str, int] = {}
+        self.paused_until = 0.0  # wall time; every sender waits for it (429)
+        self.banned_until = 0.0  # wall time; nothing is sent before it (418)
+        self.requests_sent = 0
+
+    def __repr__(self) -> str:
+        return f"SignedClient(base_url={self.base_url!r}, signer={self._signer!r})"
+
+    async def __aenter__(self) -> SignedClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            self._own_session = True
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if this client opened it."""
+        if self._own_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    def now_ms(self) -> int:
+        """The exchange's time as this client believes it, in ms."""
+        return int(self.clock.time() * 1000) + self.time_offset_ms
+
+    def prepare(self, ep: Endpoint, params: Mapping[str, Any] | None) -> PreparedRequest:
+        """Build the exact request: query in order, signed, then `signature` last."""
+        params = dict(params or {})
+        if ep.style is Style.JSON:
+            query = {k: params.pop(k) for k in ep.query_params if k in params}
+            body: bytes | None = encode_body(params)
+        else:
+            query, body = params, None
+        if ep.signed:
+            query["recvWindow"] = self.recv_window
+            query["timestamp"] = self.now_ms()
+        payload = encode_query(query)
+        url = f"{self.base_url}{ep.path}"
+        if ep.signed:
+            if self._signer is None:
+                raise ValueError("this client has no signer; signed endpoints need a secret or key")
+            signature = quote(self._signer.sign(payload), safe="")
+            payload_sent = f"{payload}&signature={signature}" if payload else f"signature={signature}"
+            url = f"{url}?{payload_sent}"
+        elif payload:
+            url = f"{url}?{payload}"
+        return PreparedRequest(ep.method, url, body, payload)
+
+    def _headers(self, ep: Endpoint, body: bytes | None) -> dict[str, str]:
+        headers = {"clientType": "web"}
+        if ep.signed and self._api_key is not None:
+            headers["X-MBX-APIKEY"] = self._api_key.get_secret_value()
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    async def sync_time(self) -> int:
+        """Set the offset to the exchange's clock (midpoint of the round trip); returns it."""
+        t0 = self.clock.time()
+        resp = await self._send_once(ENDPOINTS["server_time"], None)
+        t1 = self.clock.time()
+        try:
+            server_ms = int(resp.payload["serverTime"])
+        except (KeyError, TypeError, ValueError):
+            raise BadResponse("no serverTime in the reply", endpoint="server_time") from None
+        self.time_offset_ms = server_ms - int((t0 + t1) * 500)
+        self.time_synced = True
+        logger.debug("clock synced: offset {} ms", self.time_offset_ms)
+        return self.time_offset_ms
+
+    async def call(self, endpoint: str | Endpoint, params: Mapping[str, Any] | None = None) -> Response:
+        """Send one request (re-syncing on -1021 once, waiting out 429s a bounded number of times)."""
+        ep = ENDPOINTS[endpoint] if isinstance(endpoint, str) else endpoint
+        if ep.signed and not self.time_synced:
+            await self.sync_time()
+        resynced = False
+        rate_limited = 0
+        while True:
+            try:
+                return await self._send_once(ep, params)
+            except ClockSkew:
+                if resynced:
+                    raise
+                resynced = True
+                await self.sync_time()
+            except RateLimited:
+                rate_limited += 1
+                if rate_limited > self.max_rate_limit_retries:
+                    raise
+
+    async def _wait_for_clearance(self, ep: Endpoint) -> None:
+        now = self.clock.time()
+        if self.banned_until > now:
+            raise IpBanned(
+                "not sent: the IP ban is still running",
+                endpoint=ep.name,
+                retry_after=self.banned_until - now,
+            )
+        if self.paused_until > now:
+            await self.clock.sleep(self.paused_until - now)
+
+    async def _send_once(self, ep: Endpoint, params: Mapping[str, Any] | None) -> Response:
+        await self._wait_for_clearance(ep)
+        req = self.prepare(ep, params)
+        started = self.clock.monotonic()
+        self.requests_sent += 1
+        try:
+            async with self._get_session().request(
+                req.method,
+                URL(req.url, encoded=True),
+                data=req.body,
+                headers=self._headers(ep, req.body),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                proxy=self.proxy,
+                allow_redirects=False,
+            ) as resp:
+                status = resp.status
+                headers = {k: v for k, v in resp.headers.items()}
+                raw = await resp.read()
+        except TimeoutError:
+            raise ExchangeUnavailable("timed out", endpoint=ep.name) from None
+        except aiohttp.ClientError as exc:
+            raise ExchangeUnavailable(type(exc).__name__, endpoint=ep.name) from None
+        latency = self.clock.monotonic() - started
+        self._read_weights(headers)
+        logger.debug("{} {} -> {} in {:.0f} ms", ep.method, ep.path, status, latency * 1000)
+        try:
+            payload = check_response(
+                status, raw, endpoint=ep.name, envelope=ep.envelope, headers=headers
+            )
+        except BinanceError as exc:
+            self._note_limits(exc)
+            raise
+        return Response(ep, status, payload, headers, latency)
+
+    def _read_weights(self, headers: Mapping[str, str]) -> None:
+        lower = {k.lower(): v for k, v in headers.items()}
+        for name in WEIGHT_HEADERS:
+            value = lower.get(name.lower())
+            if value is not None and value.isdigit():
+                self.used_weight[name] = int(value)
+
+    def _note_limits(self, exc: BinanceError) -> None:
+        now = self.clock.time()
+        if isinstance(exc, IpBanned):
+            self.banned_until = max(self.banned_until, now + (exc.retry_after or DEFAULT_BAN_SECONDS))
+            logger.error("IP banned by the exchange until {:.0f}; all traffic stopped", self.banned_until)
+        elif isinstance(exc, RateLimited):
+            wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_SECONDS
+            self.paused_until = max(self.paused_until, now + wait)
+
+    def restore_ban(self, until: float) -> None:
+        """Honour a ban persisted by an earlier run."""
+        self.banned_until = max(self.banned_until, until)

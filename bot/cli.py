@@ -1,0 +1,69 @@
+"""The command line: `python run.py COMMAND` / `p2pbot COMMAND`.
+
+Each command lives in its own module with `add_arguments(parser)` and
+`run(args) -> int`; the table below names them. Modules load only when used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("bot.commands.run", "the daemon: pollers, pricing engine, order desk; until SIGTERM/SIGINT"),
+    "demo": ("bot.commands.demo", "the whole product against the built-in simulator, no keys needed"),
+    "probe": ("bot.commands.probe", "call every endpoint once and print the capability matrix"),
+    "check-config": ("bot.commands.check_config", "validate env and TOML, print the plan, send nothing"),
+    "history": ("bot.commands.history", "endpoint transitions, price updates and order events"),
+    "sim": ("simulator.cli", "run the simulator alone on 127.0.0.1"),
+    "backup": ("bot.commands.backup", "write a consistent copy of the store while the daemon runs"),
+}
+
+
+def _load(module: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
+
+
+def build_parser(load: bool = True) -> argparse.ArgumentParser:
+    """The argument parser; with `load`, each built command adds its own options."""
+    parser = argparse.ArgumentParser(
+        prog="p2pbot", description="Binance P2P merchant bot that keeps working in degraded mode."
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--log-json", action="store_true", help="JSON log lines for machines")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        mod = _load(module) if load else None
+        built = mod is not None
+        p = sub.add_parser(
+            name, help=help_text if built else f"{help_text} (not built yet)", description=help_text
+        )
+        if mod is not None and hasattr(mod, "add_arguments"):
+            mod.add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run one command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_CONFIG
+    module = _load(COMMANDS[args.command][0])
+    if module is None:
+        print(f"p2pbot {args.command}: not built yet", file=sys.stderr)
+        return EXIT_CONFIG
+    return int(module.run(args))
