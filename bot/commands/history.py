@@ -1,0 +1,110 @@
+"""`history`: the endpoint timeline from the store: when each endpoint went down and came back."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from bot.commands.common import EXIT_OK, ConfigError, fail, load_settings, open_store
+from state.endpoints import EndpointLog, Transition
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `history`."""
+    p.add_argument("--endpoint", help="only this endpoint (e.g. search)")
+    p.add_argument("--since", help="from this time: ISO date/time (UTC) or a span back, like 6h or 2d")
+    p.add_argument("--until", help="up to this time: ISO date/time (UTC) or a span back")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def parse_when(text: str | None, now: float | None = None) -> float | None:
+    """An ISO date/time (UTC when no zone) or a span back from now ('90m', '2d') as epoch seconds."""
+    if text is None:
+        return None
+    now = time.time() if now is None else now
+    m = _RELATIVE.match(text.strip())
+    if m:
+        return now - float(m.group(1)) * _UNIT[m.group(2)]
+    try:
+        dt = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"--since/--until: {text!r} is neither an ISO time nor a span like 6h") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of `history`."""
+    try:
+        print(asyncio.run(_main(args)))
+    except ConfigError as exc:
+        return fail(exc)
+    return EXIT_OK
+
+
+async def _main(args: argparse.Namespace) -> str:
+    settings = load_settings()
+    since, until = parse_when(args.since), parse_when(args.until)
+    if not settings.db.exists():
+        raise ConfigError(f"no store at {settings.db} (set P2PBOT_DB): nothing recorded yet")
+    async with open_store(settings.db) as store:
+        rows = await EndpointLog(store).transitions(args.endpoint, since, until)
+    if args.json:
+        return json.dumps({"transitions": [asdict(t) for t in rows], "outages": outages(rows)})
+    return render(rows)
+
+
+def _stamp(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def outages(rows: list[Transition]) -> list[dict[str, object]]:
+    """Periods during which each endpoint was not available: start, end (None if still), code."""
+    open_: dict[str, dict[str, object]] = {}
+    done: list[dict[str, object]] = []
+    for t in rows:
+        if t.new != "available" and t.endpoint not in open_:
+            open_[t.endpoint] = {"endpoint": t.endpoint, "state": t.new, "code": t.code,
+                                 "start": t.at, "end": None}
+        elif t.new == "available" and t.endpoint in open_:
+            period = open_.pop(t.endpoint)
+            period["end"] = t.at
+            done.append(period)
+    return sorted(done + list(open_.values()), key=lambda p: (str(p["endpoint"]), float(p["start"])))  # type: ignore[arg-type]
+
+
+def render(rows: list[Transition]) -> str:
+    """Transitions, then outages, as text."""
+    if not rows:
+        return "no endpoint transitions recorded"
+    lines = [f"{'time (UTC)':<19}  {'endpoint':<17} {'from':<12} {'to':<12} {'code':>6}  message"]
+    for t in rows:
+        code = "" if t.code is None else str(t.code)
+        lines.append(f"{_stamp(t.at)}  {t.endpoint:<17} {t.old:<12} {t.new:<12} {code:>6}  {t.message}")
+    lines += ["", "outages (not available):"]
+    for p in outages(rows):
+        start = float(p["start"])  # type: ignore[arg-type]
+        end = p["end"]
+        span = f"until {_stamp(float(end))} ({_human(float(end) - start)})" if end else "still down"  # type: ignore[arg-type]
+        code = f" {p['code']}" if p["code"] is not None else ""
+        lines.append(f"  {p['endpoint']:<17} {p['state']}{code} from {_stamp(start)} {span}")
+    return "\n".join(lines)
+
+
+def _human(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

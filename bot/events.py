@@ -1,0 +1,154 @@
+"""The typed event bus: one bounded queue and one task per subscriber.
+
+Publishing never blocks. Events with a `coalesce_key` replace a queued event with
+the same key (latest wins), so a slow handler never builds a backlog of stale
+market data. A handler that raises is logged and keeps receiving events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any
+
+from loguru import logger
+
+from bot.states import CapState, EndpointState
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """Why an endpoint or capability changed: what the exchange said."""
+
+    endpoint: str
+    code: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointChanged:
+    """An endpoint's health moved."""
+
+    endpoint: str
+    old: EndpointState
+    new: EndpointState
+    cause: Cause
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilityChanged:
+    """A capability moved between enabled, degraded and disabled (or changed source)."""
+
+    capability: str
+    old: CapState
+    new: CapState
+    source: str | None  # the source it now runs on (None when disabled)
+    cause: Cause | None
+    at: float
+
+
+Handler = Callable[[Any], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One subscriber: its event types, queue and handler."""
+
+    name: str
+    types: tuple[type, ...]
+    handler: Handler
+    maxsize: int
+    _queue: OrderedDict[Any, Any] = field(default_factory=OrderedDict)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _seq: Any = field(default_factory=count)
+    dropped: int = 0
+    failures: int = 0
+
+    def offer(self, event: Any) -> None:
+        """Queue an event (coalescing by key, dropping the oldest when full)."""
+        key = getattr(event, "coalesce_key", None)
+        if key is not None:
+            key = (type(event), key)
+            self._queue.pop(key, None)
+        else:
+            key = next(self._seq)
+        self._queue[key] = event
+        while len(self._queue) > self.maxsize:
+            self._queue.popitem(last=False)
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                logger.warning("subscriber {} is behind: {} events dropped", self.name, self.dropped)
+        self._wake.set()
+
+    async def next(self) -> Any:
+        """The oldest queued event, waiting for one."""
+        while not self._queue:
+            self._wake.clear()
+            await self._wake.wait()
+        return self._queue.popitem(last=False)[1]
+
+    def pending(self) -> int:
+        """How many events wait."""
+        return len(self._queue)
+
+
+class EventBus:
+    """Typed publish/subscribe inside one process."""
+
+    def __init__(self) -> None:
+        self._subs: list[Subscription] = []
+        self.published = 0
+
+    def subscribe(
+        self, types: type | tuple[type, ...], handler: Handler, *, name: str = "", maxsize: int = 1000
+    ) -> Subscription:
+        """Register a handler for events of `types` (run by `run()`)."""
+        types_t = types if isinstance(types, tuple) else (types,)
+        sub = Subscription(name or getattr(handler, "__qualname__", "handler"), types_t, handler, maxsize)
+        self._subs.append(sub)
+        return sub
+
+    def publish(self, event: Any) -> None:
+        """Hand an event to every subscriber of its type; never blocks."""
+        self.published += 1
+        for sub in self._subs:
+            if isinstance(event, sub.types):
+                sub.offer(event)
+
+    async def run(self) -> None:
+        """Run every subscriber until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            for sub in self._subs:
+                tg.create_task(self._drive(sub), name=f"bus:{sub.name}")
+
+    async def _drive(self, sub: Subscription) -> None:
+        while True:
+            event = await sub.next()
+            await self.deliver(sub, event)
+
+    @staticmethod
+    async def deliver(sub: Subscription, event: Any) -> None:
+        """Call one handler with one event; an exception is logged, never raised."""
+        try:
+            await sub.handler(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a failing handler must not stop the others
+            sub.failures += 1
+            logger.opt(exception=exc).error(
+                "handler {} failed on {}: {}", sub.name, type(event).__name__, exc
+            )
+
+    async def drain(self) -> None:
+        """Deliver every queued event now (tests and shutdown)."""
+        progress = True
+        while progress:
+            progress = False
+            for sub in self._subs:
+                while sub.pending():
+                    progress = True
+                    await self.deliver(sub, await sub.next())

@@ -1,0 +1,226 @@
+"""The capability registry: health states, alternatives, probing, damping, logging once."""
+
+from __future__ import annotations
+
+import pytest
+from loguru import logger
+
+from bot.binance.errors import (
+    BadSignature,
+    BogusResponse,
+    EndpointUnregistered,
+    ExchangeUnavailable,
+    IpBanned,
+    PriceOutOfRange,
+    RateLimited,
+)
+from bot.capabilities import CapabilityRegistry, CapabilityUnavailable, ProbeConfig
+from bot.events import CapabilityChanged, EndpointChanged, EventBus
+from bot.states import CapState, EndpointState
+from state.db import Store
+from state.endpoints import EndpointLog
+from state.meta import Meta
+from tests.fakes import FakeClient, FakeClock
+
+
+def unregistered(ep: str) -> EndpointUnregistered:
+    return EndpointUnregistered("Invalid Api-Key ID.", endpoint=ep, status=400, code=-2008)
+
+
+@pytest.fixture
+def client() -> FakeClient:
+    return FakeClient(FakeClock())
+
+
+@pytest.fixture
+def bus() -> EventBus:
+    return EventBus()
+
+
+@pytest.fixture
+def reg(client: FakeClient, bus: EventBus) -> CapabilityRegistry:
+    import random
+
+    return CapabilityRegistry(client, bus=bus, rng=random.Random(1),  # type: ignore[arg-type]
+                              config=ProbeConfig(jitter=0.0))
+
+
+def events(bus: EventBus, kind: type) -> list:
+    got: list = []
+
+    async def handler(e: object) -> None:
+        got.append(e)
+
+    bus.subscribe(kind, handler)
+    return got
+
+
+@pytest.mark.parametrize(
+    ("exc", "state"),
+    [
+        (unregistered("search"), EndpointState.UNREGISTERED),
+        (ExchangeUnavailable("timed out", endpoint="search"), EndpointState.FAILING),
+        (RateLimited("", endpoint="search", status=429), EndpointState.FAILING),
+        (BadSignature("", endpoint="search", status=400, code=-1022), EndpointState.REFUSED),
+        (BogusResponse("empty body", endpoint="search", status=200), EndpointState.BOGUS),
+        (PriceOutOfRange("", endpoint="search", status=200, code=187055), EndpointState.AVAILABLE),
+    ],
+)
+async def test_every_outcome_moves_the_endpoint(reg, client, exc, state) -> None:
+    client.fail("search", exc)
+    with pytest.raises(type(exc)):
+        await reg.call("search", {})
+    assert reg.state("search") is state
+
+
+async def test_unregistered_disables_exactly_its_capabilities(reg, client, bus) -> None:
+    changes = events(bus, CapabilityChanged)
+    client.fail("update_ad", unregistered("update_ad"))
+    with pytest.raises(EndpointUnregistered):
+        await reg.call("update_ad", {"advNo": "1", "price": "1"})
+    await bus.drain()
+    assert [(c.capability, c.new) for c in changes] == [("repricing", CapState.DISABLED)]
+    caps = reg.capabilities()
+    assert caps["repricing"].state is CapState.DISABLED
+    assert all(s.state is CapState.ENABLED for n, s in caps.items() if n != "repricing")
+    assert changes[0].cause.code == -2008
+
+
+async def test_blocked_endpoint_is_not_sent(reg, client) -> None:
+    client.fail("search", unregistered("search"))
+    with pytest.raises(EndpointUnregistered):
+        await reg.call("search", {})
+    for _ in range(5):
+        with pytest.raises(CapabilityUnavailable):
+            await reg.call("search", {})
+    assert client.sent("search") == 1
+
+
+async def test_alternative_takes_over_and_primary_comes_back(reg, client, bus) -> None:
+    changes = events(bus, CapabilityChanged)
+    client.fail("reference_price", unregistered("reference_price"))
+    with pytest.raises(EndpointUnregistered):
+        await reg.call("reference_price", {})
+    assert reg.status("reference_price").state is CapState.DEGRADED
+    assert reg.route("reference_price") == "derived"
+    client.fail("chat_credential", unregistered("chat_credential"))
+    with pytest.raises(EndpointUnregistered):
+        await reg.call("chat_credential", {})
+    assert reg.route("chat") == "rest"
+    # Binance enables the endpoint: the next probe restores the primary source
+    client.ok("reference_price", [])
+    client.clock.advance(61)
+    assert "reference_price" in reg.due()
+    assert await reg.probe("reference_price") is EndpointState.AVAILABLE
+    await bus.drain()
+    assert reg.route("reference_price") == "exchange"
+    assert [(c.capability, c.new, c.source) for c in changes] == [
+        ("reference_price", CapState.DEGRADED, "derived"),
+        ("chat", CapState.DEGRADED, "rest"),
+        ("reference_price", CapState.ENABLED, "exchange"),
+    ]
+
+
+async def test_failing_endpoint_is_still_routed_to(reg, client) -> None:
+    client.fail("search", ExchangeUnavailable("timed out", endpoint="search"))
+    with pytest.raises(ExchangeUnavailable):
+        await reg.call("search", {})
+    assert reg.status("market").state is CapState.DISABLED
+    assert reg.route("market") == "search"  # the next tick is the retry
+    with pytest.raises(ExchangeUnavailable):
+        await reg.call("search", {})
+    assert client.sent("search") == 2
+
+
+async def test_backoff_schedule(reg, client) -> None:
+    client.fail("categories", unregistered("categories"))
+    with pytest.raises(EndpointUnregistered):
+        await reg.call("categories", {})
+    gaps = []
+    for _ in range(7):
+        wait = reg.next_probe_in()
+        assert wait is not None
+        gaps.append(round(wait))
+        client.clock.advance(wait)
+        await reg.probe("categories")
+    assert gaps == [60, 120, 240, 480, 960, 1800, 1800]
+
+
+async def test_flap_damping_needs_consecutive_successes(client) -> None:
+    import random
+
+    reg = CapabilityRegistry(client, rng=random.Random(1),  # type: ignore[arg-type]
+                             config=ProbeConfig(jitter=0.0, flap_threshold=2, trust_after=3))
+    for _ in range(3):  # three flaps in the hour
+        client.ok("search", [])
+        await reg.call("search", {}) if reg.state("search") is not EndpointState.UNREGISTERED \
+            else await reg.probe("search")
+        client.fail("search", unregistered("search"))
+        with pytest.raises(EndpointUnregistered):
+            await reg.call("search", {})
+        client.clock.advance(60)
+    assert reg.health["search"].flap_count(client.clock.now, 3600) == 3
+    client.ok("search", [])
+    assert await reg.probe("search") is EndpointState.UNREGISTERED  # 1st success: on probation
+    assert reg.health["search"].probation
+    assert await reg.probe("search") is EndpointState.UNREGISTERED  # 2nd
+    assert await reg.probe("search") is EndpointState.AVAILABLE  # 3rd: trusted again
+
+
+async def test_logged_once_down_and_once_recovered(reg, client) -> None:
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="INFO", format="{message}")
+    try:
+        client.fail("search", ExchangeUnavailable("timed out", endpoint="search"))
+        for _ in range(10):
+            with pytest.raises(ExchangeUnavailable):
+                await reg.call("search", {})
+        client.ok("search", [])
+        await reg.call("search", {})
+        await reg.call("search", {})
+    finally:
+        logger.remove(sink)
+    market = [line for line in lines if "capability market" in line]
+    assert len(market) == 2
+    assert "disabled" in market[0] and "recovered" in market[1]
+
+
+async def test_transitions_are_stored_and_ban_persists(client, tmp_path) -> None:
+    store = await Store.open(tmp_path / "s.db")
+    try:
+        log, meta = EndpointLog(store), Meta(store)
+        reg = CapabilityRegistry(client, log=log, meta=meta)  # type: ignore[arg-type]
+        client.fail("search", unregistered("search"))
+        with pytest.raises(EndpointUnregistered):
+            await reg.call("search", {})
+        client.ok("search", [])
+        await reg.probe("search")
+        rows = await log.transitions("search")
+        assert [(t.old, t.new, t.code) for t in rows] == [
+            ("unknown", "unregistered", -2008), ("unregistered", "available", None)]
+        assert await log.probe_count() == 1
+        client.banned_until = client.clock.now + 600
+        client.fail("my_ads", IpBanned("", endpoint="my_ads", status=418, retry_after=600))
+        with pytest.raises(IpBanned):
+            await reg.call("my_ads", {})
+    finally:
+        await store.close()
+    # a restart honours the ban
+    store = await Store.open(tmp_path / "s.db")
+    try:
+        fresh = FakeClient(client.clock)
+        reg2 = CapabilityRegistry(fresh, meta=Meta(store))  # type: ignore[arg-type]
+        await reg2.restore()
+        assert fresh.banned_until == pytest.approx(client.clock.now + 600)
+    finally:
+        await store.close()
+
+
+async def test_endpoint_events_published(reg, client, bus) -> None:
+    got = events(bus, EndpointChanged)
+    client.fail("search", unregistered("search"))
+    with pytest.raises(EndpointUnregistered):
+        await reg.call("search", {})
+    await bus.drain()
+    assert [(e.endpoint, e.old, e.new) for e in got] == [
+        ("search", EndpointState.UNKNOWN, EndpointState.UNREGISTERED)]
