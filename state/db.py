@@ -45,6 +45,9 @@ class Store:
         except aiosqlite.Error as exc:
             await self.close()
             raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
+        except BaseException:
+            await self.close()  # an open connection's thread would keep the process alive
+            raise
 
     @property
     def db(self) -> aiosqlite.Connection:

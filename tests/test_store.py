@@ -1,0 +1,78 @@
+"""The store: WAL, migrations by user_version, serialised writes, TEXT ids."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from state.db import Store, StoreError
+from state.endpoints import EndpointLog, Transition
+from state.meta import Meta
+from state.migrations import MIGRATIONS
+
+
+async def test_fresh_store_is_migrated_in_wal(tmp_path) -> None:
+    store = await Store.open(tmp_path / "a.db")
+    try:
+        assert await store.schema_version() == len(MIGRATIONS)
+        row = await store.fetchone("PRAGMA journal_mode")
+        assert row is not None and row[0] == "wal"
+    finally:
+        await store.close()
+    again = await Store.open(tmp_path / "a.db")  # re-opening runs no migration twice
+    try:
+        assert await again.schema_version() == len(MIGRATIONS)
+    finally:
+        await again.close()
+
+
+async def test_newer_schema_is_refused(tmp_path) -> None:
+    store = await Store.open(tmp_path / "b.db")
+    await store.execute(f"PRAGMA user_version={len(MIGRATIONS) + 5}")
+    await store.close()
+    with pytest.raises(StoreError, match="newer than this bot"):
+        await Store.open(tmp_path / "b.db")
+
+
+async def test_missing_folder_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        await Store.open(tmp_path / "nope" / "c.db")
+
+
+async def test_concurrent_writers_are_serialised(tmp_path) -> None:
+    store = await Store.open(tmp_path / "d.db")
+    try:
+        log = EndpointLog(store)
+        await asyncio.gather(*(
+            log.record_transition(Transition(float(i), "search", "unknown", "available", None, ""))
+            for i in range(50)
+        ))
+        assert len(await log.transitions()) == 50
+        assert (await log.last_states())["search"].state == "available"
+    finally:
+        await store.close()
+
+
+async def test_failed_transaction_rolls_back(tmp_path) -> None:
+    store = await Store.open(tmp_path / "e.db")
+    try:
+        with pytest.raises(RuntimeError):
+            async with store.transaction() as db:
+                await db.execute("INSERT INTO meta (key, value) VALUES ('x', '1')")
+                raise RuntimeError("boom")
+        assert await Meta(store).get("x") is None
+    finally:
+        await store.close()
+
+
+async def test_transitions_filter_by_endpoint_and_time(tmp_path) -> None:
+    store = await Store.open(tmp_path / "f.db")
+    try:
+        log = EndpointLog(store)
+        for at, ep in [(10.0, "search"), (20.0, "my_ads"), (30.0, "search")]:
+            await log.record_transition(Transition(at, ep, "unknown", "unregistered", -2008, "x"))
+        assert [t.at for t in await log.transitions("search")] == [10.0, 30.0]
+        assert [t.at for t in await log.transitions(since=15, until=25)] == [20.0]
+    finally:
+        await store.close()
