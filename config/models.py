@@ -1,0 +1,384 @@
+"""The TOML configuration as pydantic models: every table, its keys, defaults and checks.
+
+Every model forbids unknown keys: a typo must never silently drop a guard.
+Money is `Decimal` (the loader parses TOML floats as Decimal, and strings work
+too); booleans and integers are strict, so `dry_run = "no"` is an error rather
+than a guess. A check across keys raises `FieldProblem`, which names the key
+it is about so that the loader's message can point at it.
+"""
+
+from __future__ import annotations
+
+import string
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+
+from bot.capabilities import CAPABILITIES, ProbeConfig
+from strategies.base import Side
+from strategies.filters import CompetitorFilters
+
+ORDER_STATUSES = ("new", "buyer_paid", "completed", "cancelled", "appeal", "stuck")
+"""The statuses a reaction can be configured for under `[orders.on]`."""
+
+TEMPLATE_SAMPLE: dict[str, object] = {
+    "nickname": "alice",
+    "amount": Decimal("100.00000000"),
+    "asset": "USDT",
+    "fiat": "RUB",
+    "total": Decimal("9250.00"),
+    "price": Decimal("92.50"),
+    "order_no": "22812345678901234567",
+    "pay_method": "Tinkoff",
+}
+"""The fields a chat template may use, with values of the types the order desk passes."""
+
+TEMPLATE_FIELDS = tuple(TEMPLATE_SAMPLE)
+
+
+class FieldProblem(ValueError):
+    """A check across keys failed; `key` is the key (path) it is reported under."""
+
+    def __init__(self, key: str | tuple[str | int, ...], message: str) -> None:
+        self.key: tuple[str | int, ...] = (key,) if isinstance(key, str) else key
+        super().__init__(message)
+
+
+def show_value(value: object) -> str:
+    """A value as it is written in TOML, for messages that say what was found."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    return str(value)
+
+
+def _number(value: object) -> object:
+    """Seconds and factors: a TOML number (int or decimal), never a string or a boolean."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError(f"Input should be a number, got {show_value(value)}")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+Seconds = Annotated[float, BeforeValidator(_number), Field(gt=0)]
+Price = Annotated[Decimal, Field(gt=0)]
+
+
+class _Table(BaseModel):
+    """A TOML table: unknown keys are errors; the word used for them in messages."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    unknown_word: ClassVar[str] = "key"
+
+
+class BotConfig(_Table):
+    """`[bot]`: switches, polling intervals (seconds) and the request budget."""
+
+    dry_run: StrictBool = False
+    kill_switch: StrictBool = False
+    market_interval: Seconds = 10.0
+    reference_interval: Seconds = 30.0
+    my_ads_interval: Seconds = 60.0
+    orders_interval: Seconds = 15.0
+    weight_budget: StrictInt = Field(6000, ge=1, le=12000)
+    search_rows: StrictInt = Field(20, ge=1, le=20)
+
+
+def _known_capability(name: str) -> str:
+    if name not in CAPABILITIES:
+        raise ValueError(f"unknown capability '{name}' (known: {', '.join(CAPABILITIES)})")
+    return name
+
+
+class CapabilitiesConfig(_Table):
+    """`[capabilities]`: re-probing, flap damping, and what /readyz calls essential."""
+
+    probe_first: Seconds = 60.0
+    probe_factor: Number = Field(2.0, ge=1)
+    probe_cap: Seconds = 1800.0
+    probe_jitter: Number = Field(0.2, ge=0, lt=1)
+    flap_window: Seconds = 3600.0
+    flap_threshold: StrictInt = Field(3, ge=0)
+    trust_after: StrictInt = Field(3, ge=1)
+    essential: tuple[Annotated[str, AfterValidator(_known_capability)], ...] = (
+        "market", "repricing",
+    )
+
+    @model_validator(mode="after")
+    def _cap_above_first(self) -> CapabilitiesConfig:
+        if self.probe_cap < self.probe_first:
+            raise FieldProblem("probe_cap", f"must be at least probe_first ({self.probe_first:g})")
+        return self
+
+    def probe_config(self) -> ProbeConfig:
+        """The registry's ProbeConfig built from this table."""
+        return ProbeConfig(
+            first=self.probe_first, factor=self.probe_factor, cap=self.probe_cap,
+            jitter=self.probe_jitter, flap_window=self.flap_window,
+            flap_threshold=self.flap_threshold, trust_after=self.trust_after,
+        )
+
+
+class Guards(_Table):
+    """`[ads.guards]`: what the pricing engine enforces whatever the strategy decides.
+
+    Prices are fiat per unit of the asset, also for floating ads (the engine
+    turns them into a ratio). `None` switches a guard off.
+    """
+
+    floor: Price | None = None
+    ceiling: Price | None = None
+    reference_band: Decimal | None = Field(None, gt=0, lt=100)
+    min_change: Decimal = Field(Decimal(0), ge=0)
+    max_step: Price | None = None
+    max_drift_per_hour: Price | None = None
+    max_updates: StrictInt = Field(30, ge=1)
+    update_window: Seconds = 3600.0
+    min_interval: Annotated[float, BeforeValidator(_number), Field(ge=0)] = 10.0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Guards:
+        if self.floor is None and self.ceiling is None:
+            raise FieldProblem(
+                "floor", "set a floor, a ceiling or both: the absolute prices no update may cross"
+            )
+        if self.floor is not None and self.ceiling is not None and self.floor >= self.ceiling:
+            raise FieldProblem(
+                "floor", f"{self.floor} must be below the ceiling ({self.ceiling})"
+            )
+        return self
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+Code = Annotated[str, BeforeValidator(_upper), Field(pattern=r"^[A-Z0-9]{2,12}$")]
+
+
+class AdConfig(_Table):
+    """One `[[ads]]` entry: which ad (adv_no, or asset + fiat + side), its strategy and guards."""
+
+    name: str | None = Field(None, min_length=1, max_length=64)
+    adv_no: str | None = None
+    asset: Code | None = None
+    fiat: Code | None = None
+    side: Annotated[Side, BeforeValidator(_upper)] | None = None
+    strategy: str = Field(min_length=1)
+    enabled: StrictBool = True
+    params: dict[str, Any] = Field(default_factory=dict)
+    filters: CompetitorFilters = Field(default_factory=CompetitorFilters)
+    guards: Guards
+
+    @field_validator("adv_no", mode="before")
+    @classmethod
+    def _adv_no_is_text(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(
+                f'write the ad id as a string: adv_no = "{value}" '
+                "(ids are 19 to 20 digits and overflow integers)"
+            )
+        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+            raise ValueError(f"should be the ad's id, digits only, got {show_value(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _selector(self) -> AdConfig:
+        market = {"asset": self.asset, "fiat": self.fiat, "side": self.side}
+        given = [k for k, v in market.items() if v is not None]
+        if self.adv_no is not None and given:
+            raise FieldProblem(
+                "adv_no", f"give either adv_no or asset + fiat + side, not both ({', '.join(given)} set)"
+            )
+        if self.adv_no is None and not given:
+            raise FieldProblem("adv_no", "missing: give the ad's adv_no, or asset + fiat + side")
+        if self.adv_no is None and len(given) < 3:
+            missing = [k for k in market if k not in given]
+            raise FieldProblem(
+                missing[0], f"missing: asset, fiat and side go together ({', '.join(missing)} not set)"
+            )
+        self._side_limit()
+        return self
+
+    def _side_limit(self) -> None:
+        """The bound that beating competitors runs into must be set when the side is known."""
+        if self.side is None or self.side.limit(self.guards.floor, self.guards.ceiling) is not None:
+            return
+        direction = "down" if self.side is Side.SELL else "up"
+        raise FieldProblem(
+            ("guards", self.side.limit_name),
+            f"required for a {self.side} ad: competing moves its price {direction}, "
+            f"and the {self.side.limit_name} is what stops it",
+        )
+
+    @property
+    def selector(self) -> str:
+        """How the ad is found: 'adv_no 123...' or 'USDT/RUB SELL'."""
+        if self.adv_no is not None:
+            return f"adv_no {self.adv_no}"
+        return f"{self.asset}/{self.fiat} {self.side}"
+
+    @property
+    def label(self) -> str:
+        """The name used in logs: `name`, else the selector."""
+        return self.name or self.selector
+
+    @property
+    def search_trade_type(self) -> Side | None:
+        """The tradeType that finds this ad's competitors (the taker's side), when the side is known."""
+        if self.side is None:
+            return None
+        return Side.BUY if self.side is Side.SELL else Side.SELL
+
+
+def check_template(text: str) -> str:
+    """`text` as a chat template, or ValueError naming the unknown field or failing spec."""
+    if not text.strip():
+        raise ValueError("empty message: leave `chat` out to send nothing")
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValueError(f"{exc}; write {{{{ and }}}} for literal braces") from None
+    for _literal, field, spec, conversion in parts:
+        if field is not None:
+            _check_field(field, spec or "", conversion)
+    return text
+
+
+def _check_field(field: str, spec: str, conversion: str | None) -> None:
+    allowed = ", ".join(TEMPLATE_FIELDS)
+    if field not in TEMPLATE_SAMPLE:
+        what = "a field name" if not field else f"unknown field '{field}'"
+        raise ValueError(f"{{{field}}}: {what} (allowed: {allowed})")
+    if "{" in spec:
+        raise ValueError(f"{{{field}}}: nested fields in a format spec are not allowed")
+    if conversion not in (None, "r", "s", "a"):
+        raise ValueError(f"{{{field}}}: unknown conversion '!{conversion}' (use !s, !r or !a)")
+    value = TEMPLATE_SAMPLE[field]
+    if conversion is not None:
+        value = {"r": repr, "s": str, "a": ascii}[conversion](value)
+    try:
+        format(value, spec)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{{{field}:{spec}}}: bad format spec: {exc}") from None
+
+
+class Reaction(_Table):
+    """`[orders.on.<status>]`: a chat message template and/or a notification; empty = nothing."""
+
+    chat: Annotated[str, AfterValidator(check_template)] | None = None
+    notify: StrictBool = False
+
+
+class Reactions(_Table):
+    """`[orders.on]`: one optional reaction per order status."""
+
+    unknown_word: ClassVar[str] = "status"
+
+    new: Reaction | None = None
+    buyer_paid: Reaction | None = None
+    completed: Reaction | None = None
+    cancelled: Reaction | None = None
+    appeal: Reaction | None = None
+    stuck: Reaction | None = None
+
+    def items(self) -> list[tuple[str, Reaction]]:
+        """(status, reaction) for every configured status, in ORDER_STATUSES order."""
+        found = ((s, getattr(self, s)) for s in ORDER_STATUSES)
+        return [(s, r) for s, r in found if r is not None]
+
+
+def default_reactions() -> Reactions:
+    """Without an `[orders.on]` table: notify when paid, on appeal and when stuck; no chat."""
+    alert = Reaction(notify=True)
+    return Reactions(buyer_paid=alert, appeal=alert, stuck=alert)
+
+
+class OrdersConfig(_Table):
+    """`[orders]`: the order desk."""
+
+    stuck_after_minutes: StrictInt = Field(15, ge=1)
+    on: Reactions = Field(default_factory=default_reactions)
+
+
+class ChatConfig(_Table):
+    """`[chat]`: the outbox of messages to counterparties."""
+
+    outbox_expiry_minutes: StrictInt = Field(30, ge=1)
+
+
+class NotifyConfig(_Table):
+    """`[notify]`: notification channels and their limits (the log is always one)."""
+
+    dedupe_minutes: StrictInt = Field(10, ge=0)
+    max_per_hour: StrictInt = Field(30, ge=1)
+    webhook_url: str = ""
+    telegram_chat_id: str = ""
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"should be an http:// or https:// URL, got {show_value(value)}")
+        return value
+
+    @field_validator("telegram_chat_id", mode="before")
+    @classmethod
+    def _chat_id(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # chat ids are small integers: a TOML integer is fine
+        if isinstance(value, str) and value and not (value.lstrip("-").isdigit() or value.startswith("@")):
+            raise ValueError(f"should be a numeric chat id or an @channel name, got {show_value(value)}")
+        return value
+
+
+class WebConfig(_Table):
+    """`[web]`: the health and metrics server."""
+
+    host: str = Field("127.0.0.1", min_length=1)
+    port: StrictInt = Field(8080, ge=1, le=65535)
+    enabled: StrictBool = True
+
+
+class AppConfig(_Table):
+    """The whole file."""
+
+    unknown_word: ClassVar[str] = "table"
+
+    bot: BotConfig = Field(default_factory=BotConfig)
+    capabilities: CapabilitiesConfig = Field(default_factory=CapabilitiesConfig)
+    ads: tuple[AdConfig, ...] = ()
+    orders: OrdersConfig = Field(default_factory=OrdersConfig)
+    chat: ChatConfig = Field(default_factory=ChatConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+
+    @model_validator(mode="after")
+    def _distinct_ads(self) -> AppConfig:
+        seen: dict[tuple[str, str], int] = {}
+        for i, ad in enumerate(self.ads):
+            keys = [("selector", ad.selector, "adv_no" if ad.adv_no else "side")]
+            keys += [("name", ad.name, "name")] if ad.name else []
+            for kind, value, key in keys:
+                if (kind, value) in seen:
+                    raise FieldProblem(
+                        ("ads", i, key), f"same {kind} as [[ads]] #{seen[kind, value] + 1} ({value})"
+                    )
+                seen[kind, value] = i
+        return self

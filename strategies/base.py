@@ -1,0 +1,300 @@
+"""The strategy plugin API: what a strategy sees, what it returns, and the guard around it.
+
+A strategy is a pure function from a `PricingContext` to a `Decision`: it never
+does I/O, never sleeps and never reads the clock (`ctx.now` is the time). These
+are plain frozen dataclasses, independent of the exchange's pydantic models;
+the pricing engine maps exchange data into them and acts on the decision.
+Every call into plugin code goes through `safe_decide`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, Protocol
+
+from loguru import logger
+from pydantic import BaseModel
+
+API_VERSION = 1
+"""The strategy API this bot implements; a plugin's `api_version` must equal it."""
+
+PriceType = Literal["fixed", "floating"]
+ReferenceSource = Literal["exchange", "derived"]
+
+
+class Side(StrEnum):
+    """The merchant's side of an ad; the one place that knows which way is "better".
+
+    For a SELL ad (the merchant sells crypto) takers want the LOWEST price, so
+    beating a competitor means going lower, towards the floor. For a BUY ad
+    they want the HIGHEST price, so beating means going higher, towards the
+    ceiling.
+    """
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        """The direction of "more attractive to takers": -1 for SELL (down), +1 for BUY (up)."""
+        return -1 if self is Side.SELL else 1
+
+    def ahead_by(self, a: Decimal, b: Decimal) -> Decimal:
+        """How far price `a` is ahead of (better than) price `b`; negative when behind."""
+        return (a - b) * self.sign
+
+    def better(self, a: Decimal, b: Decimal) -> bool:
+        """True when price `a` is strictly more attractive to takers than price `b`."""
+        return self.ahead_by(a, b) > 0
+
+    def beat(self, price: Decimal, step: Decimal) -> Decimal:
+        """The price `step` ahead of `price` (SELL: lower, BUY: higher)."""
+        return price + step * self.sign
+
+    def sort_key(self, price: Decimal) -> Decimal:
+        """A key that sorts prices best first for this side."""
+        return price * self.sign * -1
+
+    def limit(self, floor: Decimal | None, ceiling: Decimal | None) -> Decimal | None:
+        """The bound that beating runs into: the floor for SELL, the ceiling for BUY."""
+        return floor if self is Side.SELL else ceiling
+
+    def cap(self, floor: Decimal | None, ceiling: Decimal | None) -> Decimal | None:
+        """The bound on the profitable side: the ceiling for SELL, the floor for BUY."""
+        return ceiling if self is Side.SELL else floor
+
+    @property
+    def limit_name(self) -> str:
+        """What `limit()` is called in reasons: "floor" (SELL) or "ceiling" (BUY)."""
+        return "floor" if self is Side.SELL else "ceiling"
+
+    @property
+    def cap_name(self) -> str:
+        """What `cap()` is called in reasons: "ceiling" (SELL) or "floor" (BUY)."""
+        return "ceiling" if self is Side.SELL else "floor"
+
+    @property
+    def ahead_word(self) -> str:
+        """The preposition for "ahead of" in reasons: "below" (SELL) or "above" (BUY)."""
+        return "below" if self is Side.SELL else "above"
+
+
+def _require_decimals(obj: object, *names: str, optional: tuple[str, ...] = ()) -> None:
+    """Refuse floats (and anything else) where money goes: Decimal(float) is the classic bug."""
+    for name in (*names, *optional):
+        value = getattr(obj, name)
+        if value is None and name in optional:
+            continue
+        if not isinstance(value, Decimal):
+            raise TypeError(
+                f"{type(obj).__name__}.{name} must be a Decimal, got {type(value).__name__}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompetitorAd:
+    """A competitor's ad as a strategy sees it. `nickname` is display only: compare `user_no`."""
+
+    adv_no: str
+    user_no: str
+    nickname: str
+    price: Decimal
+    min_amount: Decimal
+    max_amount: Decimal
+    available: Decimal
+    pay_methods: frozenset[str] = frozenset()
+    is_merchant: bool = False
+    month_orders: int = 0
+    completion_rate: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        _require_decimals(
+            self, "price", "min_amount", "max_amount", "available", "completion_rate"
+        )
+        object.__setattr__(self, "pay_methods", frozenset(self.pay_methods))
+
+
+@dataclass(frozen=True, kw_only=True)
+class OwnAd:
+    """The merchant's own ad. Amounts are fiat limits; `available` is crypto."""
+
+    adv_no: str
+    side: Side
+    asset: str
+    fiat: str
+    price: Decimal
+    price_type: PriceType = "fixed"
+    ratio: Decimal | None = None
+    min_amount: Decimal
+    max_amount: Decimal
+    available: Decimal
+    pay_methods: frozenset[str] = frozenset()
+    price_scale: int = 2
+
+    def __post_init__(self) -> None:
+        _require_decimals(
+            self, "price", "min_amount", "max_amount", "available", optional=("ratio",)
+        )
+        object.__setattr__(self, "side", Side(self.side))
+        object.__setattr__(self, "pay_methods", frozenset(self.pay_methods))
+
+    @property
+    def tick(self) -> Decimal:
+        """The smallest price increment at this ad's `price_scale` (0.01 for scale 2)."""
+        return Decimal(1).scaleb(-self.price_scale)
+
+    def quantize(self, price: Decimal) -> Decimal:
+        """`price` at this ad's `price_scale` (banker's rounding; the engine rounds for real)."""
+        return price.quantize(self.tick)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference price: from the exchange, or derived from the market while it is down."""
+
+    price: Decimal
+    source: ReferenceSource = "exchange"
+
+    def __post_init__(self) -> None:
+        _require_decimals(self, "price")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PricingContext:
+    """Everything a strategy may look at for one decision about one ad.
+
+    `competitors` are already filtered, sorted best first for the ad's side,
+    with the merchant's own ads removed. `floor` and `ceiling` are the engine's
+    absolute bounds (it clamps anyway), given so that a strategy can refuse to
+    follow a competitor past them. `filtered_out` counts dropped ads by reason.
+    """
+
+    ad: OwnAd
+    competitors: tuple[CompetitorAd, ...]
+    now: float
+    reference: Reference | None = None
+    capabilities: frozenset[str] = frozenset()
+    floor: Decimal | None = None
+    ceiling: Decimal | None = None
+    filtered_out: Mapping[str, int] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        _require_decimals(self, optional=("floor", "ceiling"))
+        object.__setattr__(self, "competitors", tuple(self.competitors))
+        object.__setattr__(self, "capabilities", frozenset(self.capabilities))
+        object.__setattr__(self, "filtered_out", MappingProxyType(dict(self.filtered_out)))
+
+    @property
+    def side(self) -> Side:
+        """The merchant's side of the ad."""
+        return self.ad.side
+
+    def __reduce__(self) -> tuple[Any, ...]:  # the read-only proxy cannot be pickled or copied
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["filtered_out"] = dict(self.filtered_out)
+        return (_rebuild_context, (values,))
+
+
+def _rebuild_context(values: dict[str, Any]) -> PricingContext:
+    return PricingContext(**values)
+
+
+@dataclass(frozen=True)
+class Reprice:
+    """Set the ad's price to `price`; `competitor` is the adv_no of the ad followed, if any."""
+
+    price: Decimal
+    reason: str
+    competitor: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_decimals(self, "price")
+        if not self.price.is_finite() or self.price <= 0:
+            raise ValueError(f"Reprice.price must be a positive finite Decimal, got {self.price}")
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Leave the ad's price as it is."""
+
+    reason: str
+
+
+Decision = Reprice | Hold
+
+
+class Strategy(Protocol):
+    """A pricing plugin: a class that declares itself and decides purely from its inputs."""
+
+    name: ClassVar[str]
+    api_version: ClassVar[int]
+    Params: ClassVar[type[BaseModel]]
+
+    def decide(self, ctx: PricingContext, params: Any) -> Decision:
+        """Return what to do with `ctx.ad`; no I/O, no sleeping, no clock but `ctx.now`."""
+        ...
+
+
+_REPORTED: set[tuple[str, str]] = set()
+"""(strategy, error kind) pairs already logged by this process."""
+
+_MAX_DETAIL = 200
+
+
+def _strategy_name(strategy: object) -> str:
+    name = getattr(type(strategy), "name", None)
+    return name if isinstance(name, str) and name else type(strategy).__name__
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        detail = str(exc)
+    except Exception:  # an exception whose __str__ fails still becomes a Hold
+        detail = "<unprintable>"
+    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+
+
+def _report_once(
+    reported: set[tuple[str, str]], name: str, kind: str, text: str, exc: BaseException | None
+) -> None:
+    if (name, kind) in reported:
+        return
+    reported.add((name, kind))
+    logger.opt(exception=exc).error(
+        "strategy {!r} failed: {}; the ad holds its price (logged once per error type)", name, text
+    )
+
+
+def safe_decide(
+    strategy: Strategy,
+    ctx: PricingContext,
+    params: BaseModel,
+    *,
+    reported: set[tuple[str, str]] | None = None,
+) -> Decision:
+    """Call `strategy.decide`; any exception or non-Decision becomes a Hold, logged once.
+
+    `reported` remembers which (strategy, error type) pairs were logged; it
+    defaults to one set for the process. The strategy gets a deep copy of
+    `params` so it cannot change the engine's; `ctx` is frozen already.
+    """
+    seen = _REPORTED if reported is None else reported
+    name = _strategy_name(strategy)
+    try:
+        decision = strategy.decide(ctx, copy.deepcopy(params))
+    except Exception as exc:  # plugin code: anything may come out, nothing may escape
+        text = _describe(exc)
+        kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        _report_once(seen, name, kind, text, exc)
+        return Hold(f"strategy error: {text}")
+    if not isinstance(decision, Reprice | Hold):
+        text = f"decide returned {type(decision).__name__}, not Reprice or Hold"
+        _report_once(seen, name, "bad return", text, None)
+        return Hold(f"strategy error: {text}")
+    return decision

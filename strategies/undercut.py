@@ -1,0 +1,220 @@
+"""`undercut`: beat the competitor at a target rank by one step, within the engine's bounds.
+
+Ranks count the filtered competitors best first (`ctx.competitors`). To sit at
+rank N we beat the Nth competitor by `step` and stay behind (or level with) the
+(N-1)th. A competitor that cannot be beaten by `step` without crossing the limit
+(the floor for a SELL ad, the ceiling for a BUY ad) is never followed: we skip
+to the next one down the list, and when none is left we hold or sit at the
+limit (`at_floor`). Every direction question is asked of `Side`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from strategies.base import CompetitorAd, Decision, Hold, PricingContext, Reprice
+
+MARKET = "market"
+"""The capability that searches competitors' ads: without it, no competitors means no data."""
+
+
+class UndercutParams(BaseModel):
+    """Parameters of `undercut` (the ad's `params` table)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    step: Decimal = Field(Decimal("0.01"), gt=0)
+    """How far ahead of the competitor we beat (fiat per unit): lower for SELL, higher for BUY."""
+    target_rank: int = Field(1, ge=1)
+    """The position to take among the filtered competitors: 1 = first (beat the best one)."""
+    max_gap: Decimal | None = Field(None, gt=0)
+    """While we hold the target rank, stay put as long as we are at most this far ahead of the
+    competitor we beat; further ahead, move back to one `step` ahead of it to keep the margin.
+    None: always sit exactly one `step` ahead (move back at once)."""
+    at_floor: Literal["hold", "sit"] = "hold"
+    """When no competitor from the target rank down can be beaten within the floor (SELL) or
+    ceiling (BUY): "hold" the current price, or "sit" at that bound. With "sit", a competitor
+    less than one step from the bound is also matched by sitting at the bound."""
+    fallback: Literal["hold", "reference", "cap"] = "hold"
+    """With fewer competitors than `target_rank` (none at all, say): "hold"; "reference": go to
+    the reference price (hold without one); "cap": go to the bound on the profitable side, the
+    ceiling for a SELL ad or the floor for a BUY ad (hold when it is not set). Applies only
+    while the "market" capability is up: an empty market we cannot see is not an empty market."""
+
+
+@dataclass(frozen=True)
+class _Target:
+    price: Decimal
+    reason: str
+    index: int | None  # the competitor followed, if any
+
+
+class Undercut:
+    """Beat the competitor at `target_rank` by `step`; never follow one past the floor/ceiling."""
+
+    name: ClassVar[str] = "undercut"
+    api_version: ClassVar[int] = 1
+    Params: ClassVar[type[BaseModel]] = UndercutParams
+
+    def decide(self, ctx: PricingContext, params: UndercutParams) -> Decision:
+        """Reprice one step ahead of the competitor at the target rank, or hold (see module doc)."""
+        if len(ctx.competitors) < params.target_rank:
+            return _fallback(ctx, params)
+        target = _find_target(ctx, params)
+        if isinstance(target, Hold):
+            return target
+        return _finish(ctx, params, target)
+
+
+def _find_target(ctx: PricingContext, p: UndercutParams) -> _Target | Hold:
+    """The first competitor from the target rank down that we can beat within the limit."""
+    side, comps = ctx.side, ctx.competitors
+    limit = side.limit(ctx.floor, ctx.ceiling)
+    first = p.target_rank - 1
+    for j in range(first, len(comps)):
+        price = side.beat(comps[j].price, p.step)
+        if limit is not None and side.better(price, limit):
+            if p.at_floor == "hold" or side.better(comps[j].price, limit):
+                continue
+            price = limit  # "sit": the limit still matches or beats this one
+        return _place(ctx, p, j, price, skipped=j - first)
+    return _nothing_beatable(ctx, p, comps[first], limit)
+
+
+def _place(ctx: PricingContext, p: UndercutParams, j: int, price: Decimal, skipped: int) -> _Target:
+    """Stay behind the competitor ranked above the one we beat, and say where we are."""
+    side, comps = ctx.side, ctx.competitors
+    limit = side.limit(ctx.floor, ctx.ceiling)
+    if j > 0 and side.better(price, comps[j - 1].price):
+        above = comps[j - 1]
+        price = above.price
+        reason = (
+            f"{_ordinal(j)}, level with {_who(above)} ({above.price}): no room for "
+            f"{p.step} between it and {_who(comps[j])} ({comps[j].price})"
+        )
+    else:
+        reason = f"{_ordinal(j + 1)} {_relation(ctx, price, comps[j])}"
+        if price == limit:
+            reason = f"at the {side.limit_name} {limit}, {reason}"
+    if skipped:
+        reason += f"; skipped {skipped} not beatable within the {side.limit_name} {limit}"
+    return _Target(price, reason, j)
+
+
+def _nothing_beatable(
+    ctx: PricingContext, p: UndercutParams, first: CompetitorAd, limit: Decimal | None
+) -> _Target | Hold:
+    """Every competitor from the target rank down is past (or within a step of) the limit."""
+    side = ctx.side
+    if limit is None:  # unreachable: without a limit everyone can be beaten
+        return Hold(f"no competitor to beat from rank {p.target_rank}")
+    where = f"{side.ahead_word} the {side.limit_name} {limit}"
+    if p.at_floor == "sit":
+        reason = (
+            f"at the {side.limit_name} {limit}: every competitor from "
+            f"{_who(first)} ({first.price}) down is {where}"
+        )
+        return _Target(limit, reason, None)
+    return Hold(
+        f"{side.limit_name} reached: cannot beat {_who(first)} ({first.price}) or anyone "
+        f"after it by {p.step} without going {where}"
+    )
+
+
+def _fallback(ctx: PricingContext, p: UndercutParams) -> Decision:
+    """Fewer competitors than the target rank: hold, follow the reference, or go to the cap."""
+    n = len(ctx.competitors)
+    if MARKET not in ctx.capabilities:
+        return Hold(f"no market data: the '{MARKET}' capability is down")
+    why = "no competitors" if n == 0 else f"only {n} competitor(s) for rank {p.target_rank}"
+    why += _filtered_note(ctx.filtered_out)
+    if p.fallback == "reference":
+        ref = ctx.reference
+        if ref is None:
+            return Hold(f"{why}; no reference price")
+        derived = " (derived)" if ref.source == "derived" else ""
+        return _finish(ctx, p, _Target(ref.price, f"{why}: reference {ref.price}{derived}", None))
+    if p.fallback == "cap":
+        side = ctx.side
+        cap = side.cap(ctx.floor, ctx.ceiling)
+        if cap is None:
+            return Hold(f"{why}; no {side.cap_name} set")
+        return _finish(ctx, p, _Target(cap, f"{why}: at the {side.cap_name} {cap}", None))
+    return Hold(why)
+
+
+def _finish(ctx: PricingContext, p: UndercutParams, target: _Target) -> Decision:
+    """Keep the target within both bounds, then hold if nothing changes or we are near enough."""
+    price, note = _clamp(ctx, target.price)
+    reason = target.reason + note
+    if price == ctx.ad.price:
+        return Hold(f"unchanged: {reason}")
+    gap = _gap_check(ctx, p, target)
+    if isinstance(gap, Hold):
+        return gap
+    followed = None if target.index is None else ctx.competitors[target.index].adv_no
+    return Reprice(price, reason + gap, followed)
+
+
+def _clamp(ctx: PricingContext, price: Decimal) -> tuple[Decimal, str]:
+    """`price` moved inside [floor, ceiling], with a note when it moved."""
+    side = ctx.side
+    cap, limit = side.cap(ctx.floor, ctx.ceiling), side.limit(ctx.floor, ctx.ceiling)
+    if cap is not None and side.better(cap, price):
+        return cap, f"; capped at the {side.cap_name} {cap}"
+    if limit is not None and side.better(price, limit):
+        return limit, f"; held at the {side.limit_name} {limit}"
+    return price, ""
+
+
+def _gap_check(ctx: PricingContext, p: UndercutParams, target: _Target) -> Hold | str:
+    """Hold while we keep the rank within `max_gap`; else a note when we move back from far ahead."""
+    if p.max_gap is None or target.index is None:
+        return ""
+    side, comps, current = ctx.side, ctx.competitors, ctx.ad.price
+    beaten = comps[target.index]
+    ahead = side.ahead_by(current, beaten.price)
+    if ahead <= 0:
+        return ""  # behind it: move up to beat it
+    if target.index > 0 and side.better(current, comps[target.index - 1].price):
+        return ""  # ahead of the rank above as well: move back into place
+    if ahead > p.max_gap:
+        return f"; moved back, was {ahead} ahead (max_gap {p.max_gap})"
+    if _clamp(ctx, current)[1]:
+        return ""  # current price is outside the bounds: move anyway
+    return Hold(
+        f"{_ordinal(target.index + 1)} {_relation(ctx, current, beaten)}, within max_gap {p.max_gap}"
+    )
+
+
+def _relation(ctx: PricingContext, price: Decimal, other: CompetitorAd) -> str:
+    """'by 0.01 below 'alpha' (92.40)' or 'level with 'alpha' (92.40)'."""
+    ahead = ctx.side.ahead_by(price, other.price)
+    if ahead == 0:
+        return f"level with {_who(other)} ({other.price})"
+    return f"by {ahead} {ctx.side.ahead_word} {_who(other)} ({other.price})"
+
+
+def _who(ad: CompetitorAd) -> str:
+    """A competitor for a reason: its nickname (display only), else its user id."""
+    return f"'{ad.nickname}'" if ad.nickname else ad.user_no
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _filtered_note(filtered_out: Mapping[str, int]) -> str:
+    """' (5 filtered out: overlap_amount 3, own 2)', or '' when nothing was filtered."""
+    total = sum(filtered_out.values())
+    if not total:
+        return ""
+    parts = sorted(filtered_out.items(), key=lambda item: (-item[1], item[0]))
+    return f" ({total} filtered out: {', '.join(f'{k} {v}' for k, v in parts)})"

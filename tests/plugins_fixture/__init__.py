@@ -1,0 +1,1 @@
+"""Fake market data and small fake plugin modules for the strategy tests."""
