@@ -275,14 +275,17 @@ class SignedClient:
                     raise
 
     async def _wait_for_clearance(self, ep: Endpoint) -> None:
-        now = self.clock.time()
-        if self.banned_until > now:
-            raise IpBanned(
-                "not sent: the IP ban is still running",
-                endpoint=ep.name,
-                retry_after=self.banned_until - now,
-            )
-        if self.paused_until > now:
+        # a loop: while this sender sleeps, another may meet a longer 429 or a 418
+        while True:
+            now = self.clock.time()
+            if self.banned_until > now:
+                raise IpBanned(
+                    "not sent: the IP ban is still running",
+                    endpoint=ep.name,
+                    retry_after=self.banned_until - now,
+                )
+            if self.paused_until <= now:
+                return
             await self.clock.sleep(self.paused_until - now)
 
     async def _send_once(self, ep: Endpoint, params: Mapping[str, Any] | None) -> Response:

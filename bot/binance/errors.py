@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, ClassVar
 
 SUCCESS_CODE = "000000"
@@ -307,7 +308,8 @@ def _decode(body: bytes | str | None) -> Any:
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     if not text.strip():
         return None
-    return json.loads(text)
+    # JSON numbers with a fraction become exact Decimals, never floats (92.51, not 92.50999...)
+    return json.loads(text, parse_float=Decimal)
 
 
 def classify(
@@ -393,7 +395,7 @@ def _check_envelope(doc: Any, kw: dict[str, Any]) -> BinanceError | _Ok:
     if code is None or code == 0:
         match = _POSITIVE_CODE.search(msg)
         code = int(match.group(1)) if match else None
-    cls = CODES.get(code, BusinessError) if code is not None else BusinessError
+    cls = _class_for(400, code) if code is not None else BusinessError
     return cls(msg, code=code, **kw)
 
 

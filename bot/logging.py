@@ -1,0 +1,189 @@
+"""Logging: one setup function for loguru, and redaction of every secret on the way out.
+
+Redaction happens twice. A core patcher masks the message and the `extra` values
+of every record, whatever sink it goes to (tests' sinks included). The sinks that
+`setup_logging` adds also mask the final text, so a traceback or a JSON line
+cannot carry a secret either. Tracebacks never show variable values
+(`diagnose=False`): those hold the key, the query and the signature.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+from loguru import logger
+from pydantic import SecretStr
+
+MASK = "***"
+MIN_SECRET_LENGTH = 6  # a shorter "secret" would mask ordinary words
+
+HUMAN_FORMAT = (
+    "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
+    "<cyan>{name}</cyan> {message}"
+)
+PLAIN_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {name} {message}"
+
+# (pattern, replacement): each keeps the name and masks the value
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?i)(\bsignature=)[^&\s\"'<>]+"), r"\1" + MASK),
+    (re.compile(r"(?i)(\bX-MBX-APIKEY\b[\"']?\s*[:=,]\s*[\"']?)[^\"'\s,;}&)\]]+"), r"\1" + MASK),
+    (re.compile(r"(?i)(\blisten_?token\b[\"']?\s*[:=]\s*[\"']?)[^\"'\s,;}&)\]]+"), r"\1" + MASK),
+    (re.compile(r"(?i)(\btoken=)[^&\s\"'<>]+"), r"\1" + MASK),
+)
+
+
+class Redactor:
+    """Masks registered secret values and the secret-bearing patterns of a text."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+        self._compiled: re.Pattern[str] | None = None
+
+    def register(self, value: str | SecretStr | None) -> None:
+        """Mask `value` (and its URL-encoded form) wherever it appears from now on."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not text or len(text) < MIN_SECRET_LENGTH:
+            return
+        with self._lock:
+            self._secrets.update({text, quote(text, safe="")})
+            # longest first, so a secret that contains another is masked whole
+            alternatives = sorted(self._secrets, key=len, reverse=True)
+            self._compiled = re.compile("|".join(re.escape(s) for s in alternatives))
+
+    def clear(self) -> None:
+        """Forget every registered secret."""
+        with self._lock:
+            self._secrets.clear()
+            self._compiled = None
+
+    def __repr__(self) -> str:
+        return f"Redactor({len(self._secrets)} secrets)"
+
+    def redact(self, text: str) -> str:
+        """The text with every secret value and secret-bearing parameter masked."""
+        compiled = self._compiled
+        if compiled is not None:
+            text = compiled.sub(MASK, text)
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+    def redact_value(self, value: Any) -> Any:
+        """Strings redacted, containers walked, anything else left as it is."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {k: self.redact_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.redact_value(v) for v in value]
+        if type(value) is tuple:
+            return tuple(self.redact_value(v) for v in value)
+        return value
+
+    def patch(self, record: Any) -> None:
+        """A loguru patcher: masks the record's message and extra values."""
+        record["message"] = self.redact(record["message"])
+        if record["extra"]:
+            record["extra"].update(self.redact_value(dict(record["extra"])))
+
+
+REDACTOR = Redactor()
+
+
+def register_secret(value: str | SecretStr | None) -> None:
+    """Mask this value in every log line from now on (call at start-up with the key and secret)."""
+    REDACTOR.register(value)
+
+
+def redact(text: str) -> str:
+    """The text as it may be logged."""
+    return REDACTOR.redact(text)
+
+
+class RedactingStream:
+    """A loguru stream sink that masks the final text before writing it."""
+
+    def __init__(self, stream: IO[str], redactor: Redactor, *, close: bool = False) -> None:
+        self._stream = stream
+        self._redactor = redactor
+        self._close = close
+
+    def write(self, message: str) -> None:
+        """Write the redacted text."""
+        self._stream.write(self._redactor.redact(str(message)))
+
+    def flush(self) -> None:
+        """Flush the stream."""
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        """Whether the stream is a terminal."""
+        return bool(getattr(self._stream, "isatty", lambda: False)())
+
+    def stop(self) -> None:
+        """Close the stream when this sink opened it (loguru calls this on remove)."""
+        if self._close:
+            self._stream.close()
+
+
+@dataclass(slots=True)
+class LoggingSetup:
+    """What `setup_logging` did: its handler ids and the redactor in use."""
+
+    handler_ids: list[int] = field(default_factory=list)
+    redactor: Redactor = REDACTOR
+    json: bool = False
+    file: Path | None = None
+
+    def remove(self) -> None:
+        """Remove the handlers this setup added."""
+        for handler_id in self.handler_ids:
+            logger.remove(handler_id)
+        self.handler_ids.clear()
+
+
+def setup_logging(
+    level: str = "INFO",
+    json: bool = False,
+    file: str | Path | None = None,
+    *,
+    stream: IO[str] | None = None,
+    secrets: Iterable[str | SecretStr | None] = (),
+    redactor: Redactor = REDACTOR,
+) -> LoggingSetup:
+    """Replace loguru's handlers: human lines (coloured on a TTY) or JSON lines, to stderr and `file`."""
+    for secret in secrets:
+        redactor.register(secret)
+    logger.remove()
+    logger.configure(patcher=redactor.patch)
+    out = stream if stream is not None else sys.stderr
+    setup = LoggingSetup(redactor=redactor, json=json, file=Path(file) if file else None)
+    setup.handler_ids.append(_add(RedactingStream(out, redactor), level, json))
+    if file is not None:
+        path = Path(file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a", encoding="utf-8", buffering=1)
+        setup.handler_ids.append(_add(RedactingStream(handle, redactor, close=True), level, json))
+    return setup
+
+
+def _add(sink: RedactingStream, level: str, json: bool) -> int:
+    tty = sink.isatty()
+    return logger.add(
+        sink,
+        level=level.upper(),
+        format=HUMAN_FORMAT if tty else PLAIN_FORMAT,
+        serialize=json,
+        colorize=tty and not json,
+        backtrace=False,
+        diagnose=False,  # variable values in tracebacks would show keys and signatures
+        enqueue=False,
+    )
