@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 
@@ -39,3 +40,28 @@ class VirtualClock:
             raise ValueError("the clock only moves forward")
         self._offset_ms += int(seconds * 1000)
         return self.now_ms()
+
+
+class ScaledClock:
+    """The bot's Clock on a running simulator: its time, and sleeps shortened by the speed.
+
+    With it the whole bot lives in simulated time (intervals, backoff, rate-limit
+    windows, timestamps), so a simulated hour takes 3600/speed real seconds.
+    """
+
+    def __init__(self, clock: VirtualClock) -> None:
+        if clock.speed <= 0:
+            raise ValueError("ScaledClock needs a running simulator clock (speed > 0)")
+        self.clock = clock
+
+    def time(self) -> float:
+        """Simulated epoch seconds."""
+        return self.clock.now()
+
+    def monotonic(self) -> float:
+        """Simulated seconds."""
+        return self.clock.now()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep `seconds` of simulated time."""
+        await asyncio.sleep(max(0.0, seconds) / self.clock.speed)

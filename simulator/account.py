@@ -1,0 +1,233 @@
+"""The merchant's own ads: listing, reading back, and updates validated the way the exchange does.
+
+Orders live in `simulator.world_orders`; this module is the ads half of the account.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from simulator.errors import SimError, missing
+from simulator.market import Advertiser, Market
+from simulator.world_config import OwnAdConfig, RulesConfig, WorldConfig
+from simulator.world_data import (
+    SIDES,
+    AdBase,
+    Ids,
+    as_mapping,
+    fmt,
+    get_decimal,
+    get_int,
+    get_str,
+    page_of,
+    q,
+)
+
+HISTORY = 2000  # points of price and rank history kept per ad
+LIST_CAP = 20  # the exchange caps a page of ads at about 20 rows
+_STATUSES = (1, 3, 4)
+
+
+def not_online(adv_no: str) -> SimError:
+    """187022: the ad does not exist or is not online."""
+    return SimError(187022, f"Advertisement {adv_no} does not exist or is not online.")
+
+
+@dataclass(slots=True, kw_only=True)
+class OwnAd(AdBase):
+    """An ad of the merchant, with what the control API shows about it."""
+
+    rank: int | None = None
+    price_history: deque[tuple[int, Decimal]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    rank_history: deque[tuple[int, int | None]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    updates: int = 0
+
+    def floating_price(self, reference: Decimal, price_scale: int) -> Decimal:
+        """reference × priceFloatingRatio / 100 at the price scale."""
+        return q(reference * self.ratio / 100, price_scale)
+
+
+class Account:
+    """The merchant: its advertiser card and its ads."""
+
+    def __init__(self, cfg: WorldConfig, markets: Mapping[tuple[str, str], Market], *,
+                 ids: Ids, now_ms: int) -> None:
+        self._markets = markets
+        self._rules: RulesConfig = cfg.rules
+        self.nickname = cfg.account.nickname
+        self.real_name = cfg.account.real_name
+        self.advertiser = Advertiser(
+            user_no=cfg.account.user_no or ids.user_no(), nick_name=cfg.account.nickname,
+            user_type="merchant", month_order_count=812, month_finish_rate=0.9871,
+            order_count=9540, positive_rate=0.9953, adv_confirm_time=95, user_grade=3)
+        self.ads: dict[str, OwnAd] = {}
+        for ad_cfg in cfg.resolved_own_ads():
+            ad = self._new_ad(ad_cfg, ids, now_ms)
+            self.ads[ad.adv_no] = ad
+
+    def _new_ad(self, cfg: OwnAdConfig, ids: Ids, now_ms: int) -> OwnAd:
+        market = self._markets[(cfg.asset, cfg.fiat)]
+        floating = cfg.price_type == "floating"
+        ad = OwnAd(
+            adv_no=cfg.adv_no or ids.adv_no(), side=cfg.side, asset=cfg.asset, fiat=cfg.fiat,
+            price=q(cfg.price or Decimal(0), market.cfg.price_scale), min_amount=cfg.min,
+            max_amount=cfg.max, surplus=cfg.surplus, init_amount=cfg.surplus,
+            pay_methods=list(cfg.pay_methods), create_ms=now_ms, update_ms=now_ms,
+            classify=cfg.classify, pay_time_limit=cfg.pay_time_limit_minutes, status=cfg.status,
+            remarks=cfg.remarks, auto_reply=cfg.auto_reply, price_type=2 if floating else 1,
+            ratio=cfg.ratio or Decimal(0))
+        if floating:
+            ad.price = ad.floating_price(market.reference, market.cfg.price_scale)
+        ad.price_history.append((now_ms, ad.price))
+        return ad
+
+    def ads_in(self, asset: str, fiat: str) -> list[OwnAd]:
+        """The own ads of one market, whatever their status."""
+        return [ad for ad in self.ads.values() if ad.asset == asset and ad.fiat == fiat]
+
+    def market_of(self, ad: AdBase) -> Market:
+        """The market an ad trades in."""
+        return self._markets[(ad.asset, ad.fiat)]
+
+    # ----- moving with the market --------------------------------------------------------
+
+    def reprice(self, market: Market, now_ms: int) -> None:
+        """Recompute floating prices after the reference moved."""
+        for ad in self.ads_in(market.asset, market.fiat):
+            if ad.price_type == 2:
+                self._set_price(ad, ad.floating_price(market.reference, market.cfg.price_scale),
+                                now_ms, touch=False)
+
+    def record_ranks(self, market: Market, now_ms: int) -> None:
+        """Each ad's position in its own search (None while not online)."""
+        own = self.ads_in(market.asset, market.fiat)
+        for ad in own:
+            rank = market.rank_of(ad, own) if ad.status == 1 else None
+            if rank != ad.rank:
+                ad.rank = rank
+                ad.rank_history.append((now_ms, rank))
+
+    @staticmethod
+    def _set_price(ad: OwnAd, price: Decimal, now_ms: int, *, touch: bool) -> None:
+        if price != ad.price:
+            ad.price = price
+            ad.price_history.append((now_ms, price))
+            if touch:  # a merchant's change moves the ad behind others at the same price
+                ad.update_ms = now_ms
+
+    # ----- endpoints ---------------------------------------------------------------------
+
+    def my_ads(self, body: Any) -> tuple[list[dict[str, Any]], int]:
+        """listWithPagination: own ads by filters, a page at a time."""
+        src = as_mapping(body)
+        adv_no = get_str(src, "advNo")
+        status = get_int(src, "advStatus", default=0)
+        asset, fiat = get_str(src, "asset"), get_str(src, "fiatUnit")
+        side = get_str(src, "tradeType", choices=SIDES)
+        found = [ad for ad in self.ads.values()
+                 if (adv_no is None or ad.adv_no == adv_no) and (not status or ad.status == status)
+                 and (asset is None or ad.asset == asset) and (fiat is None or ad.fiat == fiat)
+                 and (side is None or ad.side == side)]
+        rows = page_of(found, src, cap=LIST_CAP, required=True)
+        return [ad.to_json(self.market_of(ad).scales) for ad in rows], len(found)
+
+    def ad_detail(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """getDetailByNo: one own ad by the `adsNo` query parameter."""
+        adv_no = get_str(query, "adsNo", required=True)
+        assert adv_no is not None
+        ad = self.ads.get(adv_no)
+        if ad is None:
+            raise not_online(adv_no)
+        return ad.to_json(self.market_of(ad).scales)
+
+    def update_ad(self, body: Any, now_ms: int) -> bool:
+        """ads/update: only advNo plus the ad's price field; the exchange's checks in its order."""
+        src = as_mapping(body)
+        adv_no = get_str(src, "advNo", required=True)
+        assert adv_no is not None
+        ad = self.ads.get(adv_no)
+        if ad is None or ad.status != 1:
+            raise not_online(adv_no)
+        name = "price" if ad.price_type == 1 else "priceFloatingRatio"
+        extra = sorted(set(src) - {"advNo", name, "updateMode"})
+        if extra or src.get("updateMode", "selective") != "selective":
+            fields = ", ".join(extra) or "updateMode"
+            raise SimError(187049, f"Field not allowed in this update: {fields}.")
+        value = self._checked_value(ad, name, src)
+        market = self.market_of(ad)
+        if ad.price_type == 1:
+            self._set_price(ad, value, now_ms, touch=True)
+        else:
+            if value != ad.ratio:
+                ad.update_ms = now_ms
+            ad.ratio = value
+            self._set_price(ad, ad.floating_price(market.reference, market.cfg.price_scale),
+                            now_ms, touch=False)
+        ad.updates += 1
+        return True
+
+    def _checked_value(self, ad: OwnAd, name: str, src: Mapping[str, Any]) -> Decimal:
+        value = get_decimal(src, name)
+        if value is None:
+            raise missing(name)
+        market = self.market_of(ad)
+        scale = market.cfg.price_scale if name == "price" else self._rules.ratio_scale
+        if value <= 0 or value != q(value, scale):
+            raise SimError(-1100, f"Illegal parameter '{name}': a positive number with at most "
+                                  f"{scale} decimals is expected.")
+        percent = value * 100 / market.reference if name == "price" else value
+        low, high = self._rules.price_band
+        if not low <= percent <= high:
+            raise SimError(187055, f"The price is out of the allowed range ({low}% to {high}% "
+                                   "of the reference price).")
+        return q(value, scale)
+
+    def update_ad_status(self, body: Any, now_ms: int) -> dict[str, Any]:
+        """ads/updateStatus: advStatus 1 online, 3 offline, 4 closed; failures per ad."""
+        src = as_mapping(body)
+        adv_nos = src.get("advNos")
+        if not adv_nos:
+            raise missing("advNos")
+        if not isinstance(adv_nos, list) or not all(isinstance(n, str | int) for n in adv_nos):
+            raise SimError(-1100, "Illegal parameter 'advNos': a list of ad numbers is expected.")
+        status = get_int(src, "advStatus")
+        if status not in _STATUSES:
+            raise SimError(-1100, "Illegal parameter 'advStatus': expected 1, 3 or 4.")
+        fails = []
+        for adv_no in (str(n) for n in adv_nos):
+            ad = self.ads.get(adv_no)
+            if ad is None or (ad.status == 4 and status != 4):
+                fails.append({"advNo": adv_no, "errorCode": 187022,
+                              "errorMsg": not_online(adv_no).msg})
+                continue
+            if ad.status != status:
+                ad.status, ad.update_ms = status, now_ms
+        return {"status": not fails, "failList": fails}
+
+    # ----- control -----------------------------------------------------------------------
+
+    def to_control(self) -> list[dict[str, Any]]:
+        """Own ads with current price, rank and their histories."""
+        return [self._control_json(ad) for ad in self.ads.values()]
+
+    def _control_json(self, ad: OwnAd) -> dict[str, Any]:
+        scale = self.market_of(ad).cfg.price_scale
+        return {
+            "advNo": ad.adv_no, "side": ad.side, "asset": ad.asset, "fiat": ad.fiat,
+            "priceType": "fixed" if ad.price_type == 1 else "floating",
+            "price": fmt(ad.price, scale),
+            "priceFloatingRatio": fmt(ad.ratio) if ad.price_type == 2 else None,
+            "advStatus": ad.status, "rank": ad.rank, "surplusAmount": fmt(ad.surplus),
+            "updates": ad.updates,
+            "priceHistory": [{"time": t, "price": fmt(p, scale)} for t, p in ad.price_history],
+            "rankHistory": [{"time": t, "rank": r} for t, r in ad.rank_history],
+        }
+
+
+def online(ads: Sequence[OwnAd]) -> list[OwnAd]:
+    """The online ads among `ads`."""
+    return [ad for ad in ads if ad.status == 1]
