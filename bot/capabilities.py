@@ -188,6 +188,7 @@ class CapabilityRegistry:
         self.hints: dict[str, str] = {}  # asset, fiat, adv_no, order_no: for probe parameters
         self.last_response: dict[str, Response] = {}
         self._probe_wake = asyncio.Event()
+        self._changed = asyncio.Event()
 
     # --- asking --------------------------------------------------------------------
 
@@ -220,6 +221,10 @@ class CapabilityRegistry:
             if not any(self.health[e].state in BLOCKED for e in src.endpoints):
                 return src.name
         return None
+
+    async def wait_for_change(self) -> None:
+        """Return at the next capability change (parked consumers wait here)."""
+        await self._changed.wait()
 
     # --- calling -------------------------------------------------------------------
 
@@ -338,6 +343,8 @@ class CapabilityRegistry:
             if (old.state, old.source) == (new.state, new.source):
                 continue
             self._caps[name] = new
+            self._changed.set()
+            self._changed = asyncio.Event()
             _log_capability(spec, old, new)
             if self.bus is not None:
                 self.bus.publish(CapabilityChanged(name, old.state, new.state, new.source, cause, now))

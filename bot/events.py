@@ -152,3 +152,45 @@ class EventBus:
                 while sub.pending():
                     progress = True
                     await self.deliver(sub, await sub.next())
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot:
+    """One ads search of a market: (asset, fiat, search side). Coalesced: latest wins."""
+
+    asset: str
+    fiat: str
+    search_side: str  # the taker's side sent to ads/search (BUY finds SELL ads)
+    items: tuple[Any, ...]  # bot.binance.models.SearchItem, best first as the exchange sorts
+    total: int | None
+    at: float
+
+    @property
+    def coalesce_key(self) -> tuple[str, str, str]:
+        """One pending snapshot per market."""
+        return (self.asset, self.fiat, self.search_side)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceUpdate:
+    """Binance's reference price for (asset, fiat, side). Coalesced: latest wins."""
+
+    asset: str
+    fiat: str
+    side: str
+    price: Any  # Decimal
+    at: float
+
+    @property
+    def coalesce_key(self) -> tuple[str, str, str]:
+        """One pending price per (asset, fiat, side)."""
+        return (self.asset, self.fiat, self.side)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnAdsUpdate:
+    """The merchant's own ads as the exchange reports them. Coalesced: latest wins."""
+
+    ads: tuple[Any, ...]  # bot.binance.models.Ad
+    at: float
+    coalesce_key: str = "own_ads"

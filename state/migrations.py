@@ -41,4 +41,22 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     )
     """,
+    # 2: pricing decisions with their trace
+    """
+    CREATE TABLE price_decisions (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        ad TEXT NOT NULL,
+        adv_no TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        price_before TEXT NOT NULL,
+        target TEXT,
+        result TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        guards TEXT NOT NULL DEFAULT '',
+        code INTEGER,
+        trace TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX price_decisions_ad ON price_decisions (adv_no, at)
+    """,
 ]

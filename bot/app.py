@@ -1,0 +1,198 @@
+"""Bot: wires and supervises everything (client, registry, store, bus, pollers, engine)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+
+from bot.binance.client import Clock, SignedClient, SystemClock
+from bot.binance.errors import BinanceError
+from bot.binance.models import Ad
+from bot.binance.p2p import P2PApi
+from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
+from bot.events import EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
+from bot.pollers import MarketPoller, OwnAdsPoller, Poller, ReferencePoller, plan_intervals
+from bot.pricing import AdRuntime, PricingEngine, search_side, to_own
+from bot.ratelimit import RateGovernor
+from config.loader import LoadedConfig
+from state.db import Store
+from state.decisions import DecisionLog
+from state.endpoints import EndpointLog
+from state.meta import Meta
+from strategies.base import Side
+
+STOP_GRACE = 5.0  # seconds in-flight work gets to finish at shutdown
+
+
+class StartupError(Exception):
+    """The bot cannot start as configured (e.g. a selector matches two ads): exit 2."""
+
+
+@dataclass
+class Parts:
+    """Extra long-running parts (the order desk, the web server) plugged into the bot."""
+
+    tasks: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+
+
+class Bot:
+    """One merchant account: builds the pieces on start, runs them until stopped."""
+
+    def __init__(self, loaded: LoadedConfig, client: SignedClient, store: Store,
+                 *, clock: Clock | None = None) -> None:
+        self.loaded = loaded
+        self.cfg = loaded.app
+        self.client = client
+        self.store = store
+        self.clock: Clock = clock or client.clock or SystemClock()
+        self.bus = EventBus()
+        self.governor = RateGovernor(self.cfg.bot.weight_budget, clock=self.clock)
+        self.registry = CapabilityRegistry(
+            client, bus=self.bus, log=EndpointLog(store), meta=Meta(store), governor=self.governor,
+            config=self.cfg.capabilities.probe_config(),
+        )
+        self.api = P2PApi(self.registry)
+        self.decisions = DecisionLog(store)
+        self.ads = [AdRuntime(ad) for ad in loaded.ads]
+        self.engine = PricingEngine(
+            self.ads, api=self.api, registry=self.registry, clock=self.clock, log=self.decisions,
+            dry_run=self.cfg.bot.dry_run, kill_switch=self.cfg.bot.kill_switch,
+        )
+        self.parts = Parts()
+        self.pollers: list[Poller] = []
+        self.started_at: float | None = None
+        self.first_decision = asyncio.Event()
+        self._markets: dict[tuple[str, str, str], MarketPoller] = {}
+        self._tg: asyncio.TaskGroup | None = None
+
+    # --- start ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Sync the clock, honour a persisted ban, read own ads once, plan the pollers."""
+        self.started_at = self.clock.time()
+        await self.registry.restore()
+        with contextlib.suppress(BinanceError):
+            await self.client.sync_time()
+        if self.ads and self.ads[0].loaded.config.asset:
+            self.registry.hints["asset"] = self.ads[0].loaded.config.asset or "USDT"
+            self.registry.hints["fiat"] = self.ads[0].loaded.config.fiat or "USD"
+        self.bus.subscribe(OwnAdsUpdate, self._on_own_ads, name="own-ads")
+        self.bus.subscribe(MarketSnapshot, self._on_market, name="pricing")
+        self.bus.subscribe(ReferenceUpdate, self.engine.on_reference, name="reference")
+        own = OwnAdsPoller(self.api, **self._kw(self.cfg.bot.my_ads_interval))
+        self.pollers.append(own)
+        if self.ads:
+            try:
+                await self._on_own_ads(await own.fetch("my_ads"))
+            except (CapabilityUnavailable, BinanceError) as exc:
+                logger.warning("cannot read your ads yet ({}); ads wait for my_ads", exc)
+        problems = [ad.problem for ad in self.ads if ad.problem]
+        if problems:
+            raise StartupError("; ".join(problems))
+        for ad in self.ads:
+            if ad.own is None and ad.loaded.config.side:
+                self._market_for(ad.loaded.config.asset or "", ad.loaded.config.fiat or "",
+                                 search_side(Side(ad.loaded.config.side)))
+        self._reference_pollers()
+        plan_intervals(self.pollers, self.cfg.bot.weight_budget)
+
+    def _kw(self, interval: float) -> dict[str, Any]:
+        return {"registry": self.registry, "bus": self.bus, "clock": self.clock,
+                "interval": interval, "governor": self.governor}
+
+    def _market_for(self, asset: str, fiat: str, side: str) -> MarketPoller:
+        key = (asset, fiat, side)
+        if key not in self._markets:
+            p = MarketPoller(self.api, asset, fiat, side, self.cfg.bot.search_rows,
+                             **self._kw(self.cfg.bot.market_interval))
+            self._markets[key] = p
+            self.pollers.append(p)
+            if self._tg is not None:  # a market learned while running (an ad found by id)
+                self._tg.create_task(p.run(), name=p.name)
+        return self._markets[key]
+
+    def _reference_pollers(self) -> None:
+        groups: dict[tuple[str, str], set[str]] = {}
+        for ad in self.ads:
+            c = ad.loaded.config
+            asset = ad.own.asset if ad.own else c.asset
+            fiat = ad.own.fiat if ad.own else c.fiat
+            side = ad.own.side.value if ad.own else c.side
+            if asset and fiat and side:
+                groups.setdefault((fiat, str(side)), set()).add(asset)
+        for (fiat, side), assets in sorted(groups.items()):
+            self.pollers.append(ReferencePoller(self.api, sorted(assets), fiat, side,
+                                                **self._kw(self.cfg.bot.reference_interval)))
+
+    # --- own ads -------------------------------------------------------------------
+
+    async def _on_own_ads(self, ev: OwnAdsUpdate) -> None:
+        for ad in self.ads:
+            if ad.own is None:
+                self._resolve(ad, ev.ads)
+        await self.engine.on_own_ads(ev)
+
+    def _resolve(self, ad: AdRuntime, ads: tuple[Ad, ...]) -> None:
+        c = ad.loaded.config
+        if c.adv_no:
+            matches = [a for a in ads if a.adv_no == c.adv_no]
+        else:
+            matches = [a for a in ads if (a.asset, a.fiat_unit, (a.trade_type or "").upper())
+                       == (c.asset, c.fiat, str(c.side))]
+            online = [a for a in matches if a.adv_status in (None, 1)]
+            matches = online or matches
+            if len(matches) > 1:
+                if not ad.problem:
+                    ad.problem = (f"ad {ad.label}: {c.selector} matches {len(matches)} of your ads "
+                                  f"({', '.join(a.adv_no for a in matches)}); set adv_no in [[ads]]")
+                    logger.error("{}", ad.problem)
+                return
+        if not matches:
+            logger.warning("ad {}: none of your ads matches {}; it waits", ad.label, c.selector)
+            return
+        found = matches[0]
+        side = Side((found.trade_type or str(c.side)).upper())
+        ad.own = to_own(found, side)
+        ad.online = found.adv_status in (None, 1)
+        logger.info("ad {} is {} ({} {}/{} at {})", ad.label, found.adv_no, side, ad.own.asset,
+                    ad.own.fiat, ad.own.price)
+        self._market_for(ad.own.asset, ad.own.fiat, search_side(side))
+
+    async def _on_market(self, snap: MarketSnapshot) -> None:
+        await self.engine.on_market(snap)
+        if any(a.last is not None for a in self.ads):
+            self.first_decision.set()
+
+    # --- run -----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set; then let in-flight work finish (bounded) and close."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                workers = [tg.create_task(p.run(), name=p.name) for p in self.pollers]
+                workers.append(tg.create_task(self.registry.run_prober(), name="prober"))
+                workers += [tg.create_task(t(), name=getattr(t, "__qualname__", "part"))
+                            for t in self.parts.tasks]
+                bus = tg.create_task(self.bus.run(), name="bus")
+                await stop.wait()
+                logger.info("stopping: no new work; finishing in-flight requests")
+                for w in workers:
+                    w.cancel()
+                await asyncio.wait(workers, timeout=STOP_GRACE)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.bus.drain(), timeout=STOP_GRACE)
+                bus.cancel()
+        except* CapabilityUnavailable:
+            logger.exception("a part stopped on an unavailable capability")
+        finally:
+            self._tg = None
+            for close in self.parts.closers:
+                with contextlib.suppress(Exception):
+                    await close()

@@ -1,0 +1,175 @@
+"""Pollers: one per cadence, gated by a capability, turning replies into events.
+
+A poller whose capability has no usable source parks until the registry reports
+a change; a failing call is not logged here (the registry logs transitions once):
+the next tick is the retry. Intervals stretch when the weight budget runs hot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from loguru import logger
+
+from bot.binance.client import Clock
+from bot.binance.endpoints import ENDPOINTS
+from bot.binance.errors import BinanceError
+from bot.binance.p2p import P2PApi
+from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
+from bot.events import EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
+from bot.ratelimit import RateGovernor
+
+HOT = 0.8  # share of the weight budget above which intervals stretch
+MAX_STRETCH = 10.0
+
+
+class Poller:
+    """Fetch, publish, sleep; parked while its capability is disabled."""
+
+    capability: str = ""
+    endpoints: tuple[str, ...] = ()
+
+    def __init__(
+        self, *, registry: CapabilityRegistry, bus: EventBus, clock: Clock, interval: float,
+        governor: RateGovernor | None = None,
+    ) -> None:
+        self.registry = registry
+        self.bus = bus
+        self.clock = clock
+        self.interval = interval
+        self.governor = governor
+        self.stretch = 1.0  # set by plan_intervals
+        self.ticks = 0
+        self.parked = False
+
+    @property
+    def name(self) -> str:
+        """The poller's name for logs."""
+        return type(self).__name__
+
+    async def fetch(self, source: str) -> Any | None:
+        """One poll on `source`; returns the event to publish, or None."""
+        raise NotImplementedError
+
+    def weight_per_minute(self) -> float:
+        """The request weight this poller spends per minute at its interval."""
+        return sum(ENDPOINTS[e].weight for e in self.endpoints) * 60.0 / self.interval
+
+    def next_delay(self) -> float:
+        """The interval, stretched by the plan and by the budget's current heat."""
+        heat = self.governor.utilisation() / HOT if self.governor is not None else 0.0
+        return self.interval * self.stretch * min(MAX_STRETCH, max(1.0, heat))
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        while True:
+            source = self.registry.route(self.capability)
+            if source is None:
+                if not self.parked:
+                    logger.info("{} parked: capability {} is disabled", self.name, self.capability)
+                self.parked = True
+                await self.registry.wait_for_change()
+                continue
+            if self.parked:
+                logger.info("{} resumed on {}", self.name, source)
+                self.parked = False
+            await self.tick(source)
+            await self.clock.sleep(self.next_delay())
+
+    async def tick(self, source: str) -> None:
+        """One poll pass: fetch and publish; errors leave the state to the registry."""
+        self.ticks += 1
+        try:
+            event = await self.fetch(source)
+        except (CapabilityUnavailable, BinanceError) as exc:
+            logger.debug("{}: {}", self.name, exc)
+            return
+        if event is not None:
+            self.bus.publish(event)
+
+
+class MarketPoller(Poller):
+    """One ads search per (asset, fiat, search side), shared by every ad in that market."""
+
+    capability = "market"
+    endpoints = ("search",)
+
+    def __init__(self, api: P2PApi, asset: str, fiat: str, search_side: str, rows: int,
+                 **kw: Any) -> None:
+        super().__init__(**kw)
+        self.api, self.asset, self.fiat, self.search_side, self.rows = api, asset, fiat, search_side, rows
+
+    @property
+    def name(self) -> str:
+        """Names the market."""
+        return f"market {self.asset}/{self.fiat} {self.search_side}"
+
+    async def fetch(self, source: str) -> MarketSnapshot:
+        """Search the market."""
+        page = await self.api.search_ads(self.asset, self.fiat, self.search_side, rows=self.rows)
+        return MarketSnapshot(self.asset, self.fiat, self.search_side, tuple(page.items),
+                              page.total, self.clock.time())
+
+
+class ReferencePoller(Poller):
+    """Binance's reference price for the assets of one (fiat, side); idle while derived."""
+
+    capability = "reference_price"
+    endpoints = ("reference_price",)
+
+    def __init__(self, api: P2PApi, assets: Sequence[str], fiat: str, side: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.api, self.assets, self.fiat, self.side = api, list(assets)[:3], fiat, side
+
+    async def fetch(self, source: str) -> None:
+        """Read the reference prices (nothing to read when running on the derived source)."""
+        if source != "exchange":
+            return None
+        for price in await self.api.reference_prices(self.assets, self.fiat, self.side):
+            self.bus.publish(ReferenceUpdate(price.asset, self.fiat, self.side,
+                                             price.reference_price, self.clock.time()))
+        return None
+
+
+class OwnAdsPoller(Poller):
+    """The merchant's own ads (all pages): prices, status, and ids for selectors."""
+
+    capability = "my_ads"
+    endpoints = ("my_ads",)
+    rows = 20
+    max_pages = 10
+
+    def __init__(self, api: P2PApi, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.api = api
+
+    async def fetch(self, source: str) -> OwnAdsUpdate:
+        """Read every page of own ads."""
+        ads: list[Any] = []
+        for page_no in range(1, self.max_pages + 1):
+            page = await self.api.my_ads(page=page_no, rows=self.rows)
+            ads.extend(page.items)
+            if len(page.items) < self.rows or (page.total is not None and len(ads) >= page.total):
+                break
+        return OwnAdsUpdate(tuple(ads), self.clock.time())
+
+
+def plan_intervals(pollers: Sequence[Poller], budget: int) -> float:
+    """Stretch every interval so the pollers' steady weight stays under HOT of the budget."""
+    need = sum(p.weight_per_minute() for p in pollers)
+    stretch = max(1.0, need / (budget * HOT))
+    for p in pollers:
+        p.stretch = stretch
+    if stretch > 1.0:
+        logger.warning("poll intervals stretched x{:.1f} to stay within the weight budget of {}/min",
+                       stretch, budget)
+    return stretch
+
+
+async def run_all(pollers: Sequence[Poller]) -> None:
+    """Run pollers side by side until cancelled."""
+    async with asyncio.TaskGroup() as tg:
+        for p in pollers:
+            tg.create_task(p.run(), name=p.name)

@@ -1,0 +1,314 @@
+"""The pricing engine: snapshot -> context -> strategy -> guards -> ad update, with a trace.
+
+The strategy decides; the engine does the I/O and enforces the envelope
+(bot.guards). A timeout or 5xx on an update is an unknown outcome: the ad is read
+back and the update reissued only if the price differs, once.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from loguru import logger
+
+from bot.binance.client import Clock
+from bot.binance.errors import (
+    AdNotFound,
+    BinanceError,
+    BusinessError,
+    ExchangeUnavailable,
+)
+from bot.binance.models import Ad, SearchItem
+from bot.binance.p2p import P2PApi
+from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
+from bot.events import MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
+from bot.guards import Update, Verdict, check
+from config.loader import LoadedAd
+from state.decisions import DecisionLog, DecisionRow
+from strategies.base import (
+    CompetitorAd,
+    Decision,
+    OwnAd,
+    PricingContext,
+    Reference,
+    Reprice,
+    Side,
+    safe_decide,
+)
+
+DERIVED_TOP = 5  # the derived reference is the median of this many best filtered ads
+RATIO_TICK = Decimal("0.01")
+REFERENCE_MAX_AGE = 600.0  # seconds after which Binance's reference is too old to use
+
+
+def search_side(side: Side) -> str:
+    """The taker's side to search with: a SELL ad's rivals are found with BUY."""
+    return "BUY" if side is Side.SELL else "SELL"
+
+
+def to_competitor(item: SearchItem) -> CompetitorAd:
+    """A search result as the strategy sees it."""
+    adv, who = item.adv, item.advertiser
+    dec = Decimal
+    return CompetitorAd(
+        adv_no=adv.adv_no, user_no=who.user_no or "", nickname=who.nick_name, price=adv.price,
+        min_amount=adv.min_single_trans_amount or dec(0),
+        max_amount=adv.dynamic_max_single_trans_amount or adv.max_single_trans_amount or dec(0),
+        available=adv.tradable_quantity or adv.surplus_amount or dec(0),
+        pay_methods=frozenset(m.identifier for m in adv.trade_methods if m.identifier),
+        is_merchant=(who.user_type or "").lower() == "merchant",
+        month_orders=who.month_order_count or 0, completion_rate=who.month_finish_rate or dec(0),
+    )
+
+
+def to_own(ad: Ad, side: Side) -> OwnAd:
+    """One of the merchant's ads as the strategy sees it."""
+    floating = ad.price_type == 2
+    return OwnAd(
+        adv_no=ad.adv_no, side=side, asset=ad.asset or "", fiat=ad.fiat_unit or "", price=ad.price,
+        price_type="floating" if floating else "fixed",
+        ratio=ad.price_floating_ratio if floating else None,
+        min_amount=ad.min_single_trans_amount or Decimal(0),
+        max_amount=ad.max_single_trans_amount or Decimal(0),
+        available=ad.tradable_quantity or ad.surplus_amount or Decimal(0),
+        pay_methods=frozenset(m.identifier for m in ad.trade_methods if m.identifier),
+        price_scale=ad.price_scale if ad.price_scale is not None else 2,
+    )
+
+
+@dataclass
+class AdRuntime:
+    """One configured ad while the bot runs."""
+
+    loaded: LoadedAd
+    own: OwnAd | None = None
+    online: bool = True
+    updates: list[Update] = field(default_factory=list)
+    last: DecisionRow | None = None
+    rank: int | None = None
+    best: CompetitorAd | None = None
+    reference: Reference | None = None
+    problem: str = ""  # why it cannot be resolved (e.g. its selector matches two ads)
+
+    @property
+    def label(self) -> str:
+        """The ad's name for logs."""
+        return self.loaded.label
+
+    @property
+    def market(self) -> tuple[str, str, str] | None:
+        """(asset, fiat, search side) once resolved."""
+        if self.own is None:
+            return None
+        return (self.own.asset, self.own.fiat, search_side(self.own.side))
+
+
+class PricingEngine:
+    """Decides and applies prices for every configured ad."""
+
+    def __init__(
+        self,
+        ads: Sequence[AdRuntime],
+        *,
+        api: P2PApi,
+        registry: CapabilityRegistry,
+        clock: Clock,
+        log: DecisionLog | None = None,
+        dry_run: bool = False,
+        kill_switch: bool = False,
+    ) -> None:
+        self.ads = list(ads)
+        self.api = api
+        self.registry = registry
+        self.clock = clock
+        self.log = log
+        self.dry_run = dry_run
+        self.kill_switch = kill_switch
+        self.references: dict[tuple[str, str, str], tuple[Decimal, float]] = {}
+        self.reported: set[tuple[str, str]] = set()
+        self.counts: dict[str, int] = {}
+
+    # --- events --------------------------------------------------------------------
+
+    async def on_market(self, snap: MarketSnapshot) -> None:
+        """Decide for every ad of this market."""
+        for ad in self.ads:
+            if ad.market == (snap.asset, snap.fiat, snap.search_side):
+                await self.evaluate(ad, snap)
+
+    async def on_reference(self, ev: ReferenceUpdate) -> None:
+        """Remember Binance's reference price."""
+        self.references[(ev.asset, ev.fiat, ev.side)] = (ev.price, ev.at)
+
+    async def on_own_ads(self, ev: OwnAdsUpdate) -> None:
+        """Take the exchange's word for our ads' current prices and status."""
+        by_no = {a.adv_no: a for a in ev.ads}
+        for ad in self.ads:
+            if ad.own is not None and ad.own.adv_no in by_no:
+                fresh = by_no[ad.own.adv_no]
+                ad.own = to_own(fresh, ad.own.side)
+                ad.online = fresh.adv_status in (None, 1)
+
+    # --- one decision --------------------------------------------------------------
+
+    async def evaluate(self, ad: AdRuntime, snap: MarketSnapshot) -> DecisionRow | None:
+        """Build the context, ask the strategy, run the guards, apply, record."""
+        if ad.own is None:
+            return None
+        now = self.clock.time()
+        items = [i for i in snap.items if isinstance(i, SearchItem)]
+        ad.rank = next((n for n, i in enumerate(items, 1) if i.adv.adv_no == ad.own.adv_no), None)
+        own_ids = self._own_ids(items)
+        filtered = ad.loaded.config.filters.apply(
+            (to_competitor(i) for i in items), ad.own, own_ids
+        )
+        ad.best = filtered.kept[0] if filtered.kept else None
+        ad.reference = self._reference(ad.own, filtered.kept, now)
+        guards = ad.loaded.config.guards
+        ctx = PricingContext(
+            ad=ad.own, competitors=filtered.kept, now=now, reference=ad.reference,
+            capabilities=self.registry.enabled(), floor=guards.floor, ceiling=guards.ceiling,
+            filtered_out=filtered.dropped,
+        )
+        decision = safe_decide(ad.loaded.strategy, ctx, ad.loaded.params, reported=self.reported)
+        verdict = check(decision, ad=ad.own, limits=guards, reference=ad.reference, now=now,
+                        updates=ad.updates, kill_switch=self._kill(ad))
+        row = await self._act(ad, decision, verdict, now)
+        row = replace(row, trace=self._trace(ad, filtered.kept, filtered.dropped, decision, verdict))
+        ad.last = row
+        self.counts[row.result] = self.counts.get(row.result, 0) + 1
+        if self.log is not None:
+            await self.log.record(row)
+        return row
+
+    def _own_ids(self, items: Iterable[SearchItem]) -> set[str]:
+        mine = {a.own.adv_no for a in self.ads if a.own is not None}
+        users = {i.advertiser.user_no for i in items if i.adv.adv_no in mine and i.advertiser.user_no}
+        return mine | users
+
+    def _kill(self, ad: AdRuntime) -> str | None:
+        if self.kill_switch:
+            return "global kill_switch is on"
+        if not ad.loaded.config.enabled:
+            return f"ad {ad.label} has enabled = false"
+        if not ad.online:
+            return "the ad is not online"
+        return None
+
+    def _reference(
+        self, own: OwnAd, kept: Sequence[CompetitorAd], now: float
+    ) -> Reference | None:
+        if self.registry.route("reference_price") == "exchange":
+            got = self.references.get((own.asset, own.fiat, own.side.value))
+            if got is not None and now - got[1] <= REFERENCE_MAX_AGE:
+                return Reference(got[0], "exchange")
+        top = [c.price for c in kept[:DERIVED_TOP]]
+        if not top:
+            return None
+        return Reference(Decimal(statistics.median(top)).quantize(own.tick), "derived")
+
+    def _trace(
+        self, ad: AdRuntime, kept: Sequence[CompetitorAd], dropped: dict[str, int],
+        decision: Decision, verdict: Verdict,
+    ) -> dict[str, Any]:
+        chosen = decision.competitor if isinstance(decision, Reprice) else None
+        return {
+            "best": [{"adv_no": c.adv_no, "user_no": c.user_no, "nickname": c.nickname,
+                      "price": str(c.price)} for c in kept[:3]],
+            "reference": None if ad.reference is None else
+            {"price": str(ad.reference.price), "source": ad.reference.source},
+            "filtered_out": dropped, "kept": len(kept), "rank": ad.rank,
+            "decision": {"kind": type(decision).__name__, "reason": decision.reason,
+                         "price": str(decision.price) if isinstance(decision, Reprice) else None},
+            "competitor": chosen, "guards": list(verdict.hits),
+        }
+
+    # --- acting --------------------------------------------------------------------
+
+    async def _act(self, ad: AdRuntime, decision: Decision, verdict: Verdict, now: float) -> DecisionRow:
+        assert ad.own is not None
+        base = DecisionRow(now, ad.label, ad.own.adv_no, ad.loaded.strategy.name, ad.own.price,
+                           verdict.price, "held", verdict.reason, verdict.hits)
+        if verdict.price is None:
+            return base
+        why = decision.reason if isinstance(decision, Reprice) else ""
+        if verdict.hits:
+            why = f"{why} [guards: {', '.join(verdict.hits)}]"
+        if self.dry_run:
+            logger.info("dry run: would reprice {} from {} to {}: {}", ad.label, ad.own.price,
+                        verdict.price, why)
+            return replace(base, result="dry_run", reason=why)
+        if self.registry.route("repricing") is None:
+            h = self.registry.health["update_ad"]
+            return replace(base, reason=f"repricing unavailable: update_ad is {h.state} "
+                                        f"({h.code} {h.message})".rstrip())
+        return await self._apply(ad, verdict.price, base, why, now)
+
+    def _wire_value(self, own: OwnAd, price: Decimal) -> tuple[str, Decimal]:
+        """The field and value to send: the price, or the ratio for a floating ad."""
+        if own.price_type != "floating" or not own.ratio:
+            return "price", price
+        implied = own.price * 100 / own.ratio  # the exchange's own reference, as the ad shows it
+        return "ratio", (price * 100 / implied).quantize(RATIO_TICK, rounding=ROUND_HALF_UP)
+
+    async def _send(self, own: OwnAd, field_: str, value: Decimal) -> None:
+        if field_ == "ratio":
+            await self.api.update_ad_price(own.adv_no, ratio=value)
+        else:
+            await self.api.update_ad_price(own.adv_no, price=value)
+
+    async def _apply(
+        self, ad: AdRuntime, price: Decimal, base: DecisionRow, why: str, now: float
+    ) -> DecisionRow:
+        assert ad.own is not None
+        field_, value = self._wire_value(ad.own, price)
+        try:
+            await self._send(ad.own, field_, value)
+        except ExchangeUnavailable as exc:
+            return await self._unknown_outcome(ad, field_, value, price, base, why, now, exc)
+        except CapabilityUnavailable as exc:
+            return replace(base, reason=f"repricing unavailable: {exc}")
+        except AdNotFound as exc:
+            ad.online = False
+            logger.error("ad {} is not found or not online ({}); holding it", ad.label, exc)
+            return replace(base, result="failed", reason=str(exc), code=exc.code)
+        except BusinessError as exc:
+            return replace(base, result="failed", reason=f"exchange refused: {exc}", code=exc.code)
+        except BinanceError as exc:
+            return replace(base, result="failed", reason=str(exc), code=exc.code or exc.status)
+        self._applied(ad, price, field_, value, now)
+        logger.info("repriced {} {} -> {}: {}", ad.label, base.price_before, price, why)
+        return replace(base, result="applied", reason=why)
+
+    def _applied(self, ad: AdRuntime, price: Decimal, field_: str, value: Decimal, now: float) -> None:
+        assert ad.own is not None
+        ad.updates.append(Update(now, ad.own.price, price))
+        keep_after = now - max(3600.0, ad.loaded.config.guards.update_window)
+        ad.updates = [u for u in ad.updates if u.at >= keep_after]
+        ad.own = replace(ad.own, price=price, ratio=value if field_ == "ratio" else ad.own.ratio)
+
+    async def _unknown_outcome(
+        self, ad: AdRuntime, field_: str, value: Decimal, price: Decimal, base: DecisionRow,
+        why: str, now: float, exc: BinanceError,
+    ) -> DecisionRow:
+        """Read the ad back; reissue once only if it does not show the new price."""
+        assert ad.own is not None
+        logger.warning("update of {} has an unknown outcome ({}); reading it back", ad.label, exc)
+        try:
+            back = await self.api.ad_detail(ad.own.adv_no)
+        except (BinanceError, CapabilityUnavailable) as err:
+            return replace(base, result="unknown", reason=f"outcome unknown, read-back failed: {err}")
+        shown = back.price_floating_ratio if field_ == "ratio" else back.price
+        if shown is not None and shown == value:
+            self._applied(ad, price, field_, value, now)
+            return replace(base, result="applied", reason=f"{why} (confirmed by read-back)")
+        try:
+            await self._send(ad.own, field_, value)
+        except (BinanceError, CapabilityUnavailable) as err:
+            return replace(base, result="unknown", reason=f"reissue after read-back failed: {err}")
+        self._applied(ad, price, field_, value, now)
+        return replace(base, result="applied", reason=f"{why} (reissued after read-back)")

@@ -1,0 +1,38 @@
+"""A live view of the bot for a terminal: ads, prices, ranks, decisions, capabilities."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.app import Bot
+from bot.states import CapState
+
+MARK = {CapState.ENABLED: "up", CapState.DEGRADED: "degraded", CapState.DISABLED: "DOWN"}
+
+
+def render(bot: Bot, now: float, title: str = "") -> str:
+    """One screen of text."""
+    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    lines = [f"p2pbot {title}  {stamp} (simulated UTC)" if title else f"p2pbot  {stamp} UTC", ""]
+    lines.append(f"{'ad':<12} {'side':<4} {'price':>10} {'rank':>4}  {'best competitor':<28} last decision")
+    for ad in bot.ads:
+        own = ad.own
+        if own is None:
+            lines.append(f"{ad.label:<12} waiting: {ad.problem or 'not found among your ads yet'}")
+            continue
+        best = f"{ad.best.nickname} {ad.best.price}" if ad.best else "-"
+        last = "-" if ad.last is None else f"{ad.last.result}: {ad.last.reason}"
+        rank = "-" if ad.rank is None else str(ad.rank)
+        lines.append(f"{ad.label:<12} {own.side.value:<4} {own.price:>10} {rank:>4}  {best[:28]:<28} {last[:70]}")
+        if ad.reference is not None:
+            lines.append(f"{'':<12} reference {ad.reference.price} ({ad.reference.source})")
+    lines += ["", "capabilities: " + "  ".join(
+        f"{name} {MARK[s.state]}" + (f" ({s.source})" if s.state is CapState.DEGRADED else "")
+        for name, s in bot.registry.capabilities().items())]
+    down = [h for h in bot.registry.health.values() if h.state.value in
+            ("unregistered", "refused", "failing", "bogus")]
+    for h in down:
+        lines.append(f"  {h.name}: {h.state} {h.code if h.code is not None else ''} {h.message[:60]}")
+    lines.append("")
+    lines.append("decisions: " + ", ".join(f"{k} {v}" for k, v in sorted(bot.engine.counts.items())))
+    return "\n".join(lines)
