@@ -187,6 +187,9 @@ class CapabilityRegistry:
         }
         self.hints: dict[str, str] = {}  # asset, fiat, adv_no, order_no: for probe parameters
         self.last_response: dict[str, Response] = {}
+        # called after every sent request with (endpoint, outcome, latency seconds); outcome is
+        # "ok", the exchange's code, or "http <status>" / "error" (metrics subscribe here)
+        self.observers: list[Callable[[str, str, float], None]] = []
         self._probe_wake = asyncio.Event()
         self._changed = asyncio.Event()
 
@@ -247,12 +250,20 @@ class CapabilityRegistry:
             await self._after_error(endpoint, exc, self.clock.monotonic() - started)
             raise
         self._report_weight()
+        self._observe(endpoint, "ok", resp.latency)
         self.last_response[endpoint] = resp
         await self.record(endpoint, EndpointState.AVAILABLE, Cause(endpoint), resp.latency)
         return resp
 
+    def _observe(self, endpoint: str, outcome: str, latency: float) -> None:
+        for observer in self.observers:
+            observer(endpoint, outcome, latency)
+
     async def _after_error(self, endpoint: str, exc: BinanceError, latency: float) -> None:
         self._report_weight()
+        outcome = str(exc.code) if exc.code is not None else (
+            f"http {exc.status}" if exc.status is not None else type(exc).__name__)
+        self._observe(endpoint, outcome, latency)
         if isinstance(exc, IpBanned) and self.meta is not None:
             await self.meta.set_ban_until(self.client.banned_until)
         cause = Cause(endpoint, exc.code if exc.code is not None else exc.status, exc.msg or exc.advice)

@@ -8,7 +8,7 @@ back and the update reissued only if the price differs, once.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -131,6 +131,7 @@ class PricingEngine:
         self.references: dict[tuple[str, str, str], tuple[Decimal, float]] = {}
         self.reported: set[tuple[str, str]] = set()
         self.counts: dict[str, int] = {}
+        self.observers: list[Callable[[AdRuntime, DecisionRow], Any]] = []  # metrics, alerts
 
     # --- events --------------------------------------------------------------------
 
@@ -183,6 +184,8 @@ class PricingEngine:
         self.counts[row.result] = self.counts.get(row.result, 0) + 1
         if self.log is not None:
             await self.log.record(row)
+        for observer in self.observers:
+            observer(ad, row)
         return row
 
     def _own_ids(self, items: Iterable[SearchItem]) -> set[str]:
