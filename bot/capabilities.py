@@ -52,7 +52,8 @@ class CapabilitySpec:
     name: str
     sources: tuple[Source, ...]
     does: str
-    without: str
+    without: str  # what the bot does when the capability is disabled
+    degraded: str = ""  # what it does on an alternative source
 
 
 CAPABILITIES: dict[str, CapabilitySpec] = {
@@ -64,23 +65,27 @@ CAPABILITIES: dict[str, CapabilitySpec] = {
         CapabilitySpec("reference_price",
                        (Source("exchange", ("reference_price",)), Source("derived", ("search",))),
                        "reads Binance's reference price",
+                       "no reference price: follow_reference ads hold, the reference band is off",
                        "the reference is derived from the median of the top filtered ads"),
         CapabilitySpec("my_ads", (Source("my_ads", ("my_ads",)),),
                        "reads the merchant's own ads",
-                       "ads configured by asset/fiat/side cannot be found; ad ids must be configured"),
+                       "ads configured by asset/fiat/side cannot be found; known ads keep the "
+                       "price the bot last set"),
         CapabilitySpec("repricing", (Source("update_ad", ("update_ad",)),),
                        "changes the price of the merchant's ads",
-                       "decisions are computed and logged but not applied"),
+                       "decisions are computed and recorded but not applied"),
         CapabilitySpec("orders",
                        (Source("summary+list", ("order_summary", "list_orders")),
                         Source("list", ("list_orders",)),
                         Source("summary", ("order_summary",))),
                        "follows every order and its status",
-                       "orders are not followed: no greetings, no alerts on payment"),
+                       "orders are not followed: no greetings, no alerts on payment",
+                       "orders are followed with one of the two order endpoints"),
         CapabilitySpec("chat",
                        (Source("websocket", ("chat_credential",)), Source("rest", ("chat_messages",))),
                        "reads and sends order chat messages",
-                       "messages to counterparties wait in the outbox; incoming ones are not read"),
+                       "messages to counterparties wait in the outbox; incoming ones are not read",
+                       "incoming messages are read over REST; outgoing ones wait in the outbox"),
         CapabilitySpec("categories", (Source("categories", ("categories",)),),
                        "reads the ad categories open to the account",
                        "nothing essential: informational only"),
@@ -435,7 +440,8 @@ def _log_capability(spec: CapabilitySpec, old: CapabilityStatus, new: Capability
     if new.state is CapState.DISABLED:
         logger.warning("capability {} disabled{}: {}", spec.name, cause, spec.without)
     elif new.state is CapState.DEGRADED:
-        logger.warning("capability {} degraded: running on {}{}", spec.name, new.source, cause)
+        logger.warning("capability {} degraded: running on {}{}: {}", spec.name, new.source, cause,
+                       spec.degraded)
     elif old.state is not CapState.ENABLED:
         logger.info("capability {} recovered: running on {}", spec.name, new.source)
 

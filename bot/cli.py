@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from bot.logging import setup_logging
+
 EXIT_OK = 0
 EXIT_CONFIG = 2
 
@@ -25,6 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("simulator.cli", "run the simulator alone on 127.0.0.1"),
     "backup": ("bot.commands.backup", "write a consistent copy of the store while the daemon runs"),
 }
+
+
+LOUD = {"run", "demo", "sim"}  # commands whose log is their output
 
 
 def _load(module: str) -> ModuleType | None:
@@ -41,7 +46,9 @@ def build_parser(load: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="p2pbot", description="Binance P2P merchant bot that keeps working in degraded mode."
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--log-level", default=None,
+                        help="DEBUG, INFO, WARNING, ERROR (default: INFO for run and demo, "
+                             "WARNING for the other commands)")
     parser.add_argument("--log-json", action="store_true", help="JSON log lines for machines")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
@@ -66,4 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if module is None:
         print(f"p2pbot {args.command}: not built yet", file=sys.stderr)
         return EXIT_CONFIG
+    if args.log_level is None:
+        args.log_level = "INFO" if args.command in LOUD else "WARNING"
+    setup_logging(args.log_level, args.log_json)
     return int(module.run(args))

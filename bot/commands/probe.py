@@ -224,7 +224,7 @@ def render(reg: CapabilityRegistry, rows: list[ProbeRow]) -> str:
         spec = CAPABILITIES[name]
         what = spec.does if status.state is CapState.ENABLED else f"without it: {spec.without}"
         if status.state is CapState.DEGRADED:
-            what = f"degraded: {spec.without}"
+            what = f"on its alternative: {spec.degraded}"
         lines.append(f"{name:<16} {status.state:<9} {status.source or '-':<13} {what}")
     return "\n".join(lines)
 
