@@ -15,7 +15,7 @@ from bot.binance.errors import BinanceError
 from bot.binance.models import Ad
 from bot.binance.p2p import P2PApi
 from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
-from bot.events import EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
+from bot.events import CapabilityChanged, EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.pollers import MarketPoller, OwnAdsPoller, Poller, ReferencePoller, plan_intervals
 from bot.pricing import AdRuntime, PricingEngine, search_side, to_own
 from bot.ratelimit import RateGovernor
@@ -85,6 +85,7 @@ class Bot:
         self.bus.subscribe(OwnAdsUpdate, self._on_own_ads, name="own-ads")
         self.bus.subscribe(MarketSnapshot, self._on_market, name="pricing")
         self.bus.subscribe(ReferenceUpdate, self.engine.on_reference, name="reference")
+        self.bus.subscribe(CapabilityChanged, self.engine.on_capability, name="pricing-caps")
         own = OwnAdsPoller(self.api, **self._kw(self.cfg.bot.my_ads_interval))
         self.pollers.append(own)
         if self.ads:

@@ -25,8 +25,9 @@ from bot.binance.errors import (
 from bot.binance.models import Ad, SearchItem
 from bot.binance.p2p import P2PApi
 from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
-from bot.events import MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
+from bot.events import CapabilityChanged, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.guards import Update, Verdict, check
+from bot.states import CapState
 from config.loader import LoadedAd
 from state.decisions import DecisionLog, DecisionRow
 from strategies.base import (
@@ -141,6 +142,20 @@ class PricingEngine:
             if ad.market == (snap.asset, snap.fiat, snap.search_side):
                 await self.evaluate(ad, snap)
 
+    async def on_capability(self, ev: CapabilityChanged) -> None:
+        """Say why ads hold while market data or repricing is unavailable."""
+        if ev.capability not in ("market", "repricing") or ev.new is not CapState.DISABLED:
+            return
+        cause = ev.cause
+        said = "" if cause is None else f" ({cause.endpoint} {cause.code}: {cause.message})"
+        what = "market data" if ev.capability == "market" else "ad updates"
+        for ad in self.ads:
+            if ad.own is None:
+                continue
+            row = DecisionRow(self.clock.time(), ad.label, ad.own.adv_no, ad.loaded.strategy.name,
+                              ad.own.price, None, "held", f"holding: {what} unavailable{said}")
+            await self._record(ad, row)
+
     async def on_reference(self, ev: ReferenceUpdate) -> None:
         """Remember Binance's reference price."""
         self.references[(ev.asset, ev.fiat, ev.side)] = (ev.price, ev.at)
@@ -180,13 +195,16 @@ class PricingEngine:
                         updates=ad.updates, kill_switch=self._kill(ad))
         row = await self._act(ad, decision, verdict, now)
         row = replace(row, trace=self._trace(ad, filtered.kept, filtered.dropped, decision, verdict))
+        await self._record(ad, row)
+        return row
+
+    async def _record(self, ad: AdRuntime, row: DecisionRow) -> None:
         ad.last = row
         self.counts[row.result] = self.counts.get(row.result, 0) + 1
         if self.log is not None:
             await self.log.record(row)
         for observer in self.observers:
             observer(ad, row)
-        return row
 
     def _own_ids(self, items: Iterable[SearchItem]) -> set[str]:
         mine = {a.own.adv_no for a in self.ads if a.own is not None}

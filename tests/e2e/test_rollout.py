@@ -1,0 +1,102 @@
+"""The capability registry against the simulator: the recorded key rollout, no traffic to
+unregistered endpoints, and a 429 that pauses every sender."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.commands.history import render
+from bot.commands.probe import probe_once, watch
+from simulator.app import run_simulator
+from state.endpoints import EndpointLog
+from tests.conftest import ClientClock
+from tests.e2e.helpers import registry_on
+
+SIX = ("get_ads", "order_summary", "categories", "search", "reference_price", "chat_credential")
+# phase start (simulated seconds) -> what the merchant recorded for the six endpoints
+RECORD = {
+    10: {"get_ads": "bogus", "order_summary": "unregistered", "categories": "unregistered",
+         "search": "unregistered", "reference_price": "unregistered", "chat_credential": "unregistered"},
+    310: {"get_ads": "failing", "order_summary": "available", "categories": "unregistered",
+          "search": "failing", "reference_price": "failing", "chat_credential": "failing"},
+    520: {"get_ads": "bogus", "order_summary": "available", "categories": "available",
+          "search": "refused", "reference_price": "failing", "chat_credential": "failing"},
+    1010: {"get_ads": "bogus", "order_summary": "unregistered", "categories": "unregistered",
+           "search": "unregistered", "reference_price": "unregistered", "chat_credential": "unregistered"},
+}
+WORKING = {10: 1, 310: 1, 520: 3, 1010: 1}  # HTTP 200s, counted the merchant's way
+
+
+async def test_probe_watch_records_the_key_rollout(tmp_path) -> None:
+    async with run_simulator("key_rollout", speed=0) as sim:
+        sim.advance(10)
+        clock = ClientClock(sim.clock)
+        async with registry_on(sim, clock, tmp_path / "p.db", timeout=0.3) as (reg, store):
+            reg.hints.update(asset="USDT", fiat="RUB")
+            seen: list[dict[str, str]] = []
+            stops = iter(sorted(RECORD)[1:])
+
+            async def between() -> None:
+                sim.advance(next(stops) - sim.elapsed)
+
+            await watch(reg, 1, len(RECORD), lambda rows: seen.append(
+                {r.endpoint: r.state for r in rows if r.endpoint in SIX}), between)
+            assert seen == [RECORD[t] for t in sorted(RECORD)]
+            assert [sum(1 for ep in SIX if _http_200(sim, ep, t)) for t in sorted(RECORD)] == \
+                [WORKING[t] for t in sorted(RECORD)]
+            log = await EndpointLog(store).transitions("search")
+            assert [(t.new, t.code) for t in log] == [
+                ("unregistered", -2008), ("failing", None), ("refused", -1022),
+                ("unregistered", -2008)]
+            text = render(await EndpointLog(store).transitions())
+    assert "search" in text and "-2008" in text and "-1022" in text
+    assert "outages (not available):" in text
+
+
+def _http_200(sim, endpoint: str, at: float) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the probe round at `at` got an HTTP 200 from `endpoint`."""
+    start_ms = sim.clock.now_ms() - int(sim.elapsed * 1000)
+    rows = [r for r in sim.requests(endpoint)
+            if abs(r["time_ms"] - (start_ms + at * 1000)) < 1000]
+    return bool(rows) and rows[-1]["status"] == 200
+
+
+async def test_unregistered_endpoint_gets_no_traffic_between_probes(tmp_path) -> None:
+    async with run_simulator("calm", speed=0) as sim:
+        sim.set_registration("search", "unregistered")
+        clock = ClientClock(sim.clock)
+        async with registry_on(sim, clock, tmp_path / "n.db") as (reg, store):
+            reg.hints.update(asset="USDT", fiat="RUB")
+            await probe_once(reg)
+            assert reg.state("search") == "unregistered"
+            probes = 0
+            for _ in range(40):  # 40 polling ticks of 10 s
+                for _ in range(3):
+                    try:
+                        await reg.call("search", {"asset": "USDT", "fiat": "RUB",
+                                                  "tradeType": "BUY", "page": 1, "rows": 5})
+                    except Exception:  # noqa: BLE001 - CapabilityUnavailable expected
+                        pass
+                sim.advance(10)
+                for name in reg.due():
+                    probes += 1
+                    await reg.probe(name)
+            sent = len(sim.requests("search"))
+            assert probes >= 2  # re-probed on backoff: after ~60 s, then ~120 s more
+            assert sent == 1 + probes  # the first call and the probes, nothing else
+
+
+async def test_429_pauses_every_sender(tmp_path) -> None:
+    async with run_simulator("calm", speed=0) as sim:
+        clock = ClientClock(sim.clock)
+        async with registry_on(sim, clock, tmp_path / "r.db") as (reg, store):
+            await reg.call("categories", {})
+            sim.add_fault("http429", count=1, endpoint="order_summary", retry_after=7)
+            t0 = sim.clock.now_ms()
+            await asyncio.gather(reg.call("order_summary", {}), reg.call("my_ads",
+                                 {"page": 1, "rows": 1}), reg.call("categories", {}))
+            rows = [r for r in sim.requests() if r["time_ms"] >= t0]
+            limited = next(r for r in rows if r["status"] == 429)
+            after = [r for r in rows if r["id"] > limited["id"]]
+            assert after, "the senders went on after the pause"
+            assert all(r["time_ms"] >= limited["time_ms"] + 7000 for r in after)
