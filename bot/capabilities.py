@@ -399,16 +399,19 @@ class CapabilityRegistry:
         return h.state
 
     async def run_prober(self) -> None:
-        """Re-probe due endpoints until cancelled."""
+        """Re-probe due endpoints until cancelled (sleeping on the injected clock)."""
         while True:
             for name in self.due():
                 await self.probe(name)
             wait = self.next_probe_in()
             self._probe_wake.clear()
+            sleeper = asyncio.ensure_future(self.clock.sleep(min(wait if wait is not None else 60.0, 60.0)))
+            waker = asyncio.ensure_future(self._probe_wake.wait())
             try:
-                await asyncio.wait_for(self._probe_wake.wait(), timeout=min(wait or 60.0, 60.0))
-            except TimeoutError:
-                pass
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                waker.cancel()
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready picture of endpoints and capabilities."""

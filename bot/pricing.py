@@ -90,7 +90,8 @@ class AdRuntime:
     online: bool = True
     updates: list[Update] = field(default_factory=list)
     last: DecisionRow | None = None
-    rank: int | None = None
+    rank: int | None = None  # position in the exchange's search results (decoys included)
+    standing: int | None = None  # position among the competitors that count (after filters)
     best: CompetitorAd | None = None
     reference: Reference | None = None
     problem: str = ""  # why it cannot be resolved (e.g. its selector matches two ads)
@@ -183,6 +184,7 @@ class PricingEngine:
             (to_competitor(i) for i in items), ad.own, own_ids
         )
         ad.best = filtered.kept[0] if filtered.kept else None
+        ad.standing = 1 + sum(1 for c in filtered.kept if ad.own.side.better(c.price, ad.own.price))
         ad.reference = self._reference(ad.own, filtered.kept, now)
         guards = ad.loaded.config.guards
         ctx = PricingContext(
@@ -242,7 +244,7 @@ class PricingEngine:
                       "price": str(c.price)} for c in kept[:3]],
             "reference": None if ad.reference is None else
             {"price": str(ad.reference.price), "source": ad.reference.source},
-            "filtered_out": dropped, "kept": len(kept), "rank": ad.rank,
+            "filtered_out": dropped, "kept": len(kept), "rank": ad.rank, "standing": ad.standing,
             "decision": {"kind": type(decision).__name__, "reason": decision.reason,
                          "price": str(decision.price) if isinstance(decision, Reprice) else None},
             "competitor": chosen, "guards": list(verdict.hits),

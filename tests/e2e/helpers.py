@@ -39,3 +39,93 @@ async def registry_on(
     finally:
         await client.close()
         await store.close()
+
+
+SELL_AD = """
+[[ads]]
+name = "sell"
+asset = "USDT"
+fiat = "RUB"
+side = "SELL"
+strategy = "undercut"
+[ads.params]
+step = "0.01"
+[ads.filters]
+min_completion_rate = "0"
+decoy_max_amount = "1000"
+[ads.guards]
+floor = "{floor}"
+ceiling = "{ceiling}"
+max_updates = 1000
+min_interval = 5
+"""
+
+BUY_AD = """
+[[ads]]
+name = "buy"
+asset = "USDT"
+fiat = "RUB"
+side = "BUY"
+strategy = "follow_reference"
+[ads.params]
+ratio = "99.5"
+[ads.guards]
+floor = "80"
+ceiling = "95"
+max_updates = 1000
+"""
+
+
+def write_config(tmp: Path, body: str, bot: str = "") -> Path:
+    """A TOML file in `tmp` with `[bot]` settings and the given ads."""
+    path = tmp / "bot.toml"
+    path.write_text(f"[bot]\nmarket_interval = 10\n{bot}\n{body}", encoding="utf-8")
+    return path
+
+
+@asynccontextmanager
+async def running_bot(sim: Simulator, config: Path, db: Path) -> AsyncIterator[Any]:
+    """The real Bot on the simulator, in simulated time (ScaledClock), until the block ends."""
+    import asyncio
+
+    from bot.app import Bot
+    from config.loader import load_config
+    from simulator.clock import ScaledClock
+
+    clock = ScaledClock(sim.clock)
+    store = await Store.open(db)
+    client = sim_client(sim, clock)
+    bot = Bot(load_config(config), client, store, clock=clock)
+    stop = asyncio.Event()
+    task: asyncio.Task[None] | None = None
+    try:
+        await bot.start()
+        task = asyncio.create_task(bot.run(stop))
+        yield bot
+    finally:
+        stop.set()
+        if task is not None:
+            await asyncio.wait_for(task, timeout=15)
+        await client.close()
+        await store.close()
+
+
+def after(bot: Any, seconds: float) -> Any:
+    """An event set once a decision is made `seconds` of simulated time after now."""
+    import asyncio
+
+    done = asyncio.Event()
+    until = bot.clock.time() + seconds
+    bot.engine.observers.append(lambda ad, row: done.set() if row.at >= until else None)
+    return done
+
+
+def when(bot: Any, predicate: Any) -> Any:
+    """An event set at the first decision (ad, row) for which `predicate` is true."""
+    import asyncio
+
+    done = asyncio.Event()
+    if any(ad.last is not None and predicate(ad, ad.last) for ad in bot.ads):
+        done.set()  # it happened already
+    bot.engine.observers.append(lambda ad, row: done.set() if predicate(ad, row) else None)
+    return done
