@@ -18,6 +18,7 @@ from loguru import logger
 from bot.binance.client import Clock
 from bot.binance.errors import (
     AdNotFound,
+    BadResponse,
     BinanceError,
     BusinessError,
     ExchangeUnavailable,
@@ -291,7 +292,7 @@ class PricingEngine:
         field_, value = self._wire_value(ad.own, price)
         try:
             await self._send(ad.own, field_, value)
-        except ExchangeUnavailable as exc:
+        except (ExchangeUnavailable, BadResponse) as exc:  # the update may have taken effect
             return await self._unknown_outcome(ad, field_, value, price, base, why, now, exc)
         except CapabilityUnavailable as exc:
             return replace(base, reason=f"repricing unavailable: {exc}")

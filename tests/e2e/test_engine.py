@@ -1,0 +1,84 @@
+"""The engine's write path against the simulator: unknown outcomes are read back, never looped."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import Bot
+from bot.pollers import MarketPoller
+from config.loader import load_config
+from simulator.app import Simulator, run_simulator
+from state.db import Store
+from tests.conftest import ClientClock
+from tests.e2e.helpers import SELL_AD, sim_client, write_config
+
+
+@asynccontextmanager
+async def started(sim: Simulator, tmp: Path, body: str, bot: str = "") -> AsyncIterator[Bot]:
+    """A started (not running) Bot on a frozen simulator: the test drives every step."""
+    clock = ClientClock(sim.clock)
+    store = await Store.open(tmp / "e.db")
+    client = sim_client(sim, clock, timeout=0.5)
+    try:
+        b = Bot(load_config(write_config(tmp, body, bot)), client, store, clock=clock)
+        await b.start()
+        yield b
+    finally:
+        await client.close()
+        await store.close()
+
+
+async def decide(bot: Bot) -> Any:
+    """One search and one decision for the first ad."""
+    poller = next(p for p in bot.pollers if isinstance(p, MarketPoller))
+    return await bot.engine.evaluate(bot.ads[0], await poller.fetch("search"))
+
+
+def updates(sim: Simulator) -> list[dict[str, Any]]:
+    return sim.requests("update_ad")
+
+
+@pytest.mark.parametrize("fault", [
+    {"kind": "http5xx", "count": 1},  # refused before the world saw it: read back, reissue
+    {"kind": "timeout", "count": 1, "hold_seconds": 2},
+])
+async def test_unknown_outcome_is_read_back_and_reissued_once(tmp_path, fault) -> None:
+    async with run_simulator("calm", speed=0, seed=4) as sim:
+        async with started(sim, tmp_path, SELL_AD.format(floor="80", ceiling="99")) as bot:
+            sim.add_fault(endpoint="update_ad", **fault)
+            row = await decide(bot)
+            assert row.result == "applied" and "reissued after read-back" in row.reason
+            assert len(updates(sim)) == 2
+            assert len(sim.requests("ad_detail")) == 1
+
+
+async def test_write_that_took_effect_is_confirmed_not_reissued(tmp_path) -> None:
+    async with run_simulator("calm", speed=0, seed=4) as sim:
+        async with started(sim, tmp_path, SELL_AD.format(floor="80", ceiling="99")) as bot:
+            sim.add_fault("malformed", endpoint="update_ad", count=1)  # served, then garbled
+            row = await decide(bot)
+            assert row.result == "applied" and "confirmed by read-back" in row.reason
+            assert len(updates(sim)) == 1
+
+
+async def test_reissue_failing_again_is_unknown_and_not_looped(tmp_path) -> None:
+    async with run_simulator("calm", speed=0, seed=4) as sim:
+        async with started(sim, tmp_path, SELL_AD.format(floor="80", ceiling="99")) as bot:
+            sim.add_fault("http5xx", endpoint="update_ad", count=5)
+            row = await decide(bot)
+            assert row.result == "unknown"
+            assert len(updates(sim)) == 2  # the update and one reissue, never more
+
+
+async def test_price_outside_the_exchange_band_is_refused_and_held(tmp_path) -> None:
+    body = SELL_AD.format(floor="80", ceiling="99").replace('strategy = "undercut"', 'strategy = "fixed"')
+    body = body.replace('[ads.params]\nstep = "0.01"', '[ads.params]\nprice = "70.00"')
+    async with run_simulator("calm", speed=0, seed=4) as sim:
+        async with started(sim, tmp_path, body.replace('floor = "80"', 'floor = "60"')) as bot:
+            row = await decide(bot)
+            assert row.result == "failed" and row.code == 187055
