@@ -27,11 +27,11 @@ def sim_client(sim: Simulator, clock: Clock, timeout: float = 10.0) -> SignedCli
 
 @asynccontextmanager
 async def registry_on(
-    sim: Simulator, clock: Clock, db: Path, timeout: float = 10.0, **kw: Any
+    sim: Simulator, clock: Clock, db: Path, request_timeout: float = 10.0, **kw: Any
 ) -> AsyncIterator[tuple[CapabilityRegistry, Store]]:
     """A capability registry with a store, on the simulator."""
     store = await Store.open(db)
-    client = sim_client(sim, clock, timeout)
+    client = sim_client(sim, clock, request_timeout)
     try:
         config = kw.pop("config", ProbeConfig(jitter=0.0))
         yield CapabilityRegistry(client, log=EndpointLog(store), meta=Meta(store), config=config,

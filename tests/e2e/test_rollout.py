@@ -31,7 +31,7 @@ async def test_probe_watch_records_the_key_rollout(tmp_path) -> None:
     async with run_simulator("key_rollout", speed=0) as sim:
         sim.advance(10)
         clock = ClientClock(sim.clock)
-        async with registry_on(sim, clock, tmp_path / "p.db", timeout=0.3) as (reg, store):
+        async with registry_on(sim, clock, tmp_path / "p.db", request_timeout=0.3) as (reg, store):
             reg.hints.update(asset="USDT", fiat="RUB")
             seen: list[dict[str, str]] = []
             stops = iter(sorted(RECORD)[1:])
