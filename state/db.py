@@ -111,6 +111,24 @@ class Store:
             await db.close()
 
 
+def where(**conditions: Any) -> tuple[str, list[Any]]:
+    """A WHERE clause from `column__op=value` pairs (op: eq, ge, le, in); None values are skipped."""
+    ops = {"eq": "=", "ge": ">=", "le": "<="}
+    clauses: list[str] = []
+    params: list[Any] = []
+    for key, value in conditions.items():
+        if value is None or value == "" or value == ():
+            continue
+        column, _, op = key.partition("__")
+        if op == "in":
+            clauses.append(f"{column} IN ({','.join('?' * len(value))})")
+            params.extend(value)
+        else:
+            clauses.append(f"{column} {ops[op or 'eq']} ?")
+            params.append(value)
+    return ((" WHERE " + " AND ".join(clauses)) if clauses else ""), params
+
+
 def _statements(script: str) -> Iterable[str]:
     for part in script.split(";"):
         if part.strip():

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from state.db import Store
+from state.db import Store, where
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,20 +56,10 @@ class DecisionLog:
         results: tuple[str, ...] | None = None,
     ) -> list[DecisionRow]:
         """The latest decisions, newest first."""
-        clauses, params = [], []  # type: ignore[var-annotated]
-        if adv_no:
-            clauses.append("adv_no = ?")
-            params.append(adv_no)
-        if since is not None:
-            clauses.append("at >= ?")
-            params.append(since)
-        if results:
-            clauses.append(f"result IN ({','.join('?' * len(results))})")
-            params.extend(results)
-        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        where_sql, params = where(adv_no=adv_no, at__ge=since, result__in=results)
         rows = await self.store.fetchall(
             "SELECT at, ad, adv_no, strategy, price_before, target, result, reason, guards, code,"
-            f" trace FROM price_decisions{where} ORDER BY at DESC, id DESC LIMIT ?",
+            f" trace FROM price_decisions{where_sql} ORDER BY at DESC, id DESC LIMIT ?",
             [*params, limit],
         )
         return [

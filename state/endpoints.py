@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from state.db import Store
+from state.db import Store, where
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +68,8 @@ class EndpointLog:
     ) -> list[Transition]:
         """Transitions in time order, optionally filtered."""
         sql = "SELECT at, endpoint, old_state, new_state, code, message FROM endpoint_transitions"
-        where, params = _filters(endpoint, since, until)
-        rows = await self.store.fetchall(f"{sql}{where} ORDER BY at, id", params)
+        where_sql, params = where(endpoint=endpoint, at__ge=since, at__le=until)
+        rows = await self.store.fetchall(f"{sql}{where_sql} ORDER BY at, id", params)
         return [Transition(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     async def last_states(self) -> dict[str, LastState]:
@@ -83,19 +83,3 @@ class EndpointLog:
         """How many probe results are stored."""
         row = await self.store.fetchone("SELECT COUNT(*) FROM probe_results")
         return int(row[0]) if row else 0
-
-
-def _filters(
-    endpoint: str | None, since: float | None, until: float | None
-) -> tuple[str, list[object]]:
-    clauses, params = [], []  # type: ignore[var-annotated]
-    if endpoint:
-        clauses.append("endpoint = ?")
-        params.append(endpoint)
-    if since is not None:
-        clauses.append("at >= ?")
-        params.append(since)
-    if until is not None:
-        clauses.append("at <= ?")
-        params.append(until)
-    return ((" WHERE " + " AND ".join(clauses)) if clauses else ""), params
