@@ -370,6 +370,7 @@ async def test_a_signed_call_without_a_signer_is_refused_before_sending(clock: F
     async with SignedClient("https://api.binance.com", api_key=SecretStr(KEY), signer=None,
                             clock=clock) as c:
         c.time_synced = True
+        c.synced_at = c.clock.monotonic()
         with mocked():
             with pytest.raises(ValueError, match="no signer"):
                 await c.call("order_summary")
@@ -381,6 +382,7 @@ async def test_an_ed25519_signature_is_percent_encoded_and_verifies(clock: FakeC
     async with SignedClient("https://api.binance.com", api_key=SecretStr(KEY),
                             signer=Ed25519Signer(key), clock=clock) as c:
         c.time_synced = True
+        c.synced_at = c.clock.monotonic()
         with mocked() as m:
             m.get(path_re(CHAT_MESSAGES), payload=envelope([], 0), repeat=True)
             for order_no in ("1", "2", "3", "4"):  # several, so some base64 holds '+' or '/'
@@ -398,3 +400,24 @@ def test_repr_hides_the_secret_and_key() -> None:
                      signer=HmacSigner(SecretStr(SECRET)))
     for text in (repr(c), str(c)):
         assert KEY not in text and SECRET not in text
+
+
+async def test_a_418_without_retry_after_honours_the_time_in_its_body() -> None:
+    from bot.binance.errors import IpBanned
+
+    clock = FakeClock(NOW_MS / 1000)
+    client = make_client(clock)
+    exc = IpBanned(f"Way too much request weight used; IP banned until {NOW_MS + 3_600_000}.",
+                   endpoint="search", status=418)
+    client._note_limits(exc)
+    assert client.banned_until == NOW_MS / 1000 + 3600
+
+
+async def test_the_clock_offset_is_resynced_every_fifteen_minutes() -> None:
+    from bot.binance.client import RESYNC_SECONDS
+
+    clock = FakeClock(NOW_MS / 1000)
+    client = make_client(clock)
+    assert not client._sync_due()
+    clock.advance(RESYNC_SECONDS)
+    assert client._sync_due()

@@ -147,6 +147,7 @@ def make_client(clock: FakeClock | None = None, **kwargs: Any) -> SignedClient:
         **kwargs,
     )
     client.time_synced = True
+    client.synced_at = client.clock.monotonic()
     return client
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ WEIGHT_HEADERS = (
     "X-MBX-USED-WEIGHT-1M",
 )
 DEFAULT_BAN_SECONDS = 120.0
+RESYNC_SECONDS = 900.0  # peers re-sync the server-time offset every 10 to 30 minutes
+_BANNED_UNTIL = re.compile(r"until\s+(\d{13})")
 DEFAULT_RATE_LIMIT_SECONDS = 1.0
 
 
@@ -180,6 +183,8 @@ class SignedClient:
         self.proxy = proxy
         self.time_offset_ms = 0
         self.time_synced = False
+        self.synced_at = 0.0  # monotonic
+        self._sync_lock = asyncio.Lock()
         self.used_weight: dict[str, int] = {}
         self.paused_until = 0.0  # wall time; every sender waits for it (429)
         self.banned_until = 0.0  # wall time; nothing is sent before it (418)
@@ -251,14 +256,17 @@ class SignedClient:
             raise BadResponse("no serverTime in the reply", endpoint="server_time") from None
         self.time_offset_ms = server_ms - int((t0 + t1) * 500)
         self.time_synced = True
+        self.synced_at = self.clock.monotonic()
         logger.debug("clock synced: offset {} ms", self.time_offset_ms)
         return self.time_offset_ms
 
     async def call(self, endpoint: str | Endpoint, params: Mapping[str, Any] | None = None) -> Response:
         """Send one request (re-syncing on -1021 once, waiting out 429s a bounded number of times)."""
         ep = ENDPOINTS[endpoint] if isinstance(endpoint, str) else endpoint
-        if ep.signed and not self.time_synced:
-            await self.sync_time()
+        if ep.signed and self._sync_due():
+            async with self._sync_lock:  # many first calls at once sync once
+                if self._sync_due():
+                    await self.sync_time()
         resynced = False
         rate_limited = 0
         while True:
@@ -273,6 +281,9 @@ class SignedClient:
                 rate_limited += 1
                 if rate_limited > self.max_rate_limit_retries:
                     raise
+
+    def _sync_due(self) -> bool:
+        return not self.time_synced or self.clock.monotonic() - self.synced_at >= RESYNC_SECONDS
 
     async def _wait_for_clearance(self, ep: Endpoint) -> None:
         # a loop: while this sender sleeps, another may meet a longer 429 or a 418
@@ -332,11 +343,21 @@ class SignedClient:
     def _note_limits(self, exc: BinanceError) -> None:
         now = self.clock.time()
         if isinstance(exc, IpBanned):
-            self.banned_until = max(self.banned_until, now + (exc.retry_after or DEFAULT_BAN_SECONDS))
+            self.banned_until = max(self.banned_until, self._ban_end(exc, now))
             logger.error("IP banned by the exchange until {:.0f}; all traffic stopped", self.banned_until)
         elif isinstance(exc, RateLimited):
             wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_SECONDS
             self.paused_until = max(self.paused_until, now + wait)
+
+    @staticmethod
+    def _ban_end(exc: BinanceError, now: float) -> float:
+        """Retry-After, else the "banned until <ms>" the body names, else two minutes."""
+        if exc.retry_after:
+            return now + exc.retry_after
+        match = _BANNED_UNTIL.search(exc.msg or "")
+        if match:
+            return int(match.group(1)) / 1000
+        return now + DEFAULT_BAN_SECONDS
 
     def restore_ban(self, until: float) -> None:
         """Honour a ban persisted by an earlier run."""
