@@ -100,3 +100,19 @@ async def test_429_pauses_every_sender(tmp_path) -> None:
             after = [r for r in rows if r["id"] > limited["id"]]
             assert after, "the senders went on after the pause"
             assert all(r["time_ms"] >= limited["time_ms"] + 7000 for r in after)
+
+
+async def test_probe_prints_the_matrix_for_every_scenario(tmp_path) -> None:
+    from bot.commands.probe import READ_ONLY, WRITES, render
+
+    for scenario in ("calm", "key_rollout", "price_war", "stormy"):
+        async with run_simulator(scenario, speed=0, seed=1) as sim:
+            clock = ClientClock(sim.clock)
+            async with registry_on(sim, clock, tmp_path / f"{scenario}.db",
+                                   request_timeout=0.3) as (reg, store):
+                rows = await probe_once(reg)
+                text = render(reg, rows)
+        assert [r.endpoint for r in rows] == [*READ_ONLY, *WRITES], scenario
+        assert all(r.state for r in rows)
+        for name in ("market", "reference_price", "orders", "chat"):
+            assert name in text
