@@ -194,3 +194,39 @@ class OwnAdsUpdate:
     ads: tuple[Any, ...]  # bot.binance.models.Ad
     at: float
     coalesce_key: str = "own_ads"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChanged:
+    """An order moved from `old` to `new` (OrderStatus ints; `old` None at the first sighting).
+
+    Published once per stored transition. `inferred` marks a step the bot did not see
+    but that must have happened (trading -> paid when it finds the order completed).
+    """
+
+    order: Any  # state.orders.OrderRecord, after the change
+    old: int | None
+    new: int
+    inferred: bool
+    source: str  # list, detail, chat
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessageReceived:
+    """A counterparty message, published once however it arrived (websocket or REST)."""
+
+    order_no: str
+    message: Any  # bot.binance.models.ChatMessage
+    via: str  # websocket | rest
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStatusHeard:
+    """A chat system message named an order's status (`{"type":"seller_payed"}` ...)."""
+
+    order_no: str
+    status: int  # OrderStatus
+    event: str  # the system event's name as the exchange sent it
+    at: float

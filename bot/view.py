@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.app import Bot
+from bot.order_track import STATUS_NAME
 from bot.states import CapState
 
 MARK = {CapState.ENABLED: "up", CapState.DEGRADED: "degraded", CapState.DISABLED: "DOWN"}
@@ -39,5 +40,16 @@ def render(bot: Bot, now: float, title: str = "") -> str:
     lines.append("rank: among the competitors that count (filters applied); (#n): position in the "
                  "exchange's search, decoys included")
     lines.append("decisions: " + ", ".join(f"{k} {v}" for k, v in sorted(bot.engine.counts.items())))
+    lines += _orders(bot)
     return "\n".join(lines)
 
+
+def _orders(bot: Bot) -> list[str]:
+    """The last few orders: number tail, status, whether the greeting went out."""
+    desk = getattr(bot, "desk", None)
+    if desk is None:
+        return []
+    rows = [f"  ...{r.order_number[-6:]} {STATUS_NAME.get(r.status, str(r.status)):<20} "
+            f"greeting {r.greeting}" for r in desk.view]
+    chat = "up" if desk.chat.ready.is_set() else desk.chat.mode
+    return ["", f"orders (chat {chat}):", *(rows or ["  none yet"])]

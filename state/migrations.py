@@ -59,4 +59,68 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX price_decisions_ad ON price_decisions (adv_no, at)
     """,
+    # 3: the order desk: orders and their transitions, the outbox, chat messages, notifications
+    """
+    CREATE TABLE orders (
+        order_number TEXT PRIMARY KEY,
+        adv_no TEXT,
+        side TEXT,
+        asset TEXT,
+        fiat TEXT,
+        amount TEXT,
+        total TEXT,
+        price TEXT,
+        status INTEGER NOT NULL,
+        counterparty TEXT,
+        pay_method TEXT,
+        created_at REAL,
+        updated_at REAL NOT NULL,
+        source TEXT NOT NULL
+    );
+    CREATE INDEX orders_status ON orders (status, updated_at);
+    CREATE TABLE order_transitions (
+        id INTEGER PRIMARY KEY,
+        order_number TEXT NOT NULL,
+        old INTEGER,
+        new INTEGER NOT NULL,
+        at REAL NOT NULL,
+        inferred INTEGER NOT NULL DEFAULT 0,
+        source TEXT NOT NULL,
+        UNIQUE (order_number, new)
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        order_number TEXT NOT NULL,
+        status TEXT NOT NULL,
+        action TEXT NOT NULL,
+        payload TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL DEFAULT 'pending',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        answer TEXT,
+        UNIQUE (order_number, status, action)
+    );
+    CREATE INDEX outbox_state ON outbox (state, id);
+    CREATE TABLE chat_messages (
+        id TEXT PRIMARY KEY,
+        order_number TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        type TEXT NOT NULL,
+        content TEXT NOT NULL DEFAULT '',
+        created_at REAL,
+        uuid TEXT
+    );
+    CREATE INDEX chat_messages_order ON chat_messages (order_number, created_at);
+    CREATE INDEX chat_messages_uuid ON chat_messages (uuid);
+    CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sent_at REAL NOT NULL,
+        channels TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX notifications_key ON notifications (key, sent_at);
+    CREATE INDEX notifications_sent ON notifications (sent_at)
+    """,
 ]

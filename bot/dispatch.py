@@ -1,0 +1,169 @@
+"""The outbox worker: sends what the order desk queued, exactly once, and says what happened.
+
+A row is claimed (`sending`) in its own transaction before it goes out and
+finished with the exchange's answer after. What a crash leaves `sending` is
+reconciled before anything new is sent:
+- chat: the order's chat history is read over REST; the message (by uuid, or by
+  exact content since the row was queued) found there is done; not found, it
+  goes back to `pending` and is sent again with the same uuid; history that
+  cannot be read leaves the row `sending` (never a blind resend).
+- notify: a row whose key the notification log holds was delivered; otherwise
+  it is delivered again (the window is the few ms between the channel's answer
+  and the commit; the webhook body carries the key so a receiver can drop it).
+Chat rows wait while the websocket is down and expire after `outbox_expiry_minutes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from loguru import logger
+
+from bot.binance.client import Clock
+from bot.binance.errors import BinanceError
+from bot.capabilities import CapabilityUnavailable
+from bot.chat import ChatLost, ChatSession, Delivered
+from bot.notify import Note, Notifications
+from bot.waits import nap
+from state.chat import ChatStore
+from state.outbox import DONE, EXPIRED, FAILED, PENDING, SENDING, Outbox, OutboxRow
+
+CLOCK_SLACK = 60.0  # seconds: the exchange stamps messages with its clock, rows with ours
+
+
+class OutboxWorker:
+    """Sends pending outbox rows: notifications at once, chat messages while the socket is up."""
+
+    def __init__(self, outbox: Outbox, chat: ChatSession, notes: Notifications, chats: ChatStore,
+                 clock: Clock, *, expiry_minutes: int = 30, tick: float = 5.0) -> None:
+        self.outbox, self.chat, self.notes, self.chats, self.clock = outbox, chat, notes, chats, clock
+        self.expiry = expiry_minutes * 60.0
+        self.tick = tick
+        self.wake = asyncio.Event()
+        self.sent = 0
+
+    async def run(self) -> None:
+        """Reconcile notifications left sending, then send until cancelled."""
+        reconciled = False
+        while True:
+            self.wake.clear()
+            try:
+                if not reconciled:
+                    await self.reconcile_notes()
+                    reconciled = True
+                await self.pass_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not stop the outbox: log, and the next tick retries
+                logger.opt(exception=exc).error("outbox: unexpected error: {}", exc)
+            await nap(self.clock, self.tick, self.wake)
+
+    async def pass_once(self) -> None:
+        """One pass over the pending rows, oldest first."""
+        blocked = False
+        for row in await self.outbox.in_state(PENDING):
+            if row.action == "notify":
+                await self._notify(row)
+            elif row.action == "chat":
+                if await self._expire_if_old(row):
+                    continue
+                if blocked or not self.chat.ready.is_set():
+                    blocked = True
+                    continue
+                blocked = not await self._chat(row)
+
+    def _expired(self, row: OutboxRow) -> bool:
+        return self.clock.time() - row.created_at >= self.expiry
+
+    async def _expire_if_old(self, row: OutboxRow) -> bool:
+        if not self._expired(row):
+            return False
+        if await self.outbox.finish(row.id, EXPIRED, "not sent within outbox_expiry_minutes",
+                                    self.clock.time()):
+            logger.warning("outbox: order {} {} message expired unsent (waited {:.0f} min): "
+                           "dropped, never sent late", row.order_number, row.status,
+                           (self.clock.time() - row.created_at) / 60)
+        return True
+
+    async def _notify(self, row: OutboxRow) -> None:
+        now = self.clock.time()
+        if not await self.outbox.claim(row.id, now):
+            return
+        p = row.payload
+        answer = await self.notes.deliver(Note(str(p.get("kind", row.status)),
+                                               str(p.get("key", row.key)), str(p.get("text", "")),
+                                               now))
+        await self.outbox.finish(row.id, DONE, answer, self.clock.time())
+
+    async def _chat(self, row: OutboxRow) -> bool:
+        """Send one message; False when the socket went away (the row stays `sending`)."""
+        if not await self.outbox.claim(row.id, self.clock.time()):
+            return True
+        content, uuid = str(row.payload["content"]), str(row.payload["uuid"])
+        try:
+            result = await self.chat.send(row.order_number, content, uuid)
+        except ChatLost as exc:
+            logger.info("outbox: order {} {} message unconfirmed ({}); checked after reconnect",
+                        row.order_number, row.status, exc)
+            return False
+        now = self.clock.time()
+        if isinstance(result, Delivered):
+            await self.outbox.finish(row.id, DONE, f"message {result.message_id}", now)
+            self.sent += 1
+            logger.info("chat: order {} {} message sent", row.order_number, row.status)
+            return True
+        await self.outbox.finish(row.id, FAILED, f"refused: {result.reason}", now)
+        await self.notes.notify(
+            "chat_refused", f"chat_refused:{row.key}",
+            f"Chat message to order {row.order_number} ({row.status}) was refused by the exchange"
+            f" ({result.reason}); it will not be retried. Check the template in [orders.on."
+            f"{row.status}]. Text: {content[:200]}")
+        return True
+
+    async def reconcile_notes(self) -> None:
+        """Notifications a crash left `sending`: done when the log has them, else sent again."""
+        for row in await self.outbox.in_state(SENDING, "notify"):
+            key = str(row.payload.get("key", row.key))
+            now = self.clock.time()
+            if await self.notes.was_sent(key):
+                await self.outbox.finish(row.id, DONE, "delivered before a restart", now)
+            else:
+                await self.outbox.release(row.id, now, "not delivered before a restart: again")
+        self.wake.set()
+
+    async def reconcile_chat(self) -> None:
+        """Chat rows left `sending`: look for each in the order's history before any resend."""
+        read: dict[str, bool] = {}
+        for row in await self.outbox.in_state(SENDING, "chat"):
+            if row.order_number not in read:
+                read[row.order_number] = await self._read(row.order_number)
+            await self._settle(row, read[row.order_number])
+        self.wake.set()
+
+    async def _read(self, order_no: str) -> bool:
+        try:
+            await self.chat.history(order_no)
+            return True
+        except (CapabilityUnavailable, BinanceError) as exc:
+            logger.warning("outbox: cannot read order {}'s chat to check an unconfirmed message "
+                           "({}); it is not resent until it can be checked", order_no, exc)
+            return False
+
+    async def _settle(self, row: OutboxRow, history_read: bool) -> None:
+        content, uuid = str(row.payload["content"]), str(row.payload["uuid"])
+        found = await self.chats.find_own(row.order_number, uuid, content,
+                                         since=row.created_at - CLOCK_SLACK)
+        now = self.clock.time()
+        if found is not None:
+            await self.outbox.finish(row.id, DONE, f"message {found.id} (found in chat history)", now)
+            logger.info("outbox: order {} {} message was sent before: not resent",
+                        row.order_number, row.status)
+        elif not history_read:
+            if self._expired(row):
+                await self.outbox.finish(row.id, EXPIRED, "unknown: chat history unreadable", now)
+        elif self._expired(row):
+            await self.outbox.finish(row.id, EXPIRED, "not in chat history; too old to send", now)
+            logger.warning("outbox: order {} {} message expired unsent", row.order_number,
+                           row.status)
+        else:
+            await self.outbox.release(row.id, now, "not in chat history: sent again")

@@ -1,0 +1,149 @@
+"""The chat websocket against the simulator: faults recover, gap messages are read, refusals stop.
+
+The bot lives in simulated time at SPEED; the watchdog's seconds are simulated too,
+the simulator's silence is real seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.chat import ChatTimings
+from bot.events import ChatMessageReceived
+from bot.reactions import render
+from simulator.app import Simulator, run_simulator
+from tests.e2e.desk import (
+    REACTIONS,
+    START_MS,
+    Running,
+    accepted_sent,
+    config_text,
+    open_order,
+    running_bot,
+    scenario,
+    sim_post,
+    until,
+)
+
+SPEED = 50.0
+STILL = {"pay_seconds": [100000, 100000], "release_seconds": [100000, 100000],
+         "cancel_probability": "0", "timeout_probability": "0", "appeal_probability": "0"}
+TIMINGS = ChatTimings(keepalive=10, silence=10, ack=30, rest_poll=15, retry_first=1,
+                      retry_cap=10, healthy_after=5)
+
+
+async def _row_done(run: Running, order: str, status: str) -> bool:
+    row = await run.desk.outbox.get(order, status, "chat")
+    return row is not None and row.state == "done"
+
+
+def _refuse_next(sim: Simulator, times: int, reason: str = "invalid token") -> list[str]:
+    """The websocket refuses the next `times` connections (HTTP 401 before the upgrade)."""
+    creds = sim.world.credentials
+    admit, refused = creds.admit, []
+
+    def refusing(listen_key: str, token: str, now_ms: int) -> str | None:
+        if len(refused) < times:
+            refused.append(token)
+            return reason
+        return admit(listen_key, token, now_ms)
+
+    creds.admit = refusing  # type: ignore[method-assign]
+    return refused
+
+
+def _expire_next(sim: Simulator) -> list[str]:
+    """The next credential issued is already expired when the bot presents it."""
+    creds, issued = sim.world.credentials, []
+    issue = creds.issue
+
+    def expiring(now_ms: int, *, tainted: bool = False) -> dict[str, str]:
+        cred = issue(now_ms, tainted=tainted)
+        if not issued:
+            issued.append(cred["listenToken"])
+            creds.expire_all(now_ms)
+        return cred
+
+    creds.issue = expiring  # type: ignore[method-assign]
+    return issued
+
+
+async def _inject(sim: Simulator, fault: str) -> Any:
+    if fault == "silent":
+        return await sim_post(sim, "/_sim/world/chat/silence", {"seconds": 1.0})
+    if fault == "expired":
+        await sim_post(sim, "/_sim/world/chat/expire")
+        marker: Any = _expire_next(sim)
+    elif fault == "refused":
+        marker = _refuse_next(sim, 2)
+    else:
+        marker = None
+    await sim_post(sim, "/_sim/world/chat/drop")
+    return marker
+
+
+@pytest.mark.parametrize("fault", ["dropped", "silent", "expired", "refused"])
+async def test_the_chat_recovers_and_reads_what_was_said_meanwhile(tmp_path, fault: str) -> None:
+    scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
+    async with run_simulator(scen, start_ms=START_MS) as sim:
+        async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS,
+                               collect=(ChatMessageReceived,)) as run:
+            chat, hub = run.desk.chat, sim.world.hub
+            order = await open_order(sim)
+            await until(lambda: _row_done(run, order, "new"), what="the greeting")
+            connections, credentials = hub.connections, len(sim.requests("chat_credential"))
+            marker = await _inject(sim, fault)
+            sim.world.push_counterparty(order, f"are you there? ({fault})")  # while the socket is gone
+            await until(lambda: hub.connections > connections and not hub.silent
+                        and chat.ready.is_set(), what="a new connection")
+            await until(lambda: run.events, what="the message said during the gap")
+            await sim_post(sim, f"/_sim/world/orders/{order}/status", {"status": 2})
+            await until(lambda: _row_done(run, order, "buyer_paid"), what="the paid message")
+            stored = await run.desk.chats.for_order(order)
+        sent = await accepted_sent(sim)
+    record = (await _record(tmp_path, order))
+    assert [s["content"] for s in sent] == [render(REACTIONS["new"], record),
+                                            render(REACTIONS["buyer_paid"], record)]
+    assert [e.message.content for e in run.events] == [f"are you there? ({fault})"]
+    assert [m.content for m in stored if m.direction == "in"] == [f"are you there? ({fault})"]
+    assert len(sim.requests("chat_credential")) > credentials  # a fresh one per connection
+    assert chat.failures >= {"dropped": 1, "silent": 1, "expired": 2, "refused": 3}[fault]
+    if fault in ("expired", "refused"):
+        assert marker  # the refusal really happened
+
+
+async def _record(tmp_path, order: str):  # type: ignore[no-untyped-def]
+    from state.db import Store
+    from state.orders import OrderStore
+
+    store = await Store.open(tmp_path / "bot.db")
+    try:
+        return await OrderStore(store).get(order)
+    finally:
+        await store.close()
+
+
+async def test_a_refused_message_is_reported_and_never_retried(tmp_path) -> None:
+    scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
+    chat = dict(REACTIONS, buyer_paid="Join us at t.me/deals for better rates")
+    async with run_simulator(scen, start_ms=START_MS) as sim:
+        async with running_bot(sim, tmp_path, config_text(chat=chat), timings=TIMINGS) as run:
+            order = await open_order(sim)
+            await until(lambda: _row_done(run, order, "new"), what="the greeting")
+            await sim_post(sim, f"/_sim/world/orders/{order}/status", {"status": 2})
+
+            async def failed() -> Any:
+                row = await run.desk.outbox.get(order, "buyer_paid", "chat")
+                return row if row is not None and row.state == "failed" else None
+
+            row = await until(failed, what="the refusal")
+            await sim_post(sim, f"/_sim/world/orders/{order}/status", {"status": 4})
+            await until(lambda: _row_done(run, order, "completed"), what="the thanks")
+            alerted = await run.desk.notes.was_sent(f"chat_refused:{row.key}")
+        tried = [s for s in sim.world.chatlog.sent if s["orderNo"] == order]
+    assert row.answer == "refused: ILLEGAL_PARAM" and row.attempts == 1
+    assert alerted
+    assert [(s["accepted"], s["error"]) for s in tried] == [(True, None), (False, "ILLEGAL_PARAM"),
+                                                            (True, None)]
