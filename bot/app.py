@@ -16,6 +16,8 @@ from bot.binance.models import Ad
 from bot.binance.p2p import P2PApi
 from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
 from bot.events import CapabilityChanged, EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
+from bot.lifecycle import InFlight, apply_config
+from bot.orders import attach_order_desk
 from bot.pollers import MarketPoller, OwnAdsPoller, Poller, ReferencePoller, plan_intervals
 from bot.pricing import AdRuntime, PricingEngine, search_side, to_own
 from bot.ratelimit import RateGovernor
@@ -26,7 +28,7 @@ from state.endpoints import EndpointLog
 from state.meta import Meta
 from strategies.base import Side
 
-STOP_GRACE = 5.0  # seconds in-flight work gets to finish at shutdown
+STOP_GRACE = 5.0  # seconds in-flight work gets to finish at shutdown (in all)
 
 
 class StartupError(Exception):
@@ -70,6 +72,10 @@ class Bot:
         self.first_decision = asyncio.Event()
         self._markets: dict[tuple[str, str, str], MarketPoller] = {}
         self._tg: asyncio.TaskGroup | None = None
+        self.desk: Any = None
+        self._inflight = InFlight()
+        self._workers: list[asyncio.Task[Any]] = []  # cancelled first at stop (pollers, parts)
+        self.own_seen: tuple[Ad, ...] = ()  # the latest read of own ads (a reload resolves from it)
 
     # --- start ---------------------------------------------------------------------
 
@@ -102,6 +108,7 @@ class Bot:
                                  search_side(Side(ad.loaded.config.side)))
         self._reference_pollers()
         plan_intervals(self.pollers, self.cfg.bot.weight_budget)
+        self.desk = attach_order_desk(self)
 
     def _kw(self, interval: float) -> dict[str, Any]:
         return {"registry": self.registry, "bus": self.bus, "clock": self.clock,
@@ -115,7 +122,7 @@ class Bot:
             self._markets[key] = p
             self.pollers.append(p)
             if self._tg is not None:  # a market learned while running (an ad found by id)
-                self._tg.create_task(p.run(), name=p.name)
+                self._workers.append(self._tg.create_task(p.run(), name=p.name))
         return self._markets[key]
 
     def _reference_pollers(self) -> None:
@@ -127,13 +134,20 @@ class Bot:
             side = ad.own.side.value if ad.own else c.side
             if asset and fiat and side:
                 groups.setdefault((fiat, str(side)), set()).add(asset)
+        polled = {(p.fiat, p.side) for p in self.pollers if isinstance(p, ReferencePoller)}
         for (fiat, side), assets in sorted(groups.items()):
-            self.pollers.append(ReferencePoller(self.api, sorted(assets), fiat, side,
-                                                **self._kw(self.cfg.bot.reference_interval)))
+            if (fiat, side) in polled:
+                continue
+            poller = ReferencePoller(self.api, sorted(assets), fiat, side,
+                                     **self._kw(self.cfg.bot.reference_interval))
+            self.pollers.append(poller)
+            if self._tg is not None:  # a market added by a reload
+                self._workers.append(self._tg.create_task(poller.run(), name=poller.name))
 
     # --- own ads -------------------------------------------------------------------
 
     async def _on_own_ads(self, ev: OwnAdsUpdate) -> None:
+        self.own_seen = ev.ads
         for ad in self.ads:
             if ad.own is None:
                 self._resolve(ad, ev.ads)
@@ -172,24 +186,25 @@ class Bot:
 
     # --- run -----------------------------------------------------------------------
 
+    async def reload(self, loaded: LoadedConfig) -> list[str]:
+        """Take a new validated config without a restart; each ad keeps its runtime state."""
+        return await apply_config(self, loaded)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set; then let in-flight work finish (bounded) and close."""
+        for sub in getattr(self.bus, "_subs", ()):  # count handlers in flight (price updates...)
+            sub.handler = self._inflight.wrap(sub.handler)
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
-                workers = [tg.create_task(p.run(), name=p.name) for p in self.pollers]
+                workers = self._workers
+                workers += [tg.create_task(p.run(), name=p.name) for p in self.pollers]
                 workers.append(tg.create_task(self.registry.run_prober(), name="prober"))
                 workers += [tg.create_task(t(), name=getattr(t, "__qualname__", "part"))
                             for t in self.parts.tasks]
                 bus = tg.create_task(self.bus.run(), name="bus")
                 await stop.wait()
-                logger.info("stopping: no new work; finishing in-flight requests")
-                for w in workers:
-                    w.cancel()
-                await asyncio.wait(workers, timeout=STOP_GRACE)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.bus.drain(), timeout=STOP_GRACE)
-                bus.cancel()
+                await self._stop(workers, bus)
         except* CapabilityUnavailable:
             logger.exception("a part stopped on an unavailable capability")
         finally:
@@ -197,3 +212,19 @@ class Bot:
             for close in self.parts.closers:
                 with contextlib.suppress(Exception):
                     await close()
+
+    async def _stop(self, workers: list[asyncio.Task[Any]], bus: asyncio.Task[Any]) -> None:
+        """No new work; the handlers in flight and queued events finish within STOP_GRACE in all."""
+        logger.info("stopping: no new work; finishing in-flight requests")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_GRACE
+        for w in workers:
+            w.cancel()
+        await asyncio.wait(list(workers), timeout=STOP_GRACE)
+        subs = getattr(self.bus, "_subs", ())
+        settled = await self._inflight.settled(lambda: sum(s.pending() for s in subs),
+                                               max(0.0, deadline - loop.time()))
+        if not settled:
+            logger.warning("stop grace of {:.0f} s ran out with work in flight; the next start "
+                           "reads your ads back from the exchange", STOP_GRACE)
+        bus.cancel()

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from bot.logging import setup_logging
+from bot.logging import FORMATS, setup_from_args, wants_json
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -50,6 +50,16 @@ def build_parser(load: bool = True) -> argparse.ArgumentParser:
                         help="DEBUG, INFO, WARNING, ERROR (default: INFO for run and demo, "
                              "WARNING for the other commands)")
     parser.add_argument("--log-json", action="store_true", help="JSON log lines for machines")
+    parser.add_argument("--log-format", choices=FORMATS, default="auto",
+                        help="human lines, JSON lines, or auto: JSON when stderr is not a terminal")
+    parser.add_argument("--log-file", default=None, metavar="PATH",
+                        help="also log to this file (rotated, old files removed)")
+    parser.add_argument("--log-rotation", default="50 MB",
+                        help='rotate the log file at a size ("50 MB"), an age ("1 day") or a time '
+                             '("00:00") (default: 50 MB)')
+    parser.add_argument("--log-retention", default="10",
+                        help='keep this many rotated files ("10"), or files this young ("30 days") '
+                             "(default: 10)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         mod = _load(module) if load else None
@@ -75,5 +85,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.log_level is None:
         args.log_level = "INFO" if args.command in LOUD else "WARNING"
-    setup_logging(args.log_level, args.log_json)
+    args.log_json = wants_json(args.log_format, args.log_json)
+    setup_from_args(args)
     return int(module.run(args))

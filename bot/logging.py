@@ -1,10 +1,15 @@
 """Logging: one setup function for loguru, and redaction of every secret on the way out.
 
 Redaction happens twice. A core patcher masks the message and the `extra` values
-of every record, whatever sink it goes to (tests' sinks included). The sinks that
-`setup_logging` adds also mask the final text, so a traceback or a JSON line
-cannot carry a secret either. Tracebacks never show variable values
-(`diagnose=False`): those hold the key, the query and the signature.
+of every record, whatever sink it goes to (tests' sinks included), and folds an
+attached exception into the message as redacted traceback text, so no sink ever
+formats an exception's own words. The stream sinks that `setup_logging` adds also
+mask the final text. Tracebacks never show variable values (`diagnose=False`):
+those hold the key, the query and the signature.
+
+Formats: human lines on a terminal, JSON lines for machines (`--log-format json`,
+`--log-json`, or `auto` when stderr is not a terminal). A log file rotates and old
+files are removed by loguru's `rotation` and `retention` options.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,8 +95,14 @@ class Redactor:
         return value
 
     def patch(self, record: Any) -> None:
-        """A loguru patcher: masks the record's message and extra values."""
-        record["message"] = self.redact(record["message"])
+        """A loguru patcher: masks the message and extra values; folds in the exception, masked."""
+        message = record["message"]
+        exc = record["exception"]
+        if exc is not None and exc.type is not None:
+            lines = traceback.format_exception(exc.type, exc.value, exc.traceback)
+            message = f"{message}\n{''.join(lines).rstrip()}"
+            record["exception"] = None
+        record["message"] = self.redact(message)
         if record["extra"]:
             record["extra"].update(self.redact_value(dict(record["extra"])))
 
@@ -150,6 +162,21 @@ class LoggingSetup:
         self.handler_ids.clear()
 
 
+DEFAULT_ROTATION = "50 MB"  # a log file is rotated at this size ...
+DEFAULT_RETENTION = 10  # ... and this many rotated files are kept
+FORMATS = ("auto", "human", "json")
+
+
+def wants_json(fmt: str = "auto", json: bool = False, stream: IO[str] | None = None) -> bool:
+    """Whether to write JSON lines: `json`, `--log-json`, or `auto` off a terminal."""
+    if json or fmt == "json":
+        return True
+    if fmt == "human":
+        return False
+    out = stream if stream is not None else sys.stderr
+    return not bool(getattr(out, "isatty", lambda: False)())
+
+
 def setup_logging(
     level: str = "INFO",
     json: bool = False,
@@ -158,6 +185,8 @@ def setup_logging(
     stream: IO[str] | None = None,
     secrets: Iterable[str | SecretStr | None] = (),
     redactor: Redactor = REDACTOR,
+    rotation: str | int | None = DEFAULT_ROTATION,
+    retention: str | int | None = DEFAULT_RETENTION,
 ) -> LoggingSetup:
     """Replace loguru's handlers: human lines (coloured on a TTY) or JSON lines, to stderr and `file`."""
     for secret in secrets:
@@ -170,9 +199,31 @@ def setup_logging(
     if file is not None:
         path = Path(file)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = path.open("a", encoding="utf-8", buffering=1)
-        setup.handler_ids.append(_add(RedactingStream(handle, redactor, close=True), level, json))
+        setup.handler_ids.append(logger.add(
+            str(path), level=level.upper(), format=PLAIN_FORMAT, serialize=json, colorize=False,
+            rotation=rotation, retention=retention, encoding="utf-8",
+            backtrace=False, diagnose=False, enqueue=False,
+        ))
     return setup
+
+
+def setup_from_args(
+    args: Any, level: str | None = None, secrets: Iterable[str | SecretStr | None] = ()
+) -> LoggingSetup:
+    """`setup_logging` with the global command-line options (`--log-level`, `--log-file`, ...)."""
+    return setup_logging(
+        level or getattr(args, "log_level", None) or "INFO", bool(getattr(args, "log_json", False)),
+        getattr(args, "log_file", None), secrets=secrets,
+        rotation=getattr(args, "log_rotation", None) or DEFAULT_ROTATION,
+        retention=retention_value(getattr(args, "log_retention", None)) or DEFAULT_RETENTION,
+    )
+
+
+def retention_value(text: str | None) -> str | int | None:
+    """A `--log-retention` value as loguru takes it: a count of files, or a duration."""
+    if text is None:
+        return None
+    return int(text) if text.strip().isdigit() else text
 
 
 def _add(sink: RedactingStream, level: str, json: bool) -> int:

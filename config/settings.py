@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.binance.signing import HmacSigner, Signer, load_private_key_signer
+from config import secret_files
 
 DEFAULT_BASE_URL = "https://api.binance.com"
 
@@ -29,6 +31,29 @@ class Settings(BaseSettings):
     proxy: str | None = None
     recv_window: int = Field(default=5000, ge=1, le=60000)
     timeout: float = Field(default=10.0, gt=0, le=120)
+    telegram_token: SecretStr | None = None
+    web_token: SecretStr | None = None  # when set, the web server requires `Bearer <token>`
+    # files holding a secret (mode 600), read at start; systemd: $CREDENTIALS_DIRECTORY/<name>
+    api_key_file: Path | None = None
+    api_secret_file: Path | None = None
+    telegram_token_file: Path | None = None
+    web_token_file: Path | None = None
+    private_key_password_file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        """Secrets from `*_FILE` variables and $CREDENTIALS_DIRECTORY (SecretFileError: exit 2)."""
+        if isinstance(data, dict):
+            data = dict(data)
+            secret_files.resolve(data)
+        return data
+
+    @model_validator(mode="after")
+    def _private_key_is_private(self) -> Settings:
+        if self.private_key_file is not None and self.private_key_file.exists():
+            secret_files.check_private(self.private_key_file, "P2PBOT_PRIVATE_KEY_FILE")
+        return self
 
     def signer(self) -> Signer:
         """The signer the key type calls for: a private key file (Ed25519/RSA) or the HMAC secret."""

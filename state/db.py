@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -74,7 +75,14 @@ class Store:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction (BEGIN IMMEDIATE), serialised with every other writer."""
         async with self._write_lock:
-            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                await self.db.execute("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                # the BEGIN is queued on aiosqlite's thread and runs anyway: undo it, or the
+                # connection stays inside a transaction and every later write fails
+                with contextlib.suppress(aiosqlite.Error):
+                    await self.db.execute("ROLLBACK")
+                raise
             try:
                 yield self.db
             except BaseException:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from bot.binance.client import SignedClient
 from bot.binance.signing import Signer
+from config.secret_files import SecretFileError
 from config.settings import Settings
 from state.db import Store, StoreError
 
@@ -33,6 +34,8 @@ def load_settings() -> Settings:
             f"P2PBOT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"environment: {problems}") from None
+    except SecretFileError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass

@@ -17,8 +17,9 @@ from bot.binance.client import SignedClient
 from bot.binance.signing import HmacSigner
 from bot.commands.common import EXIT_OK, ConfigError, fail
 from bot.commands.run import load
-from bot.logging import setup_logging
+from bot.logging import setup_from_args
 from bot.view import render
+from bot.web import WebServer, attach_web
 from simulator.app import run_simulator
 from simulator.clock import ScaledClock
 from state.db import Store
@@ -36,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stop after this many real seconds (default: until Ctrl-C)")
     p.add_argument("--config", type=Path, default=EXAMPLE, help="strategy file (default: example)")
     p.add_argument("--no-view", action="store_true", help="log lines instead of the live view")
+    p.add_argument("--web-port", type=int, default=None,
+                   help="port of the status page (default: [web] port of the config; 0: any)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return fail(exc)
     view = not args.no_view and sys.stdout.isatty()
-    setup_logging("WARNING" if view else args.log_level, args.log_json)
+    setup_from_args(args, level="WARNING" if view else None)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_demo(args, loaded, view))
     return EXIT_OK
@@ -65,22 +68,32 @@ async def _demo(args: argparse.Namespace, loaded, view: bool) -> None:  # type: 
                                   signer=HmacSigner(SecretStr(sim.api_secret)), clock=clock)
             try:
                 bot = Bot(loaded, client, store, clock=clock)
+                web = attach_web(bot, port=args.web_port) if loaded.app.web.enabled else None
                 await bot.start()
+                if web is not None:
+                    bot.parts.tasks.append(lambda: _announce(web))
                 if args.duration:
                     loop.call_later(args.duration, stop.set)
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(bot.run(stop))
-                    tg.create_task(_show(bot, clock, stop, args.scenario, view))
+                    tg.create_task(_show(bot, clock, stop, args.scenario, view, web))
             finally:
                 await client.close()
                 await store.close()
 
 
-async def _show(bot: Bot, clock: ScaledClock, stop: asyncio.Event, title: str, view: bool) -> None:
+async def _announce(web: WebServer) -> None:
+    await web.started.wait()
+    print(f"status page: {web.url}/", flush=True)
+
+
+async def _show(bot: Bot, clock: ScaledClock, stop: asyncio.Event, title: str, view: bool,
+                web: WebServer | None = None) -> None:
     while not stop.is_set():
         screen = render(bot, clock.time(), title)
         if view:
-            sys.stdout.write("\x1b[H\x1b[2J" + screen + "\n\n(Ctrl-C stops)\n")
+            page = f"status page: {web.url}/  " if web is not None and web.started.is_set() else ""
+            sys.stdout.write("\x1b[H\x1b[2J" + screen + f"\n\n{page}(Ctrl-C stops)\n")
         else:
             print(screen + "\n", flush=True)
         sys.stdout.flush()

@@ -5,29 +5,41 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from loguru import logger
 
+from bot import sdnotify
 from bot.app import Bot, StartupError
 from bot.commands.common import (
     EXIT_CONFIG,
     EXIT_OK,
     ConfigError,
+    Credentials,
     credentials,
     fail,
     load_settings,
     make_client,
     open_store,
 )
-from bot.logging import setup_logging
+from bot.lock import AlreadyRunning, InstanceLock
+from bot.logging import register_secret
+from bot.service import ACCEPT_FLAG, check_key, reloader, report_first_decision, status_line
+from bot.web import attach_web
 from config.loader import ConfigFileError, LoadedConfig, load_config
+from config.settings import Settings
+from state.maintenance import StoreDamaged, integrity_check
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `run`."""
     p.add_argument("--config", type=Path, help="the TOML strategy file (default: P2PBOT_CONFIG)")
     p.add_argument("--dry-run", action="store_true", help="decide and log, but never update an ad")
+    p.add_argument(ACCEPT_FLAG, dest="accept_withdrawals", action="store_true",
+                   help="run even though the API key can withdraw funds (not recommended)")
 
 
 def load(path: Path, dry_run: bool = False) -> LoadedConfig:
@@ -45,33 +57,70 @@ def load(path: Path, dry_run: bool = False) -> LoadedConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of `run`: config errors exit 2 before any request is sent."""
+    began = time.monotonic()
     try:
         settings = load_settings()
         creds = credentials(settings)
         loaded = load(args.config or settings.config, args.dry_run)
     except ConfigError as exc:
         return fail(exc)
-    setup_logging(args.log_level, args.log_json, secrets=(settings.api_key, settings.api_secret))
+    for secret in (settings.api_key, settings.api_secret, settings.private_key_password,
+                   settings.web_token, settings.telegram_token):
+        register_secret(secret)
     try:
-        return asyncio.run(_main(settings, creds, loaded))
+        lock = InstanceLock(settings.db).acquire()
+    except (AlreadyRunning, OSError) as exc:
+        return _refuse(str(exc))
+    try:
+        integrity_check(settings.db)
+        return asyncio.run(_main(args, settings, creds, loaded, began))
+    except StoreDamaged as exc:
+        return _refuse(str(exc))
     except ConfigError as exc:
         return fail(exc)
+    finally:
+        lock.release()
 
 
-async def _main(settings, creds, loaded: LoadedConfig) -> int:  # type: ignore[no-untyped-def]
-    stop = asyncio.Event()
+def _refuse(message: str) -> int:
+    logger.error("{}", message)
+    print(f"p2pbot run: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+async def _main(args: argparse.Namespace, settings: Settings, creds: Credentials,
+                loaded: LoadedConfig, began: float) -> int:
+    stop, hup = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, _stopper(stop))
+    loop.add_signal_handler(signal.SIGHUP, hup.set)
+    path = args.config or settings.config
     async with open_store(settings.db) as store, make_client(creds) as client:
         bot = Bot(loaded, client, store)
+        if loaded.app.web.enabled:
+            attach_web(bot, settings)
         try:
             await bot.start()
         except StartupError as exc:
             logger.error("cannot start: {}", exc)
             return EXIT_CONFIG
-        logger.info("running {} ad(s){}; Ctrl-C or SIGTERM stops", len(bot.ads),
-                    " (dry run)" if loaded.app.bot.dry_run else "")
+        refusal = await check_key(bot.api, args.accept_withdrawals)
+        if refusal is not None:
+            return _refuse(refusal)
+        bot.parts.tasks += [lambda: reloader(bot, hup, lambda: load(path, args.dry_run)),
+                            lambda: report_first_decision(bot, began), sdnotify.watchdog]
+        logger.info("running {} ad(s){}; Ctrl-C or SIGTERM stops, SIGHUP reloads {}",
+                    len(bot.ads), " (dry run)" if loaded.app.bot.dry_run else "", path)
+        sdnotify.ready(status_line(bot))
         await bot.run(stop)
     logger.info("stopped cleanly")
     return EXIT_OK
+
+
+def _stopper(stop: asyncio.Event) -> Callable[[], None]:
+    def on_signal() -> None:
+        if not stop.is_set():
+            sdnotify.stopping()
+        stop.set()
+    return on_signal

@@ -1,0 +1,33 @@
+"""`backup PATH`: a consistent copy of the store, safe while the daemon runs (no lock taken)."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from pathlib import Path
+
+from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, fail, load_settings
+from state.maintenance import StoreDamaged, backup
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `backup`."""
+    p.add_argument("path", type=Path,
+                   help="the file to write, or a folder (a time-stamped file is written in it)")
+    p.add_argument("--db", type=Path, default=None, help="the store (default: P2PBOT_DB)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the copy; 0 when done, 2 when the store is missing or damaged."""
+    try:
+        db = args.db or load_settings().db
+    except ConfigError as exc:
+        return fail(exc)
+    try:
+        written = backup(db, args.path)
+    except (FileNotFoundError, ValueError, StoreDamaged, sqlite3.Error, OSError) as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"backup of {db} written to {written} ({written.stat().st_size} bytes)")
+    return EXIT_OK

@@ -1,0 +1,126 @@
+"""Running for weeks: handlers in flight at shutdown, and a new config taken without a restart.
+
+`InFlight` counts the event-bus handlers that are running, so a stop lets a price
+update that has started finish (and be recorded) instead of cutting it mid-request.
+`apply_config` is `Bot.reload`: the ads keep their runtime state (current price,
+rank, edit history), only what the file says changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+from bot.pollers import MarketPoller, OwnAdsPoller, ReferencePoller, plan_intervals
+from bot.pricing import AdRuntime, search_side
+from config.loader import LoadedConfig
+from strategies.base import Side
+
+if TYPE_CHECKING:
+    from bot.app import Bot
+
+Handler = Callable[[Any], Awaitable[None]]
+
+
+class InFlight:
+    """Counts running handlers; `settled()` waits until none runs and nothing is queued."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self._changed = asyncio.Event()
+
+    def wrap(self, handler: Handler) -> Handler:
+        """The handler, counted while it runs."""
+
+        async def counted(event: Any) -> None:
+            self.running += 1
+            try:
+                await handler(event)
+            finally:
+                self.running -= 1
+                self._changed.set()
+
+        counted.__qualname__ = getattr(handler, "__qualname__", "handler")
+        return counted
+
+    async def settled(self, pending: Callable[[], int], within: float) -> bool:
+        """True once no handler runs and `pending()` is 0; False when `within` seconds run out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self.running or pending():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=min(remaining, 0.05))
+            except TimeoutError:
+                continue  # queued events wait for their bus task: look again
+        return True
+
+
+def _intervals(bot: Bot) -> None:
+    b = bot.cfg.bot
+    for p in bot.pollers:
+        if isinstance(p, MarketPoller):
+            p.interval = b.market_interval
+        elif isinstance(p, ReferencePoller):
+            p.interval = b.reference_interval
+        elif isinstance(p, OwnAdsPoller):
+            p.interval = b.my_ads_interval
+    bot.governor.budget = b.weight_budget
+    plan_intervals(bot.pollers, b.weight_budget)
+
+
+def _merge_ads(bot: Bot, loaded: LoadedConfig) -> tuple[list[AdRuntime], list[AdRuntime], list[str]]:
+    """(every ad, the new ones, labels of removed ones): an ad is the same when its selector is."""
+    current = {ad.loaded.config.selector: ad for ad in bot.ads}
+    ads: list[AdRuntime] = []
+    added: list[AdRuntime] = []
+    for new in loaded.ads:
+        runtime = current.pop(new.config.selector, None)
+        if runtime is None:
+            runtime = AdRuntime(new)
+            added.append(runtime)
+        else:
+            runtime.loaded = new  # strategy, params, filters, guards; state kept
+        ads.append(runtime)
+    return ads, added, [ad.label for ad in current.values()]
+
+
+async def apply_config(bot: Bot, loaded: LoadedConfig) -> list[str]:
+    """Take a validated config while running; returns what changed, for the log."""
+    old = bot.cfg
+    ads, added, removed = _merge_ads(bot, loaded)
+    bot.loaded, bot.cfg = loaded, loaded.app
+    bot.ads = ads
+    bot.engine.ads = ads
+    bot.engine.dry_run = loaded.app.bot.dry_run
+    bot.engine.kill_switch = loaded.app.bot.kill_switch
+    bot.registry.config = loaded.app.capabilities.probe_config()
+    for ad in added:
+        c = ad.loaded.config
+        if bot.own_seen:
+            bot._resolve(ad, bot.own_seen)
+        if ad.own is None and c.side:
+            bot._market_for(c.asset or "", c.fiat or "", search_side(Side(c.side)))
+    bot._reference_pollers()
+    _intervals(bot)
+    changes = [f"{len(ads)} ad(s)"]
+    changes += [f"added {ad.label}" for ad in added] + [f"removed {label}" for label in removed]
+    if old.bot.dry_run != loaded.app.bot.dry_run:
+        changes.append(f"dry_run {loaded.app.bot.dry_run}")
+    if old.bot.kill_switch != loaded.app.bot.kill_switch:
+        changes.append(f"kill_switch {loaded.app.bot.kill_switch}")
+    if old.web != loaded.app.web:
+        logger.warning("config reload: [web] changes take effect at the next restart")
+    desk_reload = getattr(getattr(bot, "desk", None), "reload", None)
+    if callable(desk_reload):
+        result = desk_reload(loaded)
+        if inspect.isawaitable(result):
+            await result
+    return changes

@@ -1,0 +1,165 @@
+"""The bot's state as JSON (`/api/status`): capabilities, endpoint timelines, ads, decisions, orders.
+
+Prices stay strings (exact decimals); times are epoch seconds on the bot's clock
+(simulated time in `demo`). Everything here only reads.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import fields, is_dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from bot.capabilities import CAPABILITIES
+from bot.states import CapState
+from state.decisions import DecisionRow
+from state.endpoints import EndpointLog, Transition
+
+if TYPE_CHECKING:
+    from bot.app import Bot
+    from bot.pricing import AdRuntime
+
+HISTORY_HOURS = 6.0
+RECENT_DECISIONS = 20
+CHART_POINTS = 400
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def readiness(bot: Bot) -> tuple[bool, list[str]]:
+    """(ready, the essential capabilities that are down)."""
+    down = [name for name in bot.cfg.capabilities.essential
+            if bot.registry.status(name).state is CapState.DISABLED]
+    return not down, down
+
+
+def capabilities(bot: Bot) -> list[dict[str, Any]]:
+    """Every capability: state, source, cause, what it does and what losing it costs."""
+    essential = set(bot.cfg.capabilities.essential)
+    out = []
+    for name, spec in CAPABILITIES.items():
+        s = bot.registry.status(name)
+        cause = None if s.cause is None else {"endpoint": s.cause.endpoint, "code": s.cause.code,
+                                              "message": s.cause.message}
+        out.append({"name": name, "state": str(s.state), "source": s.source, "cause": cause,
+                    "essential": name in essential, "does": spec.does, "without": spec.without,
+                    "endpoints": sorted({e for src in spec.sources for e in src.endpoints})})
+    return out
+
+
+def endpoints(bot: Bot, transitions: list[Transition]) -> list[dict[str, Any]]:
+    """Every endpoint's health and its transitions in the window (the timeline)."""
+    changes: dict[str, list[Transition]] = {}
+    for t in transitions:
+        changes.setdefault(t.endpoint, []).append(t)
+    now = bot.clock.time()
+    out = []
+    for h in bot.registry.health.values():
+        timeline = changes.get(h.name, [])
+        out.append({
+            "name": h.name, "state": str(h.state), "code": h.code, "message": h.message,
+            "since": h.since or None, "latency_ms": None if h.latency is None else h.latency * 1000,
+            "flaps": h.flap_count(now, bot.registry.config.flap_window),
+            "next_probe_at": h.next_probe_at, "probation": h.probation,
+            "state_at_start": timeline[0].old if timeline else str(h.state),
+            "timeline": [{"at": t.at, "old": t.old, "new": t.new, "code": t.code,
+                          "message": t.message} for t in timeline],
+        })
+    return out
+
+
+def decision(row: DecisionRow) -> dict[str, Any]:
+    """One decision as JSON."""
+    best = (row.trace.get("best") or [None])[0] if row.trace else None
+    return {"at": row.at, "ad": row.ad, "adv_no": row.adv_no, "strategy": row.strategy,
+            "result": row.result, "reason": row.reason, "price_before": _s(row.price_before),
+            "target": _s(row.target), "guards": list(row.guards), "code": row.code,
+            "best": best, "rank": row.trace.get("rank") if row.trace else None}
+
+
+async def history(bot: Bot, ad: AdRuntime, since: float) -> list[dict[str, Any]]:
+    """The ad's price over the window: every applied update and a sample of the other decisions."""
+    if ad.own is None:
+        return []
+    log = bot.decisions
+    applied = await log.recent(ad.own.adv_no, limit=CHART_POINTS, since=since, results=("applied",))
+    sampled = await log.recent(ad.own.adv_no, limit=CHART_POINTS, since=since)
+    rows = {(r.at, r.result): r for r in (*applied, *sampled)}
+    points = []
+    for r in sorted(rows.values(), key=lambda r: r.at):
+        price = r.target if r.result == "applied" and r.target is not None else r.price_before
+        points.append({"at": r.at, "price": _s(price), "result": r.result})
+    points.append({"at": bot.clock.time(), "price": _s(ad.own.price), "result": "now"})
+    return points
+
+
+async def ad_status(bot: Bot, ad: AdRuntime, since: float) -> dict[str, Any]:
+    """One configured ad: where it stands, against whom, and its recent prices."""
+    own = ad.own
+    ref = ad.reference
+    out: dict[str, Any] = {
+        "label": ad.label, "strategy": ad.loaded.strategy.name,
+        "enabled": ad.loaded.config.enabled, "online": ad.online, "problem": ad.problem or None,
+        "adv_no": own.adv_no if own else ad.loaded.config.adv_no,
+        "side": own.side.value if own else ad.loaded.config.side and str(ad.loaded.config.side),
+        "asset": own.asset if own else ad.loaded.config.asset,
+        "fiat": own.fiat if own else ad.loaded.config.fiat,
+        "price": _s(own.price) if own else None, "price_type": own.price_type if own else None,
+        "rank": ad.rank,
+        "best": None if ad.best is None else {"nickname": ad.best.nickname,
+                                              "price": _s(ad.best.price)},
+        "reference": None if ref is None else {"price": _s(ref.price), "source": ref.source},
+        "spread": _s(own.price - ref.price) if own and ref else None,
+        "last": None if ad.last is None else decision(ad.last),
+    }
+    out["history"] = await history(bot, ad, since)
+    return out
+
+
+async def open_orders(bot: Bot) -> list[Any] | None:
+    """The desk's open orders, or None when there is no desk (it is optional)."""
+    desk = getattr(bot, "desk", None)
+    if desk is None:
+        return None
+    for holder in (desk, getattr(desk, "orders", None), getattr(desk, "store", None)):
+        fn = getattr(holder, "open_orders", None)
+        if callable(fn):
+            got = fn()
+            return list(await got if inspect.isawaitable(got) else got)
+    return None
+
+
+def order(o: Any) -> dict[str, Any]:
+    """One order record as JSON (any dataclass; Decimal as strings)."""
+    data = {f.name: getattr(o, f.name) for f in fields(o)} if is_dataclass(o) else dict(vars(o))
+    return {k: _s(v) if isinstance(v, Decimal) else v for k, v in data.items()}
+
+
+async def build(bot: Bot, hours: float = HISTORY_HOURS, orders: list[Any] | None = None,
+                extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole /api/status document."""
+    now = bot.clock.time()
+    since = now - hours * 3600
+    ready, down = readiness(bot)
+    recent = await bot.decisions.recent(limit=RECENT_DECISIONS)
+    transitions = await EndpointLog(bot.store).transitions(since=since)
+    ads = [await ad_status(bot, ad, since) for ad in bot.ads]
+    # the window starts where the data does, so a fresh start is not a sliver at the right edge
+    known = [t.at for t in transitions] + [p["at"] for a in ads for p in a["history"]]
+    start = max(since, min([*known, bot.started_at or now, now]) - 60)
+    return {
+        "now": now, "started_at": bot.started_at, "window": {"from": start, "to": now},
+        "ready": ready, "essential_down": down,
+        "dry_run": bot.engine.dry_run, "kill_switch": bot.engine.kill_switch,
+        "config": str(bot.loaded.path),
+        "capabilities": capabilities(bot),
+        "endpoints": endpoints(bot, transitions),
+        "ads": ads,
+        "decisions": [decision(r) for r in recent],
+        "desk": getattr(bot, "desk", None) is not None,
+        "orders": [order(o) for o in orders or []],
+        **(extra or {}),
+    }

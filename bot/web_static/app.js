@@ -1,0 +1,228 @@
+"use strict";
+// The status page: fetches /api/status and draws it. Text goes in with textContent only:
+// nicknames and messages come from the exchange and other people.
+(function () {
+  const SVG = "http://www.w3.org/2000/svg";
+  const REFRESH_MS = 15000;
+  const params = new URLSearchParams(location.search);
+  if (params.has("token")) {
+    sessionStorage.setItem("p2pbot-token", params.get("token"));
+    history.replaceState(null, "", location.pathname);  // keep the token out of the history
+  }
+  const token = sessionStorage.getItem("p2pbot-token");
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== null && v !== undefined && v !== false) node.setAttribute(k, v);
+    }
+    for (const c of children) {
+      if (c === null || c === undefined) continue;
+      node.append(c instanceof Node ? c : String(c));
+    }
+    return node;
+  }
+
+  function svg(tag, attrs) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    return node;
+  }
+
+  function pad(n) { return String(n).padStart(2, "0"); }
+
+  function clock(t, now) {
+    if (t === null || t === undefined) return "-";
+    const d = new Date(t * 1000);
+    const hm = pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
+    const sameDay = now && new Date(now * 1000).toISOString().slice(0, 10) === d.toISOString().slice(0, 10);
+    return sameDay ? hm : d.toISOString().slice(5, 10) + " " + hm;
+  }
+
+  function ago(t, now) {
+    if (!t) return "";
+    const s = Math.max(0, now - t);
+    if (s < 90) return Math.round(s) + " s ago";
+    if (s < 5400) return Math.round(s / 60) + " min ago";
+    if (s < 172800) return Math.round(s / 3600) + " h ago";
+    return Math.round(s / 86400) + " days ago";
+  }
+
+  function fill(id, rows) {
+    const body = document.querySelector("#" + id + " tbody");
+    body.replaceChildren(...rows);
+  }
+
+  function said(code, message) {
+    if (code === null && !message) return "";
+    return (code !== null ? code + " " : "") + (message || "");
+  }
+
+  // --- capabilities and endpoints ------------------------------------------------------
+
+  function capabilityRows(doc) {
+    return doc.capabilities.map((c) => el("tr", { "data-capability": c.name },
+      el("td", {}, c.name, c.essential ? el("span", { class: "badge", title: "needed for /readyz" }, " essential") : null),
+      el("td", { class: "state " + c.state }, c.state),
+      el("td", {}, c.source || "-"),
+      el("td", { class: "changes" }, c.state === "enabled" ? c.does : c.without)));
+  }
+
+  function timelineBar(ep, win) {
+    const span = Math.max(1, win.to - win.from);
+    const bar = svg("svg", { class: "timeline", viewBox: "0 0 1000 14", preserveAspectRatio: "none",
+                             role: "img", "aria-label": ep.name + " timeline" });
+    let state = ep.state_at_start;
+    let from = win.from;
+    const segments = [];
+    for (const t of ep.timeline) {
+      segments.push([from, t.at, state]);
+      from = t.at;
+      state = t.new;
+    }
+    segments.push([from, win.to, state]);
+    for (const [a, b, s] of segments) {
+      const x = ((a - win.from) / span) * 1000;
+      const w = Math.max(1, ((b - a) / span) * 1000);
+      const rect = svg("rect", { x: x.toFixed(1), y: 0, width: w.toFixed(1), height: 14, class: s });
+      const title = svg("title", {});
+      title.textContent = s + " from " + clock(a, win.to) + " to " + clock(b, win.to);
+      rect.append(title);
+      bar.append(rect);
+    }
+    return bar;
+  }
+
+  function changesText(ep, now) {
+    if (!ep.timeline.length) return ep.since ? ep.state + " since " + clock(ep.since, now) : "no change in this window";
+    return ep.timeline.slice(-4).map((t) => {
+      const back = t.new === "available" && t.old !== "unknown" ? " (back)" : "";
+      return clock(t.at, now) + " " + t.new + back + (t.code !== null ? " (" + t.code + ")" : "");
+    }).join(" · ");
+  }
+
+  function endpointRows(doc) {
+    return doc.endpoints.map((ep) => el("tr", { "data-endpoint": ep.name, "data-state": ep.state },
+      el("td", {}, ep.name),
+      el("td", { class: "state " + ep.state }, ep.state),
+      el("td", { class: "changes" }, said(ep.code, ep.message)),
+      el("td", {}, timelineBar(ep, doc.window), el("div", { class: "changes" }, changesText(ep, doc.now)))));
+  }
+
+  // --- ads ---------------------------------------------------------------------------------
+
+  function chart(points, win) {
+    const box = svg("svg", { class: "chart", viewBox: "0 0 300 90", preserveAspectRatio: "none",
+                             role: "img", "aria-label": "price over the last hours" });
+    const pts = points.filter((p) => p.price !== null).map((p) => [p.at, parseFloat(p.price), p.result]);
+    if (pts.length < 1) return box;
+    const prices = pts.map((p) => p[1]);
+    let lo = Math.min(...prices), hi = Math.max(...prices);
+    if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
+    const x = (t) => 4 + ((t - win.from) / Math.max(1, win.to - win.from)) * 292;
+    const y = (v) => 80 - ((v - lo) / (hi - lo)) * 70;
+    // a step line: the price holds until the next change
+    const coords = [];
+    pts.forEach((p, i) => {
+      if (i > 0) coords.push(x(p[0]).toFixed(1) + "," + y(pts[i - 1][1]).toFixed(1));
+      coords.push(x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1));
+    });
+    box.append(svg("polyline", { points: coords.join(" ") }));
+    for (const p of pts) {
+      if (p[2] === "applied") box.append(svg("circle", { cx: x(p[0]).toFixed(1), cy: y(p[1]).toFixed(1), r: 2 }));
+    }
+    const hiText = svg("text", { x: 2, y: 9 });
+    hiText.textContent = hi.toFixed(2);
+    const loText = svg("text", { x: 2, y: 89 });
+    loText.textContent = lo.toFixed(2);
+    box.append(hiText, loText);
+    return box;
+  }
+
+  function adCard(ad, doc) {
+    const last = ad.last;
+    const rows = [
+      ["rank", ad.rank === null ? "-" : "#" + ad.rank],
+      ["best competitor", ad.best ? ad.best.nickname + " at " + ad.best.price : "-"],
+      ["reference", ad.reference ? ad.reference.price + " (" + ad.reference.source + ")" : "-"],
+      ["spread", ad.spread === null ? "-" : ad.spread],
+      ["strategy", ad.strategy + (ad.enabled ? "" : " (disabled)")],
+      ["last decision", last ? last.result + ": " + last.reason + " (" + ago(last.at, doc.now) + ")" : "-"],
+    ];
+    const dl = el("dl", {});
+    for (const [k, v] of rows) dl.append(el("dt", {}, k), el("dd", { "data-field": k }, v));
+    const title = [ad.side, ad.asset && ad.fiat ? ad.asset + "/" + ad.fiat : null].filter(Boolean).join(" ");
+    return el("div", { class: "card", "data-ad": ad.label },
+      el("h3", {}, ad.label, " ", el("span", { class: "muted" }, title)),
+      ad.problem ? el("p", { class: "error" }, ad.problem) : null,
+      ad.price === null ? el("p", { class: "muted" }, "not found among your ads yet")
+        : el("div", { class: "price" }, ad.price, " ", el("span", { class: "muted" }, ad.fiat || "")),
+      ad.online ? null : el("p", { class: "error" }, "the ad is not online"),
+      dl,
+      chart(ad.history, doc.window));
+  }
+
+  // --- decisions and orders -------------------------------------------------------------
+
+  function decisionRows(doc) {
+    return doc.decisions.map((d) => el("tr", {},
+      el("td", {}, clock(d.at, doc.now)),
+      el("td", {}, d.ad),
+      el("td", { class: "result-" + d.result }, d.result),
+      el("td", {}, d.target && d.target !== d.price_before ? d.price_before + " → " + d.target : d.price_before),
+      el("td", { class: "changes" }, d.reason)));
+  }
+
+  function ordersView(doc) {
+    if (!doc.desk) return el("p", { class: "muted" }, "the order desk is not running");
+    if (!doc.orders_known) return el("p", { class: "muted" }, "open orders are not available right now");
+    if (!doc.orders.length) return el("p", { class: "muted" }, "no open order");
+    const names = { 1: "trading", 2: "paid", 3: "appeal" };
+    const head = el("tr", {}, ...["order", "status", "side", "amount", "total", "counterparty", "since"].map((h) => el("th", {}, h)));
+    const rows = doc.orders.map((o) => el("tr", { "data-order": o.order_number },
+      el("td", {}, o.order_number),
+      el("td", { class: "state" }, names[o.status] || String(o.status)),
+      el("td", {}, o.side || "-"),
+      el("td", {}, o.amount ? o.amount + " " + (o.asset || "") : "-"),
+      el("td", {}, o.total ? o.total + " " + (o.fiat || "") : "-"),
+      el("td", {}, o.counterparty || "-"),
+      el("td", {}, ago(o.created_at, doc.now))));
+    return el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows));
+  }
+
+  // --- the page ------------------------------------------------------------------------------
+
+  function draw(doc) {
+    const ready = document.getElementById("ready");
+    ready.textContent = doc.ready ? "ready" : "not ready: " + doc.essential_down.join(", ") + " down";
+    ready.className = "pill " + (doc.ready ? "ok" : "bad");
+    const flags = [];
+    if (doc.dry_run) flags.push(el("span", { class: "badge" }, "dry run"));
+    if (doc.kill_switch) flags.push(el("span", { class: "badge" }, "kill switch on"));
+    document.getElementById("flags").replaceChildren(...flags);
+    document.getElementById("clock").textContent = new Date(doc.now * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    document.getElementById("window").textContent = "(since " + clock(doc.window.from, doc.now) + ")";
+    const ads = document.getElementById("ads");
+    ads.replaceChildren(...(doc.ads.length ? doc.ads.map((a) => adCard(a, doc)) : [el("p", { class: "muted" }, "no ad configured")]));
+    fill("capabilities", capabilityRows(doc));
+    fill("endpoints", endpointRows(doc));
+    fill("decisions", decisionRows(doc));
+    document.getElementById("orders").replaceChildren(ordersView(doc));
+    document.getElementById("error").hidden = true;
+  }
+
+  async function refresh() {
+    try {
+      const resp = await fetch("/api/status", { headers: token ? { Authorization: "Bearer " + token } : {}, cache: "no-store" });
+      if (!resp.ok) throw new Error(resp.status === 401 ? "unauthorised: open the page as /?token=YOUR_TOKEN" : "HTTP " + resp.status);
+      draw(await resp.json());
+    } catch (err) {
+      const box = document.getElementById("error");
+      box.textContent = "cannot read the bot's status: " + err.message;
+      box.hidden = false;
+    }
+  }
+
+  refresh();
+  setInterval(refresh, REFRESH_MS);
+})();

@@ -1,0 +1,123 @@
+"""The status page in a real browser: headless Chromium renders it against a bot on the simulator.
+
+Chromium is needed: CI's `.ci/run` installs Debian's package; elsewhere the test is
+skipped (`apt-get install chromium` to run it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from simulator.app import Simulator, run_simulator
+from simulator.scenario import generate_credential
+from tests.conftest import SIM_START_MS, world_factory
+from tests.ops import bot_on_sim, decided, write_config
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium is not installed: `apt-get install chromium` runs the status page test "
+           "(CI's .ci/run installs it)")
+
+TOKEN = "page-token-" + generate_credential()[:16]
+
+
+@pytest.fixture
+async def fast_sim() -> AsyncIterator[Simulator]:
+    """The calm scenario, 20x real time."""
+    async with run_simulator("calm", speed=20, api_key=generate_credential(),
+                             api_secret=generate_credential(), start_ms=SIM_START_MS,
+                             world_factory=world_factory()) as running:
+        yield running
+
+
+class Dom(HTMLParser):
+    """Collects the text under each element that has a data-endpoint or data-ad attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.endpoints: dict[str, dict[str, str]] = {}
+        self.ads: dict[str, list[str]] = {}
+        self._stack: list[tuple[str, str | None, str]] = []  # (tag, key, class)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        key = None
+        if "data-endpoint" in a:
+            key = f"endpoint:{a['data-endpoint']}"
+            self.endpoints[a["data-endpoint"] or ""] = {"state": a.get("data-state") or "",
+                                                        "cells": ""}
+        elif "data-ad" in a:
+            key = f"ad:{a['data-ad']}"
+            self.ads[a["data-ad"] or ""] = []
+        self._stack.append((tag, key, a.get("class") or ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self._stack:
+            if self._stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        keys = [k for _, k, _ in self._stack if k]
+        classes = " ".join(c for _, _, c in self._stack)
+        for key in keys:
+            kind, name = key.split(":", 1)
+            if kind == "endpoint":
+                self.endpoints[name]["cells"] += data + "|"
+            elif "price" in classes.split():
+                self.ads[name].append(data.strip())
+
+
+async def _render(url: str, profile: Path) -> str:
+    assert CHROMIUM is not None
+    proc = await asyncio.create_subprocess_exec(
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+        f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom", url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={"HOME": str(profile), "PATH": "/usr/bin:/bin"})
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+    return out.decode()
+
+
+async def test_the_page_shows_the_matrix_and_the_ads_in_a_browser(fast_sim: Simulator,
+                                                                   tmp_path: Path) -> None:
+    config = write_config(tmp_path / "bot.toml", market_interval=5)
+    async with bot_on_sim(fast_sim, config, tmp_path / "bot.db", token=TOKEN) as r:
+        prices: set[Decimal] = set()
+        r.bot.engine.observers.append(
+            lambda ad, row: prices.update(p for p in (row.price_before, row.target) if p))
+        await asyncio.wait_for(decided(r.bot).wait(), 10)
+        fast_sim.set_registration("categories", "unregistered")
+        assert str(await r.bot.registry.probe("categories")) == "unregistered"
+        assert r.web is not None
+        html = await _render(f"{r.web.url}/?token={TOKEN}", tmp_path / "chromium")
+        own = r.bot.ads[0].own
+        assert own is not None
+        prices.add(own.price)
+
+    dom = Dom()
+    dom.feed(html)
+    assert re.search(r'<p id="error"[^>]*hidden', html), "the page says it cannot read the status"
+    categories = dom.endpoints["categories"]
+    assert categories["state"] == "unregistered"
+    assert "unregistered" in categories["cells"] and "-2008" in categories["cells"]
+    assert dom.endpoints["search"]["state"] == "available"
+    shown = [t for t in dom.ads["sell-usdt"] if re.fullmatch(r"\d+\.\d+", t)]
+    assert shown and Decimal(shown[0]) in prices, (shown, prices)
+    assert re.search(r"<svg[^>]*class=\"chart\"", html)  # the price chart was drawn
+    assert re.search(r"<svg[^>]*class=\"timeline\"", html)

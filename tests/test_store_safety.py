@@ -1,0 +1,124 @@
+"""The store over weeks: one daemon per store, an integrity check at start, backups while running."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.commands import backup as backup_command
+from bot.lock import AlreadyRunning, InstanceLock, lock_path
+from simulator.app import Simulator, run_simulator
+from simulator.scenario import generate_credential
+from state.db import Store
+from state.maintenance import StoreDamaged, backup, integrity_check
+from tests.conftest import SIM_START_MS, world_factory
+from tests.ops import bot_on_sim, decided, run_command, write_config
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("P2PBOT_")}
+    env.update(P2PBOT_API_KEY=generate_credential(), P2PBOT_API_SECRET=generate_credential(),
+               P2PBOT_CONFIG=str(write_config(tmp_path / "bot.toml")),
+               P2PBOT_DB=str(tmp_path / "bot.db"), P2PBOT_BASE_URL="http://127.0.0.1:9")
+    return env
+
+
+def test_the_lock_admits_one_holder(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    with InstanceLock(db) as first:
+        assert first.held and lock_path(db).read_text().strip() == str(os.getpid())
+        with pytest.raises(AlreadyRunning, match=f"pid {os.getpid()}"):
+            InstanceLock(db).acquire()
+    with InstanceLock(db):  # released: the next one gets it
+        pass
+
+
+async def test_a_second_daemon_exits_2(tmp_path: Path) -> None:
+    with InstanceLock(tmp_path / "bot.db"):
+        status, _, err = await run_command(_env(tmp_path), tmp_path, "run")
+    assert status == 2
+    assert "another p2pbot is already running" in err and str(tmp_path / "bot.db.lock") in err
+
+
+async def test_a_damaged_store_exits_2_saying_how_to_restore(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    store = await Store.open(db)
+    await store.close()
+    data = bytearray(db.read_bytes())
+    data[:16] = b"not a database!!"
+    db.write_bytes(bytes(data))
+    with pytest.raises(StoreDamaged):
+        integrity_check(db)
+    status, _, err = await run_command(_env(tmp_path), tmp_path, "run")
+    assert status == 2
+    assert f"the store {db} is damaged" in err and "backup" in err and f"cp BACKUP {db}" in err
+
+
+def test_integrity_check_finds_a_damaged_page(tmp_path: Path) -> None:
+    db = tmp_path / "pages.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        conn.execute("CREATE INDEX t_v ON t (v)")
+        conn.executemany("INSERT INTO t (v) VALUES (?)", [(f"value {i:05}",) for i in range(3000)])
+        conn.commit()
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 't_v'").fetchone()[0]
+    data = bytearray(db.read_bytes())
+    start = (root - 1) * page_size
+    data[start + 8: start + 200] = b"\xff" * 192  # scribble over the index's root page
+    db.write_bytes(bytes(data))
+    with pytest.raises(StoreDamaged, match="integrity_check"):
+        integrity_check(db)
+
+
+@pytest.fixture
+async def fast_sim() -> AsyncIterator[Simulator]:
+    """The calm scenario, 20x real time."""
+    async with run_simulator("calm", speed=20, api_key=generate_credential(),
+                             api_secret=generate_credential(), start_ms=SIM_START_MS,
+                             world_factory=world_factory()) as running:
+        yield running
+
+
+async def test_backup_while_the_daemon_runs(fast_sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    config = write_config(tmp_path / "bot.toml", market_interval=5)
+    async with bot_on_sim(fast_sim, config, db, web=False) as r:
+        with InstanceLock(db):  # the running daemon holds it; backup must not need it
+            await asyncio.wait_for(decided(r.bot, lambda ad, row: row.result == "applied").wait(), 10)
+            args = argparse.Namespace(path=tmp_path / "backups", db=db)
+            (tmp_path / "backups").mkdir()
+            assert await asyncio.to_thread(backup_command.run, args) == 0
+            more = decided(r.bot)
+            await asyncio.wait_for(more.wait(), 10)  # still deciding and writing
+            status, out, err = await run_command({**os.environ, "P2PBOT_DB": str(db)}, tmp_path,
+                                                 "backup", str(tmp_path / "copy.db"))
+            assert status == 0, err
+            assert "written to" in out
+    copies = [*(tmp_path / "backups").glob("p2pbot-*.db"), tmp_path / "copy.db"]
+    assert len(copies) == 2
+    for copy in copies:
+        assert oct(copy.stat().st_mode & 0o777) == "0o600"
+        integrity_check(copy)
+        with contextlib.closing(sqlite3.connect(copy)) as conn:
+            applied = conn.execute(
+                "SELECT COUNT(*) FROM price_decisions WHERE result = 'applied'").fetchone()[0]
+            assert applied >= 1
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_backup_refuses_to_overwrite_the_store(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    with pytest.raises(ValueError, match="overwrite the store"):
+        backup(db, db)
+    with pytest.raises(FileNotFoundError):
+        backup(tmp_path / "absent.db", tmp_path / "x.db")
