@@ -16,7 +16,7 @@ from bot.binance.models import Ad
 from bot.binance.p2p import P2PApi
 from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
 from bot.events import CapabilityChanged, EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
-from bot.lifecycle import InFlight, apply_config
+from bot.lifecycle import apply_config
 from bot.orders import attach_order_desk
 from bot.pollers import MarketPoller, OwnAdsPoller, Poller, ReferencePoller, plan_intervals
 from bot.pricing import AdRuntime, PricingEngine, search_side, to_own
@@ -73,7 +73,6 @@ class Bot:
         self._markets: dict[tuple[str, str, str], MarketPoller] = {}
         self._tg: asyncio.TaskGroup | None = None
         self.desk: Any = None
-        self._inflight = InFlight()
         self._workers: list[asyncio.Task[Any]] = []  # cancelled first at stop (pollers, parts)
         self.own_seen: tuple[Ad, ...] = ()  # the latest read of own ads (a reload resolves from it)
 
@@ -192,8 +191,6 @@ class Bot:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set; then let in-flight work finish (bounded) and close."""
-        for sub in getattr(self.bus, "_subs", ()):  # count handlers in flight (price updates...)
-            sub.handler = self._inflight.wrap(sub.handler)
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
@@ -221,9 +218,7 @@ class Bot:
         for w in workers:
             w.cancel()
         await asyncio.wait(list(workers), timeout=STOP_GRACE)
-        subs = getattr(self.bus, "_subs", ())
-        settled = await self._inflight.settled(lambda: sum(s.pending() for s in subs),
-                                               max(0.0, deadline - loop.time()))
+        settled = await self.bus.settle(max(0.0, deadline - loop.time()))
         if not settled:
             logger.warning("stop grace of {:.0f} s ran out with work in flight; the next start "
                            "reads your ads back from the exchange", STOP_GRACE)

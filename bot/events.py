@@ -67,6 +67,7 @@ class Subscription:
     _seq: Any = field(default_factory=count)
     dropped: int = 0
     failures: int = 0
+    busy: bool = False  # a handler call is running
 
     def offer(self, event: Any) -> None:
         """Queue an event (coalescing by key, dropping the oldest when full)."""
@@ -102,6 +103,7 @@ class EventBus:
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
         self.published = 0
+        self._progress = asyncio.Event()  # set after every delivery
 
     def subscribe(
         self, types: type | tuple[type, ...], handler: Handler, *, name: str = "", maxsize: int = 1000
@@ -130,9 +132,9 @@ class EventBus:
             event = await sub.next()
             await self.deliver(sub, event)
 
-    @staticmethod
-    async def deliver(sub: Subscription, event: Any) -> None:
+    async def deliver(self, sub: Subscription, event: Any) -> None:
         """Call one handler with one event; an exception is logged, never raised."""
+        sub.busy = True
         try:
             await sub.handler(event)
         except asyncio.CancelledError:
@@ -142,6 +144,29 @@ class EventBus:
             logger.opt(exception=exc).error(
                 "handler {} failed on {}: {}", sub.name, type(event).__name__, exc
             )
+        finally:
+            sub.busy = False
+            self._progress.set()
+
+    def idle(self) -> bool:
+        """True when no handler runs and nothing is queued."""
+        return not any(sub.busy or sub.pending() for sub in self._subs)
+
+    async def settle(self, within: float) -> bool:
+        """Wait until `idle()` (handlers in flight finish, queued events are delivered by
+        `run()`); False when `within` seconds run out first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not self.idle():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), timeout=remaining)
+            except TimeoutError:
+                return self.idle()
+        return True
 
     async def drain(self) -> None:
         """Deliver every queued event now (tests and shutdown)."""

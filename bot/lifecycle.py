@@ -1,17 +1,13 @@
-"""Running for weeks: handlers in flight at shutdown, and a new config taken without a restart.
+"""Running for weeks: a new config taken without a restart.
 
-`InFlight` counts the event-bus handlers that are running, so a stop lets a price
-update that has started finish (and be recorded) instead of cutting it mid-request.
 `apply_config` is `Bot.reload`: the ads keep their runtime state (current price,
 rank, edit history), only what the file says changes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -23,44 +19,6 @@ from strategies.base import Side
 if TYPE_CHECKING:
     from bot.app import Bot
 
-Handler = Callable[[Any], Awaitable[None]]
-
-
-class InFlight:
-    """Counts running handlers; `settled()` waits until none runs and nothing is queued."""
-
-    def __init__(self) -> None:
-        self.running = 0
-        self._changed = asyncio.Event()
-
-    def wrap(self, handler: Handler) -> Handler:
-        """The handler, counted while it runs."""
-
-        async def counted(event: Any) -> None:
-            self.running += 1
-            try:
-                await handler(event)
-            finally:
-                self.running -= 1
-                self._changed.set()
-
-        counted.__qualname__ = getattr(handler, "__qualname__", "handler")
-        return counted
-
-    async def settled(self, pending: Callable[[], int], within: float) -> bool:
-        """True once no handler runs and `pending()` is 0; False when `within` seconds run out."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while self.running or pending():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout=min(remaining, 0.05))
-            except TimeoutError:
-                continue  # queued events wait for their bus task: look again
-        return True
 
 
 def _intervals(bot: Bot) -> None:
