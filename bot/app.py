@@ -22,6 +22,7 @@ from bot.pollers import MarketPoller, OwnAdsPoller, Poller, ReferencePoller, pla
 from bot.pricing import AdRuntime, PricingEngine, search_side, to_own
 from bot.ratelimit import RateGovernor
 from config.loader import LoadedConfig
+from config.settings import Settings
 from state.db import Store
 from state.decisions import DecisionLog
 from state.endpoints import EndpointLog
@@ -47,8 +48,9 @@ class Bot:
     """One merchant account: builds the pieces on start, runs them until stopped."""
 
     def __init__(self, loaded: LoadedConfig, client: SignedClient, store: Store,
-                 *, clock: Clock | None = None) -> None:
+                 *, clock: Clock | None = None, settings: Settings | None = None) -> None:
         self.loaded = loaded
+        self.settings = settings  # environment (notification secrets); None: read when needed
         self.cfg = loaded.app
         self.client = client
         self.store = store

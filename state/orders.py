@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from typing import Any
 
-from state.db import Store
+from state.db import Store, where
 from state.outbox import OutboxItem, insert_rows
 
 OPEN_STATUSES = (1, 2, 3)
@@ -167,14 +167,15 @@ class OrderStore:
             (limit,))
         return [_record(r) for r in rows]
 
-    async def transitions(self, order_number: str | None = None) -> list[TransitionRow]:
-        """Transitions in the order they were stored (all orders, or one)."""
-        sql = "SELECT order_number, old, new, at, inferred, source FROM order_transitions"
-        params: tuple[Any, ...] = ()
-        if order_number is not None:
-            sql += " WHERE order_number = ?"
-            params = (order_number,)
-        rows = await self.store.fetchall(sql + " ORDER BY id", params)
+    async def transitions(
+        self, order_number: str | None = None, since: float | None = None,
+        until: float | None = None,
+    ) -> list[TransitionRow]:
+        """Transitions in the order they were stored (all orders, or one; optionally a time span)."""
+        where_sql, params = where(order_number=order_number, at__ge=since, at__le=until)
+        rows = await self.store.fetchall(
+            "SELECT order_number, old, new, at, inferred, source FROM order_transitions"
+            f"{where_sql} ORDER BY id", params)
         return [TransitionRow(r[0], r[1], int(r[2]), r[3], bool(r[4]), r[5]) for r in rows]
 
     async def in_status_since(self, status: int, before: float) -> list[tuple[OrderRecord, float]]:

@@ -20,6 +20,7 @@ from bot.commands.run import load
 from bot.logging import setup_from_args
 from bot.view import render
 from bot.web import WebServer, attach_web
+from config.settings import Settings
 from simulator.app import run_simulator
 from simulator.clock import ScaledClock
 from state.db import Store
@@ -67,7 +68,8 @@ async def _demo(args: argparse.Namespace, loaded, view: bool) -> None:  # type: 
             client = SignedClient(sim.base_url, api_key=SecretStr(sim.api_key),
                                   signer=HmacSigner(SecretStr(sim.api_secret)), clock=clock)
             try:
-                bot = Bot(loaded, client, store, clock=clock)
+                # no environment: a demo never reaches the merchant's Telegram or webhook
+                bot = Bot(loaded, client, store, clock=clock, settings=Settings.model_construct())
                 web = attach_web(bot, port=args.web_port) if loaded.app.web.enabled else None
                 await bot.start()
                 if web is not None:

@@ -1,4 +1,4 @@
-"""`history`: the endpoint timeline from the store: when each endpoint went down and came back."""
+"""`history`: from the store, when each endpoint went down and came back, price updates, orders."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from bot.commands.common import EXIT_OK, ConfigError, fail, load_settings, open_store
+from bot.order_track import STATUS_NAME
+from state.decisions import DecisionLog, DecisionRow
 from state.endpoints import EndpointLog, Transition
+from state.orders import OrderStore, TransitionRow
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -23,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", help="from this time: ISO date/time (UTC) or a span back, like 6h or 2d")
     p.add_argument("--until", help="up to this time: ISO date/time (UTC) or a span back")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--show", default="endpoints,prices,orders",
+                   help="what to print, comma-separated: endpoints, prices, orders (default: all)")
 
 
 def parse_when(text: str | None, now: float | None = None) -> float | None:
@@ -56,11 +61,63 @@ async def _main(args: argparse.Namespace) -> str:
     since, until = parse_when(args.since), parse_when(args.until)
     if not settings.db.exists():
         raise ConfigError(f"no store at {settings.db} (set P2PBOT_DB): nothing recorded yet")
+    show = {part.strip() for part in args.show.split(",") if part.strip()}
+    unknown = show - {"endpoints", "prices", "orders"}
+    if unknown:
+        raise ConfigError(f"--show: unknown part(s) {', '.join(sorted(unknown))}; "
+                          "use endpoints, prices, orders")
     async with open_store(settings.db) as store:
         rows = await EndpointLog(store).transitions(args.endpoint, since, until)
+        prices = await DecisionLog(store).recent(limit=100_000, since=since,
+                                                 results=("applied", "failed", "unknown"))
+        orders = await OrderStore(store).transitions(since=since, until=until)
+    prices = [p for p in reversed(prices) if until is None or p.at <= until]
     if args.json:
-        return json.dumps({"transitions": [asdict(t) for t in rows], "outages": outages(rows)})
-    return render(rows)
+        return json.dumps({
+            "transitions": [asdict(t) for t in rows] if "endpoints" in show else [],
+            "outages": outages(rows) if "endpoints" in show else [],
+            "price_updates": [_price_json(p) for p in prices] if "prices" in show else [],
+            "orders": [asdict(o) for o in orders] if "orders" in show else [],
+        })
+    parts = []
+    if "endpoints" in show:
+        parts.append(render(rows))
+    if "prices" in show:
+        parts.append(render_prices(prices))
+    if "orders" in show:
+        parts.append(render_orders(orders))
+    return "\n\n".join(parts)
+
+
+def _price_json(p: DecisionRow) -> dict[str, object]:
+    return {"at": p.at, "ad": p.ad, "adv_no": p.adv_no, "from": str(p.price_before),
+            "to": None if p.target is None else str(p.target), "result": p.result,
+            "reason": p.reason, "code": p.code}
+
+
+def render_prices(rows: list[DecisionRow]) -> str:
+    """Price updates sent (applied, refused or of unknown outcome), oldest first."""
+    if not rows:
+        return "no price updates recorded"
+    lines = [f"{'time (UTC)':<19}  {'ad':<14} {'from':>10} {'to':>10}  {'result':<8} reason"]
+    for p in rows:
+        target = "" if p.target is None else str(p.target)
+        lines.append(f"{_stamp(p.at)}  {p.ad[:14]:<14} {p.price_before!s:>10} {target:>10}  "
+                     f"{p.result:<8} {p.reason[:80]}")
+    return "\n".join(lines)
+
+
+def render_orders(rows: list[TransitionRow]) -> str:
+    """Order status changes, oldest first; inferred ones (across a gap) are marked."""
+    if not rows:
+        return "no order events recorded"
+    lines = [f"{'time (UTC)':<19}  {'order':<20} {'from':<20} {'to':<20} source"]
+    for t in rows:
+        old = "-" if t.old is None else STATUS_NAME.get(t.old, str(t.old))
+        new = STATUS_NAME.get(t.new, str(t.new))
+        mark = " (inferred)" if t.inferred else ""
+        lines.append(f"{_stamp(t.at)}  {t.order_number:<20} {old:<20} {new:<20} {t.source}{mark}")
+    return "\n".join(lines)
 
 
 def _stamp(at: float) -> str:

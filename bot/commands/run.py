@@ -97,7 +97,7 @@ async def _main(args: argparse.Namespace, settings: Settings, creds: Credentials
     loop.add_signal_handler(signal.SIGHUP, hup.set)
     path = args.config or settings.config
     async with open_store(settings.db) as store, make_client(creds) as client:
-        bot = Bot(loaded, client, store)
+        bot = Bot(loaded, client, store, settings=settings)
         if loaded.app.web.enabled:
             attach_web(bot, settings)
         try:

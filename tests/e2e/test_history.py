@@ -1,0 +1,43 @@
+"""`history` prints endpoint outages, price updates and order events from a real run."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from bot.cli import main
+from bot.events import OrderChanged
+from simulator.app import run_simulator
+from tests.e2e.helpers import SELL_AD, running_bot, when, write_config
+
+
+async def test_history_shows_endpoints_prices_and_orders(tmp_path, monkeypatch, capsys) -> None:
+    config = write_config(tmp_path, SELL_AD.format(floor="80", ceiling="99"))
+    db = tmp_path / "h.db"
+    async with run_simulator("calm", speed=200, seed=11) as sim:
+        sim.set_registration("categories", "unregistered")
+        async with running_bot(sim, config, db) as bot:
+            seen = asyncio.Event()
+
+            async def on_order(ev: OrderChanged) -> None:
+                seen.set()
+
+            bot.bus.subscribe(OrderChanged, on_order, name="test")
+            applied = when(bot, lambda ad, row: row.result == "applied")
+            await asyncio.wait_for(applied.wait(), timeout=30)
+            async with aiohttp.ClientSession() as http:
+                async with http.post(f"{sim.base_url}/_sim/world/orders",
+                                     json={"side": "SELL", "asset": "USDT", "fiat": "RUB"}) as r:
+                    assert r.status == 200, await r.text()
+            await asyncio.wait_for(seen.wait(), timeout=30)
+            await bot.registry.probe("categories")
+    monkeypatch.setenv("P2PBOT_DB", str(db))
+    code = await asyncio.to_thread(main, ["history"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "categories" in out and "-2008" in out  # the endpoint timeline
+    assert "applied" in out  # a price update
+    assert "trading" in out  # the order's first status
+    code = await asyncio.to_thread(main, ["history", "--show", "orders", "--json"])
+    assert code == 0
