@@ -16,6 +16,7 @@ Chat rows wait while the websocket is down and expire after `outbox_expiry_minut
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from loguru import logger
 
@@ -26,6 +27,7 @@ from bot.chat import ChatLost, ChatSession, Delivered
 from bot.notify import Note, Notifications
 from bot.waits import nap
 from state.chat import ChatStore
+from state.orders import OrderStore
 from state.outbox import DONE, EXPIRED, FAILED, PENDING, SENDING, Outbox, OutboxRow
 
 CLOCK_SLACK = 60.0  # seconds: the exchange stamps messages with its clock, rows with ours
@@ -35,12 +37,16 @@ class OutboxWorker:
     """Sends pending outbox rows: notifications at once, chat messages while the socket is up."""
 
     def __init__(self, outbox: Outbox, chat: ChatSession, notes: Notifications, chats: ChatStore,
-                 clock: Clock, *, expiry_minutes: int = 30, tick: float = 5.0) -> None:
+                 clock: Clock, *, expiry_minutes: int = 30, tick: float = 5.0,
+                 orders: OrderStore | None = None) -> None:
         self.outbox, self.chat, self.notes, self.chats, self.clock = outbox, chat, notes, chats, clock
+        self.orders = orders
         self.expiry = expiry_minutes * 60.0
         self.tick = tick
         self.wake = asyncio.Event()
         self.sent = 0
+        # called with ("greeting", seconds from the order's creation to its greeting sent)
+        self.observers: list[Callable[[str, float], None]] = []
 
     async def run(self) -> None:
         """Reconcile notifications left sending, then send until cancelled."""
@@ -110,6 +116,11 @@ class OutboxWorker:
         if isinstance(result, Delivered):
             await self.outbox.finish(row.id, DONE, f"message {result.message_id}", now)
             self.sent += 1
+            if row.status == "new":
+                order = await self.orders.get(row.order_number) if self.orders else None
+                born = order.created_at if order and order.created_at else row.created_at
+                for observer in self.observers:
+                    observer("greeting", now - born)
             logger.info("chat: order {} {} message sent", row.order_number, row.status)
             return True
         await self.outbox.finish(row.id, FAILED, f"refused: {result.reason}", now)

@@ -74,7 +74,9 @@ class OrderDesk:
                                    max_per_hour=app.notify.max_per_hour, banned_until=banned_until)
         self.chat = ChatSession(api, registry, bus, clock, self.chats, timings=chat_timings)
         self.worker = OutboxWorker(self.outbox, self.chat, self.notes, self.chats, clock,
-                                   expiry_minutes=app.chat.outbox_expiry_minutes)
+                                   expiry_minutes=app.chat.outbox_expiry_minutes,
+                                   orders=self.orders)
+        self.observers = self.worker.observers  # metrics: ("greeting", latency seconds)
         self.chat.orders_to_read = self.orders_to_read
         self.chat.on_history = self.worker.reconcile_chat
         self.poller = OrderPoller(self, api, registry=registry, bus=bus, clock=clock,

@@ -13,7 +13,8 @@ from tests.e2e.helpers import SELL_AD, running_bot, when, write_config
 
 
 async def test_history_shows_endpoints_prices_and_orders(tmp_path, monkeypatch, capsys) -> None:
-    config = write_config(tmp_path, SELL_AD.format(floor="80", ceiling="99"))
+    config = write_config(tmp_path, SELL_AD.format(floor="80", ceiling="99") +
+                          '\n[orders.on.new]\nchat = "Hello {nickname}, order {order_no}"\n')
     db = tmp_path / "h.db"
     async with run_simulator("calm", speed=200, seed=11) as sim:
         sim.set_registration("categories", "unregistered")
@@ -24,6 +25,9 @@ async def test_history_shows_endpoints_prices_and_orders(tmp_path, monkeypatch, 
                 seen.set()
 
             bot.bus.subscribe(OrderChanged, on_order, name="test")
+            greeted: list[float] = []
+            greeting = asyncio.Event()
+            bot.desk.observers.append(lambda kind, s: (greeted.append(s), greeting.set()))
             applied = when(bot, lambda ad, row: row.result == "applied")
             await asyncio.wait_for(applied.wait(), timeout=30)
             async with aiohttp.ClientSession() as http:
@@ -31,6 +35,8 @@ async def test_history_shows_endpoints_prices_and_orders(tmp_path, monkeypatch, 
                                      json={"side": "SELL", "asset": "USDT", "fiat": "RUB"}) as r:
                     assert r.status == 200, await r.text()
             await asyncio.wait_for(seen.wait(), timeout=30)
+            await asyncio.wait_for(greeting.wait(), timeout=30)
+            assert 0 <= greeted[0] < 120  # seconds from the order's creation to its greeting
             await bot.registry.probe("categories")
     monkeypatch.setenv("P2PBOT_DB", str(db))
     code = await asyncio.to_thread(main, ["history"])
