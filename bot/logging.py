@@ -14,6 +14,7 @@ files are removed by loguru's `rotation` and `retention` options.
 
 from __future__ import annotations
 
+import json as _json
 import re
 import sys
 import threading
@@ -200,7 +201,8 @@ def setup_logging(
         path = Path(file)
         path.parent.mkdir(parents=True, exist_ok=True)
         setup.handler_ids.append(logger.add(
-            str(path), level=level.upper(), format=PLAIN_FORMAT, serialize=json, colorize=False,
+            str(path), level=level.upper(), format=json_line if json else PLAIN_FORMAT,
+            colorize=False,
             rotation=rotation, retention=retention, encoding="utf-8",
             backtrace=False, diagnose=False, enqueue=False,
         ))
@@ -226,13 +228,26 @@ def retention_value(text: str | None) -> str | int | None:
     return int(text) if text.strip().isdigit() else text
 
 
+def json_line(record: Any) -> str:
+    """loguru format function: one compact JSON object a line (time, level, where, message, extra)."""
+    doc = {
+        "time": record["time"].isoformat(), "level": record["level"].name,
+        "logger": record["name"], "function": record["function"], "line": record["line"],
+        "message": record["message"],
+    }
+    extra = {k: v for k, v in record["extra"].items() if not k.startswith("_")}
+    if extra:
+        doc["extra"] = extra
+    record["extra"]["_json"] = _json.dumps(doc, default=str, ensure_ascii=False)
+    return "{extra[_json]}\n"
+
+
 def _add(sink: RedactingStream, level: str, json: bool) -> int:
     tty = sink.isatty()
     return logger.add(
         sink,
         level=level.upper(),
-        format=HUMAN_FORMAT if tty else PLAIN_FORMAT,
-        serialize=json,
+        format=json_line if json else (HUMAN_FORMAT if tty else PLAIN_FORMAT),
         colorize=tty and not json,
         backtrace=False,
         diagnose=False,  # variable values in tracebacks would show keys and signatures

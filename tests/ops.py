@@ -170,7 +170,7 @@ class Daemon:
     def seen(self, test: Callable[[str], bool]) -> asyncio.Event:
         """An event set once a log message satisfies `test` (also one already logged)."""
         done = asyncio.Event()
-        if any(test(r["record"]["message"]) for r in self.records):
+        if any(test(r["message"]) for r in self.records):
             done.set()
         self._waiters.append((test, done))
         return done
@@ -187,7 +187,7 @@ class Daemon:
             with contextlib.suppress(ValueError):
                 record = json.loads(text)
                 self.records.append(record)
-                message = record["record"]["message"]
+                message = record["message"]
                 for test, event in self._waiters:
                     if test(message):
                         event.set()
@@ -215,7 +215,7 @@ class Daemon:
 
     def messages(self) -> list[str]:
         """Every log message so far."""
-        return [r["record"]["message"] for r in self.records]
+        return [r["message"] for r in self.records]
 
 
 async def start_daemon(env: dict[str, str], cwd: Path, *args: str) -> Daemon:

@@ -124,9 +124,9 @@ def test_json_lines_to_a_file(tmp_path: Path) -> None:
     setup.remove()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(lines) == 1
-    record = lines[0]["record"]
+    record = lines[0]
     assert record["message"] == f"sent with key {MASK}"
-    assert record["level"]["name"] == "DEBUG"
+    assert record["level"] == "DEBUG"
     assert record["extra"]["headers"] == {"X-MBX-APIKEY": MASK}
     assert KEY not in path.read_text()
 
