@@ -213,6 +213,8 @@ class _StateCollector(Collector):
                                   labels=["ad", "side", "asset", "fiat"])
         rank = GaugeMetricFamily("p2pbot_ad_rank", "The ad's position in its market search",
                                  labels=["ad"])
+        standing = GaugeMetricFamily("p2pbot_ad_standing", "The ad's position among the "
+                                     "competitors that count (filters applied)", labels=["ad"])
         spread = GaugeMetricFamily("p2pbot_ad_reference_spread",
                                    "The ad's price minus the reference price", labels=["ad"])
         ref = GaugeMetricFamily("p2pbot_ad_reference_price", "The reference price the ad is "
@@ -224,10 +226,12 @@ class _StateCollector(Collector):
             price.add_metric([ad.label, own.side.value, own.asset, own.fiat], float(own.price))
             if ad.rank is not None:
                 rank.add_metric([ad.label], float(ad.rank))
+            if ad.standing is not None:
+                standing.add_metric([ad.label], float(ad.standing))
             if ad.reference is not None:
                 spread.add_metric([ad.label], float(own.price - ad.reference.price))
                 ref.add_metric([ad.label, ad.reference.source], float(ad.reference.price))
-        yield from (price, rank, spread, ref)
+        yield from (price, rank, standing, spread, ref)
 
     def _budget(self, bot: Bot) -> Iterator[Metric]:
         gov = bot.governor

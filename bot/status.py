@@ -109,6 +109,7 @@ async def ad_status(bot: Bot, ad: AdRuntime, since: float) -> dict[str, Any]:
         "fiat": own.fiat if own else ad.loaded.config.fiat,
         "price": _s(own.price) if own else None, "price_type": own.price_type if own else None,
         "rank": ad.rank,
+        "standing": ad.standing,
         "best": None if ad.best is None else {"nickname": ad.best.nickname,
                                               "price": _s(ad.best.price)},
         "reference": None if ref is None else {"price": _s(ref.price), "source": ref.source},

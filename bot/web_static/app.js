@@ -142,7 +142,8 @@
   function adCard(ad, doc) {
     const last = ad.last;
     const rows = [
-      ["rank", ad.rank === null ? "-" : "#" + ad.rank],
+      ["rank", (ad.standing == null ? "-" : ad.standing + " among competitors that count") +
+               (ad.rank == null ? "" : " (#" + ad.rank + " in search)")],
       ["best competitor", ad.best ? ad.best.nickname + " at " + ad.best.price : "-"],
       ["reference", ad.reference ? ad.reference.price + " (" + ad.reference.source + ")" : "-"],
       ["spread", ad.spread === null ? "-" : ad.spread],
