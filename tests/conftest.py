@@ -104,6 +104,15 @@ async def sim() -> AsyncIterator[Simulator]:
 
 
 @pytest.fixture
+async def fast_sim() -> AsyncIterator[Simulator]:
+    """The calm scenario, 20x real time, a generated key."""
+    async with run_simulator("calm", speed=20, api_key=generate_credential(),
+                             api_secret=generate_credential(), start_ms=SIM_START_MS,
+                             world_factory=world_factory()) as running:
+        yield running
+
+
+@pytest.fixture
 async def fake_sim() -> AsyncIterator[Simulator]:
     """Like `sim`, but always with FakeWorld: for tests of the gateway alone."""
     async with run_simulator("calm", speed=0, api_key=generate_credential(),

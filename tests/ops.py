@@ -19,12 +19,12 @@ from pydantic import SecretStr
 
 from bot.app import Bot
 from bot.binance.client import SignedClient
-from bot.binance.signing import HmacSigner
 from bot.web import WebServer, attach_web
 from config.loader import load_config
 from simulator.app import Simulator
 from simulator.clock import ScaledClock
 from state.db import Store
+from tests.e2e.helpers import sim_client
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_PY = ROOT / "run.py"
@@ -71,13 +71,6 @@ def write_config(path: Path, *, strategy: str = "undercut", params: str = UNDERC
                                   market_interval=market_interval, web=str(web).lower(),
                                   port=port) + tail, encoding="utf-8")
     return path
-
-
-def sim_client(sim: Simulator, clock: Any, key: str | None = None,
-               secret: str | None = None) -> SignedClient:
-    """The bot's client on the simulator."""
-    return SignedClient(sim.base_url, api_key=SecretStr(key or sim.api_key),
-                        signer=HmacSigner(SecretStr(secret or sim.api_secret or "")), clock=clock)
 
 
 @dataclass

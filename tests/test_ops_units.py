@@ -9,7 +9,7 @@ import os
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,11 +20,10 @@ from bot import sdnotify
 from bot.logging import MASK, REDACTOR, setup_logging, wants_json
 from bot.metrics import skip_reason
 from config.loader import load_config
-from simulator.app import Simulator, run_simulator
+from simulator.app import Simulator
 from simulator.scenario import generate_credential
 from state.db import Store
 from state.decisions import DecisionRow
-from tests.conftest import SIM_START_MS, world_factory
 from tests.ops import bot_on_sim, decided, write_config
 
 # --- sd_notify ------------------------------------------------------------------------------
@@ -160,14 +159,6 @@ def test_skip_reasons_are_a_small_set(row: DecisionRow, label: str) -> None:
 
 # --- Bot.reload -------------------------------------------------------------------------------
 
-
-@pytest.fixture
-async def fast_sim() -> AsyncIterator[Simulator]:
-    """The calm scenario, 20x real time."""
-    async with run_simulator("calm", speed=20, api_key=generate_credential(),
-                             api_secret=generate_credential(), start_ms=SIM_START_MS,
-                             world_factory=world_factory()) as running:
-        yield running
 
 
 BUY_AD = """

@@ -9,16 +9,14 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from simulator.app import Simulator, run_simulator
+from simulator.app import Simulator
 from simulator.scenario import generate_credential
-from tests.conftest import SIM_START_MS, world_factory
 from tests.ops import bot_on_sim, decided, write_config
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -29,14 +27,6 @@ pytestmark = pytest.mark.skipif(
 
 TOKEN = "page-token-" + generate_credential()[:16]
 
-
-@pytest.fixture
-async def fast_sim() -> AsyncIterator[Simulator]:
-    """The calm scenario, 20x real time."""
-    async with run_simulator("calm", speed=20, api_key=generate_credential(),
-                             api_secret=generate_credential(), start_ms=SIM_START_MS,
-                             world_factory=world_factory()) as running:
-        yield running
 
 
 class Dom(HTMLParser):

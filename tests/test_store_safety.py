@@ -7,18 +7,16 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.commands import backup as backup_command
 from bot.lock import AlreadyRunning, InstanceLock, lock_path
-from simulator.app import Simulator, run_simulator
+from simulator.app import Simulator
 from simulator.scenario import generate_credential
 from state.db import Store
 from state.maintenance import StoreDamaged, backup, integrity_check
-from tests.conftest import SIM_START_MS, world_factory
 from tests.ops import bot_on_sim, decided, run_command, write_config
 
 
@@ -77,14 +75,6 @@ def test_integrity_check_finds_a_damaged_page(tmp_path: Path) -> None:
     with pytest.raises(StoreDamaged, match="integrity_check"):
         integrity_check(db)
 
-
-@pytest.fixture
-async def fast_sim() -> AsyncIterator[Simulator]:
-    """The calm scenario, 20x real time."""
-    async with run_simulator("calm", speed=20, api_key=generate_credential(),
-                             api_secret=generate_credential(), start_ms=SIM_START_MS,
-                             world_factory=world_factory()) as running:
-        yield running
 
 
 async def test_backup_while_the_daemon_runs(fast_sim: Simulator, tmp_path: Path) -> None:

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from simulator.app import Simulator, run_simulator
+from simulator.app import Simulator
 from simulator.scenario import generate_credential
-from tests.conftest import SIM_START_MS, world_factory
 from tests.ops import Running, bot_on_sim, capability_state, decided, write_config
 
 TOKEN = "web-token-" + generate_credential()[:20]
 
-
-@pytest.fixture
-async def fast_sim() -> AsyncIterator[Simulator]:
-    """The calm scenario running 20x faster than real time."""
-    async with run_simulator("calm", speed=20, api_key=generate_credential(),
-                             api_secret=generate_credential(), start_ms=SIM_START_MS,
-                             world_factory=world_factory()) as running:
-        yield running
 
 
 async def _get(url: str, token: str | None = None) -> tuple[int, str, dict[str, str]]:

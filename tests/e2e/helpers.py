@@ -18,11 +18,12 @@ from state.endpoints import EndpointLog
 from state.meta import Meta
 
 
-def sim_client(sim: Simulator, clock: Clock, timeout: float = 10.0) -> SignedClient:
-    """The bot's own SignedClient pointed at the simulator."""
-    assert sim.api_secret is not None
-    return SignedClient(sim.base_url, api_key=SecretStr(sim.api_key),
-                        signer=HmacSigner(SecretStr(sim.api_secret)), clock=clock, timeout=timeout)
+def sim_client(sim: Simulator, clock: Clock, timeout: float = 10.0, key: str | None = None,
+               secret: str | None = None) -> SignedClient:
+    """The bot's own SignedClient pointed at the simulator (its first key unless given)."""
+    return SignedClient(sim.base_url, api_key=SecretStr(key or sim.api_key),
+                        signer=HmacSigner(SecretStr(secret or sim.api_secret or "")), clock=clock,
+                        timeout=timeout)
 
 
 @asynccontextmanager
@@ -86,28 +87,10 @@ def write_config(tmp: Path, body: str, bot: str = "") -> Path:
 @asynccontextmanager
 async def running_bot(sim: Simulator, config: Path, db: Path) -> AsyncIterator[Any]:
     """The real Bot on the simulator, in simulated time (ScaledClock), until the block ends."""
-    import asyncio
+    from tests.ops import bot_on_sim
 
-    from bot.app import Bot
-    from config.loader import load_config
-    from simulator.clock import ScaledClock
-
-    clock = ScaledClock(sim.clock)
-    store = await Store.open(db)
-    client = sim_client(sim, clock)
-    bot = Bot(load_config(config), client, store, clock=clock)
-    stop = asyncio.Event()
-    task: asyncio.Task[None] | None = None
-    try:
-        await bot.start()
-        task = asyncio.create_task(bot.run(stop))
-        yield bot
-    finally:
-        stop.set()
-        if task is not None:
-            await asyncio.wait_for(task, timeout=15)
-        await client.close()
-        await store.close()
+    async with bot_on_sim(sim, config, db, web=False) as running:
+        yield running.bot
 
 
 def after(bot: Any, seconds: float) -> Any:
