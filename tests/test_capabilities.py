@@ -224,3 +224,16 @@ async def test_endpoint_events_published(reg, client, bus) -> None:
     await bus.drain()
     assert [(e.endpoint, e.old, e.new) for e in got] == [
         ("search", EndpointState.UNKNOWN, EndpointState.UNREGISTERED)]
+
+
+async def test_refused_endpoint_is_re_probed_and_comes_back(reg, client) -> None:
+    client.fail("search", BadSignature("", endpoint="search", status=400, code=-1022))
+    with pytest.raises(BadSignature):
+        await reg.call("search", {})
+    assert reg.state("search") is EndpointState.REFUSED
+    wait = reg.next_probe_in()
+    assert wait is not None and wait <= 60
+    client.ok("search", [])
+    client.clock.advance(wait)
+    assert reg.due() == ["search"]
+    assert await reg.probe("search") is EndpointState.AVAILABLE
