@@ -70,7 +70,7 @@ async def as_process(sim: Simulator, folder: Path) -> tuple[float, float]:
     assert proc.stderr is not None
     try:
         async for line in proc.stderr:
-            message = json.loads(line)["record"]["message"]
+            message = json.loads(line)["message"]
             if message.startswith("first decision"):
                 took = time.perf_counter() - began
                 return took, float(message.split()[2])
