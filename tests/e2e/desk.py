@@ -134,7 +134,9 @@ async def until(cond: Callable[[], Any], limit: float = 10.0, what: str = "") ->
             return value
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {limit:g} s waiting for {what or cond}")
-        await asyncio.sleep(0.02)
+        # a condition without an event of its own (another process's store, the simulator's
+        # clock): looked at again every 20 ms, returning as soon as it holds
+        await asyncio.sleep(0.02)  # real-time ok
 
 
 async def sim_get(sim: Simulator, path: str) -> Any:
