@@ -1,4 +1,4 @@
-"""The order desk against the simulator for hours of simulated trading on three ads.
+"""The order desk against the simulator for a simulated day of trading on three ads.
 
 The bot lives in simulated time (ScaledClock). Every order must get exactly one
 greeting and exactly one message per status it went through, as the simulator
@@ -26,13 +26,13 @@ from tests.e2e.desk import (
 )
 
 SPEED = 2000.0  # simulated seconds per real second
-HOURS = 2.0
+HOURS = 24.0  # a simulated day: about 45 s of real time at SPEED
 STUCK_MINUTES = 20
 
 
-async def test_hours_of_orders_on_three_ads_get_each_reaction_exactly_once(tmp_path) -> None:
+async def test_a_day_of_orders_on_three_ads_gets_each_reaction_exactly_once(tmp_path) -> None:
     scen = scenario(speed=SPEED, orders={
-        "rate_per_hour": 15, "pay_seconds": [60, 600], "release_seconds": [60, 1800],
+        "rate_per_hour": 4, "pay_seconds": [60, 600], "release_seconds": [60, 1800],
         "appeal_probability": "0.1", "appeal_seconds": [300, 900], "cancel_probability": "0.1",
         "timeout_probability": "0.05"}, chat={"noise": True, "message_probability": "0.5"})
     timings = ChatTimings(keepalive=120, silence=90, ack=120, rest_poll=60)
