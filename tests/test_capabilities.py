@@ -237,3 +237,15 @@ async def test_refused_endpoint_is_re_probed_and_comes_back(reg, client) -> None
     client.clock.advance(wait)
     assert reg.due() == ["search"]
     assert await reg.probe("search") is EndpointState.AVAILABLE
+
+
+def test_endpoint_table_and_capability_table_agree() -> None:
+    from bot.binance.endpoints import ENDPOINTS
+    from bot.capabilities import CAPABILITIES
+
+    for cap in CAPABILITIES.values():
+        for source in cap.sources:
+            for name in source.endpoints:
+                users = {c.name for c in CAPABILITIES.values()
+                         if any(name in s.endpoints for s in c.sources)}
+                assert ENDPOINTS[name].capability in users, (name, cap.name)

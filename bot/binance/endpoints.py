@@ -27,36 +27,37 @@ class Endpoint:
     write: bool = False  # changes state on the exchange: a timeout is an unknown outcome
     query_params: tuple[str, ...] = ()  # JSON-body endpoints that take some params in the query
     summary: str = ""
+    capability: str | None = None  # the feature of the bot that needs it (bot.capabilities)
 
 
 C2C = "/sapi/v1/c2c"
 
 _TABLE: tuple[Endpoint, ...] = (
-    Endpoint("search", "POST", f"{C2C}/ads/search", Style.JSON, summary="competitor ads of a market"),
+    Endpoint("search", "POST", f"{C2C}/ads/search", Style.JSON, summary="competitor ads of a market", capability="market"),
     Endpoint("reference_price", "POST", f"{C2C}/ads/getReferencePrice", Style.JSON,
-             summary="Binance's reference price"),
+             summary="Binance's reference price", capability="reference_price"),
     Endpoint("categories", "GET", f"{C2C}/ads/getAvailableAdsCategory", Style.QUERY,
-             summary="ad categories open to the account"),
+             summary="ad categories open to the account", capability="categories"),
     Endpoint("my_ads", "POST", f"{C2C}/ads/listWithPagination", Style.JSON,
-             summary="the merchant's own ads"),
+             summary="the merchant's own ads", capability="my_ads"),
     Endpoint("ad_detail", "POST", f"{C2C}/ads/getDetailByNo", Style.JSON,
-             query_params=("adsNo",), summary="one own ad, read back"),
+             query_params=("adsNo",), summary="one own ad, read back", capability="repricing"),
     Endpoint("update_ad", "POST", f"{C2C}/ads/update", Style.JSON, write=True,
-             summary="change an ad's price"),
+             summary="change an ad's price", capability="repricing"),
     Endpoint("update_ad_status", "POST", f"{C2C}/ads/updateStatus", Style.JSON, write=True,
              summary="put ads online / offline"),
     Endpoint("order_summary", "GET", f"{C2C}/orderMatch/getUserOrderSummary", Style.QUERY,
-             summary="counts of open orders"),
+             summary="counts of open orders", capability="orders"),
     Endpoint("list_orders", "POST", f"{C2C}/orderMatch/listOrders", Style.JSON,
-             summary="the merchant's orders"),
+             summary="the merchant's orders", capability="orders"),
     Endpoint("order_detail", "POST", f"{C2C}/orderMatch/getUserOrderDetail", Style.JSON,
-             summary="one order in full"),
+             summary="one order in full", capability="orders"),
     Endpoint("order_history", "GET", f"{C2C}/orderMatch/listUserOrderHistory", Style.QUERY,
              summary="finished orders (documented endpoint)"),
     Endpoint("chat_credential", "GET", f"{C2C}/chat/retrieveChatCredential", Style.QUERY,
-             summary="chat websocket credential"),
+             summary="chat websocket credential", capability="chat"),
     Endpoint("chat_messages", "GET", f"{C2C}/chat/retrieveChatMessagesWithPagination",
-             Style.QUERY, summary="chat history of an order"),
+             Style.QUERY, summary="chat history of an order", capability="chat"),
     Endpoint("get_ads", "GET", f"{C2C}/ads/getAds", Style.QUERY,
              summary="not a real endpoint: answers an empty 200"),
     Endpoint("server_time", "GET", "/api/v3/time", Style.QUERY, signed=False, envelope=False,
