@@ -9,21 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import config
 from bot.cli import main
-
-EXAMPLE = Path(config.__file__).parent / "example.toml"
-
-SELL_AD = """
-[[ads]]
-name = "sell-usdt"
-asset = "USDT"
-fiat = "RUB"
-side = "SELL"
-strategy = "undercut"
-[ads.guards]
-floor = "90.00"
-"""
+from tests.test_config import EXAMPLE, SELL_AD
 
 
 @pytest.fixture(autouse=True)
