@@ -100,14 +100,15 @@ async def _main(args: argparse.Namespace, settings: Settings, creds: Credentials
         bot = Bot(loaded, client, store, settings=settings)
         if loaded.app.web.enabled:
             attach_web(bot, settings)
+        await bot.registry.restore()  # a persisted ban holds even for the key check
+        refusal = await check_key(bot.api, args.accept_withdrawals)  # before anything else
+        if refusal is not None:
+            return _refuse(refusal)
         try:
             await bot.start()
         except StartupError as exc:
             logger.error("cannot start: {}", exc)
             return EXIT_CONFIG
-        refusal = await check_key(bot.api, args.accept_withdrawals)
-        if refusal is not None:
-            return _refuse(refusal)
         bot.parts.tasks += [lambda: reloader(bot, hup, lambda: load(path, args.dry_run)),
                             lambda: report_first_decision(bot, began), sdnotify.watchdog]
         logger.info("running {} ad(s){}; Ctrl-C or SIGTERM stops, SIGHUP reloads {}",
