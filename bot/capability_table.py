@@ -1,0 +1,106 @@
+"""The tables behind the capability registry: the bot's features, the endpoints each needs
+(with alternatives, the first source primary), and the cheapest call that probes each endpoint.
+Data that code queries, not branches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class Hinted(Protocol):
+    """What a probe needs to build its parameters: ids and the market learned so far."""
+
+    hints: dict[str, str]
+
+
+ProbeParams = Callable[[Hinted], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One way to provide a capability: all its endpoints must work."""
+
+    name: str
+    endpoints: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilitySpec:
+    """A feature of the bot, its sources (the first is primary) and what losing it costs."""
+
+    name: str
+    sources: tuple[Source, ...]
+    does: str
+    without: str  # what the bot does when the capability is disabled
+    degraded: str = ""  # what it does on an alternative source
+
+
+CAPABILITIES: dict[str, CapabilitySpec] = {
+    spec.name: spec
+    for spec in (
+        CapabilitySpec("market", (Source("search", ("search",)),),
+                       "reads competitors' ads for each market",
+                       "no repricing against competitors: ads hold their price"),
+        CapabilitySpec("reference_price",
+                       (Source("exchange", ("reference_price",)), Source("derived", ("search",))),
+                       "reads Binance's reference price",
+                       "no reference price: follow_reference ads hold, the reference band is off",
+                       "the reference is derived from the median of the top filtered ads"),
+        CapabilitySpec("my_ads", (Source("my_ads", ("my_ads",)),),
+                       "reads the merchant's own ads",
+                       "ads configured by asset/fiat/side cannot be found; known ads keep the "
+                       "price the bot last set"),
+        CapabilitySpec("repricing", (Source("update_ad", ("update_ad",)),),
+                       "changes the price of the merchant's ads",
+                       "decisions are computed and recorded but not applied"),
+        CapabilitySpec("orders",
+                       (Source("summary+list", ("order_summary", "list_orders")),
+                        Source("list", ("list_orders",)),
+                        Source("summary", ("order_summary",))),
+                       "follows every order and its status",
+                       "orders are not followed: no greetings, no alerts on payment",
+                       "orders are followed with one of the two order endpoints"),
+        CapabilitySpec("chat",
+                       (Source("websocket", ("chat_credential",)), Source("rest", ("chat_messages",))),
+                       "reads and sends order chat messages",
+                       "messages to counterparties wait in the outbox; incoming ones are not read",
+                       "incoming messages are read over REST; outgoing ones wait in the outbox"),
+        CapabilitySpec("categories", (Source("categories", ("categories",)),),
+                       "reads the ad categories open to the account",
+                       "nothing essential: informational only"),
+    )
+}
+
+
+def _market(reg: Hinted) -> tuple[str, str]:
+    return reg.hints.get("asset", "USDT"), reg.hints.get("fiat", "USD")
+
+
+def _with(key: str, build: Callable[[str], dict[str, Any]]) -> ProbeParams:
+    def params(reg: Hinted) -> Mapping[str, Any] | None:
+        value = reg.hints.get(key)
+        return build(value) if value else None
+
+    return params
+
+
+# The cheapest read-only call that exercises each endpoint. Writes are never probed here.
+PROBES: dict[str, ProbeParams] = {
+    "search": lambda r: {"asset": _market(r)[0], "fiat": _market(r)[1], "tradeType": "BUY",
+                         "page": 1, "rows": 1},
+    "reference_price": lambda r: {"assets": [_market(r)[0]], "fiatCurrency": _market(r)[1],
+                                  "tradeType": "BUY"},
+    "categories": lambda r: {},
+    "my_ads": lambda r: {"page": 1, "rows": 1},
+    "ad_detail": _with("adv_no", lambda v: {"adsNo": v}),
+    "order_summary": lambda r: {},
+    "list_orders": lambda r: {"page": 1, "rows": 1},
+    "order_detail": _with("order_no", lambda v: {"adOrderNo": v}),
+    "order_history": lambda r: {"page": 1, "rows": 1},
+    "chat_credential": lambda r: {},
+    "chat_messages": lambda r: {"page": 1, "rows": 1},
+    "get_ads": lambda r: {},
+    "key_permissions": lambda r: {},
+}
