@@ -1,0 +1,68 @@
+"""Pollers: intervals stretch to the weight budget; a disabled capability parks its poller."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from bot.capabilities import CapabilityRegistry, ProbeConfig
+from bot.events import EventBus
+from bot.pollers import Poller, plan_intervals
+from bot.ratelimit import RateGovernor
+from tests.fakes import FakeClient, FakeClock
+
+
+class Search(Poller):
+    capability = "market"
+    endpoints = ("search",)
+
+    async def fetch(self, source: str) -> Any:
+        await self.registry.call("search", {})
+        return None
+
+
+def make(interval: float, governor: RateGovernor | None = None) -> tuple[Search, FakeClient]:
+    client = FakeClient(FakeClock())
+    reg = CapabilityRegistry(client, rng=random.Random(0),  # type: ignore[arg-type]
+                             config=ProbeConfig(jitter=0.0))
+    return Search(registry=reg, bus=EventBus(), clock=client.clock, interval=interval,
+                  governor=governor), client
+
+
+def test_intervals_stretch_to_stay_under_the_budget() -> None:
+    pollers = [make(1.0)[0] for _ in range(10)]  # 10 pollers x 60 weight a minute = 600
+    assert plan_intervals(pollers, budget=1000) == 1.0  # 600 < 80% of 1000
+    stretch = plan_intervals(pollers, budget=300)  # needs 600, may use 240
+    assert stretch == 2.5 and all(p.next_delay() == 2.5 for p in pollers)
+
+
+def test_a_hot_budget_stretches_the_next_delay() -> None:
+    clock = FakeClock()
+    governor = RateGovernor(100, clock=clock)
+    poller, _ = make(10.0, governor)
+    assert poller.next_delay() == 10.0
+    governor.report(160)  # the exchange says 160 of 100 used: twice the 80% mark
+    assert poller.next_delay() == 20.0
+
+
+async def test_a_disabled_capability_parks_the_poller_until_it_changes() -> None:
+    from bot.binance.errors import EndpointUnregistered
+
+    poller, client = make(10.0)
+    client.fail("search", EndpointUnregistered("Invalid Api-Key ID.", endpoint="search",
+                                               status=400, code=-2008))
+    task = asyncio.create_task(poller.run())
+    for _ in range(50):
+        await asyncio.sleep(0)
+        if poller.parked:
+            break
+    assert poller.parked and client.sent("search") == 1  # one call, then parked: no traffic
+    client.ok("search", [])
+    await poller.registry.probe("search")  # Binance enables it: the probe wakes the poller
+    for _ in range(50):
+        await asyncio.sleep(0)
+        if not poller.parked:
+            break
+    assert not poller.parked and client.sent("search") >= 3
+    task.cancel()
