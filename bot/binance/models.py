@@ -279,11 +279,10 @@ class OrderSummary(Model):
     trading_count: int = 0
 
 
-class OrderRow(Model):
-    """An order as `listOrders` gives it: no unit price (see `unit_price`)."""
+class _OrderFields(Model):
+    """What an order row and an order history row share."""
 
     order_number: Id
-    order_status: int
     amount: Dec
     total_price: Dec
     adv_no: OptId = None
@@ -292,12 +291,18 @@ class OrderRow(Model):
     fiat: str | None = None
     fiat_symbol: str | None = None
     create_time: int | None = None
+    commission: OptDec = None
+
+
+class OrderRow(_OrderFields):
+    """An order as `listOrders` gives it: no unit price (see `unit_price`)."""
+
+    order_status: int
     notify_pay_end_time: int | None = None
     confirm_pay_end_time: int | None = None
     seller_nickname: str | None = None
     buyer_nickname: str | None = None
     chat_unread_count: int | None = None
-    commission: OptDec = None
     commission_rate: OptDec = None
     additional_kyc_verify: int | None = None
 
@@ -334,21 +339,11 @@ class OrderDetail(OrderRow):
         return self.price if self.price is not None else super().unit_price
 
 
-class HistoryRow(Model):
+class HistoryRow(_OrderFields):
     """A row of `listUserOrderHistory`: the status is a string there."""
 
-    order_number: Id
     order_status: str
-    amount: Dec
-    total_price: Dec
     unit_price: OptDec = None
-    adv_no: OptId = None
-    trade_type: str | None = None
-    asset: str | None = None
-    fiat: str | None = None
-    fiat_symbol: str | None = None
-    create_time: int | None = None
-    commission: OptDec = None
     counter_part_nick_name: str | None = None
     advertisement_role: str | None = None
     pay_method_name: str | None = None
