@@ -94,30 +94,31 @@ def world_factory() -> WorldFactory:
     return World  # type: ignore[no-any-return,unused-ignore]
 
 
+def _calm(speed: float, world: WorldFactory | None = None) -> Any:
+    """The calm scenario with a generated key and a fixed start."""
+    return run_simulator("calm", speed=speed, api_key=generate_credential(),
+                         api_secret=generate_credential(), start_ms=SIM_START_MS,
+                         world_factory=world or world_factory())
+
+
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
     """The calm scenario at speed 0 (only sim.advance() moves time), with a generated key."""
-    async with run_simulator("calm", speed=0, api_key=generate_credential(),
-                             api_secret=generate_credential(), start_ms=SIM_START_MS,
-                             world_factory=world_factory()) as running:
+    async with _calm(0) as running:
         yield running
 
 
 @pytest.fixture
 async def fast_sim() -> AsyncIterator[Simulator]:
     """The calm scenario, 20x real time, a generated key."""
-    async with run_simulator("calm", speed=20, api_key=generate_credential(),
-                             api_secret=generate_credential(), start_ms=SIM_START_MS,
-                             world_factory=world_factory()) as running:
+    async with _calm(20) as running:
         yield running
 
 
 @pytest.fixture
 async def fake_sim() -> AsyncIterator[Simulator]:
     """Like `sim`, but always with FakeWorld: for tests of the gateway alone."""
-    async with run_simulator("calm", speed=0, api_key=generate_credential(),
-                             api_secret=generate_credential(), start_ms=SIM_START_MS,
-                             world_factory=FakeWorld) as running:
+    async with _calm(0, FakeWorld) as running:
         yield running
 
 
