@@ -59,7 +59,7 @@ class Bot:
         self.governor = RateGovernor(self.cfg.bot.weight_budget, clock=self.clock)
         self.registry = CapabilityRegistry(
             client, bus=self.bus, log=EndpointLog(store), meta=Meta(store), governor=self.governor,
-            config=self.cfg.capabilities.probe_config(),
+            config=self.cfg.capabilities.probe_config(), dry_run=self.cfg.bot.dry_run,
         )
         self.api = P2PApi(self.registry)
         self.decisions = DecisionLog(store)
@@ -176,6 +176,7 @@ class Bot:
         side = Side((found.trade_type or str(c.side)).upper())
         ad.own = to_own(found, side)
         ad.online = found.adv_status in (None, 1)
+        self.registry.hints.setdefault("adv_no", found.adv_no)  # the ad write probes re-send
         logger.info("ad {} is {} ({} {}/{} at {})", ad.label, found.adv_no, side, ad.own.asset,
                     ad.own.fiat, ad.own.price)
         self._market_for(ad.own.asset, ad.own.fiat, search_side(side))

@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bot.binance.p2p import money
+
 
 class Hinted(Protocol):
     """What a probe needs to build its parameters: ids and the market learned so far."""
@@ -86,7 +88,7 @@ def _with(key: str, build: Callable[[str], dict[str, Any]]) -> ProbeParams:
     return params
 
 
-# The cheapest read-only call that exercises each endpoint. Writes are never probed here.
+# The cheapest read-only call that exercises each endpoint. Writes are in WRITE_PROBES.
 PROBES: dict[str, ProbeParams] = {
     "search": lambda r: {"asset": _market(r)[0], "fiat": _market(r)[1], "tradeType": "BUY",
                          "page": 1, "rows": 1},
@@ -103,4 +105,32 @@ PROBES: dict[str, ProbeParams] = {
     "chat_messages": lambda r: {"page": 1, "rows": 1},
     "get_ads": lambda r: {},
     "key_permissions": lambda r: {},
+}
+
+
+def _same_price(ad: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """ads/update with the price field the ad has now: a fixed ad's `price`, a floating ad's
+    `priceFloatingRatio`. If it succeeds nothing changes."""
+    field = "priceFloatingRatio" if str(ad.get("priceType")) == "2" else "price"
+    value = ad.get(field)
+    if not ad.get("advNo") or value in (None, ""):
+        return None
+    return {"advNo": str(ad["advNo"]), field: money(value)}
+
+
+def _same_status(ad: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """ads/updateStatus to the status the ad has now (online or offline; a closed ad is left
+    alone: closing is final)."""
+    status = str(ad.get("advStatus", ""))
+    if not ad.get("advNo") or status not in ("1", "3"):
+        return None
+    return {"advNos": [str(ad["advNo"])], "advStatus": int(status)}
+
+
+# The probe of each write endpoint, built from one of the merchant's ads as read immediately
+# before (ad detail, else my_ads): the write sets what the ad already has, so a success
+# changes nothing. None: nothing safe to send (the ad lacks the field): not probed.
+WRITE_PROBES: dict[str, Callable[[Mapping[str, Any]], Mapping[str, Any] | None]] = {
+    "update_ad": _same_price,
+    "update_ad_status": _same_status,
 }

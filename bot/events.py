@@ -41,14 +41,15 @@ class EndpointChanged:
 
 @dataclass(frozen=True, slots=True)
 class CapabilityChanged:
-    """A capability moved between enabled, degraded and disabled (or changed source)."""
+    """A capability moved between unchecked, enabled, degraded and disabled (or changed source)."""
 
     capability: str
     old: CapState
     new: CapState
-    source: str | None  # the source it now runs on (None when disabled)
-    cause: Cause | None
+    source: str | None  # the source it now runs on, or tries (None when disabled)
+    cause: Cause | None  # the outcome that moved it
     at: float
+    causes: tuple[Cause, ...] = ()  # disabled: every endpoint down, on every source
 
 
 Handler = Callable[[Any], Awaitable[None]]

@@ -58,6 +58,7 @@ async def apply_config(bot: Bot, loaded: LoadedConfig) -> list[str]:
     bot.ads = ads
     bot.engine.ads = ads
     bot.engine.dry_run = loaded.app.bot.dry_run
+    bot.registry.dry_run = loaded.app.bot.dry_run  # no write probes in a dry run
     bot.engine.kill_switch = loaded.app.bot.kill_switch
     bot.registry.config = loaded.app.capabilities.probe_config()
     for ad in added:

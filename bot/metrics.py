@@ -24,7 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from bot.capabilities import CAPABILITIES
-from bot.states import CapState, EndpointState
+from bot.states import WORKING, CapState, EndpointState
 from state.decisions import DecisionRow
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ class _StateCollector(Collector):
             for state in CapState:
                 cap.add_metric([name, state.value], 1.0 if status.state is state else 0.0)
             up.add_metric([name, str(name in essential).lower()],
-                          0.0 if status.state is CapState.DISABLED else 1.0)
+                          1.0 if status.state in WORKING else 0.0)
         yield cap
         yield up
 

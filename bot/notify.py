@@ -21,7 +21,7 @@ from loguru import logger
 from pydantic import SecretStr
 
 from bot.binance.client import Clock
-from bot.capabilities import CAPABILITIES
+from bot.capabilities import CAPABILITIES, describe_causes
 from bot.events import CapabilityChanged, EndpointChanged
 from bot.logging import register_secret
 from bot.states import CapState, EndpointState
@@ -197,7 +197,9 @@ class Notifications:
         """Capability lost and restored."""
         spec = CAPABILITIES.get(ev.capability)
         cause = ""
-        if ev.cause is not None:
+        if ev.causes:  # disabled: every endpoint down, on every source
+            cause = f" ({describe_causes(ev.causes)})"
+        elif ev.cause is not None:
             code = f" {ev.cause.code}" if ev.cause.code is not None else ""
             cause = f" ({ev.cause.endpoint}{code} {ev.cause.message})".rstrip()
         if ev.new is CapState.DISABLED:

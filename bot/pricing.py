@@ -25,7 +25,7 @@ from bot.binance.errors import (
 )
 from bot.binance.models import Ad, SearchItem
 from bot.binance.p2p import P2PApi
-from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
+from bot.capabilities import CapabilityRegistry, CapabilityUnavailable, describe_causes
 from bot.events import CapabilityChanged, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.guards import Update, Verdict, check
 from bot.states import CapState
@@ -150,6 +150,8 @@ class PricingEngine:
             return
         cause = ev.cause
         said = "" if cause is None else f" ({cause.endpoint} {cause.code}: {cause.message})"
+        if ev.causes:
+            said = f" ({describe_causes(ev.causes)})"
         what = "market data" if ev.capability == "market" else "ad updates"
         for ad in self.ads:
             if ad.own is None:

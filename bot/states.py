@@ -29,6 +29,13 @@ PROBED = frozenset({EndpointState.UNREGISTERED, EndpointState.FAILING, EndpointS
 class CapState(StrEnum):
     """A feature of the bot."""
 
+    UNCHECKED = "unchecked"  # the source to try has endpoints not called yet: not seen working
     ENABLED = "enabled"  # running on its primary source
     DEGRADED = "degraded"  # running on an alternative source
     DISABLED = "disabled"  # no source works: the feature is parked
+
+
+# Capability states that have been seen working. UNCHECKED is not one of them: a capability
+# is still *tried* while unchecked (its first ordinary call checks it), but never reported,
+# counted as ready or handed to a strategy as working before it answered.
+WORKING = frozenset({CapState.ENABLED, CapState.DEGRADED})

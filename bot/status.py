@@ -11,8 +11,9 @@ from dataclasses import fields, is_dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from bot.capabilities import CAPABILITIES
-from bot.states import CapState
+from bot.binance.endpoints import ENDPOINTS
+from bot.capabilities import CAPABILITIES, cause_json
+from bot.states import WORKING
 from state.decisions import DecisionRow
 from state.endpoints import EndpointLog, Transition
 
@@ -30,10 +31,23 @@ def _s(value: Decimal | None) -> str | None:
 
 
 def readiness(bot: Bot) -> tuple[bool, list[str]]:
-    """(ready, the essential capabilities that are down)."""
+    """(ready, the essential capabilities not seen working).
+
+    Ready means every essential capability has been seen working (unchecked never counts)
+    and no IP ban runs (a 418, or one restored from the store at start). A dry run sends no
+    write, so a capability that only writes (repricing) cannot be seen working: it is not
+    asked for then.
+    """
+    skip = write_only() if bot.engine.dry_run else frozenset()
     down = [name for name in bot.cfg.capabilities.essential
-            if bot.registry.status(name).state is CapState.DISABLED]
-    return not down, down
+            if name not in skip and bot.registry.status(name).state not in WORKING]
+    return not down and bot.registry.banned_until() is None, down
+
+
+def write_only() -> frozenset[str]:
+    """Capabilities whose every endpoint is a write."""
+    return frozenset(name for name, spec in CAPABILITIES.items()
+                     if all(ENDPOINTS[e].write for src in spec.sources for e in src.endpoints))
 
 
 def capabilities(bot: Bot) -> list[dict[str, Any]]:
@@ -42,9 +56,9 @@ def capabilities(bot: Bot) -> list[dict[str, Any]]:
     out = []
     for name, spec in CAPABILITIES.items():
         s = bot.registry.status(name)
-        cause = None if s.cause is None else {"endpoint": s.cause.endpoint, "code": s.cause.code,
-                                              "message": s.cause.message}
+        cause = None if s.cause is None else cause_json(s.cause)
         out.append({"name": name, "state": str(s.state), "source": s.source, "cause": cause,
+                    "causes": [cause_json(c) for c in s.causes],
                     "essential": name in essential, "does": spec.does, "without": spec.without,
                     "endpoints": sorted({e for src in spec.sources for e in src.endpoints})})
     return out
@@ -153,7 +167,7 @@ async def build(bot: Bot, hours: float = HISTORY_HOURS, orders: list[Any] | None
     start = max(since, min([*known, bot.started_at or now, now]) - 60)
     return {
         "now": now, "started_at": bot.started_at, "window": {"from": start, "to": now},
-        "ready": ready, "essential_down": down,
+        "ready": ready, "essential_down": down, "banned_until": bot.registry.banned_until(),
         "dry_run": bot.engine.dry_run, "kill_switch": bot.engine.kill_switch,
         "config": str(bot.loaded.path),
         "capabilities": capabilities(bot),

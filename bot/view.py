@@ -8,7 +8,8 @@ from bot.app import Bot
 from bot.order_track import STATUS_NAME
 from bot.states import CapState
 
-MARK = {CapState.ENABLED: "up", CapState.DEGRADED: "degraded", CapState.DISABLED: "DOWN"}
+MARK = {CapState.ENABLED: "up", CapState.DEGRADED: "degraded", CapState.DISABLED: "DOWN",
+        CapState.UNCHECKED: "unchecked"}
 
 
 def render(bot: Bot, now: float, title: str = "") -> str:

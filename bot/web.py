@@ -3,7 +3,7 @@
 | route | what |
 |---|---|
 | GET /healthz | the process and its event loop are alive (loop lag); never needs the token |
-| GET /readyz | 200 when the `[capabilities] essential` capabilities run, else 503 naming them |
+| GET /readyz | 200 when the `[capabilities] essential` capabilities were seen working and no ban runs, else 503 |
 | GET /metrics | Prometheus text format (the bot's own CollectorRegistry) |
 | GET /api/status | JSON: capabilities, endpoint timelines, ads, decisions, open orders |
 | GET / | the status page (bot/web_static/, no external assets) |
@@ -150,12 +150,15 @@ class WebServer:
         return web.json_response(body, status=200 if ok else 503)
 
     async def readyz(self, request: web.Request) -> web.Response:
-        """200 when every essential capability runs; else 503 with those that do not."""
+        """200 when every essential capability has been seen working and no IP ban runs; else
+        503 with those not seen working (unchecked ones too) and the ban's end."""
         ready, down = status.readiness(self.bot)
         caps = {c["name"]: c for c in status.capabilities(self.bot)}
         body = {"ready": ready, "essential": list(self.bot.cfg.capabilities.essential),
+                "banned_until": self.bot.registry.banned_until(),
                 "down": [{"capability": n, "state": caps[n]["state"], "cause": caps[n]["cause"],
-                          "without": caps[n]["without"]} for n in down]}
+                          "causes": caps[n]["causes"], "without": caps[n]["without"]}
+                         for n in down]}
         return web.json_response(body, status=200 if ready else 503, dumps=_dumps)
 
     async def metrics_route(self, request: web.Request) -> web.Response:

@@ -82,7 +82,8 @@ async def test_unregistered_disables_exactly_its_capabilities(reg, client, bus) 
     assert [(c.capability, c.new) for c in changes] == [("repricing", CapState.DISABLED)]
     caps = reg.capabilities()
     assert caps["repricing"].state is CapState.DISABLED
-    assert all(s.state is CapState.ENABLED for n, s in caps.items() if n != "repricing")
+    # the others are not called yet: not disabled, and not counted as working either
+    assert all(s.state is CapState.UNCHECKED for n, s in caps.items() if n != "repricing")
     assert changes[0].cause.code == -2008
 
 
@@ -97,6 +98,9 @@ async def test_blocked_endpoint_is_not_sent(reg, client) -> None:
 
 
 async def test_alternative_takes_over_and_primary_comes_back(reg, client, bus) -> None:
+    await reg.call("search", {})  # the alternatives have been seen working
+    await reg.call("chat_messages", {})
+    await bus.drain()
     changes = events(bus, CapabilityChanged)
     client.fail("reference_price", unregistered("reference_price"))
     with pytest.raises(EndpointUnregistered):
@@ -249,3 +253,230 @@ def test_endpoint_table_and_capability_table_agree() -> None:
                 users = {c.name for c in CAPABILITIES.values()
                          if any(name in s.endpoints for s in c.sources)}
                 assert ENDPOINTS[name].capability in users, (name, cap.name)
+
+
+# --- issue 10: degraded mode recovers, for writes too ---------------------------------------
+
+
+class InFlightClient(FakeClient):
+    """Answers after a turn of the loop, so several calls can be in flight at once."""
+
+    async def call(self, endpoint, params=None):  # type: ignore[no-untyped-def,override]
+        import asyncio
+
+        await asyncio.sleep(0)
+        return await super().call(endpoint, params)
+
+
+def log_lines() -> tuple[list[str], int]:
+    lines: list[str] = []
+    return lines, logger.add(lambda m: lines.append(str(m).rstrip("\n")), level="INFO",
+                             format="{message}")
+
+
+def fixed_ad(adv_no: str = "1", price: str = "93.40", status: int = 1) -> dict:
+    return {"advNo": adv_no, "priceType": 1, "price": price, "advStatus": status}
+
+
+async def test_ordinary_failures_do_not_push_the_probe_out(reg, client) -> None:
+    client.fail("search", ExchangeUnavailable("timed out", endpoint="search"))
+    for _ in range(5):  # a poller's ticks, 10 s apart: ordinary calls, not probes
+        with pytest.raises(ExchangeUnavailable):
+            await reg.call("search", {})
+        client.clock.advance(10)
+    assert reg.next_probe_in() == pytest.approx(10)  # still 60 s after the first failure
+
+
+async def test_refusals_in_flight_together_schedule_the_first_probe_after_probe_first(bus) -> None:
+    import asyncio
+    import random
+
+    client = InFlightClient(FakeClock())
+    reg = CapabilityRegistry(client, bus=bus, rng=random.Random(1),  # type: ignore[arg-type]
+                             config=ProbeConfig(jitter=0.0))
+    client.fail("search", unregistered("search"))
+
+    async def one() -> None:
+        with pytest.raises(EndpointUnregistered):
+            await reg.call("search", {})
+
+    await asyncio.gather(*(one() for _ in range(5)))  # five markets polled at once
+    assert client.sent("search") == 5
+    assert reg.next_probe_in() == pytest.approx(60)
+
+
+async def test_only_probes_advance_the_backoff_and_each_step_is_logged(reg, client) -> None:
+    lines, sink = log_lines()
+    try:
+        client.fail("search", unregistered("search"))
+        with pytest.raises(EndpointUnregistered):
+            await reg.call("search", {})
+        client.clock.advance(60)
+        await reg.probe("search")
+        client.clock.advance(120)
+        await reg.probe("search")
+    finally:
+        logger.remove(sink)
+    said = [line for line in lines if "next probe" in line]
+    assert said == ["search: unregistered (-2008); next probe in 60 s",
+                    "search: unregistered (-2008); next probe in 120 s",
+                    "search: unregistered (-2008); next probe in 240 s"]
+
+
+async def test_unregistered_write_is_re_probed_with_the_price_it_has(reg, client) -> None:
+    client.fail("update_ad", unregistered("update_ad"))
+    with pytest.raises(EndpointUnregistered):
+        await reg.call("update_ad", {"advNo": "1", "price": "93.50"})
+    assert reg.status("repricing").state is CapState.DISABLED
+    reg.hints["adv_no"] = "1"
+    client.ok("ad_detail", fixed_ad(price="93.40"))
+    client.ok("update_ad", True)
+    wait = reg.next_probe_in()
+    assert wait == pytest.approx(60)
+    client.clock.advance(wait)
+    assert reg.due() == ["update_ad"]
+    client.calls.clear()
+    assert await reg.probe("update_ad") is EndpointState.AVAILABLE
+    # read just before, then the same value: nothing changes if it succeeds
+    assert client.calls == [("ad_detail", {"adsNo": "1"}),
+                            ("update_ad", {"advNo": "1", "price": "93.40"})]
+    assert reg.status("repricing").state is CapState.ENABLED
+    assert reg.route("repricing") == "update_ad"
+
+
+async def test_floating_ad_write_probe_re_sends_its_ratio(reg, client) -> None:
+    client.fail("update_ad", unregistered("update_ad"))
+    with pytest.raises(EndpointUnregistered):
+        await reg.call("update_ad", {"advNo": "7", "priceFloatingRatio": "101.00"})
+    reg.hints["adv_no"] = "7"
+    client.fail("ad_detail", unregistered("ad_detail"))  # read through my_ads instead
+    client.ok("my_ads", [{"advNo": "7", "priceType": 2, "price": "93.40",
+                          "priceFloatingRatio": "100.25", "advStatus": 1}])
+    client.ok("update_ad", True)
+    client.clock.advance(60)
+    client.calls.clear()
+    assert await reg.probe("update_ad") is EndpointState.AVAILABLE
+    assert client.calls[-1] == ("update_ad", {"advNo": "7", "priceFloatingRatio": "100.25"})
+    assert ("my_ads", {"page": 1, "rows": 1, "advNo": "7"}) in client.calls
+
+
+async def test_write_probe_without_a_known_ad_sends_nothing_and_reschedules(reg, client) -> None:
+    client.fail("update_ad", unregistered("update_ad"))
+    with pytest.raises(EndpointUnregistered):
+        await reg.call("update_ad", {"advNo": "1", "price": "93.50"})
+    client.clock.advance(60)
+    client.calls.clear()
+    assert await reg.probe("update_ad") is EndpointState.UNREGISTERED
+    assert client.calls == []
+    assert reg.next_probe_in() == pytest.approx(60)
+
+
+async def test_write_probe_is_not_sent_when_the_ad_cannot_be_read(reg, client) -> None:
+    client.fail("update_ad", unregistered("update_ad"))
+    with pytest.raises(EndpointUnregistered):
+        await reg.call("update_ad", {"advNo": "1", "price": "93.50"})
+    reg.hints["adv_no"] = "1"
+    client.fail("ad_detail", ExchangeUnavailable("timed out", endpoint="ad_detail"))
+    client.fail("my_ads", ExchangeUnavailable("timed out", endpoint="my_ads"))
+    client.clock.advance(60)
+    await reg.probe("update_ad")
+    assert client.sent("update_ad") == 1  # the ordinary call only: no price read, no write
+
+
+async def test_dry_run_sends_no_write_probe(client) -> None:
+    import random
+
+    reg = CapabilityRegistry(client, rng=random.Random(1), dry_run=True,  # type: ignore[arg-type]
+                             config=ProbeConfig(jitter=0.0))
+    client.fail("update_ad", unregistered("update_ad"))
+    with pytest.raises(EndpointUnregistered):
+        await reg.call("update_ad", {"advNo": "1", "price": "93.50"})
+    reg.hints["adv_no"] = "1"
+    client.ok("ad_detail", fixed_ad())
+    client.ok("update_ad", True)
+    client.clock.advance(60)
+    client.calls.clear()
+    assert "update_ad" not in reg.due()
+    await reg.probe("update_ad")
+    assert client.calls == []
+
+
+async def test_status_write_probe_sets_the_status_the_ad_has(reg, client) -> None:
+    client.fail("update_ad_status", unregistered("update_ad_status"))
+    with pytest.raises(EndpointUnregistered):
+        await reg.call("update_ad_status", {"advNos": ["1"], "advStatus": 3})
+    reg.hints["adv_no"] = "1"
+    client.ok("ad_detail", fixed_ad(status=1))
+    client.ok("update_ad_status", {"status": True, "failList": []})
+    client.clock.advance(60)
+    assert reg.due() == ["update_ad_status"]
+    client.calls.clear()
+    assert await reg.probe("update_ad_status") is EndpointState.AVAILABLE
+    assert client.calls[-1] == ("update_ad_status", {"advNos": ["1"], "advStatus": 1})
+
+
+async def test_a_write_that_may_have_landed_is_not_probed_while_reads_may_lag(reg, client) -> None:
+    client.fail("update_ad", ExchangeUnavailable("timed out", endpoint="update_ad"))
+    reg.hints["adv_no"] = "1"
+    client.ok("ad_detail", fixed_ad())
+    client.clock.advance(10)
+    with pytest.raises(ExchangeUnavailable):  # may have changed the price: a read may lag
+        await reg.call("update_ad", {"advNo": "1", "price": "93.50"})
+    client.clock.advance(50)
+    client.ok("update_ad", True)
+    await reg.probe("update_ad")  # early (jitter): 50 s after a write that may have landed
+    assert client.sent("update_ad") == 1
+    client.clock.advance(reg.next_probe_in() or 0)
+    assert await reg.probe("update_ad") is EndpointState.AVAILABLE
+
+
+async def test_unknown_is_not_working_but_is_still_tried(reg, client) -> None:
+    caps = reg.capabilities()
+    assert {s.state for s in caps.values()} == {CapState.UNCHECKED}
+    assert reg.enabled() == frozenset()
+    assert reg.route("market") == "search"  # the first ordinary call is how it gets checked
+    assert reg.route("repricing") == "update_ad"
+    await reg.call("search", {})
+    assert reg.status("market").state is CapState.ENABLED
+    assert reg.enabled() == {"market"}
+    assert reg.status("reference_price").state is CapState.UNCHECKED  # its primary not tried yet
+    assert reg.route("reference_price") == "exchange"
+
+
+async def test_a_capability_down_on_every_source_names_every_endpoint(reg, client) -> None:
+    lines, sink = log_lines()
+    try:
+        for ep in ("reference_price", "search"):
+            client.fail(ep, unregistered(ep))
+            with pytest.raises(EndpointUnregistered):
+                await reg.call(ep, {})
+    finally:
+        logger.remove(sink)
+    status = reg.status("reference_price")
+    assert status.state is CapState.DISABLED
+    assert [c.endpoint for c in status.causes] == ["reference_price", "search"]
+    line = next(x for x in lines if "capability reference_price disabled" in x)
+    assert "reference_price -2008" in line and "search -2008" in line
+    snap = reg.snapshot()["capabilities"]["reference_price"]
+    assert [c["endpoint"] for c in snap["causes"]] == ["reference_price", "search"]
+
+
+def test_readiness_needs_the_essentials_seen_working_and_no_ban(reg, client) -> None:
+    from types import SimpleNamespace
+
+    from bot.status import readiness
+
+    bot = SimpleNamespace(registry=reg, client=client, clock=client.clock,
+                          cfg=SimpleNamespace(capabilities=SimpleNamespace(
+                              essential=("market", "repricing"))),
+                          engine=SimpleNamespace(dry_run=False))
+    assert readiness(bot) == (False, ["market", "repricing"])  # nothing checked yet
+    for ep in ("search", "update_ad"):
+        reg.assume(ep, EndpointState.AVAILABLE, None, "")
+    assert readiness(bot) == (True, [])
+    client.banned_until = client.clock.now + 600  # a 418, or one restored from the store
+    assert readiness(bot)[0] is False
+    client.banned_until = 0.0
+    reg.assume("update_ad", EndpointState.UNKNOWN, None, "")
+    bot.engine.dry_run = True  # a dry run never writes: repricing cannot be seen working
+    assert readiness(bot) == (True, [])

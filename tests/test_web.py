@@ -81,6 +81,7 @@ async def test_readyz_names_the_essential_capability_that_is_down(fast_sim: Simu
     config = write_config(tmp_path / "bot.toml", market_interval=5)
     async with bot_on_sim(fast_sim, config, tmp_path / "bot.db") as r:
         assert r.web is not None
+        await _seen_working(r)  # a capability not checked yet would be named too
         fast_sim.set_registration("search", "unregistered")
         await capability_state(r.bot, "market", "disabled")
         status, ready = await _json(r.web.url + "/readyz")
@@ -94,6 +95,12 @@ async def test_readyz_names_the_essential_capability_that_is_down(fast_sim: Simu
         m = _samples(text)
         assert m[("p2pbot_endpoint_state", (("endpoint", "search"), ("state", "unregistered")))] == 1
         assert m[("p2pbot_requests_total", (("endpoint", "search"), ("outcome", "-2008")))] >= 1
+
+
+async def _seen_working(r: Running) -> None:
+    """Wait until both essential capabilities have answered (the first ad update applied)."""
+    for name in r.bot.cfg.capabilities.essential:
+        await capability_state(r.bot, name, "enabled")
 
 
 async def _token_checks(r: Running) -> None:
@@ -113,6 +120,7 @@ async def test_the_token_when_set_is_required_everywhere_but_healthz(fast_sim: S
                                                                      tmp_path: Path) -> None:
     config = write_config(tmp_path / "bot.toml", market_interval=5)
     async with bot_on_sim(fast_sim, config, tmp_path / "bot.db", token=TOKEN) as r:
+        await _seen_working(r)  # ready (200) once the essentials have answered
         await _token_checks(r)
 
 

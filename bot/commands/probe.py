@@ -1,4 +1,8 @@
-"""`probe`: call every read-only endpoint once and print the capability matrix."""
+"""`probe`: call every read-only endpoint once and print the capability matrix.
+
+A capability is `enabled` only once its endpoints answered: with the writes not probed,
+`repricing` reads `unchecked` (never `enabled` on trust), and the exit status is 3.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from bot.binance.endpoints import ENDPOINTS
-from bot.binance.errors import BinanceError
 from bot.capabilities import CAPABILITIES, CapabilityRegistry
 from bot.commands.common import (
     EXIT_DEGRADED,
@@ -57,7 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--watch", type=float, metavar="N", help="repeat every N seconds, recording transitions")
     p.add_argument("--count", type=int, help="with --watch: stop after this many rounds")
     p.add_argument("--probe-writes", action="store_true",
-                   help="also probe ads/update by re-sending an ad's current price (read just before)")
+                   help="also probe the writes with writes that change nothing: ads/update re-sends "
+                        "an ad's current price, ads/updateStatus its current status (read just before)")
     p.add_argument("--asset", default="USDT", help="asset for search/reference probes (default USDT)")
     p.add_argument("--fiat", default=None, help="fiat for search/reference probes (default: from your ads)")
 
@@ -150,34 +154,27 @@ def _row(reg: CapabilityRegistry, name: str, note: str = "") -> ProbeRow:
 async def _write_row(
     reg: CapabilityRegistry, name: str, probe_writes: bool, last: dict[str, Any]
 ) -> ProbeRow:
-    if name == "update_ad" and probe_writes:
-        note = await _resend_price(reg)
-        return _row(reg, name, note)
+    if probe_writes:
+        return _row(reg, name, await _probe_write(reg, name))
     seen = last.get(name)
     if seen is not None:
         reg.assume(name, EndpointState(seen.state), seen.code, seen.message)
         note = "not probed (a write): state as the daemon last saw it"
     else:
-        note = "not probed (a write): use --probe-writes" if name == "update_ad" else "never probed (a write)"
+        note = "not probed (a write): use --probe-writes"
     return _row(reg, name, note)
 
 
-async def _resend_price(reg: CapabilityRegistry) -> str:
+async def _probe_write(reg: CapabilityRegistry, name: str) -> str:
+    """The daemon's own write probe (bot.capability_table.WRITE_PROBES); the note says what it sent."""
     adv_no = reg.hints.get("adv_no")
     if not adv_no:
         return "not probed: no ad found to re-send"
-    try:
-        ad = (await reg.call("ad_detail", {"adsNo": adv_no})).data or {}
-    except Exception as exc:  # noqa: BLE001 - reported in the matrix
-        return f"not probed: could not read ad {adv_no} first ({exc})"
-    field = "priceFloatingRatio" if str(ad.get("priceType")) == "2" else "price"
-    value = ad.get(field)
-    if value in (None, ""):
-        return f"not probed: ad {adv_no} has no {field}"
-    try:
-        await reg.call("update_ad", {"advNo": adv_no, field: str(value)})
-    except BinanceError:
-        pass
+    await reg.probe(name)
+    sent = reg.probe_params.get(name)
+    if sent is None:
+        return f"not probed: could not read ad {adv_no} first"
+    field, value = next((k, v) for k, v in sent.items() if k not in ("advNo", "advNos"))
     return f"re-sent ad {adv_no}'s current {field} {value}"
 
 
@@ -225,8 +222,17 @@ def render(reg: CapabilityRegistry, rows: list[ProbeRow]) -> str:
         what = spec.does if status.state is CapState.ENABLED else f"without it: {spec.without}"
         if status.state is CapState.DEGRADED:
             what = f"on its alternative: {spec.degraded}"
+        elif status.state is CapState.UNCHECKED:
+            what = f"not seen working: {', '.join(_unchecked(reg, name))} not called"
         lines.append(f"{name:<16} {status.state:<9} {status.source or '-':<13} {what}")
     return "\n".join(lines)
+
+
+def _unchecked(reg: CapabilityRegistry, capability: str) -> list[str]:
+    """The endpoints of the capability's source to try that have not answered yet."""
+    source = next(s for s in CAPABILITIES[capability].sources
+                  if s.name == reg.status(capability).source)
+    return [e for e in source.endpoints if reg.state(e) is EndpointState.UNKNOWN]
 
 
 def render_json(reg: CapabilityRegistry, rows: list[ProbeRow]) -> str:

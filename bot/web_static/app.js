@@ -65,7 +65,14 @@
       el("td", {}, c.name, c.essential ? el("span", { class: "badge", title: "needed for /readyz" }, " essential") : null),
       el("td", { class: "state " + c.state }, c.state),
       el("td", {}, c.source || "-"),
-      el("td", { class: "changes" }, c.state === "enabled" ? c.does : c.without)));
+      el("td", { class: "changes" }, capabilityText(c))));
+  }
+
+  function capabilityText(c) {
+    if (c.state === "enabled") return c.does;
+    if (c.state === "unchecked") return "not seen working yet (tried at its first use): " + c.does;
+    const down = (c.causes || []).map((x) => x.endpoint + " " + said(x.code, x.message)).join("; ");
+    return c.without + (down ? " (" + down + ")" : "");
   }
 
   function timelineBar(ep, win) {
