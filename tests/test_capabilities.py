@@ -480,3 +480,48 @@ def test_readiness_needs_the_essentials_seen_working_and_no_ban(reg, client) -> 
     reg.assume("update_ad", EndpointState.UNKNOWN, None, "")
     bot.engine.dry_run = True  # a dry run never writes: repricing cannot be seen working
     assert readiness(bot) == (True, [])
+
+
+async def test_the_bots_own_write_waits_for_a_write_probe_between_its_read_and_write(bus) -> None:
+    import asyncio
+    import random
+
+    client = InFlightClient(FakeClock())
+    reg = CapabilityRegistry(client, bus=bus, rng=random.Random(1),  # type: ignore[arg-type]
+                             config=ProbeConfig(jitter=0.0))
+    reg.hints["adv_no"] = "1"
+    client.fail("update_ad", ExchangeUnavailable("timed out", endpoint="update_ad"))
+    with pytest.raises(ExchangeUnavailable):
+        await reg.call("update_ad", {"advNo": "1", "price": "93.50"})
+    client.clock.advance(60)
+    client.ok("ad_detail", fixed_ad(price="93.40"))
+    client.ok("update_ad", True)
+    client.calls.clear()
+    probing = asyncio.ensure_future(reg.probe("update_ad"))
+    await asyncio.sleep(0)  # the probe has read the price and not yet re-sent it
+    await reg.call("update_ad", {"advNo": "1", "price": "93.60"})  # the engine reprices
+    await probing
+    # the probe's re-send of 93.40 must not land after the engine's 93.60 and undo it
+    assert [c for c in client.calls if c[0] == "update_ad"] == [
+        ("update_ad", {"advNo": "1", "price": "93.40"}),
+        ("update_ad", {"advNo": "1", "price": "93.60"})]
+
+
+def test_every_write_endpoint_has_a_probe_that_changes_nothing() -> None:
+    from bot.binance.endpoints import ENDPOINTS
+    from bot.capability_table import PROBES, WRITE_PROBES
+
+    writes = {name for name, ep in ENDPOINTS.items() if ep.write}
+    assert writes == set(WRITE_PROBES)
+    assert not writes & set(PROBES)  # no write is ever probed with made-up parameters
+
+
+async def test_a_probe_during_a_ban_waits_for_its_end(reg, client) -> None:
+    client.fail("search", unregistered("search"))
+    with pytest.raises(EndpointUnregistered):
+        await reg.call("search", {})
+    client.clock.advance(60)
+    client.banned_until = client.clock.now + 600  # nothing is sent before it
+    client.fail("search", IpBanned("banned", endpoint="search", retry_after=600))
+    await reg.probe("search")
+    assert reg.next_probe_in() == pytest.approx(600)  # not due again at once: no busy prober
