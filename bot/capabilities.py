@@ -174,7 +174,7 @@ class CapabilityRegistry:
 
     def banned_until(self) -> float | None:
         """The end of a running IP ban (418, or one restored from the store), else None."""
-        until = float(getattr(self.client, "banned_until", 0.0) or 0.0)
+        until = self.client.banned_until
         return until if until > self.clock.time() else None
 
     def route(self, capability: str) -> str | None:
@@ -412,7 +412,7 @@ class CapabilityRegistry:
         self.probe_params[h.name] = params
         if params is None:  # nothing to probe it with yet (e.g. no ad known), or not yet safe
             if h.next_probe_at is None or h.next_probe_at <= self.clock.time():
-                self._probe_at(h, self.clock.time() + self.config.first, "nothing to probe it with")
+                self._probe_at(h, self.clock.time() + self.config.first, "nothing safe to probe it with yet")
             return h.state
         try:
             resp = await self._send(h.name, params, probe=True)

@@ -140,3 +140,21 @@ async def test_reference_outage_names_both_of_its_endpoints(fast_sim: Simulator,
     assert cap["state"] == "disabled"
     assert {c["endpoint"] for c in cap["causes"]} == {"reference_price", "search"}
     assert {c["code"] for c in cap["causes"]} == {-2008}
+
+
+async def test_probe_writes_sends_the_daemons_harmless_write_probes(sim: Simulator,
+                                                                    tmp_path: Path) -> None:
+    async with registry_on(sim, ClientClock(sim.clock), tmp_path / "p.db") as (reg, _):
+        rows = {r.endpoint: r for r in await probe_once(reg, probe_writes=True)}
+    adv_no = reg.hints["adv_no"]
+    assert rows["update_ad"].state == "available"
+    assert rows["update_ad"].note.startswith(f"re-sent ad {adv_no}'s current ")
+    assert rows["update_ad_status"].state == "available"
+    assert rows["update_ad_status"].note == f"re-sent ad {adv_no}'s current advStatus 1"
+    assert reg.status("repricing").state is CapState.ENABLED
+    (update,) = sim.requests("update_ad")
+    (status,) = sim.requests("update_ad_status")
+    detail = [r for r in sim.requests("ad_detail") if r["time_ms"] <= update["time_ms"]]
+    assert detail, "the ad is read before the write"
+    assert status["body"] == {"advNos": [adv_no], "advStatus": 1}
+    assert update["body"] == {"advNo": adv_no, "price": "93.40"}  # the calm ad's own price
