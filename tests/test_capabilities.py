@@ -249,3 +249,83 @@ def test_endpoint_table_and_capability_table_agree() -> None:
                 users = {c.name for c in CAPABILITIES.values()
                          if any(name in s.endpoints for s in c.sources)}
                 assert ENDPOINTS[name].capability in users, (name, cap.name)
+
+
+# --- replies that do not fit, and empty answers (issue 11, items 6 and 9) ------------------------
+
+ROW = {"orderNumber": "22812345678901234567", "amount": "100", "totalPrice": "9250",
+       "orderStatus": 1}
+RENAMED = {**{k: v for k, v in ROW.items() if k != "orderStatus"}, "status": 1}
+
+
+async def test_a_reply_that_does_not_fit_its_model_fails_its_endpoint_and_its_capability(
+    reg, client, bus
+) -> None:
+    from bot.binance.errors import ShapeChanged
+    from bot.binance.p2p import P2PApi
+
+    api = P2PApi(reg)
+    changes = events(bus, CapabilityChanged)
+    client.ok("order_summary", {"tradingCount": 1})
+    client.ok("list_orders", [ROW])
+    await api.order_summary()
+    await api.list_orders()
+    assert reg.status("orders").state is CapState.ENABLED
+    client.ok("list_orders", [RENAMED])
+    with pytest.raises(ShapeChanged):
+        await api.list_orders()
+    said = "the exchange's answer changed shape: data[0].orderStatus: field required"
+    assert (reg.state("list_orders"), reg.health["list_orders"].message) == (EndpointState.FAILING, said)
+    assert (reg.status("orders").state, reg.status("orders").source) == (CapState.DEGRADED, "summary")
+    client.ok("order_summary", None)  # `data: null`
+    with pytest.raises(ShapeChanged, match="data: input should be a valid dictionary"):
+        await api.order_summary()
+    assert reg.status("orders").state is CapState.DISABLED
+    assert await reg.probe("list_orders") is EndpointState.FAILING  # probes read the shape too
+    client.ok("list_orders", [ROW])
+    client.ok("order_summary", {"tradingCount": 1})
+    await reg.probe("list_orders")
+    await reg.probe("order_summary")
+    await bus.drain()
+    assert reg.status("orders").state is CapState.ENABLED
+    assert [c.new for c in changes] == [CapState.DEGRADED, CapState.DISABLED, CapState.DEGRADED,
+                                        CapState.ENABLED]
+    assert changes[0].cause.message == said
+
+
+async def test_a_shape_change_is_never_recorded_as_a_success_first(reg, client, bus) -> None:
+    from bot.binance.errors import ShapeChanged
+    from bot.binance.p2p import P2PApi
+
+    seen = events(bus, EndpointChanged)
+    client.ok("list_orders", [ROW])
+    await P2PApi(reg).list_orders()
+    client.ok("list_orders", [RENAMED])
+    for _ in range(5):  # five polls of the same wrong shape: one transition, no flapping
+        with pytest.raises(ShapeChanged):
+            await P2PApi(reg).list_orders()
+    await bus.drain()
+    assert [(str(e.old), str(e.new)) for e in seen] == [("unknown", "available"),
+                                                         ("available", "failing")]
+
+
+async def test_one_empty_answer_from_an_endpoint_that_answered_is_failing_not_bogus(reg, client) -> None:
+    params = {"page": 1, "rows": 20}
+    client.ok("list_orders", [ROW])
+    await reg.call("list_orders", params)
+    client.fail("list_orders", BogusResponse("empty body", endpoint="list_orders", status=200))
+    with pytest.raises(BogusResponse):
+        await reg.call("list_orders", params)
+    assert reg.state("list_orders") is EndpointState.FAILING
+    client.ok("list_orders", [ROW])
+    await reg.call("list_orders", params)  # sent on the poller's next tick, not parked
+    assert reg.state("list_orders") is EndpointState.AVAILABLE
+
+
+async def test_an_endpoint_that_never_answered_properly_is_bogus_on_an_empty_answer(reg, client) -> None:
+    client.fail("list_orders", BogusResponse("empty body", endpoint="list_orders", status=200))
+    with pytest.raises(BogusResponse):
+        await reg.call("list_orders", {"page": 1, "rows": 20})
+    assert reg.state("list_orders") is EndpointState.BOGUS
+    with pytest.raises(CapabilityUnavailable):
+        await reg.call("list_orders", {"page": 1, "rows": 20})

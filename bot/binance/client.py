@@ -85,6 +85,9 @@ class SystemClock:
         await asyncio.sleep(seconds)
 
 
+NOT_PARSED: Any = object()  # Response.parsed before the reply's data met its model
+
+
 @dataclass(slots=True)
 class Response:
     """A successful reply: the decoded JSON and what came with it."""
@@ -94,6 +97,7 @@ class Response:
     payload: Any
     headers: dict[str, str] = field(default_factory=dict)
     latency: float = 0.0
+    parsed: Any = field(default=NOT_PARSED, repr=False, compare=False)  # see bot.binance.p2p.read
 
     @property
     def data(self) -> Any:

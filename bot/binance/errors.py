@@ -225,11 +225,15 @@ class BadResponse(BinanceError):
     advice = "the exchange's reply could not be read"
 
 
+SHAPE_CHANGED = "the exchange's answer changed shape"
+
+
 class ShapeChanged(BadResponse):
     """HTTP 200 with the success envelope whose `data` does not fit the model: the endpoint is
-    failing (its feature parks or degrades, readiness follows) until the shape is right again."""
+    failing (its feature parks or degrades, readiness follows, an alert goes out) until the
+    shape is right again."""
 
-    advice = "the exchange's answer changed shape"
+    advice = SHAPE_CHANGED
 
 
 class TooLarge(BadResponse):
