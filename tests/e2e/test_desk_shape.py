@@ -37,10 +37,12 @@ async def test_a_renamed_field_takes_orders_down_with_one_alert_and_it_recovers(
         fast_sim: Simulator, tmp_path: Path) -> None:
     warnings: list[str] = []
     sink = logger.add(lambda m: warnings.append(m.record["message"]), level="WARNING")
-    config = write_config(tmp_path / "bot.toml", market_interval=5, tail=ESSENTIAL_ORDERS)
+    config = write_config(tmp_path / "bot.toml", market_interval=5, tail=ESSENTIAL_ORDERS,
+                          bot="max_response_bytes = 1048576")
     try:
         async with bot_on_sim(fast_sim, config, tmp_path / "bot.db") as r:
             assert r.web is not None
+            assert r.bot.client.max_response_bytes == 1048576  # [bot] max_response_bytes
             listed = outcome(r.bot, "list_orders", "ok")
             await _open_order(fast_sim)
             await asyncio.wait_for(listed.wait(), 10)
