@@ -61,6 +61,9 @@ class UnknownStatus:
     next_at: float
 
 
+_DUE = UnknownStatus(0, 0.0, 0.0)  # an order with no back-off: its detail may be read now
+
+
 @dataclass(frozen=True, slots=True)
 class ViewRow:
     """One line of the live view."""
@@ -138,7 +141,7 @@ class OrderDesk:
                 seen[rec.order_number] = rec
                 self._unknown.pop(rec.order_number, None)
             else:  # listed, in a status this bot does not know: no detail read needed
-                await self._unknown_status(row.order_number, row.order_status)
+                await self._unknown_status(row.order_number, row.order_status, read=False)
                 listed_unknown.add(row.order_number)
         if complete_open:
             await self._gone_from_list(seen, listed_unknown)
@@ -174,17 +177,18 @@ class OrderDesk:
             return None
         rec = record_from_row(detail, "detail")
         if rec is None:
-            await self._unknown_status(order_no, detail.order_status)
+            await self._unknown_status(order_no, detail.order_status, read=True)
         else:
             self._unknown.pop(order_no, None)
         return rec
 
-    async def _unknown_status(self, order_no: str, status: int) -> None:
-        """Carry the order as unknown: alert once per status, re-read its detail on back-off."""
+    async def _unknown_status(self, order_no: str, status: int, *, read: bool) -> None:
+        """Carry the order as unknown: alert once per status; each detail read that still finds
+        it unknown doubles the wait before the next one."""
         now = self.clock.time()
         known = self._unknown.get(order_no)
         if known is not None and known.status == status:
-            if known.next_at <= now:
+            if read:
                 known.delay = min(known.delay * 2, UNKNOWN_CAP)
                 known.next_at = now + known.delay
             return
@@ -277,9 +281,6 @@ class OrderDesk:
                                              "sending": "sending"}.get(row.state, row.state)
             rows.append(ViewRow(order.order_number, order.status, state))
         self.view = rows
-
-
-_DUE = UnknownStatus(0, 0.0, 0.0)  # an order with no back-off: its detail may be read now
 
 
 def build_channels(app: AppConfig, settings: Settings | None,
