@@ -6,6 +6,7 @@ import pytest
 from loguru import logger
 
 from bot.binance.errors import (
+    BadResponse,
     BadSignature,
     BogusResponse,
     EndpointUnregistered,
@@ -13,6 +14,7 @@ from bot.binance.errors import (
     IpBanned,
     PriceOutOfRange,
     RateLimited,
+    TooLarge,
 )
 from bot.capabilities import CapabilityRegistry, CapabilityUnavailable, ProbeConfig
 from bot.events import CapabilityChanged, EndpointChanged, EventBus
@@ -63,6 +65,10 @@ def events(bus: EventBus, kind: type) -> list:
         (RateLimited("", endpoint="search", status=429), EndpointState.FAILING),
         (BadSignature("", endpoint="search", status=400, code=-1022), EndpointState.REFUSED),
         (BogusResponse("empty body", endpoint="search", status=200), EndpointState.BOGUS),
+        (BadResponse("the body is not JSON: [[[[", endpoint="search", status=200),
+         EndpointState.FAILING),
+        (TooLarge("more than 4194304 bytes arrived", endpoint="search", status=200),
+         EndpointState.FAILING),
         (PriceOutOfRange("", endpoint="search", status=200, code=187055), EndpointState.AVAILABLE),
     ],
 )
