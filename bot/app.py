@@ -53,6 +53,7 @@ class Bot:
         self.settings = settings  # environment (notification secrets); None: read when needed
         self.cfg = loaded.app
         self.client = client
+        client.max_response_bytes = self.cfg.bot.max_response_bytes
         self.store = store
         self.clock: Clock = clock or client.clock or SystemClock()
         self.bus = EventBus()

@@ -32,6 +32,7 @@ from bot.binance.errors import (
     IpBanned,
     Refused,
 )
+from bot.binance.p2p import read
 from bot.capability_table import CAPABILITIES, PROBES, WRITE_PROBES, CapabilitySpec
 from bot.events import CapabilityChanged, Cause, EndpointChanged, EventBus
 from bot.ratelimit import RateGovernor
@@ -75,6 +76,7 @@ class EndpointHealth:
     delays: Iterator[float] | None = None
     probation: bool = False
     wrote_at: float | None = None  # when an ordinary write was last sent (write endpoints)
+    answered: bool = False  # answered properly at least once this run (see outcome_of)
 
     def flap_count(self, now: float, window: float) -> int:
         """Flaps (available -> down) in the last `window` seconds."""
@@ -103,13 +105,14 @@ class CapabilityUnavailable(Exception):
         super().__init__(f"{endpoint} is {state}{said}: not sent")
 
 
-def outcome_of(exc: BinanceError) -> EndpointState:
-    """The endpoint state an error means."""
+def outcome_of(exc: BinanceError, answered: bool = False) -> EndpointState:
+    """The endpoint state an error means. An empty 200 is `bogus` (not a real path) only from an
+    endpoint that never answered properly; from one that did, it is passing trouble."""
     if isinstance(exc, EndpointUnregistered):
         return EndpointState.UNREGISTERED
     if isinstance(exc, Refused):
         return EndpointState.REFUSED
-    if isinstance(exc, BogusResponse):
+    if isinstance(exc, BogusResponse) and not answered:
         return EndpointState.BOGUS
     if isinstance(exc, BusinessError):
         return EndpointState.AVAILABLE  # the endpoint works; the operation was refused
@@ -217,6 +220,7 @@ class CapabilityRegistry:
         started = self.clock.monotonic()
         try:
             resp = await self.client.call(endpoint, params)
+            read(resp)  # data that does not fit its model is this endpoint's failure (ShapeChanged)
         except BinanceError as exc:
             if exc.status is None and isinstance(exc, IpBanned):
                 raise  # not sent: the ban is running
@@ -225,6 +229,7 @@ class CapabilityRegistry:
         self._report_weight()
         self._observe(endpoint, "ok", resp.latency)
         self.last_response[endpoint] = resp
+        self.health[endpoint].answered = True
         await self.record(endpoint, EndpointState.AVAILABLE, Cause(endpoint), resp.latency,
                           probe=probe)
         return resp
@@ -243,7 +248,8 @@ class CapabilityRegistry:
         if isinstance(exc, IpBanned) and self.meta is not None:
             await self.meta.set_ban_until(self.client.banned_until)
         cause = Cause(endpoint, exc.code if exc.code is not None else exc.status, exc.msg or exc.advice)
-        await self.record(endpoint, outcome_of(exc), cause, latency, probe=probe)
+        await self.record(endpoint, outcome_of(exc, self.health[endpoint].answered), cause, latency,
+                          probe=probe)
 
     def _report_weight(self) -> None:
         if self.governor is not None and self.client.used_weight:

@@ -21,6 +21,7 @@ from loguru import logger
 from pydantic import SecretStr
 
 from bot.binance.client import Clock
+from bot.binance.errors import SHAPE_CHANGED
 from bot.capabilities import CAPABILITIES, describe_causes
 from bot.events import CapabilityChanged, EndpointChanged
 from bot.logging import register_secret
@@ -211,12 +212,18 @@ class Notifications:
                               f"Capability {ev.capability} restored: running on {ev.source}.")
 
     async def on_endpoint(self, ev: EndpointChanged) -> None:
-        """An IP ban, or 429s that keep coming."""
+        """An IP ban, an answer whose shape changed, or 429s that keep coming."""
         now = self.clock.time()
         until = self.banned_until()
         if until > now:
             await self.notify("banned", "ip_ban", f"The exchange banned this IP for "
                               f"{until - now:.0f} s: all requests stopped until then.")
+            return
+        if ev.new is EndpointState.FAILING and ev.cause.message.startswith(SHAPE_CHANGED):
+            await self.notify("bad_answer", f"shape:{ev.endpoint}",
+                              f"{ev.endpoint}: {ev.cause.message}. The bot counts the endpoint as "
+                              "failing and re-tests it; what needs it is off until the answer "
+                              "reads again (check for a p2pbot update).")
             return
         if ev.new is not EndpointState.FAILING or ev.cause.code not in RATE_CODES:
             return

@@ -3,7 +3,9 @@
 On "summary+list" the list is read when the summary moved, while orders are
 open, and every FULL_EVERY ticks anyway (an order opened and finished between
 two ticks leaves the counts as they were). On "list" it is read every tick. On
-"summary" alone only counts are known: the desk alerts on them.
+"summary" alone only counts are known: the desk alerts on them. A list that is
+only failing (passing trouble, one empty answer) is still tried on every tick:
+the desk does not wait for a re-probe to follow orders again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from bot.binance.models import OrderRow, OrderSummary
 from bot.binance.p2p import P2PApi
 from bot.capabilities import CapabilityUnavailable
 from bot.pollers import Poller
+from bot.states import EndpointState
 
 if TYPE_CHECKING:
     from bot.orders import OrderDesk
@@ -52,6 +55,8 @@ class OrderPoller(Poller):
         return None
 
     async def _poll(self, source: str) -> None:
+        if source == "summary" and self.registry.state("list_orders") is EndpointState.FAILING:
+            source = "summary+list"  # the list's trouble is passing: this tick is its retry
         summary: OrderSummary | None = None
         if source in ("summary+list", "summary"):
             summary = await self.api.order_summary()

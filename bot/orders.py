@@ -48,6 +48,20 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 DETAILS_PER_TICK = 10  # open orders gone from the list, read one by one
+# an order in a status this bot does not know: its detail is re-read after these delays
+UNKNOWN_FIRST, UNKNOWN_CAP = 60.0, 3600.0
+
+
+@dataclass(slots=True)
+class UnknownStatus:
+    """An order the exchange reports in a status this bot does not know, and its re-read time."""
+
+    status: int
+    delay: float
+    next_at: float
+
+
+_DUE = UnknownStatus(0, 0.0, 0.0)  # an order with no back-off: its detail may be read now
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +101,7 @@ class OrderDesk:
         self._reported: dict[str, tuple[int, bool]] = {}  # what the list said last, per order
         self._stuck: set[str] = set()
         self._summary: OrderSummary | None = None
+        self._unknown: dict[str, UnknownStatus] = {}
 
     def tasks(self) -> list[Callable[[], Awaitable[Any]]]:
         """The long-running parts: the poller, the chat session, the outbox worker."""
@@ -119,12 +134,17 @@ class OrderDesk:
     async def sync(self, rows: Iterable[OrderRow], *, complete_open: bool = True) -> None:
         """Apply one poll: the rows seen, and detail reads for open orders no longer listed."""
         seen: dict[str, OrderRecord] = {}
+        listed_unknown: set[str] = set()
         for row in rows:
             rec = record_from_row(row, "list")
             if rec is not None:
                 seen[rec.order_number] = rec
+                self._unknown.pop(rec.order_number, None)
+            else:  # listed, in a status this bot does not know: no detail read needed
+                await self._unknown_status(row.order_number, row.order_status, read=False)
+                listed_unknown.add(row.order_number)
         if complete_open:
-            await self._gone_from_list(seen)
+            await self._gone_from_list(seen, listed_unknown)
         for rec in sorted(seen.values(), key=lambda r: (r.created_at or 0, r.order_number)):
             report = (rec.status, rec.complete)
             if self._reported.get(rec.order_number) == report:
@@ -139,8 +159,11 @@ class OrderDesk:
         await self.check_stuck()
         await self.refresh_view()
 
-    async def _gone_from_list(self, seen: dict[str, OrderRecord]) -> None:
-        gone = [o for o in await self.orders.open_orders() if o.order_number not in seen]
+    async def _gone_from_list(self, seen: dict[str, OrderRecord], skip: set[str]) -> None:
+        now = self.clock.time()
+        gone = [o for o in await self.orders.open_orders()
+                if o.order_number not in seen and o.order_number not in skip
+                and self._unknown.get(o.order_number, _DUE).next_at <= now]
         for stored in gone[:DETAILS_PER_TICK]:
             detail = await self._detail(stored.order_number)
             if detail is not None:
@@ -148,10 +171,40 @@ class OrderDesk:
 
     async def _detail(self, order_no: str) -> OrderRecord | None:
         try:
-            return record_from_row(await self.api.order_detail(order_no), "detail")
+            detail = await self.api.order_detail(order_no)
         except (CapabilityUnavailable, BinanceError) as exc:
             logger.debug("order {}: no detail ({})", order_no, exc)
             return None
+        rec = record_from_row(detail, "detail")
+        if rec is None:
+            await self._unknown_status(order_no, detail.order_status, read=True)
+        else:
+            self._unknown.pop(order_no, None)
+        return rec
+
+    async def _unknown_status(self, order_no: str, status: int, *, read: bool) -> None:
+        """Carry the order as unknown: alert once per status; each detail read that still finds
+        it unknown doubles the wait before the next one."""
+        now = self.clock.time()
+        known = self._unknown.get(order_no)
+        if known is not None and known.status == status:
+            if read:
+                known.delay = min(known.delay * 2, UNKNOWN_CAP)
+                known.next_at = now + known.delay
+            return
+        self._unknown[order_no] = UnknownStatus(status, UNKNOWN_FIRST, now + UNKNOWN_FIRST)
+        stored = await self.orders.get(order_no)
+        was = "" if stored is None else f"; it stays {STATUS_NAME.get(stored.status, stored.status)} here"
+        await self.notes.notify(
+            "order_status_unknown", f"order:{order_no}:status:{status}",
+            f"Order {order_no}: the exchange reports status {status}, which this bot does not "
+            f"know{was}. It is not followed until the status is known again: check it in the "
+            "Binance app (and check for a p2pbot update).")
+
+    def unknown_status(self, order_no: str) -> int | None:
+        """The unknown status the exchange last reported for an order, or None."""
+        known = self._unknown.get(order_no)
+        return None if known is None else known.status
 
     async def on_heard(self, ev: OrderStatusHeard) -> None:
         """A chat system message: merged with polling (a new order's details are read).

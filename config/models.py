@@ -98,6 +98,8 @@ class BotConfig(_Table):
     orders_interval: Seconds = 15.0
     weight_budget: StrictInt = Field(6000, ge=1, le=12000)
     search_rows: StrictInt = Field(20, ge=1, le=20)
+    # a reply larger than this is refused unread (the endpoint is failing): 4 MiB by default
+    max_response_bytes: StrictInt = Field(4 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
 
 
 def _known_capability(name: str) -> str:

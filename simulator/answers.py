@@ -119,6 +119,26 @@ def hold(seconds: float) -> Answer:
     return Answer(0, action="hold", hold_seconds=seconds, content_type=None)
 
 
+def reshape(answer: Answer, rename: dict[str, str], null_data: bool) -> Answer:
+    """The same success reply with keys renamed inside `data`, or `data: null` (a changed API)."""
+    try:
+        doc = json.loads(answer.body)
+    except ValueError:
+        return answer
+    if not isinstance(doc, dict) or doc.get("code") != SUCCESS_CODE:
+        return answer
+    doc["data"] = None if null_data else _renamed(doc.get("data"), rename)
+    return Answer(answer.status, dumps(doc), answer.content_type, answer.code, dict(answer.headers))
+
+
+def _renamed(value: Any, rename: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {rename.get(k, k): _renamed(v, rename) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, rename) for v in value]
+    return value
+
+
 def garble(answer: Answer) -> Answer:
     """The same reply with its JSON cut in half: malformed."""
     body = answer.body or dumps({"code": SUCCESS_CODE, "message": "success", "data": None})

@@ -3,9 +3,10 @@
 Each rule draws from its own seeded random stream, once per matching request, so
 the same scenario, seed and request sequence hit the same requests. Latency and
 clock skew add up across rules; of the other kinds, the first rule that fires
-decides the reply. `malformed` is applied to the reply after the request is served
-(the request took effect; only the answer is garbled); the others answer before
-the request reaches the world.
+decides the reply. `malformed` and `reshape` are applied to the reply after the
+request is served (the request took effect; only the answer is garbled, or its
+`data` has renamed keys or is null); the others answer before the request
+reaches the world.
 """
 
 from __future__ import annotations

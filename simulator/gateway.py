@@ -195,12 +195,14 @@ class Gateway:
         call.record["faults"] = draw.kinds
         if draw.latency_ms:
             await asyncio.sleep(draw.latency_ms / 1000)
-        if draw.fault is not None and draw.kind != "malformed":
+        if draw.fault is not None and draw.kind not in ("malformed", "reshape"):
             return self._fault_reply(call, draw.fault)
         admission = self.limiter.admit(call.ticket, self.clock.now_ms())
         if not admission.ok:
             return self._limit_reply(admission)
         answer = self._route(call, draw.skew_ms)
+        if draw.fault is not None and draw.kind == "reshape":
+            return answers.reshape(answer, draw.fault.spec.rename, draw.fault.spec.null_data)
         return answers.garble(answer) if draw.kind == "malformed" else answer
 
     def _fault_reply(self, call: Call, fault: ActiveFault) -> Answer:

@@ -222,7 +222,7 @@ class LimitsSpec(Strict):
 
 
 FaultKind = Literal[
-    "latency", "http5xx", "timeout", "drop", "http429", "skew", "malformed", "html403"
+    "latency", "http5xx", "timeout", "drop", "http429", "skew", "malformed", "html403", "reshape"
 ]
 
 
@@ -242,6 +242,8 @@ class FaultSpec(Strict):
     hold_seconds: float | None = Field(default=None, gt=0)
     skew_ms: int = 0
     retry_after: int = Field(default=5, ge=1)
+    rename: dict[str, str] = Field(default_factory=dict)  # reshape: keys renamed inside `data`
+    null_data: bool = False  # reshape: `data: null`
     note: str = ""
 
     @model_validator(mode="after")
@@ -254,6 +256,8 @@ class FaultSpec(Strict):
             raise ValueError("a latency fault needs latency_ms > 0")
         if self.kind == "skew" and self.skew_ms == 0:
             raise ValueError("a skew fault needs a non-zero skew_ms")
+        if self.kind == "reshape" and not (self.rename or self.null_data):
+            raise ValueError("a reshape fault needs rename or null_data")
         return self
 
 

@@ -37,3 +37,7 @@ class Meta:
     async def set_ban_until(self, until: float) -> None:
         """Persist an IP ban's end."""
         await self.set(BAN_UNTIL, repr(until))
+
+    async def clear_ban(self) -> None:
+        """Forget a persisted IP ban (`p2pbot ban --clear`)."""
+        await self.store.execute("DELETE FROM meta WHERE key = ?", (BAN_UNTIL,))

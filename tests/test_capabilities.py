@@ -6,6 +6,7 @@ import pytest
 from loguru import logger
 
 from bot.binance.errors import (
+    BadResponse,
     BadSignature,
     BogusResponse,
     EndpointUnregistered,
@@ -13,6 +14,7 @@ from bot.binance.errors import (
     IpBanned,
     PriceOutOfRange,
     RateLimited,
+    TooLarge,
 )
 from bot.capabilities import CapabilityRegistry, CapabilityUnavailable, ProbeConfig
 from bot.events import CapabilityChanged, EndpointChanged, EventBus
@@ -63,6 +65,10 @@ def events(bus: EventBus, kind: type) -> list:
         (RateLimited("", endpoint="search", status=429), EndpointState.FAILING),
         (BadSignature("", endpoint="search", status=400, code=-1022), EndpointState.REFUSED),
         (BogusResponse("empty body", endpoint="search", status=200), EndpointState.BOGUS),
+        (BadResponse("the body is not JSON: [[[[", endpoint="search", status=200),
+         EndpointState.FAILING),
+        (TooLarge("more than 4194304 bytes arrived", endpoint="search", status=200),
+         EndpointState.FAILING),
         (PriceOutOfRange("", endpoint="search", status=200, code=187055), EndpointState.AVAILABLE),
     ],
 )
@@ -98,6 +104,8 @@ async def test_blocked_endpoint_is_not_sent(reg, client) -> None:
 
 
 async def test_alternative_takes_over_and_primary_comes_back(reg, client, bus) -> None:
+    client.ok("search", [])
+    client.ok("chat_messages", [])
     await reg.call("search", {})  # the alternatives have been seen working
     await reg.call("chat_messages", {})
     await bus.drain()
@@ -436,6 +444,7 @@ async def test_unknown_is_not_working_but_is_still_tried(reg, client) -> None:
     assert reg.enabled() == frozenset()
     assert reg.route("market") == "search"  # the first ordinary call is how it gets checked
     assert reg.route("repricing") == "update_ad"
+    client.ok("search", [])
     await reg.call("search", {})
     assert reg.status("market").state is CapState.ENABLED
     assert reg.enabled() == {"market"}
@@ -525,3 +534,82 @@ async def test_a_probe_during_a_ban_waits_for_its_end(reg, client) -> None:
     client.fail("search", IpBanned("banned", endpoint="search", retry_after=600))
     await reg.probe("search")
     assert reg.next_probe_in() == pytest.approx(600)  # not due again at once: no busy prober
+# --- replies that do not fit, and empty answers (issue 11, items 6 and 9) ------------------------
+
+ROW = {"orderNumber": "22812345678901234567", "amount": "100", "totalPrice": "9250",
+       "orderStatus": 1}
+RENAMED = {**{k: v for k, v in ROW.items() if k != "orderStatus"}, "status": 1}
+
+
+async def test_a_reply_that_does_not_fit_its_model_fails_its_endpoint_and_its_capability(
+    reg, client, bus
+) -> None:
+    from bot.binance.errors import ShapeChanged
+    from bot.binance.p2p import P2PApi
+
+    api = P2PApi(reg)
+    changes = events(bus, CapabilityChanged)
+    client.ok("order_summary", {"tradingCount": 1})
+    client.ok("list_orders", [ROW])
+    await api.order_summary()
+    await api.list_orders()
+    assert reg.status("orders").state is CapState.ENABLED
+    client.ok("list_orders", [RENAMED])
+    with pytest.raises(ShapeChanged):
+        await api.list_orders()
+    said = "the exchange's answer changed shape: data[0].orderStatus: field required"
+    assert (reg.state("list_orders"), reg.health["list_orders"].message) == (EndpointState.FAILING, said)
+    assert (reg.status("orders").state, reg.status("orders").source) == (CapState.DEGRADED, "summary")
+    client.ok("order_summary", None)  # `data: null`
+    with pytest.raises(ShapeChanged, match="data: input should be a valid dictionary"):
+        await api.order_summary()
+    assert reg.status("orders").state is CapState.DISABLED
+    assert await reg.probe("list_orders") is EndpointState.FAILING  # probes read the shape too
+    client.ok("list_orders", [ROW])
+    client.ok("order_summary", {"tradingCount": 1})
+    await reg.probe("list_orders")
+    await reg.probe("order_summary")
+    await bus.drain()
+    assert reg.status("orders").state is CapState.ENABLED
+    # the first change is the capability seen working (it starts unchecked)
+    assert [c.new for c in changes] == [CapState.ENABLED, CapState.DEGRADED, CapState.DISABLED,
+                                        CapState.DEGRADED, CapState.ENABLED]
+    assert changes[1].cause.message == said
+
+
+async def test_a_shape_change_is_never_recorded_as_a_success_first(reg, client, bus) -> None:
+    from bot.binance.errors import ShapeChanged
+    from bot.binance.p2p import P2PApi
+
+    seen = events(bus, EndpointChanged)
+    client.ok("list_orders", [ROW])
+    await P2PApi(reg).list_orders()
+    client.ok("list_orders", [RENAMED])
+    for _ in range(5):  # five polls of the same wrong shape: one transition, no flapping
+        with pytest.raises(ShapeChanged):
+            await P2PApi(reg).list_orders()
+    await bus.drain()
+    assert [(str(e.old), str(e.new)) for e in seen] == [("unknown", "available"),
+                                                         ("available", "failing")]
+
+
+async def test_one_empty_answer_from_an_endpoint_that_answered_is_failing_not_bogus(reg, client) -> None:
+    params = {"page": 1, "rows": 20}
+    client.ok("list_orders", [ROW])
+    await reg.call("list_orders", params)
+    client.fail("list_orders", BogusResponse("empty body", endpoint="list_orders", status=200))
+    with pytest.raises(BogusResponse):
+        await reg.call("list_orders", params)
+    assert reg.state("list_orders") is EndpointState.FAILING
+    client.ok("list_orders", [ROW])
+    await reg.call("list_orders", params)  # sent on the poller's next tick, not parked
+    assert reg.state("list_orders") is EndpointState.AVAILABLE
+
+
+async def test_an_endpoint_that_never_answered_properly_is_bogus_on_an_empty_answer(reg, client) -> None:
+    client.fail("list_orders", BogusResponse("empty body", endpoint="list_orders", status=200))
+    with pytest.raises(BogusResponse):
+        await reg.call("list_orders", {"page": 1, "rows": 20})
+    assert reg.state("list_orders") is EndpointState.BOGUS
+    with pytest.raises(CapabilityUnavailable):
+        await reg.call("list_orders", {"page": 1, "rows": 20})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -13,11 +13,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from loguru import logger
 from pydantic import SecretStr
 
 from bot.binance.client import SignedClient, encode_body, encode_query
 from bot.binance.endpoints import ENDPOINTS
 from bot.binance.errors import (
+    BadResponse,
     BogusResponse,
     ClockSkew,
     EndpointUnregistered,
@@ -58,6 +60,15 @@ async def client(clock: FakeClock) -> AsyncIterator[SignedClient]:
     c = make_client(clock)
     yield c
     await c.close()
+
+
+@pytest.fixture
+def caplog_warnings() -> Iterator[list[str]]:
+    """The messages logged at WARNING or above while the test runs."""
+    said: list[str] = []
+    sink = logger.add(lambda m: said.append(m.record["message"]), level="WARNING")
+    yield said
+    logger.remove(sink)
 
 
 def gw(code: int, msg: str) -> dict[str, Any]:
@@ -421,3 +432,111 @@ async def test_the_clock_offset_is_resynced_every_fifteen_minutes() -> None:
     assert not client._sync_due()
     clock.advance(RESYNC_SECONDS)
     assert client._sync_due()
+
+
+# --- what the exchange asks is honoured up to a bound (issue 11, item 4) ----------------------
+
+
+async def test_a_huge_retry_after_on_a_429_pauses_a_few_minutes_at_most(
+    client: SignedClient, clock: FakeClock, caplog_warnings: list[str]
+) -> None:
+    from bot.binance.client import MAX_PAUSE_SECONDS
+
+    with mocked() as m:
+        m.get(path_re(ORDER_SUMMARY), status=429, headers={"Retry-After": "1e9"})
+        m.get(path_re(ORDER_SUMMARY), payload=envelope({}))
+        await client.call("order_summary")
+    assert clock.sleeps == [MAX_PAUSE_SECONDS] and MAX_PAUSE_SECONDS <= 600
+    assert any("429 pause" in w and "capped" in w for w in caplog_warnings)
+
+
+async def test_a_huge_retry_after_on_a_418_bans_for_three_days_at_most(
+    client: SignedClient, clock: FakeClock, caplog_warnings: list[str]
+) -> None:
+    with mocked() as m:
+        m.get(path_re(ORDER_SUMMARY), status=418, headers={"Retry-After": "1000000000"})
+        with pytest.raises(IpBanned):
+            await client.call("order_summary")
+    assert client.banned_until == pytest.approx(clock.now + 3 * 86400)
+    assert any("418 ban" in w and "capped" in w for w in caplog_warnings)
+
+
+async def test_a_418_body_naming_a_far_end_is_capped_too(clock: FakeClock) -> None:
+    client = make_client(clock)
+    far = NOW_MS + 10**12  # year 2058
+    client._note_limits(IpBanned(f"IP banned until {far}.", endpoint="search", status=418))
+    assert client.banned_until == pytest.approx(clock.now + 3 * 86400)
+
+
+async def test_a_stored_ban_beyond_three_days_is_restored_capped(clock: FakeClock) -> None:
+    client = make_client(clock)
+    client.restore_ban(clock.now + 10**9)
+    assert client.banned_until == pytest.approx(clock.now + 3 * 86400)
+
+
+# --- bodies that cannot be read are classified, and large ones refused (item 7) --------------
+
+
+async def test_a_deeply_nested_body_is_a_bad_response_not_a_crash(client: SignedClient) -> None:
+    deep = "[" * 200_000 + "]" * 200_000
+    with mocked() as m:
+        m.get(path_re(ORDER_SUMMARY), body=deep)
+        m.get(path_re(ORDER_SUMMARY), status=500, body=deep)
+        with pytest.raises(BadResponse):
+            await client.call("order_summary")
+        with pytest.raises(ExchangeUnavailable):
+            await client.call("order_summary")
+
+
+async def _serve(handler: Any) -> TestServer:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server
+
+
+async def test_a_body_declared_larger_than_the_limit_is_refused_unread(clock: FakeClock) -> None:
+    big = b'{"code":"000000","data":"' + b"x" * 50_000 + b'"}'
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=big, content_type="application/json")
+
+    server = await _serve(handler)
+    try:
+        async with make_client(clock, max_response_bytes=10_000) as c:
+            c.base_url = str(server.make_url("")).rstrip("/")
+            with pytest.raises(BadResponse) as raised:
+                await c.call("order_summary")
+            c.max_response_bytes = 100_000
+            await c.call("order_summary")  # under the limit: read as usual
+    finally:
+        await server.close()
+    assert "10000 bytes" in str(raised.value) and raised.value.endpoint == "order_summary"
+
+
+async def test_a_streamed_body_is_cut_at_the_limit_not_read_whole(clock: FakeClock) -> None:
+    written: list[int] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()  # no Content-Length: the limit is met while reading
+        await resp.prepare(request)
+        chunk = b" " * 65536
+        try:
+            for _ in range(200 * 16):  # 200 MB if nobody stops it
+                await resp.write(chunk)
+                written.append(len(chunk))
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            pass
+        return resp
+
+    server = await _serve(handler)
+    try:
+        async with make_client(clock, max_response_bytes=1_000_000) as c:
+            c.base_url = str(server.make_url("")).rstrip("/")
+            with pytest.raises(BadResponse, match="1000000 bytes"):
+                await c.call("order_summary")
+    finally:
+        await server.close()
+    assert sum(written) < 100 * 1024 * 1024  # the client hung up long before 200 MB

@@ -234,6 +234,8 @@ def test_unknown_keys(tmp_path: Path, text: str, said: str) -> None:
     ("[bot]\nmarket_interval = 0\n", "[bot] → market_interval: Input should be greater than 0"),
     ("[bot]\nweight_budget = 20000\n", "[bot] → weight_budget: Input should be less than or equal to 12000"),
     ("[bot]\nsearch_rows = 2.5\n", "[bot] → search_rows: Input should be a valid integer, got 2.5"),
+    ("[bot]\nmax_response_bytes = 100\n",
+     "[bot] → max_response_bytes: Input should be greater than or equal to 65536"),
     ("bot = 5\n", "bot: should be a table, got 5"),
     ("[ads]\nname = 'x'\n", "ads: should be an array of tables: write each ad as [[ads]], got a table"),
     ("[capabilities]\nessential = ['market', 'chatt']\n",
@@ -313,7 +315,7 @@ def test_every_problem_is_reported(tmp_path: Path) -> None:
     assert said == [
         "[bot] → dry_run: Input should be a valid boolean, got 1",
         "[bot] → typo: unknown key (allowed: dry_run, kill_switch, market_interval, reference_interval, "
-        "my_ads_interval, orders_interval, weight_budget, search_rows)",
+        "my_ads_interval, orders_interval, weight_budget, search_rows, max_response_bytes)",
         "[web] → port: Input should be greater than or equal to 1",
     ]
 

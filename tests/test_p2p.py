@@ -17,6 +17,7 @@ from bot.binance.errors import (
     BogusResponse,
     IllegalParameter,
     OperationIllegal,
+    ShapeChanged,
 )
 from bot.binance.models import (
     Ad,
@@ -283,13 +284,19 @@ async def test_a_missing_field_names_endpoint_and_field(fake: FakeClient, api: P
     with pytest.raises(BadResponse) as raised:
         await api.search_ads("USDT", "RUB", "BUY")
     assert str(raised.value).startswith("search: ")
-    assert raised.value.msg == "data[1].adv.price: field required"
+    assert raised.value.msg == "the exchange's answer changed shape: data[1].adv.price: field required"
 
 
-async def test_an_empty_page_may_come_as_null(fake: FakeClient, api: P2PApi) -> None:
-    fake.ok("list_orders", None)
+async def test_an_empty_page_may_come_as_null_only_with_a_total_of_zero(
+    fake: FakeClient, api: P2PApi
+) -> None:
+    fake.answers["list_orders"] = Response(
+        ENDPOINTS["list_orders"], 200, {"code": "000000", "data": None, "total": 0, "success": True})
     page = await api.list_orders()
-    assert page.items == [] and page.total is None
+    assert page.items == [] and page.total == 0
+    fake.ok("list_orders", None)  # rows null and no total: the desk would be blind
+    with pytest.raises(ShapeChanged, match="data: input should be a valid list"):
+        await api.list_orders()
 
 
 async def test_search_sends_only_what_is_given(fake: FakeClient, api: P2PApi) -> None:

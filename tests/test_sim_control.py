@@ -140,6 +140,20 @@ async def test_reply_faults(sim_http: SimHttp, fake_sim: Simulator, spec: dict[s
     assert (await sim_http.call("order_summary")).status == (418 if spec["kind"] == "http429" else 200)
 
 
+async def test_reshape_renames_keys_inside_data_or_nulls_it(sim_http: SimHttp,
+                                                            fake_sim: Simulator) -> None:
+    plain = json.loads((await sim_http.call("order_summary")).text)
+    assert isinstance(plain["data"], dict) and plain["data"]
+    key = next(iter(plain["data"]))
+    fake_sim.add_fault("reshape", rename={key: key + "Renamed"}, count=1, endpoint="order_summary")
+    renamed = json.loads((await sim_http.call("order_summary")).text)
+    assert key not in renamed["data"] and key + "Renamed" in renamed["data"]
+    assert renamed["code"] == "000000"
+    fake_sim.add_fault("reshape", null_data=True, count=1)
+    assert json.loads((await sim_http.call("order_summary")).text)["data"] is None
+    assert json.loads((await sim_http.call("order_summary")).text) == plain
+
+
 async def test_timeout_holds_the_request(sim_http: SimHttp, fake_sim: Simulator) -> None:
     fake_sim.add_fault("timeout", hold_seconds=30, count=1, endpoint="search")
     with pytest.raises(TimeoutError):

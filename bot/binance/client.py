@@ -31,6 +31,7 @@ from bot.binance.errors import (
     ExchangeUnavailable,
     IpBanned,
     RateLimited,
+    TooLarge,
     check_response,
 )
 from bot.binance.signing import Signer
@@ -44,6 +45,12 @@ DEFAULT_BAN_SECONDS = 120.0
 RESYNC_SECONDS = 900.0  # peers re-sync the server-time offset every 10 to 30 minutes
 _BANNED_UNTIL = re.compile(r"until\s+(\d{13})")
 DEFAULT_RATE_LIMIT_SECONDS = 1.0
+# what the exchange asks is honoured up to a bound: a `Retry-After: 1e9` must not freeze the
+# daemon for good, nor store a ban until 2058. Binance bans for 2 minutes up to 3 days.
+MAX_PAUSE_SECONDS = 300.0
+MAX_BAN_SECONDS = 3 * 86400.0
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+_CHUNK = 64 * 1024
 
 
 class Clock(Protocol):
@@ -78,6 +85,9 @@ class SystemClock:
         await asyncio.sleep(seconds)
 
 
+NOT_PARSED: Any = object()  # Response.parsed before the reply's data met its model
+
+
 @dataclass(slots=True)
 class Response:
     """A successful reply: the decoded JSON and what came with it."""
@@ -87,6 +97,7 @@ class Response:
     payload: Any
     headers: dict[str, str] = field(default_factory=dict)
     latency: float = 0.0
+    parsed: Any = field(default=NOT_PARSED, repr=False, compare=False)  # see bot.binance.p2p.read
 
     @property
     def data(self) -> Any:
@@ -168,6 +179,7 @@ class SignedClient:
         clock: Clock | None = None,
         max_rate_limit_retries: int = 2,
         proxy: str | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if not 0 < recv_window <= 60000:
             raise ValueError("recvWindow must be between 1 and 60000 ms")
@@ -181,6 +193,7 @@ class SignedClient:
         self.clock: Clock = clock or SystemClock()
         self.max_rate_limit_retries = max_rate_limit_retries
         self.proxy = proxy
+        self.max_response_bytes = max_response_bytes  # larger replies are refused unread
         self.time_offset_ms = 0
         self.time_synced = False
         self.synced_at = 0.0  # monotonic
@@ -316,7 +329,7 @@ class SignedClient:
             ) as resp:
                 status = resp.status
                 headers = {k: v for k, v in resp.headers.items()}
-                raw = await resp.read()
+                raw = await self._read_body(ep, resp)
         except TimeoutError:
             raise ExchangeUnavailable("timed out", endpoint=ep.name) from None
         except aiohttp.ClientError as exc:
@@ -333,6 +346,29 @@ class SignedClient:
             raise
         return Response(ep, status, payload, headers, latency)
 
+    async def _read_body(self, ep: Endpoint, resp: aiohttp.ClientResponse) -> bytes:
+        """The body, or TooLarge as soon as it exceeds max_response_bytes (never held whole)."""
+        limit = self.max_response_bytes
+        declared = resp.content_length
+        if declared is not None and declared > limit:
+            resp.close()  # the connection is dropped, not drained
+            raise self._too_large(ep, resp, f"it declares {declared} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                resp.close()
+                raise self._too_large(ep, resp, f"more than {limit} bytes arrived")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, ep: Endpoint, resp: aiohttp.ClientResponse, said: str) -> TooLarge:
+        logger.warning("{}: reply refused unread: {} (limit {} bytes, [bot] max_response_bytes)",
+                       ep.name, said, self.max_response_bytes)
+        return TooLarge(f"{said}; the limit is {self.max_response_bytes} bytes", endpoint=ep.name,
+                        status=resp.status)
+
     def _read_weights(self, headers: Mapping[str, str]) -> None:
         lower = {k.lower(): v for k, v in headers.items()}
         for name in WEIGHT_HEADERS:
@@ -343,10 +379,12 @@ class SignedClient:
     def _note_limits(self, exc: BinanceError) -> None:
         now = self.clock.time()
         if isinstance(exc, IpBanned):
-            self.banned_until = max(self.banned_until, self._ban_end(exc, now))
+            end = capped(self._ban_end(exc, now) - now, MAX_BAN_SECONDS, "418 ban", exc.endpoint)
+            self.banned_until = max(self.banned_until, now + end)
             logger.error("IP banned by the exchange until {:.0f}; all traffic stopped", self.banned_until)
         elif isinstance(exc, RateLimited):
             wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_SECONDS
+            wait = capped(wait, MAX_PAUSE_SECONDS, "429 pause", exc.endpoint)
             self.paused_until = max(self.paused_until, now + wait)
 
     @staticmethod
@@ -360,5 +398,16 @@ class SignedClient:
         return now + DEFAULT_BAN_SECONDS
 
     def restore_ban(self, until: float) -> None:
-        """Honour a ban persisted by an earlier run."""
-        self.banned_until = max(self.banned_until, until)
+        """Honour a ban persisted by an earlier run (at most MAX_BAN_SECONDS from now)."""
+        left = capped(until - self.clock.time(), MAX_BAN_SECONDS, "stored 418 ban", None)
+        self.banned_until = max(self.banned_until, self.clock.time() + left)
+
+
+def capped(seconds: float, cap: float, what: str, endpoint: str | None) -> float:
+    """`seconds` bounded to [0, cap]; a cut is logged, since the exchange asked for more."""
+    if seconds != seconds or seconds > cap:  # NaN too
+        where = f"{endpoint}: " if endpoint else ""
+        logger.warning("{}the exchange asked for a {} of {:.0f} s; capped at {:.0f} s", where, what,
+                       seconds, cap)
+        return cap
+    return max(0.0, seconds)

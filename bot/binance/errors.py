@@ -225,6 +225,23 @@ class BadResponse(BinanceError):
     advice = "the exchange's reply could not be read"
 
 
+SHAPE_CHANGED = "the exchange's answer changed shape"
+
+
+class ShapeChanged(BadResponse):
+    """HTTP 200 with the success envelope whose `data` does not fit the model: the endpoint is
+    failing (its feature parks or degrades, readiness follows, an alert goes out) until the
+    shape is right again."""
+
+    advice = SHAPE_CHANGED
+
+
+class TooLarge(BadResponse):
+    """A reply larger than `max_response_bytes`: refused unread, the endpoint is failing."""
+
+    advice = "the exchange's reply was larger than the bot accepts"
+
+
 class BogusResponse(BadResponse):
     """HTTP 200 with an empty or non-envelope body: the exchange answers unknown paths that way."""
 
@@ -359,7 +376,7 @@ def _check(
                           "retry_after": _retry_after(headers)}
     try:
         doc = _decode(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         if status >= 400:
             cls = STATUSES.get(status) or (ExchangeUnavailable if status >= 500 else RequestRejected)
             return cls(_snippet(body), **kw)

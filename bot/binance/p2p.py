@@ -13,8 +13,10 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from bot.binance.client import Caller, Response
-from bot.binance.errors import BadResponse, IllegalParameter
+from pydantic import StrictBool
+
+from bot.binance.client import NOT_PARSED, Caller, Response
+from bot.binance.errors import SHAPE_CHANGED, BadResponse, IllegalParameter, ShapeChanged
 from bot.binance.models import (
     Ad,
     Categories,
@@ -48,6 +50,43 @@ MY_ADS_FILTERS: dict[str, str] = {
     "fiat_unit": "fiatUnit",
     "trade_type": "tradeType",
 }
+
+
+# The model of each endpoint's `data` (paged lists are arrays, never null). The registry reads
+# every reply with it before it counts the call a success, so a renamed field or `data: null`
+# is that endpoint's failure, not a success the desk cannot use.
+SHAPES: dict[str, Any] = {
+    "search": list[SearchItem],
+    "reference_price": list[ReferencePrice],
+    "categories": Categories,
+    "my_ads": list[Ad],
+    "ad_detail": Ad,
+    "update_ad": StrictBool | None,  # the success envelope without data is a success too
+    "update_ad_status": StatusUpdate,
+    "order_summary": OrderSummary,
+    "list_orders": list[OrderRow],
+    "order_detail": OrderDetail,
+    "order_history": list[HistoryRow],
+    "chat_credential": ChatCredential,
+    "chat_messages": list[ChatMessage],
+    "key_permissions": KeyRestrictions,
+    "server_time": ServerTime,
+}
+
+
+def read(resp: Response) -> Any:
+    """The reply's `data` as its endpoint's model, parsed once; ShapeChanged names the field."""
+    if resp.parsed is NOT_PARSED:
+        name = resp.endpoint.name
+        shape = SHAPES.get(name)
+        data = resp.data
+        if data is None and resp.total == 0 and getattr(shape, "__origin__", None) is list:
+            data = []  # null rows with `total: 0` is an empty page; without it, a changed shape
+        try:
+            resp.parsed = data if shape is None else parse(shape, data, name)
+        except BadResponse as exc:
+            raise ShapeChanged(f"{SHAPE_CHANGED}: {exc.msg}", endpoint=name) from None
+    return resp.parsed
 
 
 def money(value: Decimal | str | int) -> str:
@@ -87,14 +126,13 @@ class P2PApi:
         return await self._caller.call(endpoint, params)
 
     async def _one(self, model: type[T], endpoint: str, params: Mapping[str, Any] | None = None) -> T:
-        resp = await self._call(endpoint, params)
-        result: T = parse(model, resp.data, endpoint)
+        """One object; `model` is SHAPES[endpoint], named here for the type checker."""
+        result: T = read(await self._call(endpoint, params))
         return result
 
     async def _page(self, model: type[T], endpoint: str, params: Mapping[str, Any]) -> Page[T]:
         resp = await self._call(endpoint, params)
-        data = [] if resp.data is None else resp.data
-        items: list[T] = parse(list[model], data, endpoint)  # type: ignore[valid-type]
+        items: list[T] = read(resp)
         return Page[model](items=items, total=resp.total)  # type: ignore[valid-type]
 
     # --- market ------------------------------------------------------------------
@@ -130,8 +168,7 @@ class P2PApi:
         if not 1 <= len(names) <= MAX_REFERENCE_ASSETS:
             raise ValueError(f"reference prices take 1 to {MAX_REFERENCE_ASSETS} assets")
         body = {"assets": names, "fiatCurrency": fiat, "tradeType": side(trade_type)}
-        resp = await self._call("reference_price", body)
-        result: list[ReferencePrice] = parse(list[ReferencePrice], resp.data, "reference_price")
+        result: list[ReferencePrice] = read(await self._call("reference_price", body))
         return result
 
     async def reference_price(self, asset: str, fiat: str, trade_type: str) -> ReferencePrice | None:
@@ -177,9 +214,7 @@ class P2PApi:
         if Decimal(text) <= 0:
             raise ValueError(f"{field} must be positive")
         resp = await self._call("update_ad", {"advNo": str(adv_no), field: text})
-        if resp.data is None or isinstance(resp.data, bool):
-            return resp.data is not False  # the success envelope without data is a success
-        raise BadResponse("data: expected true or false", endpoint="update_ad", status=resp.status)
+        return read(resp) is not False  # the success envelope without data is a success
 
     async def update_ad_status(self, adv_nos: str | Iterable[str], status: int) -> StatusUpdate:
         """Put ads online (1), offline (3) or close them (4)."""

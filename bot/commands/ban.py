@@ -1,0 +1,97 @@
+"""`ban`: the IP ban the exchange imposed (HTTP 418) as the store keeps it; `--clear` forgets it.
+
+A stored ban holds across restarts: every run waits it out (at most three days, the
+longest ban Binance gives). Clearing is for a ban known to be over or wrong, and is
+refused while a bot runs on the store: that bot holds the ban in memory and would
+store it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.binance.client import MAX_BAN_SECONDS
+from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, fail, load_settings, open_store
+from bot.lock import AlreadyRunning, InstanceLock
+from state.meta import Meta
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `ban`."""
+    p.add_argument("--clear", action="store_true",
+                   help="forget the stored ban (refused while a bot runs on the store)")
+    p.add_argument("--db", type=Path, default=None, help="the store (default: P2PBOT_DB)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the stored ban (0), or clear it (0; 2 while a bot runs on the store)."""
+    try:
+        db = args.db or load_settings().db
+    except ConfigError as exc:
+        return fail(exc)
+    if not Path(db).exists():
+        print(f"no IP ban recorded (no store at {db})")
+        return EXIT_OK
+    if not args.clear:
+        print(asyncio.run(_show(db, time.time())))
+        return EXIT_OK
+    try:
+        lock = InstanceLock(db).acquire()
+    except (AlreadyRunning, OSError) as exc:
+        print(f"p2pbot ban --clear: refused: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        print(asyncio.run(_clear(db, time.time())))
+    finally:
+        lock.release()
+    return EXIT_OK
+
+
+async def _show(db: Path, now: float) -> str:
+    async with open_store(db) as store:
+        until = await Meta(store).ban_until()
+    return describe(until, now)
+
+
+async def _clear(db: Path, now: float) -> str:
+    async with open_store(db) as store:
+        meta = Meta(store)
+        until = await meta.ban_until()
+        await meta.clear_ban()
+    if until <= now:
+        return "no IP ban in force; nothing stored now"
+    return f"cleared the stored IP ban ({describe(until, now)}); the next run sends requests again"
+
+
+def describe(until: float, now: float) -> str:
+    """The stored ban in words: in force until when, and for how long the bot will wait."""
+    if until <= now:
+        return "no IP ban in force" + (f" (the last one ended {_stamp(until)} UTC)" if until else "")
+    left = until - now
+    said = f"IP banned by the exchange until {_stamp(until)} UTC ({_span(left)} left)"
+    if left > MAX_BAN_SECONDS:
+        said += (f"; longer than Binance's longest ban, so a run waits {_span(MAX_BAN_SECONDS)} "
+                 "at most")
+    return said + "; `p2pbot ban --clear` forgets it"
+
+
+def _stamp(at: float) -> str:
+    try:
+        return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return "the far future"
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

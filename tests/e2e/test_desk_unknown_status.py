@@ -1,0 +1,73 @@
+"""An order status this bot does not know (issue 11, item 8): carried as unknown, one alert,
+its detail re-read on back-off (not on every poll), and followed again once it is known."""
+
+from __future__ import annotations
+
+from loguru import logger
+
+from bot.chat import ChatTimings
+from simulator.app import run_simulator
+from tests.e2e.desk import START_MS, config_text, open_order, running_bot, scenario, until
+from tests.e2e.test_desk_chat import STILL
+
+SPEED = 300.0
+TIMINGS = ChatTimings(keepalive=60, silence=60, ack=60, rest_poll=60)
+POLLS = 40  # orders_interval = 15 s: ten simulated minutes
+
+
+async def test_an_unknown_status_is_alerted_once_and_read_on_back_off(tmp_path) -> None:
+    warnings: list[str] = []
+    sink = logger.add(lambda m: warnings.append(m.record["message"]), level="WARNING")
+    scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
+    try:
+        async with run_simulator(scen, start_ms=START_MS) as sim:
+            async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS) as run:
+                order = await open_order(sim)
+                await until(lambda: run.desk.orders.get(order), what="the order stored")
+                sim.world.orders.orders[order].status = 5  # a status Binance has not used before
+                before = len(sim.requests("order_detail"))
+                lists = len(sim.requests("list_orders"))
+                await until(lambda: len(sim.requests("list_orders")) >= lists + 2 * POLLS,
+                            limit=30, what=f"{POLLS} polls")
+                details = len(sim.requests("order_detail")) - before
+                stored = await run.desk.orders.get(order)
+                alerts = [w for w in warnings if w.startswith("ALERT [order_status_unknown]")]
+                assert details <= 4, f"{details} detail reads in {POLLS} polls"
+                assert stored is not None and stored.status == 1  # carried, not moved
+                assert len(alerts) == 1 and "status 5" in alerts[0]
+                assert run.desk.unknown_status(order) == 5
+
+                sim.world.orders.orders[order].status = 4  # known again: completed
+                await until(lambda: _status(run, order, 4), limit=30, what="the order followed")
+                assert run.desk.unknown_status(order) is None
+    finally:
+        logger.remove(sink)
+
+
+async def _status(run, order: str, status: int) -> bool:
+    stored = await run.desk.orders.get(order)
+    return stored is not None and stored.status == status
+
+
+def _details_of(sim, order: str) -> int:
+    return sum(1 for r in sim.requests("order_detail") if order in str(r))
+
+
+async def test_an_unlisted_order_in_an_unknown_status_is_re_read_on_back_off(tmp_path) -> None:
+    scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
+    async with run_simulator(scen, start_ms=START_MS) as sim:
+        async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS) as run:
+            order = await open_order(sim)
+            await until(lambda: run.desk.orders.get(order), what="the order stored")
+            sim.world.orders.orders[order].status = 5
+            for _ in range(20):  # newer orders push it off the first page of the order list
+                await open_order(sim)
+            await until(lambda: run.desk.unknown_status(order) == 5, limit=30,
+                        what="the detail read")
+            start = sim.clock.now()
+            first = _details_of(sim, order)
+            await until(lambda: sim.clock.now() >= start + 1800, limit=30,
+                        what="30 simulated minutes")
+            reads = _details_of(sim, order) - first
+    # 120 polls in 30 minutes; re-read after 1, 2, 4, 8 and 16 minutes at most
+    assert 1 <= reads <= 5, reads
