@@ -21,6 +21,7 @@ from bot.orders import attach_order_desk
 from bot.pollers import MarketPoller, OwnAdsPoller, Poller, ReferencePoller, plan_intervals
 from bot.pricing import AdRuntime, PricingEngine, search_side, to_own
 from bot.ratelimit import RateGovernor
+from bot.retention import DecisionRetention
 from config.loader import LoadedConfig
 from config.settings import Settings
 from state.db import Store
@@ -63,6 +64,8 @@ class Bot:
         )
         self.api = P2PApi(self.registry)
         self.decisions = DecisionLog(store)
+        self.retention = DecisionRetention(self.decisions, self.clock,
+                                           self.cfg.bot.decisions_retention_days)
         self.ads = [AdRuntime(ad) for ad in loaded.ads]
         self.engine = PricingEngine(
             self.ads, api=self.api, registry=self.registry, clock=self.clock, log=self.decisions,
@@ -199,6 +202,7 @@ class Bot:
                 workers = self._workers
                 workers += [tg.create_task(p.run(), name=p.name) for p in self.pollers]
                 workers.append(tg.create_task(self.registry.run_prober(), name="prober"))
+                workers.append(tg.create_task(self.retention.run(), name="retention"))
                 workers += [tg.create_task(t(), name=getattr(t, "__qualname__", "part"))
                             for t in self.parts.tasks]
                 bus = tg.create_task(self.bus.run(), name="bus")

@@ -60,6 +60,7 @@ async def apply_config(bot: Bot, loaded: LoadedConfig) -> list[str]:
     bot.engine.dry_run = loaded.app.bot.dry_run
     bot.engine.kill_switch = loaded.app.bot.kill_switch
     bot.registry.config = loaded.app.capabilities.probe_config()
+    bot.retention.days = loaded.app.bot.decisions_retention_days
     for ad in added:
         c = ad.loaded.config
         if bot.own_seen:

@@ -77,7 +77,8 @@ def decision(row: DecisionRow) -> dict[str, Any]:
     return {"at": row.at, "ad": row.ad, "adv_no": row.adv_no, "strategy": row.strategy,
             "result": row.result, "reason": row.reason, "price_before": _s(row.price_before),
             "target": _s(row.target), "guards": list(row.guards), "code": row.code,
-            "best": best, "rank": row.trace.get("rank") if row.trace else None}
+            "best": best, "rank": row.trace.get("rank") if row.trace else None,
+            "repeats": row.repeats, "first_at": row.since}
 
 
 async def history(bot: Bot, ad: AdRuntime, since: float) -> list[dict[str, Any]]:
@@ -91,6 +92,8 @@ async def history(bot: Bot, ad: AdRuntime, since: float) -> list[dict[str, Any]]
     points = []
     for r in sorted(rows.values(), key=lambda r: r.at):
         price = r.target if r.result == "applied" and r.target is not None else r.price_before
+        if r.repeats > 1:  # a repeated decision held the price from its first time on
+            points.append({"at": max(r.since, since), "price": _s(price), "result": r.result})
         points.append({"at": r.at, "price": _s(price), "result": r.result})
     points.append({"at": bot.clock.time(), "price": _s(ad.own.price), "result": "now"})
     return points

@@ -98,6 +98,7 @@ class BotConfig(_Table):
     orders_interval: Seconds = 15.0
     weight_budget: StrictInt = Field(6000, ge=1, le=12000)
     search_rows: StrictInt = Field(20, ge=1, le=20)
+    decisions_retention_days: StrictInt = Field(30, ge=1, le=3650)
 
 
 def _known_capability(name: str) -> str:

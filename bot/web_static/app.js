@@ -148,7 +148,7 @@
       ["reference", ad.reference ? ad.reference.price + " (" + ad.reference.source + ")" : "-"],
       ["spread", ad.spread === null ? "-" : ad.spread],
       ["strategy", ad.strategy + (ad.enabled ? "" : " (disabled)")],
-      ["last decision", last ? last.result + ": " + last.reason + " (" + ago(last.at, doc.now) + ")" : "-"],
+      ["last decision", last ? last.result + ": " + last.reason + " (" + ago(last.at, doc.now) + repeated(last, doc.now) + ")" : "-"],
     ];
     const dl = el("dl", {});
     for (const [k, v] of rows) dl.append(el("dt", {}, k), el("dd", { "data-field": k }, v));
@@ -165,11 +165,17 @@
 
   // --- decisions and orders -------------------------------------------------------------
 
+  // a decision repeated with the same inputs is one row: "x42 since 10:00"
+  function repeated(d, now) {
+    return d.repeats > 1 ? ", x" + d.repeats + " since " + clock(d.first_at, now) : "";
+  }
+
   function decisionRows(doc) {
     return doc.decisions.map((d) => el("tr", {},
       el("td", {}, clock(d.at, doc.now)),
       el("td", {}, d.ad),
-      el("td", { class: "result-" + d.result }, d.result),
+      el("td", { class: "result-" + d.result, "data-repeats": d.repeats },
+         d.result, d.repeats > 1 ? " x" + d.repeats : null),
       el("td", {}, d.target && d.target !== d.price_before ? d.price_before + " → " + d.target : d.price_before),
       el("td", { class: "changes" }, d.reason)));
   }
