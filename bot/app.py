@@ -80,6 +80,7 @@ class Bot:
         self.desk: Any = None
         self._workers: list[asyncio.Task[Any]] = []  # cancelled first at stop (pollers, parts)
         self.own_seen: tuple[Ad, ...] = ()  # the latest read of own ads (a reload resolves from it)
+        self._missing: tuple[str, ...] = ()  # configured ads last said to be not found
 
     # --- start ---------------------------------------------------------------------
 
@@ -106,10 +107,7 @@ class Bot:
         problems = [ad.problem for ad in self.ads if ad.problem]
         if problems:
             raise StartupError("; ".join(problems))
-        for ad in self.ads:
-            if ad.own is None and ad.loaded.config.side:
-                self._market_for(ad.loaded.config.asset or "", ad.loaded.config.fiat or "",
-                                 search_side(Side(ad.loaded.config.side)))
+        # an ad's market is searched once the ad is found among your ads (_resolve), not before
         self._reference_pollers()
         plan_intervals(self.pollers, self.cfg.bot.weight_budget)
         self.desk = attach_order_desk(self)
@@ -155,7 +153,21 @@ class Bot:
         for ad in self.ads:
             if ad.own is None:
                 self._resolve(ad, ev.ads)
+        self._say_missing()
         await self.engine.on_own_ads(ev)
+
+    def _say_missing(self) -> None:
+        """Name the configured ads not found among your ads: at the first read, then on change."""
+        missing = [ad for ad in self.ads if ad.own is None and not ad.problem]
+        labels = tuple(ad.label for ad in missing)
+        if labels == self._missing:
+            return
+        self._missing = labels
+        if missing:
+            named = "; ".join(ad.label if ad.label == ad.loaded.config.selector
+                              else f"{ad.label} ({ad.loaded.config.selector})" for ad in missing)
+            logger.warning("not found among your {} ads: {}; each waits for the next read of your "
+                           "ads (its market is not searched meanwhile)", len(self.own_seen), named)
 
     def _resolve(self, ad: AdRuntime, ads: tuple[Ad, ...]) -> None:
         c = ad.loaded.config
@@ -173,8 +185,7 @@ class Bot:
                     logger.error("{}", ad.problem)
                 return
         if not matches:
-            logger.warning("ad {}: none of your ads matches {}; it waits", ad.label, c.selector)
-            return
+            return  # said by _say_missing, once
         found = matches[0]
         side = Side((found.trade_type or str(c.side)).upper())
         ad.own = to_own(found, side)
