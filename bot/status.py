@@ -37,7 +37,7 @@ def readiness(bot: Bot) -> tuple[bool, list[str]]:
 
 
 def capabilities(bot: Bot) -> list[dict[str, Any]]:
-    """Every capability: state, source, cause, what it does and what losing it costs."""
+    """Every capability: state, source, cause, and the sentence of its state (`says`)."""
     essential = set(bot.cfg.capabilities.essential)
     out = []
     for name, spec in CAPABILITIES.items():
@@ -45,7 +45,8 @@ def capabilities(bot: Bot) -> list[dict[str, Any]]:
         cause = None if s.cause is None else {"endpoint": s.cause.endpoint, "code": s.cause.code,
                                               "message": s.cause.message}
         out.append({"name": name, "state": str(s.state), "source": s.source, "cause": cause,
-                    "essential": name in essential, "does": spec.does, "without": spec.without,
+                    "essential": name in essential, "says": spec.says(str(s.state)),
+                    "does": spec.does, "degraded": spec.degraded, "without": spec.without,
                     "endpoints": sorted({e for src in spec.sources for e in src.endpoints})})
     return out
 

@@ -11,7 +11,7 @@ from bot.binance.endpoints import ENDPOINTS
 from bot.binance.p2p import P2PApi
 from bot.capabilities import CapabilityRegistry, ProbeConfig
 from bot.events import EventBus
-from bot.pollers import OwnAdsPoller, Poller, plan_intervals
+from bot.pollers import MarketPoller, OwnAdsPoller, Poller, plan_intervals
 from bot.ratelimit import RateGovernor
 from tests.fakes import FakeClient, FakeClock
 from tests.wire import ad_json, envelope
@@ -102,3 +102,12 @@ async def test_a_page_with_nothing_new_ends_the_read() -> None:
     poller, client = own_ads_poller(lambda page: (numbers(0, 20), None))
     got = await poller.fetch("my_ads")
     assert len(got.ads) == 20 and client.sent("my_ads") == 2
+
+
+def test_a_market_poller_is_named_by_the_side_of_the_ads_it_reads() -> None:
+    client = FakeClient(FakeClock())
+    reg = CapabilityRegistry(client)  # type: ignore[arg-type]
+    kw: dict[str, Any] = {"registry": reg, "bus": EventBus(), "clock": client.clock, "interval": 10}
+    sell_ads = MarketPoller(P2PApi(reg), "USDT", "USD", "BUY", 20, **kw)  # a SELL ad's rivals
+    buy_ads = MarketPoller(P2PApi(reg), "USDT", "USD", "SELL", 20, **kw)
+    assert (sell_ads.name, buy_ads.name) == ("market USDT/USD SELL ads", "market USDT/USD BUY ads")

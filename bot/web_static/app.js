@@ -65,7 +65,7 @@
       el("td", {}, c.name, c.essential ? el("span", { class: "badge", title: "needed for /readyz" }, " essential") : null),
       el("td", { class: "state " + c.state }, c.state),
       el("td", {}, c.source || "-"),
-      el("td", { class: "changes" }, c.state === "enabled" ? c.does : c.without)));
+      el("td", { class: "changes", "data-says": c.state }, c.says)));  // each state has its own words
   }
 
   function timelineBar(ep, win) {

@@ -55,23 +55,34 @@ def warnings() -> Iterator[list[str]]:
         logger.remove(sink)
 
 
-async def test_every_page_is_read_and_the_missing_ads_are_named_once(tmp_path) -> None:
+async def test_every_page_of_250_own_ads_is_read(tmp_path) -> None:
+    async with run_simulator(many_ads(), speed=0, seed=4) as sim:  # type: ignore[arg-type]
+        async with started(sim, tmp_path, ADS) as bot:
+            far = bot.ads[0]
+            assert far.own is not None and far.own.adv_no == FAR
+            assert len(sim.requests("my_ads")) == 13  # 250 ads, 20 a page
+
+
+async def test_the_ads_not_found_are_named_once_at_start(tmp_path) -> None:
     async with run_simulator(many_ads(), speed=0, seed=4) as sim:  # type: ignore[arg-type]
         with warnings() as said:
             async with started(sim, tmp_path, ADS) as bot:
-                far, gone, buy = bot.ads
-                assert far.own is not None and far.own.adv_no == FAR
-                assert len(sim.requests("my_ads")) == 13  # 250 ads, 20 a page
                 (missing,) = [m for m in said if "not found among your" in m]
                 assert f"not found among your {MANY} ads" in missing
                 assert "gone (adv_no 99999999999999999999)" in missing
                 assert "USDT/RUB BUY" in missing and "far" not in missing
-                # the next reads say nothing new
                 poller = next(p for p in bot.pollers if isinstance(p, OwnAdsPoller))
-                await bot._on_own_ads(await poller.fetch("my_ads"))
-                assert len([m for m in said if "not found" in m or "matches" in m]) == 1
-                # only the found ad's market is searched: the SELL ads, found with a BUY search
-                markets = [p for p in bot.pollers if isinstance(p, MarketPoller)]
-                assert [(p.search_side, p.name) for p in markets] == [
-                    ("BUY", "market USDT/RUB SELL ads")]
-                assert gone.own is None and buy.own is None
+                for _ in range(3):  # the next reads say nothing new
+                    await bot._on_own_ads(await poller.fetch("my_ads"))
+        assert len([m for m in said if "not found" in m or "matches" in m]) == 1
+
+
+async def test_no_market_is_searched_for_an_ad_that_does_not_exist(tmp_path) -> None:
+    async with run_simulator(many_ads(), speed=0, seed=4) as sim:  # type: ignore[arg-type]
+        async with started(sim, tmp_path, ADS) as bot:
+            gone, buy = bot.ads[1:]
+            assert gone.own is None and buy.own is None
+            # only the found ad's market: its rivals (SELL ads) come from a BUY search
+            markets = [p for p in bot.pollers if isinstance(p, MarketPoller)]
+            assert [(p.search_side, p.name) for p in markets] == [
+                ("BUY", "market USDT/RUB SELL ads")]
