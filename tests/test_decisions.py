@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -263,3 +264,15 @@ async def test_history_and_the_status_document_show_the_repeat_count(
     assert await asyncio.to_thread(main, ["history", "--show", "decisions"]) == 0
     out = capsys.readouterr().out
     assert "x3" in out and "kill switch" in out and "until 2023-11-14 22:13:22" in out
+
+
+async def test_the_status_chart_holds_a_repeated_price_from_its_first_time(store: Store) -> None:
+    log = DecisionLog(store)
+    for at in (100.0, 110.0, 120.0):
+        await log.record(hold(at))
+    clock = FakeClock(start=130.0)
+    bot = SimpleNamespace(decisions=log, clock=clock)
+    ad = SimpleNamespace(own=own("1"))
+    points = await status.history(bot, ad, since=50.0)  # type: ignore[arg-type]
+    assert [(p["at"], p["result"]) for p in points] == [(100.0, "held"), (120.0, "held"),
+                                                        (130.0, "now")]
