@@ -46,7 +46,7 @@ async def with_bot(seed: int, seconds: float, speed: float) -> dict[str, float]:
             async with running_bot(sim, config, Path(tmp) / "b.db") as bot:
                 await asyncio.wait_for(after(bot, seconds).wait(), timeout=seconds / speed * 4 + 30)
                 rows = await bot.decisions.recent(limit=1_000_000)
-            standings = [r.trace.get("standing") for r in rows if r.trace]
+            standings = [r.trace.get("standing") for r in rows if r.trace for _ in range(r.repeats)]
             return {
                 "orders": sell_orders(sim),
                 "searches": len(standings),

@@ -21,6 +21,7 @@ from bot.orders import attach_order_desk
 from bot.pollers import MarketPoller, OwnAdsPoller, Poller, ReferencePoller, plan_intervals
 from bot.pricing import AdRuntime, PricingEngine, search_side, to_own
 from bot.ratelimit import RateGovernor
+from bot.retention import DecisionRetention
 from config.loader import LoadedConfig
 from config.settings import Settings
 from state.db import Store
@@ -64,6 +65,8 @@ class Bot:
         )
         self.api = P2PApi(self.registry)
         self.decisions = DecisionLog(store)
+        self.retention = DecisionRetention(self.decisions, self.clock,
+                                           self.cfg.bot.decisions_retention_days)
         self.ads = [AdRuntime(ad) for ad in loaded.ads]
         self.engine = PricingEngine(
             self.ads, api=self.api, registry=self.registry, clock=self.clock, log=self.decisions,
@@ -78,6 +81,7 @@ class Bot:
         self.desk: Any = None
         self._workers: list[asyncio.Task[Any]] = []  # cancelled first at stop (pollers, parts)
         self.own_seen: tuple[Ad, ...] = ()  # the latest read of own ads (a reload resolves from it)
+        self._missing: tuple[str, ...] = ()  # configured ads last said to be not found
 
     # --- start ---------------------------------------------------------------------
 
@@ -104,10 +108,7 @@ class Bot:
         problems = [ad.problem for ad in self.ads if ad.problem]
         if problems:
             raise StartupError("; ".join(problems))
-        for ad in self.ads:
-            if ad.own is None and ad.loaded.config.side:
-                self._market_for(ad.loaded.config.asset or "", ad.loaded.config.fiat or "",
-                                 search_side(Side(ad.loaded.config.side)))
+        # an ad's market is searched once the ad is found among your ads (_resolve), not before
         self._reference_pollers()
         plan_intervals(self.pollers, self.cfg.bot.weight_budget)
         self.desk = attach_order_desk(self)
@@ -153,7 +154,21 @@ class Bot:
         for ad in self.ads:
             if ad.own is None:
                 self._resolve(ad, ev.ads)
+        self._say_missing()
         await self.engine.on_own_ads(ev)
+
+    def _say_missing(self) -> None:
+        """Name the configured ads not found among your ads: at the first read, then on change."""
+        missing = [ad for ad in self.ads if ad.own is None and not ad.problem]
+        labels = tuple(ad.label for ad in missing)
+        if labels == self._missing:
+            return
+        self._missing = labels
+        if missing:
+            named = "; ".join(ad.label if ad.label == ad.loaded.config.selector
+                              else f"{ad.label} ({ad.loaded.config.selector})" for ad in missing)
+            logger.warning("not found among your {} ads: {}; each waits for the next read of your "
+                           "ads (its market is not searched meanwhile)", len(self.own_seen), named)
 
     def _resolve(self, ad: AdRuntime, ads: tuple[Ad, ...]) -> None:
         c = ad.loaded.config
@@ -171,8 +186,7 @@ class Bot:
                     logger.error("{}", ad.problem)
                 return
         if not matches:
-            logger.warning("ad {}: none of your ads matches {}; it waits", ad.label, c.selector)
-            return
+            return  # said by _say_missing, once
         found = matches[0]
         side = Side((found.trade_type or str(c.side)).upper())
         ad.own = to_own(found, side)
@@ -201,6 +215,7 @@ class Bot:
                 workers = self._workers
                 workers += [tg.create_task(p.run(), name=p.name) for p in self.pollers]
                 workers.append(tg.create_task(self.registry.run_prober(), name="prober"))
+                workers.append(tg.create_task(self.retention.run(), name="retention"))
                 workers += [tg.create_task(t(), name=getattr(t, "__qualname__", "part"))
                             for t in self.parts.tasks]
                 bus = tg.create_task(self.bus.run(), name="bus")

@@ -38,6 +38,14 @@ class CapabilitySpec:
     without: str  # what the bot does when the capability is disabled
     degraded: str = ""  # what it does on an alternative source
 
+    def says(self, state: str) -> str:
+        """The sentence for a state: what it does (enabled), on an alternative (degraded), without it."""
+        if state == "enabled":
+            return self.does
+        if state == "degraded":
+            return self.degraded or f"{self.does}, on an alternative source"
+        return self.without
+
 
 CAPABILITIES: dict[str, CapabilitySpec] = {
     spec.name: spec

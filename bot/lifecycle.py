@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from bot.pollers import MarketPoller, OwnAdsPoller, ReferencePoller, plan_intervals
-from bot.pricing import AdRuntime, search_side
+from bot.pricing import AdRuntime
 from config.loader import LoadedConfig
-from strategies.base import Side
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -62,12 +61,10 @@ async def apply_config(bot: Bot, loaded: LoadedConfig) -> list[str]:
     bot.registry.dry_run = loaded.app.bot.dry_run  # no write probes in a dry run
     bot.engine.kill_switch = loaded.app.bot.kill_switch
     bot.registry.config = loaded.app.capabilities.probe_config()
-    for ad in added:
-        c = ad.loaded.config
+    bot.retention.days = loaded.app.bot.decisions_retention_days
+    for ad in added:  # its market is searched once it is found (Bot._resolve)
         if bot.own_seen:
             bot._resolve(ad, bot.own_seen)
-        if ad.own is None and c.side:
-            bot._market_for(c.asset or "", c.fiat or "", search_side(Side(c.side)))
     bot._reference_pollers()
     _intervals(bot)
     changes = [f"{len(ads)} ad(s)"]

@@ -103,8 +103,9 @@ class MarketPoller(Poller):
 
     @property
     def name(self) -> str:
-        """Names the market."""
-        return f"market {self.asset}/{self.fiat} {self.search_side}"
+        """Names the market by the side of the ads it reads (a BUY search reads SELL ads)."""
+        ads_side = "SELL" if self.search_side == "BUY" else "BUY"
+        return f"market {self.asset}/{self.fiat} {ads_side} ads"
 
     async def fetch(self, source: str) -> MarketSnapshot:
         """Search the market."""
@@ -138,22 +139,30 @@ class OwnAdsPoller(Poller):
 
     capability = "my_ads"
     endpoints = ("my_ads",)
-    rows = 20
-    max_pages = 10
+    rows = 20  # the exchange caps a page at about 20 rows
+    max_pages = 2500  # 50,000 ads: only a guard against an answer that never ends
 
     def __init__(self, api: P2PApi, **kw: Any) -> None:
         super().__init__(**kw)
         self.api = api
+        self.capped = False  # the guard was hit (said once)
 
     async def fetch(self, source: str) -> OwnAdsUpdate:
-        """Read every page of own ads."""
-        ads: list[Any] = []
+        """Read every page of own ads: until a short page, the total, or a page with nothing new."""
+        ads: dict[str, Any] = {}
         for page_no in range(1, self.max_pages + 1):
             page = await self.api.my_ads(page=page_no, rows=self.rows)
-            ads.extend(page.items)
-            if len(page.items) < self.rows or (page.total is not None and len(ads) >= page.total):
+            fresh = {a.adv_no: a for a in page.items if a.adv_no not in ads}
+            ads.update(fresh)
+            if (len(page.items) < self.rows or not fresh
+                    or (page.total is not None and len(ads) >= page.total)):
                 break
-        return OwnAdsUpdate(tuple(ads), self.clock.time())
+        else:
+            if not self.capped:
+                logger.warning("your ads: stopped reading after {} pages ({} ads)", self.max_pages,
+                               len(ads))
+            self.capped = True
+        return OwnAdsUpdate(tuple(ads.values()), self.clock.time())
 
 
 def plan_intervals(pollers: Sequence[Poller], budget: int) -> float:

@@ -135,14 +135,16 @@ class PricingEngine:
         self.reported: set[tuple[str, str]] = set()
         self.counts: dict[str, int] = {}
         self.observers: list[Callable[[AdRuntime, DecisionRow], Any]] = []  # metrics, alerts
+        self._staged: list[tuple[AdRuntime, DecisionRow]] = []  # recorded, not yet flushed
 
     # --- events --------------------------------------------------------------------
 
     async def on_market(self, snap: MarketSnapshot) -> None:
-        """Decide for every ad of this market."""
+        """Decide for every ad of this market; their decisions are written in one transaction."""
         for ad in self.ads:
             if ad.market == (snap.asset, snap.fiat, snap.search_side):
-                await self.evaluate(ad, snap)
+                await self._evaluate(ad, snap)
+        await self._flush()
 
     async def on_capability(self, ev: CapabilityChanged) -> None:
         """Say why ads hold while market data or repricing is unavailable."""
@@ -159,6 +161,7 @@ class PricingEngine:
             row = DecisionRow(self.clock.time(), ad.label, ad.own.adv_no, ad.loaded.strategy.name,
                               ad.own.price, None, "held", f"holding: {what} unavailable{said}")
             await self._record(ad, row)
+        await self._flush()
 
     async def on_reference(self, ev: ReferenceUpdate) -> None:
         """Remember Binance's reference price."""
@@ -176,6 +179,12 @@ class PricingEngine:
     # --- one decision --------------------------------------------------------------
 
     async def evaluate(self, ad: AdRuntime, snap: MarketSnapshot) -> DecisionRow | None:
+        """Decide for one ad and write its decision."""
+        row = await self._evaluate(ad, snap)
+        await self._flush()
+        return row
+
+    async def _evaluate(self, ad: AdRuntime, snap: MarketSnapshot) -> DecisionRow | None:
         """Build the context, ask the strategy, run the guards, apply, record."""
         if ad.own is None:
             return None
@@ -204,12 +213,22 @@ class PricingEngine:
         return row
 
     async def _record(self, ad: AdRuntime, row: DecisionRow) -> None:
+        """Count and stage for the store (repeats are counted there) until the next flush."""
+        if self.log is not None:
+            row = self.log.stage(row)
         ad.last = row
         self.counts[row.result] = self.counts.get(row.result, 0) + 1
+        self._staged.append((ad, row))
+
+    async def _flush(self) -> None:
+        """Write the decisions staged since the last flush (one transaction), then tell the
+        observers: what they are told is already in the store."""
+        staged, self._staged = self._staged, []
         if self.log is not None:
-            await self.log.record(row)
-        for observer in self.observers:
-            observer(ad, row)
+            await self.log.flush()
+        for ad, row in staged:
+            for observer in self.observers:
+                observer(ad, row)
 
     def _own_ids(self, items: Iterable[SearchItem]) -> set[str]:
         mine = {a.own.adv_no for a in self.ads if a.own is not None}

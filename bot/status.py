@@ -51,7 +51,7 @@ def write_only() -> frozenset[str]:
 
 
 def capabilities(bot: Bot) -> list[dict[str, Any]]:
-    """Every capability: state, source, cause, what it does and what losing it costs."""
+    """Every capability: state, source, cause, and the sentence of its state (`says`)."""
     essential = set(bot.cfg.capabilities.essential)
     out = []
     for name, spec in CAPABILITIES.items():
@@ -59,7 +59,8 @@ def capabilities(bot: Bot) -> list[dict[str, Any]]:
         cause = None if s.cause is None else cause_json(s.cause)
         out.append({"name": name, "state": str(s.state), "source": s.source, "cause": cause,
                     "causes": [cause_json(c) for c in s.causes],
-                    "essential": name in essential, "does": spec.does, "without": spec.without,
+                    "essential": name in essential, "says": spec.says(str(s.state)),
+                    "does": spec.does, "degraded": spec.degraded, "without": spec.without,
                     "endpoints": sorted({e for src in spec.sources for e in src.endpoints})})
     return out
 
@@ -91,7 +92,8 @@ def decision(row: DecisionRow) -> dict[str, Any]:
     return {"at": row.at, "ad": row.ad, "adv_no": row.adv_no, "strategy": row.strategy,
             "result": row.result, "reason": row.reason, "price_before": _s(row.price_before),
             "target": _s(row.target), "guards": list(row.guards), "code": row.code,
-            "best": best, "rank": row.trace.get("rank") if row.trace else None}
+            "best": best, "rank": row.trace.get("rank") if row.trace else None,
+            "repeats": row.repeats, "first_at": row.since}
 
 
 async def history(bot: Bot, ad: AdRuntime, since: float) -> list[dict[str, Any]]:
@@ -105,6 +107,8 @@ async def history(bot: Bot, ad: AdRuntime, since: float) -> list[dict[str, Any]]
     points = []
     for r in sorted(rows.values(), key=lambda r: r.at):
         price = r.target if r.result == "applied" and r.target is not None else r.price_before
+        if r.repeats > 1:  # a repeated decision held the price from its first time on
+            points.append({"at": max(r.since, since), "price": _s(price), "result": r.result})
         points.append({"at": r.at, "price": _s(price), "result": r.result})
     points.append({"at": bot.clock.time(), "price": _s(ad.own.price), "result": "now"})
     return points

@@ -100,6 +100,7 @@ class BotConfig(_Table):
     search_rows: StrictInt = Field(20, ge=1, le=20)
     # a reply larger than this is refused unread (the endpoint is failing): 4 MiB by default
     max_response_bytes: StrictInt = Field(4 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
+    decisions_retention_days: StrictInt = Field(30, ge=1, le=3650)
 
 
 def _known_capability(name: str) -> str:

@@ -1,18 +1,29 @@
-"""Pricing decisions and their traces: why each price was (or was not) set."""
+"""Pricing decisions and their traces: why each price was (or was not) set.
+
+A decision that sent nothing (held, dry run) and repeats the ad's previous one with
+the same inputs and reason is not stored again: the stored row counts its repeats
+(`repeats`, first at `first_at`, latest at `at`). At 50 ads searched every 10 s a
+row per hold is half a gigabyte a day; a row per change is what a person reads.
+Decisions of one market snapshot are written in one transaction (`stage`, then
+`flush`), and rows older than the retention are deleted a bounded batch at a time.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from state.db import Store, where
 
+QUIET = frozenset({"held", "dry_run"})  # results that sent nothing: repeats are counted
+VOLATILE = frozenset({"filtered_out", "kept"})  # trace counts of the book's tail, not inputs
+
 
 @dataclass(frozen=True, slots=True)
 class DecisionRow:
-    """One decision of the pricing engine about one ad."""
+    """One decision of the pricing engine about one ad (the latest of `repeats` identical ones)."""
 
     at: float
     ad: str
@@ -25,6 +36,13 @@ class DecisionRow:
     guards: tuple[str, ...] = ()
     code: int | None = None
     trace: dict[str, Any] = field(default_factory=dict)
+    repeats: int = 1  # identical decisions this row stands for
+    first_at: float | None = None  # the first of them (None: `at`, a single decision)
+
+    @property
+    def since(self) -> float:
+        """When the first of the identical decisions was made."""
+        return self.at if self.first_at is None else self.first_at
 
 
 def _json_default(value: Any) -> Any:
@@ -35,35 +53,102 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+def same_key(row: DecisionRow) -> str:
+    """What makes two decisions the same: everything but the time (and the book's tail counts)."""
+    inputs = {k: v for k, v in row.trace.items() if k not in VOLATILE}
+    return json.dumps([row.ad, row.strategy, str(row.price_before), row.target and str(row.target),
+                       row.result, row.reason, list(row.guards), row.code, inputs],
+                      sort_keys=True, default=_json_default)
+
+
+@dataclass(slots=True)
+class _Run:
+    """A stored row and the identical decisions it stands for; id is None until written."""
+
+    row: DecisionRow
+    key: str | None  # None: never extended (it sent something)
+    repeats: int = 1
+    last_at: float = 0.0
+    id: int | None = None
+
+
+_COLUMNS = ("at, ad, adv_no, strategy, price_before, target, result, reason, guards, code, trace,"
+            " repeats, last_at")
+
+
 class DecisionLog:
     """Writes and reads price_decisions."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._open: dict[str, _Run] = {}  # adv_no -> the run the next identical quiet decision extends
+        self._pending: list[_Run] = []  # runs to write at the next flush, in order
 
-    async def record(self, row: DecisionRow) -> None:
-        """Store one decision with its trace."""
-        await self.store.execute(
-            "INSERT INTO price_decisions (at, ad, adv_no, strategy, price_before, target, result,"
-            " reason, guards, code, trace) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (row.at, row.ad, row.adv_no, row.strategy, str(row.price_before),
-             None if row.target is None else str(row.target), row.result, row.reason,
-             ",".join(row.guards), row.code, json.dumps(row.trace, default=_json_default)),
-        )
+    def stage(self, row: DecisionRow) -> DecisionRow:
+        """Take one decision for the next flush; returns it with its repeat count."""
+        key = same_key(row) if row.result in QUIET else None
+        run = self._open.get(row.adv_no)
+        if key is not None and run is not None and run.key == key:
+            run.repeats += 1
+            run.last_at = row.at
+        else:
+            run = _Run(row, key, last_at=row.at)
+            self._open[row.adv_no] = run
+        if not any(r is run for r in self._pending):
+            self._pending.append(run)
+        return replace(row, repeats=run.repeats, first_at=run.row.at) if run.repeats > 1 else row
+
+    async def flush(self) -> None:
+        """Write every staged decision in one transaction."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        async with self.store.transaction() as db:
+            for run in pending:
+                if run.id is None:
+                    cur = await db.execute(
+                        f"INSERT INTO price_decisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                        " ?, ?, ?, ?)", _values(run))
+                    run.id = cur.lastrowid
+                else:
+                    await db.execute("UPDATE price_decisions SET repeats = ?, last_at = ? WHERE id = ?",
+                                     (run.repeats, run.last_at, run.id))
+
+    async def record(self, row: DecisionRow) -> DecisionRow:
+        """Stage and write one decision at once."""
+        staged = self.stage(row)
+        await self.flush()
+        return staged
 
     async def recent(
         self, adv_no: str | None = None, limit: int = 50, since: float | None = None,
         results: tuple[str, ...] | None = None,
     ) -> list[DecisionRow]:
-        """The latest decisions, newest first."""
-        where_sql, params = where(adv_no=adv_no, at__ge=since, result__in=results)
+        """The latest decisions, newest first (a repeated one by its latest repeat)."""
+        where_sql, params = where(adv_no=adv_no, last_at__ge=since, result__in=results)
         rows = await self.store.fetchall(
-            "SELECT at, ad, adv_no, strategy, price_before, target, result, reason, guards, code,"
-            f" trace FROM price_decisions{where_sql} ORDER BY at DESC, id DESC LIMIT ?",
-            [*params, limit],
+            f"SELECT {_COLUMNS} FROM price_decisions{where_sql} ORDER BY last_at DESC, id DESC"
+            " LIMIT ?", [*params, limit],
         )
         return [
-            DecisionRow(r[0], r[1], r[2], r[3], Decimal(r[4]), None if r[5] is None else Decimal(r[5]),
-                        r[6], r[7], tuple(g for g in r[8].split(",") if g), r[9], json.loads(r[10]))
+            DecisionRow(r[12], r[1], r[2], r[3], Decimal(r[4]), None if r[5] is None else Decimal(r[5]),
+                        r[6], r[7], tuple(g for g in r[8].split(",") if g), r[9], json.loads(r[10]),
+                        r[11], r[0] if r[11] > 1 else None)
             for r in rows
         ]
+
+    async def prune(self, before: float, limit: int) -> int:
+        """Delete at most `limit` decisions last made before `before`, oldest first; returns how many."""
+        async with self.store.transaction() as db:
+            cur = await db.execute(
+                "DELETE FROM price_decisions WHERE id IN (SELECT id FROM price_decisions"
+                " WHERE last_at < ? ORDER BY last_at LIMIT ?)", (before, limit))
+            return max(0, cur.rowcount)
+
+
+def _values(run: _Run) -> tuple[Any, ...]:
+    row = run.row
+    return (row.at, row.ad, row.adv_no, row.strategy, str(row.price_before),
+            None if row.target is None else str(row.target), row.result, row.reason,
+            ",".join(row.guards), row.code, json.dumps(row.trace, default=_json_default),
+            run.repeats, run.last_at)

@@ -123,4 +123,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX notifications_key ON notifications (key, sent_at);
     CREATE INDEX notifications_sent ON notifications (sent_at)
     """,
+    # 4: a decision that sent nothing is stored once and its repeats counted (first at `at`,
+    # latest at `last_at`); retention deletes by `last_at`
+    """
+    ALTER TABLE price_decisions ADD COLUMN repeats INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE price_decisions ADD COLUMN last_at REAL;
+    UPDATE price_decisions SET last_at = at;
+    CREATE INDEX price_decisions_last ON price_decisions (last_at)
+    """,
 ]

@@ -17,7 +17,7 @@ from loguru import logger
 from pydantic import SecretStr
 
 from bot.binance.client import SignedClient, encode_body, encode_query
-from bot.binance.endpoints import ENDPOINTS
+from bot.binance.endpoints import ENDPOINTS, Endpoint, Style
 from bot.binance.errors import (
     BadResponse,
     BogusResponse,
@@ -101,12 +101,20 @@ def test_json_post_signs_only_the_query_and_sends_the_body_unsigned(client: Sign
                         b'"transAmount":"5000.50"}')
 
 
-def test_query_params_of_a_json_endpoint_are_signed_and_the_body_is_empty(client: SignedClient) -> None:
+def test_ad_detail_signs_its_query_and_sends_no_body(client: SignedClient) -> None:
     req = client.prepare(ENDPOINTS["ad_detail"], {"adsNo": "12345678901234567890"})
     query = req.url.split("?", 1)[1]
     assert query.startswith(f"adsNo=12345678901234567890&recvWindow=5000&timestamp={NOW_MS}&signature=")
     assert query.rsplit("=", 1)[1] == expected_signature(query)
-    assert req.body == b"{}"
+    assert req.method == "POST" and req.body is None  # the API page: an empty body, not `{}`
+
+
+def test_query_params_of_a_json_endpoint_are_signed(client: SignedClient) -> None:
+    ep = Endpoint("x", "POST", "/sapi/v1/c2c/x", Style.JSON, query_params=("adsNo",))
+    req = client.prepare(ep, {"adsNo": "12345678901234567890", "page": 1})
+    query = req.url.split("?", 1)[1]
+    assert query.startswith(f"adsNo=12345678901234567890&recvWindow=5000&timestamp={NOW_MS}&signature=")
+    assert req.body == b'{"page":1}'
 
 
 def test_encoding_helpers() -> None:

@@ -6,11 +6,15 @@ import asyncio
 import random
 from typing import Any
 
+from bot.binance.client import Response
+from bot.binance.endpoints import ENDPOINTS
+from bot.binance.p2p import P2PApi
 from bot.capabilities import CapabilityRegistry, ProbeConfig
 from bot.events import EventBus
-from bot.pollers import Poller, plan_intervals
+from bot.pollers import MarketPoller, OwnAdsPoller, Poller, plan_intervals
 from bot.ratelimit import RateGovernor
 from tests.fakes import FakeClient, FakeClock
+from tests.wire import ad_json, envelope
 
 
 class Search(Poller):
@@ -66,3 +70,44 @@ async def test_a_disabled_capability_parks_the_poller_until_it_changes() -> None
             break
     assert not poller.parked and client.sent("search") >= 3
     task.cancel()
+
+
+def own_ads_poller(pages: Any) -> tuple[OwnAdsPoller, FakeClient]:
+    """An OwnAdsPoller whose my_ads answers `pages(page_no)` -> (adv_nos, total)."""
+    client = FakeClient(FakeClock())
+
+    def answer(params: Any) -> Response:
+        numbers, total = pages(params["page"])
+        return Response(ENDPOINTS["my_ads"], 200, envelope([ad_json(advNo=n) for n in numbers], total))
+
+    client.answers["my_ads"] = answer
+    reg = CapabilityRegistry(client)  # type: ignore[arg-type]
+    return OwnAdsPoller(P2PApi(reg), registry=reg, bus=EventBus(), clock=client.clock,
+                        interval=60), client
+
+
+def numbers(start: int, count: int) -> list[str]:
+    return [str(10**19 + i) for i in range(start, min(start + count, 250))]
+
+
+async def test_own_ads_are_read_past_ten_pages() -> None:
+    poller, client = own_ads_poller(lambda page: (numbers((page - 1) * 20, 20), 250))
+    got = await poller.fetch("my_ads")
+    assert len(got.ads) == 250 and got.ads[-1].adv_no == str(10**19 + 249)
+    assert client.sent("my_ads") == 13
+
+
+async def test_a_page_with_nothing_new_ends_the_read() -> None:
+    # an exchange that ignores `page` and gives no total: the second page repeats the first
+    poller, client = own_ads_poller(lambda page: (numbers(0, 20), None))
+    got = await poller.fetch("my_ads")
+    assert len(got.ads) == 20 and client.sent("my_ads") == 2
+
+
+def test_a_market_poller_is_named_by_the_side_of_the_ads_it_reads() -> None:
+    client = FakeClient(FakeClock())
+    reg = CapabilityRegistry(client)  # type: ignore[arg-type]
+    kw: dict[str, Any] = {"registry": reg, "bus": EventBus(), "clock": client.clock, "interval": 10}
+    sell_ads = MarketPoller(P2PApi(reg), "USDT", "USD", "BUY", 20, **kw)  # a SELL ad's rivals
+    buy_ads = MarketPoller(P2PApi(reg), "USDT", "USD", "SELL", 20, **kw)
+    assert (sell_ads.name, buy_ads.name) == ("market USDT/USD SELL ads", "market USDT/USD BUY ads")

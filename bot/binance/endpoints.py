@@ -40,8 +40,8 @@ _TABLE: tuple[Endpoint, ...] = (
              summary="ad categories open to the account", capability="categories"),
     Endpoint("my_ads", "POST", f"{C2C}/ads/listWithPagination", Style.JSON,
              summary="the merchant's own ads", capability="my_ads"),
-    Endpoint("ad_detail", "POST", f"{C2C}/ads/getDetailByNo", Style.JSON,
-             query_params=("adsNo",), summary="one own ad, read back", capability="repricing"),
+    Endpoint("ad_detail", "POST", f"{C2C}/ads/getDetailByNo", Style.QUERY,  # adsNo, empty body
+             summary="one own ad, read back", capability="repricing"),
     Endpoint("update_ad", "POST", f"{C2C}/ads/update", Style.JSON, write=True,
              summary="change an ad's price", capability="repricing"),
     Endpoint("update_ad_status", "POST", f"{C2C}/ads/updateStatus", Style.JSON, write=True,

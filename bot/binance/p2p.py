@@ -195,7 +195,7 @@ class P2PApi:
         return await self._page(Ad, "my_ads", body)
 
     async def ad_detail(self, adv_no: str) -> Ad:
-        """One own ad, read back (adsNo goes in the signed query; the body is `{}`)."""
+        """One own ad, read back (adsNo goes in the signed query; the body is empty)."""
         return await self._one(Ad, "ad_detail", {"adsNo": str(adv_no)})
 
     async def update_ad_price(

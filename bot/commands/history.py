@@ -18,6 +18,7 @@ from state.orders import OrderStore, TransitionRow
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+PARTS = ("endpoints", "prices", "orders", "decisions")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,7 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--until", help="up to this time: ISO date/time (UTC) or a span back")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--show", default="endpoints,prices,orders",
-                   help="what to print, comma-separated: endpoints, prices, orders (default: all)")
+                   help="what to print, comma-separated: endpoints, prices, orders, decisions "
+                        "(every decision, holds included, with its repeat count; default: "
+                        "endpoints,prices,orders)")
 
 
 def parse_when(text: str | None, now: float | None = None) -> float | None:
@@ -62,22 +65,26 @@ async def _main(args: argparse.Namespace) -> str:
     if not settings.db.exists():
         raise ConfigError(f"no store at {settings.db} (set P2PBOT_DB): nothing recorded yet")
     show = {part.strip() for part in args.show.split(",") if part.strip()}
-    unknown = show - {"endpoints", "prices", "orders"}
+    unknown = show - set(PARTS)
     if unknown:
         raise ConfigError(f"--show: unknown part(s) {', '.join(sorted(unknown))}; "
-                          "use endpoints, prices, orders")
+                          f"use {', '.join(PARTS)}")
     async with open_store(settings.db) as store:
         rows = await EndpointLog(store).transitions(args.endpoint, since, until)
         prices = await DecisionLog(store).recent(limit=100_000, since=since,
                                                  results=("applied", "failed", "unknown"))
         orders = await OrderStore(store).transitions(since=since, until=until)
+        decisions = (await DecisionLog(store).recent(limit=100_000, since=since)
+                     if "decisions" in show else [])
     prices = [p for p in reversed(prices) if until is None or p.at <= until]
+    decisions = [d for d in reversed(decisions) if until is None or d.since <= until]
     if args.json:
         return json.dumps({
             "transitions": [asdict(t) for t in rows] if "endpoints" in show else [],
             "outages": outages(rows) if "endpoints" in show else [],
             "price_updates": [_price_json(p) for p in prices] if "prices" in show else [],
             "orders": [asdict(o) for o in orders] if "orders" in show else [],
+            "decisions": [_decision_json(d) for d in decisions],
         })
     parts = []
     if "endpoints" in show:
@@ -86,6 +93,8 @@ async def _main(args: argparse.Namespace) -> str:
         parts.append(render_prices(prices))
     if "orders" in show:
         parts.append(render_orders(orders))
+    if "decisions" in show:
+        parts.append(render_decisions(decisions))
     return "\n\n".join(parts)
 
 
@@ -93,6 +102,25 @@ def _price_json(p: DecisionRow) -> dict[str, object]:
     return {"at": p.at, "ad": p.ad, "adv_no": p.adv_no, "from": str(p.price_before),
             "to": None if p.target is None else str(p.target), "result": p.result,
             "reason": p.reason, "code": p.code}
+
+
+def _decision_json(d: DecisionRow) -> dict[str, object]:
+    return {**_price_json(d), "first_at": d.since, "repeats": d.repeats, "strategy": d.strategy,
+            "guards": list(d.guards)}
+
+
+def render_decisions(rows: list[DecisionRow]) -> str:
+    """Every decision, holds included, oldest first; a repeated one shows its count and span."""
+    if not rows:
+        return "no decisions recorded"
+    lines = [f"{'time (UTC)':<19}  {'ad':<14} {'price':>10} {'target':>10}  {'result':<8} "
+             f"{'repeats':>7}  reason"]
+    for d in rows:
+        target = "" if d.target is None else str(d.target)
+        span = f" (until {_stamp(d.at)})" if d.repeats > 1 else ""
+        lines.append(f"{_stamp(d.since)}  {d.ad[:14]:<14} {d.price_before!s:>10} {target:>10}  "
+                     f"{d.result:<8} {'x' + str(d.repeats):>7}  {d.reason[:80]}{span}")
+    return "\n".join(lines)
 
 
 def render_prices(rows: list[DecisionRow]) -> str:

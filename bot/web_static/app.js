@@ -65,14 +65,14 @@
       el("td", {}, c.name, c.essential ? el("span", { class: "badge", title: "needed for /readyz" }, " essential") : null),
       el("td", { class: "state " + c.state }, c.state),
       el("td", {}, c.source || "-"),
-      el("td", { class: "changes" }, capabilityText(c))));
+      el("td", { class: "changes", "data-says": c.state }, capabilityText(c))));
   }
 
-  function capabilityText(c) {
-    if (c.state === "enabled") return c.does;
+  function capabilityText(c) {  // each state has its own words
+    if (c.state === "enabled") return c.says || c.does;
     if (c.state === "unchecked") return "not seen working yet (tried at its first use): " + c.does;
     const down = (c.causes || []).map((x) => x.endpoint + " " + said(x.code, x.message)).join("; ");
-    return c.without + (down ? " (" + down + ")" : "");
+    return (c.says || c.without) + (down ? " (" + down + ")" : "");
   }
 
   function timelineBar(ep, win) {
@@ -155,7 +155,7 @@
       ["reference", ad.reference ? ad.reference.price + " (" + ad.reference.source + ")" : "-"],
       ["spread", ad.spread === null ? "-" : ad.spread],
       ["strategy", ad.strategy + (ad.enabled ? "" : " (disabled)")],
-      ["last decision", last ? last.result + ": " + last.reason + " (" + ago(last.at, doc.now) + ")" : "-"],
+      ["last decision", last ? last.result + ": " + last.reason + " (" + ago(last.at, doc.now) + repeated(last, doc.now) + ")" : "-"],
     ];
     const dl = el("dl", {});
     for (const [k, v] of rows) dl.append(el("dt", {}, k), el("dd", { "data-field": k }, v));
@@ -172,11 +172,17 @@
 
   // --- decisions and orders -------------------------------------------------------------
 
+  // a decision repeated with the same inputs is one row: "x42 since 10:00"
+  function repeated(d, now) {
+    return d.repeats > 1 ? ", x" + d.repeats + " since " + clock(d.first_at, now) : "";
+  }
+
   function decisionRows(doc) {
     return doc.decisions.map((d) => el("tr", {},
       el("td", {}, clock(d.at, doc.now)),
       el("td", {}, d.ad),
-      el("td", { class: "result-" + d.result }, d.result),
+      el("td", { class: "result-" + d.result, "data-repeats": d.repeats },
+         d.result, d.repeats > 1 ? " x" + d.repeats : null),
       el("td", {}, d.target && d.target !== d.price_before ? d.price_before + " → " + d.target : d.price_before),
       el("td", { class: "changes" }, d.reason)));
   }

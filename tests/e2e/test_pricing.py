@@ -33,8 +33,8 @@ async def test_undercut_wins_rank_in_a_price_war_and_keeps_its_bounds(tmp_path) 
 
 
 async def _ranks(bot) -> list[int | None]:  # type: ignore[no-untyped-def]
-    rows = await bot.decisions.recent(limit=10_000)
-    return [row.trace.get("standing") for row in reversed(rows) if row.trace]
+    rows = await bot.decisions.recent(limit=10_000)  # a repeated hold stands for `repeats` searches
+    return [row.trace.get("standing") for row in reversed(rows) if row.trace for _ in range(row.repeats)]
 
 
 async def test_search_unregistered_holds_with_a_reason_and_resumes(tmp_path) -> None:

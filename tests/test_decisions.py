@@ -1,0 +1,278 @@
+"""The decision log: repeated holds are counted on one row, a snapshot is one transaction,
+old decisions are deleted a bounded batch at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from decimal import Decimal as D
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bot import status
+from bot.binance.models import SearchItem, parse
+from bot.binance.p2p import P2PApi
+from bot.capabilities import CapabilityRegistry
+from bot.cli import main
+from bot.events import MarketSnapshot
+from bot.pricing import AdRuntime, PricingEngine
+from bot.retention import INTERVAL, PAUSE, DecisionRetention, next_delay
+from config.loader import load_config
+from state.db import Store
+from state.decisions import DecisionLog, DecisionRow
+from state.migrations import MIGRATIONS
+from strategies.base import OwnAd, Side
+from tests.fakes import FakeClient, FakeClock
+from tests.wire import search_item
+
+DAY = 86400.0
+
+
+def hold(at: float, reason: str = "kill switch", adv_no: str = "1", **kw: object) -> DecisionRow:
+    return DecisionRow(at, "sell", adv_no, "fixed", D("92.50"), None, "held", reason,
+                       trace={"rank": 1, "kept": 7}, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = await Store.open(tmp_path / "d.db")
+    yield s
+    await s.close()
+
+
+@contextlib.contextmanager
+def counting(store: Store) -> Iterator[list[int]]:
+    """Counts the write transactions opened on `store` inside the block."""
+    opened: list[int] = []
+    real = store.transaction
+
+    def spy():  # type: ignore[no-untyped-def]
+        opened.append(1)
+        return real()
+
+    store.transaction = spy  # type: ignore[method-assign]
+    try:
+        yield opened
+    finally:
+        store.transaction = real  # type: ignore[method-assign]
+
+
+async def count(store: Store) -> int:
+    row = await store.fetchone("SELECT COUNT(*) FROM price_decisions")
+    assert row is not None
+    return int(row[0])
+
+
+async def test_identical_holds_are_one_row_with_their_repeat_count(store: Store) -> None:
+    log = DecisionLog(store)
+    for i in range(5):
+        staged = await log.record(hold(100.0 + i))
+    assert staged.repeats == 5 and staged.since == 100.0 and staged.at == 104.0
+    (row,) = await log.recent()
+    assert (row.repeats, row.since, row.at, row.reason) == (5, 100.0, 104.0, "kill switch")
+    assert await count(store) == 1
+
+
+async def test_a_changed_reason_or_input_starts_a_new_row(store: Store) -> None:
+    log = DecisionLog(store)
+    await log.record(hold(1.0))
+    await log.record(hold(2.0))
+    await log.record(hold(3.0, "floor reached"))  # the reason changed
+    await log.record(replace(hold(4.0, "floor reached"), trace={"rank": 2}))  # an input changed
+    await log.record(replace(hold(5.0, "floor reached"), trace={"rank": 2, "kept": 9}))  # tail only
+    rows = await log.recent()
+    assert [(r.reason, r.repeats, r.trace.get("rank")) for r in rows] == [
+        ("floor reached", 2, 2), ("floor reached", 1, 1), ("kill switch", 2, 1)]
+
+
+async def test_an_applied_update_is_never_folded_and_breaks_a_run(store: Store) -> None:
+    log = DecisionLog(store)
+    applied = replace(hold(2.0), result="applied", target=D("92.40"))
+    for row in (hold(1.0), applied, replace(applied, at=3.0), hold(4.0), hold(5.0)):
+        await log.record(row)
+    assert [(r.result, r.repeats) for r in await log.recent()] == [
+        ("held", 2), ("applied", 1), ("applied", 1), ("held", 1)]
+
+
+async def test_each_ad_keeps_its_own_run(store: Store) -> None:
+    log = DecisionLog(store)
+    for i in range(3):
+        log.stage(hold(float(i), adv_no="1"))
+        log.stage(hold(float(i), adv_no="2"))
+    await log.flush()
+    assert sorted((r.adv_no, r.repeats) for r in await log.recent()) == [("1", 3), ("2", 3)]
+
+
+async def test_staged_decisions_are_written_in_one_transaction(store: Store) -> None:
+    log = DecisionLog(store)
+    with counting(store) as opened:
+        for i in range(10):
+            log.stage(hold(float(i), adv_no=str(i)))
+        await log.flush()
+        await log.flush()  # nothing staged: no transaction
+    assert len(opened) == 1 and await count(store) == 10
+
+
+# --- the engine: one snapshot, one transaction ------------------------------------------------
+
+TWO_ADS = """
+[bot]
+kill_switch = true
+[[ads]]
+name = "one"
+adv_no = "11111111111111111111"
+strategy = "fixed"
+[ads.params]
+price = "92.00"
+[ads.guards]
+floor = "80"
+ceiling = "99"
+[[ads]]
+name = "two"
+adv_no = "22222222222222222222"
+strategy = "fixed"
+[ads.params]
+price = "92.00"
+[ads.guards]
+floor = "80"
+ceiling = "99"
+"""
+
+
+def own(adv_no: str) -> OwnAd:
+    return OwnAd(adv_no=adv_no, side=Side.SELL, asset="USDT", fiat="RUB", price=D("92.50"),
+                 min_amount=D(500), max_amount=D(10000), available=D(100))
+
+
+async def test_a_snapshot_of_two_ads_is_one_transaction(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "bot.toml"
+    path.write_text(TWO_ADS, encoding="utf-8")
+    loaded = load_config(path)
+    clock = FakeClock()
+    registry = CapabilityRegistry(FakeClient(clock))  # type: ignore[arg-type]
+    ads = [AdRuntime(ad, own=own(ad.config.adv_no or "")) for ad in loaded.ads]
+    log = DecisionLog(store)
+    engine = PricingEngine(ads, api=P2PApi(registry), registry=registry, clock=clock, log=log,
+                           kill_switch=True)
+    items = tuple(parse(list[SearchItem], [search_item(advNo="33333333333333333333")], "search"))
+    with counting(store) as opened:
+        for _ in range(4):
+            clock.advance(10)
+            await engine.on_market(MarketSnapshot("USDT", "RUB", "BUY", items, 1, clock.time()))
+    assert len(opened) == 4  # one per snapshot, not one per ad
+    rows = await log.recent()
+    assert sorted((r.ad, r.result, r.repeats) for r in rows) == [("one", "held", 4),
+                                                                 ("two", "held", 4)]
+    assert ads[0].last is not None and ads[0].last.repeats == 4
+    assert engine.counts == {"held": 8}  # every decision is counted, stored or not
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+async def test_retention_deletes_old_rows_a_bounded_batch_per_pass(store: Store) -> None:
+    clock = FakeClock(start=100 * DAY)
+    log = DecisionLog(store)
+    for i in range(25):  # 25 decisions from 40 days ago, each its own row
+        log.stage(hold(60 * DAY + i, reason=f"r{i}"))
+    log.stage(hold(95 * DAY, reason="recent"))
+    await log.flush()
+    retention = DecisionRetention(log, clock, days=30, batch=10)
+    assert [await retention.prune_once() for _ in range(4)] == [10, 10, 5, 0]
+    assert [r.reason for r in await log.recent()] == ["recent"]
+    clock.advance(26 * DAY)  # now 31 days after the recent one
+    assert await retention.prune_once() == 1 and await count(store) == 0
+
+
+async def test_a_repeated_hold_is_kept_while_it_repeats(store: Store) -> None:
+    clock = FakeClock(start=100 * DAY)
+    log = DecisionLog(store)
+    await log.record(hold(10 * DAY))  # first made 90 days ago ...
+    await log.record(hold(99 * DAY))  # ... and still yesterday
+    assert await DecisionRetention(log, clock, days=30).prune_once() == 0
+    assert (await log.recent())[0].repeats == 2
+
+
+async def test_retention_runs_on_the_clock_until_caught_up(store: Store) -> None:
+    clock = FakeClock(start=100 * DAY)
+    log = DecisionLog(store)
+    for i in range(25):
+        log.stage(hold(1 * DAY + i, reason=f"r{i}"))
+    await log.flush()
+    retention = DecisionRetention(log, clock, days=30, batch=10)
+
+    async def stop_when_idle(seconds: float) -> None:
+        await FakeClock.sleep(clock, seconds)
+        if seconds == INTERVAL:
+            raise LookupError("caught up")
+
+    clock.sleep = stop_when_idle  # type: ignore[method-assign]
+    with pytest.raises(LookupError):
+        await retention.run()
+    assert clock.sleeps == [PAUSE, PAUSE, INTERVAL] and retention.deleted == 25
+    assert next_delay(10, 10) == PAUSE and next_delay(3, 10) == INTERVAL
+
+
+def test_the_migration_keeps_rows_written_before_it(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # a store of the version before
+        for script in MIGRATIONS[:3]:
+            conn.executescript(script)
+        conn.execute("PRAGMA user_version=3")
+        conn.execute("INSERT INTO price_decisions (at, ad, adv_no, strategy, price_before, result,"
+                     " reason) VALUES (5, 'a', '1', 'fixed', '1', 'held', 'x')")
+        conn.commit()
+
+    async def read() -> list[DecisionRow]:
+        store = await Store.open(db)
+        try:
+            return await DecisionLog(store).recent(since=4.0)
+        finally:
+            await store.close()
+
+    (row,) = asyncio.run(read())
+    assert (row.at, row.repeats, row.first_at, row.reason) == (5.0, 1, None, "x")
+
+
+# --- read back: history and the status page ---------------------------------------------------
+
+
+async def test_history_and_the_status_document_show_the_repeat_count(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "h.db"
+    store = await Store.open(db)
+    try:
+        log = DecisionLog(store)
+        for i in range(3):
+            await log.record(hold(1_700_000_000.0 + i))
+        (row,) = await log.recent()
+        assert status.decision(row)["repeats"] == 3
+        assert status.decision(row)["first_at"] == 1_700_000_000.0
+    finally:
+        await store.close()
+    monkeypatch.setenv("P2PBOT_DB", str(db))
+    monkeypatch.chdir(tmp_path)
+    assert await asyncio.to_thread(main, ["history", "--show", "decisions", "--json"]) == 0
+    (got,) = json.loads(capsys.readouterr().out)["decisions"]
+    assert (got["repeats"], got["first_at"], got["at"]) == (3, 1_700_000_000.0, 1_700_000_002.0)
+    assert await asyncio.to_thread(main, ["history", "--show", "decisions"]) == 0
+    out = capsys.readouterr().out
+    assert "x3" in out and "kill switch" in out and "until 2023-11-14 22:13:22" in out
+
+
+async def test_the_status_chart_holds_a_repeated_price_from_its_first_time(store: Store) -> None:
+    log = DecisionLog(store)
+    for at in (100.0, 110.0, 120.0):
+        await log.record(hold(at))
+    clock = FakeClock(start=130.0)
+    bot = SimpleNamespace(decisions=log, clock=clock)
+    ad = SimpleNamespace(own=own("1"))
+    points = await status.history(bot, ad, since=50.0)  # type: ignore[arg-type]
+    assert [(p["at"], p["result"]) for p in points] == [(100.0, "held"), (120.0, "held"),
+                                                        (130.0, "now")]
