@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 import time
@@ -25,7 +26,7 @@ from bot.commands.common import (
     make_client,
     open_store,
 )
-from bot.lock import AlreadyRunning, InstanceLock
+from bot.lock import AlreadyRunning, InstanceLock, KeyLock
 from bot.logging import register_secret
 from bot.service import ACCEPT_FLAG, check_key, reloader, report_first_decision, status_line
 from bot.web import attach_web
@@ -67,19 +68,19 @@ def run(args: argparse.Namespace) -> int:
     for secret in (settings.api_key, settings.api_secret, settings.private_key_password,
                    settings.web_token, settings.telegram_token):
         register_secret(secret)
-    try:
-        lock = InstanceLock(settings.db).acquire()
-    except (AlreadyRunning, OSError) as exc:
-        return _refuse(str(exc))
-    try:
-        integrity_check(settings.db)
-        return asyncio.run(_main(args, settings, creds, loaded, began))
-    except StoreDamaged as exc:
-        return _refuse(str(exc))
-    except ConfigError as exc:
-        return fail(exc)
-    finally:
-        lock.release()
+    with contextlib.ExitStack() as held:
+        try:  # one bot per store, and one per API key on this machine
+            held.enter_context(InstanceLock(settings.db))
+            held.enter_context(KeyLock(settings.require_key(), settings.db))
+        except (AlreadyRunning, OSError) as exc:
+            return _refuse(str(exc))
+        try:
+            integrity_check(settings.db)
+            return asyncio.run(_main(args, settings, creds, loaded, began))
+        except StoreDamaged as exc:
+            return _refuse(str(exc))
+        except ConfigError as exc:
+            return fail(exc)
 
 
 def _refuse(message: str) -> int:
