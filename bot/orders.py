@@ -26,6 +26,7 @@ from bot.chat import ChatSession, ChatTimings
 from bot.dispatch import OutboxWorker
 from bot.events import (
     CapabilityChanged,
+    ChatTakenOver,
     EndpointChanged,
     EventBus,
     OrderChanged,
@@ -263,6 +264,7 @@ def attach_order_desk(bot: Bot, settings: Settings | None = None, *,
     bot.bus.subscribe(OrderStatusHeard, desk.on_heard, name="order-desk")
     bot.bus.subscribe(CapabilityChanged, desk.notes.on_capability, name="notify-capabilities")
     bot.bus.subscribe(EndpointChanged, desk.notes.on_endpoint, name="notify-endpoints")
+    bot.bus.subscribe(ChatTakenOver, desk.notes.on_chat_taken_over, name="notify-chat")
     bot.parts.tasks.extend(desk.tasks())
     bot.parts.closers.append(desk.close)
     return desk
