@@ -185,7 +185,8 @@ def warnings(app: AppConfig, env: Plan) -> list[str]:
     if app.bot.kill_switch:
         out.append("[bot] kill_switch = true: no ad will be updated")
     elif app.bot.dry_run:
-        out.append("[bot] dry_run = true: decisions are logged, no ad is updated")
+        out.append("[bot] dry_run = true: decisions are logged, no ad is updated"
+                   " and no chat message is sent (alerts still go out)")
     out += [f"[[ads]] #{i + 1} ({ad.label}) is disabled" for i, ad in enumerate(app.ads) if not ad.enabled]
     if not env["api_key"]:
         out.append("P2PBOT_API_KEY is not set: `run` and `probe` need it")
