@@ -38,7 +38,8 @@ from state.maintenance import StoreDamaged, integrity_check
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `run`."""
     p.add_argument("--config", type=Path, help="the TOML strategy file (default: P2PBOT_CONFIG)")
-    p.add_argument("--dry-run", action="store_true", help="follow and decide, log and store what would be sent, but change nothing "
+    p.add_argument("--dry-run", action="store_true",
+                   help="follow and decide, log and store what would be sent, but change nothing "
                         "at the exchange and send no chat message ([bot] dry_run)")
     p.add_argument(ACCEPT_FLAG, dest="accept_withdrawals", action="store_true",
                    help="run even though the API key can withdraw funds (not recommended)")
