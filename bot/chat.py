@@ -10,6 +10,10 @@
   reconcile unacknowledged sends, and only then is sending allowed (`ready`).
 - While the websocket is unavailable (capability `chat` on "rest"), messages are
   read by polling REST; nothing can be sent (there is no REST endpoint for it).
+- The account has one chat socket: a new one kicks the old. Kicked `kick_limit`
+  times within `kick_window` seconds, the bot gives the socket up to the other
+  client for the rest of its run (fighting would kick both off in a loop): it
+  publishes ChatTakenOver once and reads over REST as above.
 The frame protocol lives in bot.chat_protocol.
 """
 
@@ -19,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,9 +45,10 @@ from bot.chat_protocol import (
     Refused,
     SystemNotice,
     direction_of,
+    is_kick,
     system_event,
 )
-from bot.events import ChatMessageReceived, EventBus, OrderStatusHeard
+from bot.events import ChatMessageReceived, ChatTakenOver, EventBus, OrderStatusHeard
 from bot.order_track import RANK, status_of_event
 from bot.retry import backoff
 from bot.waits import within
@@ -67,6 +73,8 @@ class ChatTimings:
     jitter: float = 0.2
     healthy_after: float = 30.0
     history_rows: int = 50
+    kick_limit: int = 3
+    kick_window: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +124,8 @@ class ChatSession:
         self._down_since: float | None = None
         self._why = ""
         self._last_read: float | None = None
+        self._kicks: deque[float] = deque()
+        self.gave_way = False  # another client holds the socket: left to it until a restart
 
     def set_timings(self, timings: ChatTimings) -> None:
         """Use other timings from now on (tests on a fast simulated clock)."""
@@ -146,6 +156,8 @@ class ChatSession:
 
     async def _round(self) -> None:
         route = self.registry.route("chat")
+        if route == "websocket" and self.gave_way:
+            route = "rest"  # never fight another client for the account's one socket
         if route == "websocket":
             self._set_mode("websocket", "chat: connecting the websocket")
             await self._websocket()
@@ -183,11 +195,17 @@ class ChatSession:
         except InvalidStatus as exc:
             self._down(f"the websocket refused the credential (HTTP {exc.response.status_code});"
                        " a fresh one is fetched")
-        except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
+        except ConnectionClosed as exc:
+            if exc.rcvd is not None and is_kick(exc.rcvd.code, exc.rcvd.reason):
+                self._kicked()
+            else:
+                self._down(self._why or f"{type(exc).__name__}")
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
             self._down(self._why or f"{type(exc).__name__}")
         finally:
             self._closed()
-        await self.clock.sleep(next(self._delays))
+        if not self.gave_way:
+            await self.clock.sleep(next(self._delays))
 
     async def _serve(self, ws: ClientConnection) -> None:
         self._ws, self._why = ws, ""
@@ -234,6 +252,22 @@ class ChatSession:
             logger.warning("chat websocket down: {}; reconnecting with backoff", reason)
         else:
             logger.debug("chat websocket still down: {}", reason)
+
+    def _kicked(self) -> None:
+        """Another session took the socket: once too often, give it up instead of fighting."""
+        now, t = self.clock.time(), self.timings
+        self._kicks.append(now)
+        while now - self._kicks[0] > t.kick_window:
+            self._kicks.popleft()
+        self._down(f"kicked off by another connection on this key ({len(self._kicks)} in "
+                   f"{t.kick_window / 60:g} min)")
+        if len(self._kicks) < t.kick_limit or self.gave_way:
+            return
+        self.gave_way = True
+        logger.error("chat: another client is using this key's chat: kicked off {} times in {:g} "
+                     "min; the websocket is left to it until a restart (messages are read over "
+                     "REST, outgoing ones wait)", len(self._kicks), t.kick_window / 60)
+        self.bus.publish(ChatTakenOver(len(self._kicks), t.kick_window, now))
 
     def _cut(self, ws: ClientConnection, why: str) -> None:
         """Drop a connection that is no use (silent, or an echo never came)."""

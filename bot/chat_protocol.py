@@ -20,6 +20,15 @@ from bot.order_track import status_of_event
 
 NOISE = frozenset({"statistics", "risk_alert", "auto_reply", "mark", "recall", "translate"})
 INCOMING = frozenset({"text", "image", "card", "video"})
+KICK_CODES = frozenset({4001})  # close codes that mean "another session took the socket"
+
+
+def is_kick(code: int | None, reason: str = "") -> bool:
+    """Whether a close frame says another session took the account's one chat socket.
+
+    Binance's code for it is not documented: the known codes, or a reason that says kicked.
+    """
+    return code in KICK_CODES or "kick" in reason.lower()
 
 
 @dataclass(frozen=True, slots=True)

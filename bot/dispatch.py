@@ -11,6 +11,11 @@ reconciled before anything new is sent:
   it is delivered again (the window is the few ms between the channel's answer
   and the commit; the webhook body carries the key so a receiver can drop it).
 Chat rows wait while the websocket is down and expire after `outbox_expiry_minutes`.
+
+Dry run (`[bot] dry_run`, read at every row, so a reload switches it): a chat row
+is finished `dry_run` with "would send: <text>" and logged, never sent, and never
+sent later either; an alert still goes out (what happened at the exchange is
+true) and says that the bot sent nothing and what it would have sent.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from bot.notify import Note, Notifications
 from bot.waits import nap
 from state.chat import ChatStore
 from state.orders import OrderStore
-from state.outbox import DONE, EXPIRED, FAILED, PENDING, SENDING, Outbox, OutboxRow
+from state.outbox import DONE, DRY_RUN, EXPIRED, FAILED, PENDING, SENDING, Outbox, OutboxRow
 
 CLOCK_SLACK = 60.0  # seconds: the exchange stamps messages with its clock, rows with ours
 
@@ -38,9 +43,11 @@ class OutboxWorker:
 
     def __init__(self, outbox: Outbox, chat: ChatSession, notes: Notifications, chats: ChatStore,
                  clock: Clock, *, expiry_minutes: int = 30, tick: float = 5.0,
-                 orders: OrderStore | None = None) -> None:
+                 orders: OrderStore | None = None,
+                 dry_run: Callable[[], bool] = lambda: False) -> None:
         self.outbox, self.chat, self.notes, self.chats, self.clock = outbox, chat, notes, chats, clock
         self.orders = orders
+        self.dry_run = dry_run
         self.expiry = expiry_minutes * 60.0
         self.tick = tick
         self.wake = asyncio.Event()
@@ -71,6 +78,9 @@ class OutboxWorker:
             if row.action == "notify":
                 await self._notify(row)
             elif row.action == "chat":
+                if self.dry_run():
+                    await self._would_send(row)
+                    continue
                 if await self._expire_if_old(row):
                     continue
                 if blocked or not self.chat.ready.is_set():
@@ -91,15 +101,32 @@ class OutboxWorker:
                            (self.clock.time() - row.created_at) / 60)
         return True
 
+    async def _would_send(self, row: OutboxRow) -> None:
+        """Dry run: record and log the message instead of sending it."""
+        content = str(row.payload.get("content", ""))
+        if await self.outbox.finish(row.id, DRY_RUN, f"dry run: would send: {content}",
+                                    self.clock.time()):
+            logger.info("dry run: would send to order {} ({}): {}", row.order_number, row.status,
+                        content)
+
     async def _notify(self, row: OutboxRow) -> None:
         now = self.clock.time()
         if not await self.outbox.claim(row.id, now):
             return
         p = row.payload
+        text = str(p.get("text", ""))
+        if self.dry_run():
+            text = await self._dry_text(row, text)
         answer = await self.notes.deliver(Note(str(p.get("kind", row.status)),
-                                               str(p.get("key", row.key)), str(p.get("text", "")),
-                                               now))
+                                               str(p.get("key", row.key)), text, now))
         await self.outbox.finish(row.id, DONE, answer, self.clock.time())
+
+    async def _dry_text(self, row: OutboxRow, text: str) -> str:
+        """An alert in dry run: it says that nothing was sent, and what would have been."""
+        chat = await self.outbox.get(row.order_number, row.status, "chat")
+        would = f'; it would send: "{chat.payload.get("content", "")}"' if chat else ""
+        return (f"{text} (dry run: the bot sent nothing to the counterparty and changed nothing "
+                f"at the exchange{would})")
 
     async def _chat(self, row: OutboxRow) -> bool:
         """Send one message; False when the socket went away (the row stays `sending`)."""

@@ -256,3 +256,12 @@ class OrderStatusHeard:
     status: int  # OrderStatus
     event: str  # the system event's name as the exchange sent it
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTakenOver:
+    """Another session kept kicking the chat websocket off: the bot gave the socket up."""
+
+    kicks: int
+    window: float  # seconds in which the kicks came
+    at: float

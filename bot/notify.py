@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from bot.binance.client import Clock
 from bot.binance.errors import SHAPE_CHANGED
 from bot.capabilities import CAPABILITIES, describe_causes
-from bot.events import CapabilityChanged, EndpointChanged
+from bot.events import CapabilityChanged, ChatTakenOver, EndpointChanged
 from bot.logging import register_secret
 from bot.states import CapState, EndpointState
 from state.notifications import NotificationLog
@@ -210,6 +210,16 @@ class Notifications:
         elif ev.old is CapState.DISABLED:
             await self.notify("capability_restored", f"capability:{ev.capability}:restored",
                               f"Capability {ev.capability} restored: running on {ev.source}.")
+
+    async def on_chat_taken_over(self, ev: ChatTakenOver) -> None:
+        """The chat socket was given up to another client: said once, with what to do."""
+        await self.notify(
+            "chat_taken_over", "chat:taken_over",
+            f"Another client is using this key's chat: it kicked the bot's chat websocket off "
+            f"{ev.kicks} times in {ev.window / 60:g} min, so the bot stopped reconnecting instead "
+            "of fighting. Messages from counterparties are read over REST; messages to them wait "
+            "in the outbox and expire unsent. Stop the other client (another p2pbot or tool on "
+            "this API key), then restart the bot.")
 
     async def on_endpoint(self, ev: EndpointChanged) -> None:
         """An IP ban, an answer whose shape changed, or 429s that keep coming."""

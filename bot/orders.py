@@ -26,6 +26,7 @@ from bot.chat import ChatSession, ChatTimings
 from bot.dispatch import OutboxWorker
 from bot.events import (
     CapabilityChanged,
+    ChatTakenOver,
     EndpointChanged,
     EventBus,
     OrderChanged,
@@ -70,7 +71,7 @@ class ViewRow:
 
     order_number: str
     status: int
-    greeting: str  # sent, waiting, failed, expired, -
+    greeting: str  # sent, waiting, failed, expired, would send (dry run), -
 
 
 class OrderDesk:
@@ -79,7 +80,8 @@ class OrderDesk:
     def __init__(self, *, api: P2PApi, registry: CapabilityRegistry, bus: EventBus, clock: Clock,
                  store: Store, app: AppConfig, channels: Iterable[Notifier] = (),
                  chat_timings: ChatTimings | None = None,
-                 banned_until: Callable[[], float] | None = None) -> None:
+                 banned_until: Callable[[], float] | None = None,
+                 dry_run: Callable[[], bool] = lambda: False) -> None:
         self.api, self.registry, self.bus, self.clock = api, registry, bus, clock
         self.cfg = app.orders
         self.orders, self.outbox, self.chats = OrderStore(store), Outbox(store), ChatStore(store)
@@ -89,7 +91,7 @@ class OrderDesk:
         self.chat = ChatSession(api, registry, bus, clock, self.chats, timings=chat_timings)
         self.worker = OutboxWorker(self.outbox, self.chat, self.notes, self.chats, clock,
                                    expiry_minutes=app.chat.outbox_expiry_minutes,
-                                   orders=self.orders)
+                                   orders=self.orders, dry_run=dry_run)
         self.observers = self.worker.observers  # metrics: ("greeting", latency seconds)
         self.chat.orders_to_read = self.orders_to_read
         self.chat.on_history = self.worker.reconcile_chat
@@ -278,7 +280,8 @@ class OrderDesk:
         for order in await self.orders.recent(limit):
             row = await self.outbox.get(order.order_number, "new", "chat")
             state = "-" if row is None else {"done": "sent", "pending": "waiting",
-                                             "sending": "sending"}.get(row.state, row.state)
+                                             "sending": "sending",
+                                             "dry_run": "would send"}.get(row.state, row.state)
             rows.append(ViewRow(order.order_number, order.status, state))
         self.view = rows
 
@@ -310,12 +313,14 @@ def attach_order_desk(bot: Bot, settings: Settings | None = None, *,
     app = bot.loaded.app
     desk = OrderDesk(api=bot.api, registry=bot.registry, bus=bot.bus, clock=bot.clock,
                      store=bot.store, app=app, channels=build_channels(app, settings, telegram_base_url),
-                     chat_timings=chat_timings, banned_until=lambda: bot.client.banned_until)
+                     chat_timings=chat_timings, banned_until=lambda: bot.client.banned_until,
+                     dry_run=lambda: bot.cfg.bot.dry_run)  # the one flag, as a reload leaves it
     desk.poller.governor = bot.governor
     plan_intervals([*bot.pollers, desk.poller], app.bot.weight_budget)  # one budget for all
     bot.bus.subscribe(OrderStatusHeard, desk.on_heard, name="order-desk")
     bot.bus.subscribe(CapabilityChanged, desk.notes.on_capability, name="notify-capabilities")
     bot.bus.subscribe(EndpointChanged, desk.notes.on_endpoint, name="notify-endpoints")
+    bot.bus.subscribe(ChatTakenOver, desk.notes.on_chat_taken_over, name="notify-chat")
     bot.parts.tasks.extend(desk.tasks())
     bot.parts.closers.append(desk.close)
     return desk

@@ -86,6 +86,7 @@ def items_for(name: str, reaction: Reaction | None, order: OrderRecord, now: flo
     """The outbox items of one configured reaction."""
     if reaction is None:
         return []
+    reaction = reaction.for_side(order.side)
     items: list[OutboxItem] = []
     if reaction.chat:
         try:

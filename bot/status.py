@@ -16,6 +16,7 @@ from bot.capabilities import CAPABILITIES, cause_json
 from bot.states import WORKING
 from state.decisions import DecisionRow
 from state.endpoints import EndpointLog, Transition
+from state.outbox import DRY_RUN
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -151,6 +152,16 @@ async def open_orders(bot: Bot) -> list[Any] | None:
     return None
 
 
+async def would_send(bot: Bot, limit: int = RECENT_DECISIONS) -> list[dict[str, Any]]:
+    """Chat messages a dry run did not send (newest first): what the bot would have said."""
+    outbox = getattr(getattr(bot, "desk", None), "outbox", None)
+    if outbox is None:
+        return []
+    rows = await outbox.finished_between(DRY_RUN, limit=limit)
+    return [{"at": r.updated_at, "order_number": r.order_number, "status": r.status,
+             "content": str(r.payload.get("content", ""))} for r in reversed(rows)]
+
+
 def order(o: Any) -> dict[str, Any]:
     """One order record as JSON (any dataclass; Decimal as strings)."""
     data = {f.name: getattr(o, f.name) for f in fields(o)} if is_dataclass(o) else dict(vars(o))
@@ -180,5 +191,6 @@ async def build(bot: Bot, hours: float = HISTORY_HOURS, orders: list[Any] | None
         "decisions": [decision(r) for r in recent],
         "desk": getattr(bot, "desk", None) is not None,
         "orders": [order(o) for o in orders or []],
+        "would_send": await would_send(bot),
         **(extra or {}),
     }

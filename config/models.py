@@ -282,11 +282,37 @@ def _check_field(field: str, spec: str, conversion: str | None) -> None:
         raise ValueError(f"{{{field}:{spec}}}: bad format spec: {exc}") from None
 
 
+Template = Annotated[str, AfterValidator(check_template)]
+
+
+class SideReaction(_Table):
+    """`[orders.on.<status>.sell]` / `.buy`: what differs for orders on that side (yours).
+
+    A merchant who sells asks the buyer to pay; one who buys pays: one greeting
+    cannot fit both. A key left out here is taken from `[orders.on.<status>]`.
+    """
+
+    chat: Template | None = None
+    notify: StrictBool | None = None
+
+
 class Reaction(_Table):
     """`[orders.on.<status>]`: a chat message template and/or a notification; empty = nothing."""
 
-    chat: Annotated[str, AfterValidator(check_template)] | None = None
+    chat: Template | None = None
     notify: StrictBool = False
+    sell: SideReaction | None = None
+    buy: SideReaction | None = None
+
+    def for_side(self, side: str | None) -> Reaction:
+        """The reaction to an order where your side is `side`: its side table over the common keys."""
+        own = {"SELL": self.sell, "BUY": self.buy}.get((side or "").upper())
+        if own is None:
+            return self
+        return self.model_copy(update={
+            "chat": self.chat if own.chat is None else own.chat,
+            "notify": self.notify if own.notify is None else own.notify,
+            "sell": None, "buy": None})
 
 
 class Reactions(_Table):

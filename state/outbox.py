@@ -18,8 +18,9 @@ import aiosqlite
 from state.db import Store
 
 PENDING, SENDING, DONE, FAILED, EXPIRED = "pending", "sending", "done", "failed", "expired"
-STATES = (PENDING, SENDING, DONE, FAILED, EXPIRED)
-FINISHED = (DONE, FAILED, EXPIRED)
+DRY_RUN = "dry_run"  # finished without sending: `[bot] dry_run` was on; the answer says what
+STATES = (PENDING, SENDING, DONE, FAILED, EXPIRED, DRY_RUN)
+FINISHED = (DONE, FAILED, EXPIRED, DRY_RUN)
 
 _COLUMNS = ("id, order_number, status, action, payload, state, created_at, updated_at, attempts,"
             " answer")
@@ -95,6 +96,17 @@ class Outbox:
             sql += " AND action = ?"
             params.append(action)
         rows = await self.store.fetchall(sql + " ORDER BY id LIMIT ?", [*params, limit])
+        return [_row(r) for r in rows]
+
+    async def finished_between(self, state: str, since: float | None = None,
+                               until: float | None = None, limit: int = 1000) -> list[OutboxRow]:
+        """Rows finished in `state` within [since, until], oldest first (the last `limit`)."""
+        sql = f"SELECT {_COLUMNS} FROM outbox WHERE state = ? AND updated_at >= ? AND updated_at <= ?"
+        rows = await self.store.fetchall(
+            f"SELECT * FROM ({sql} ORDER BY updated_at DESC, id DESC LIMIT ?)"
+            " ORDER BY updated_at, id",
+            (state, -1.0 if since is None else since,
+             1e300 if until is None else until, limit))
         return [_row(r) for r in rows]
 
     async def get(self, order_number: str, status: str, action: str) -> OutboxRow | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import random
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -230,3 +231,21 @@ async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
 def sim_http(http_session: aiohttp.ClientSession, fake_sim: Simulator) -> SimHttp:
     """Raw signed HTTP against `fake_sim`."""
     return SimHttp(http_session, fake_sim)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Key locks (bot.lock) of the daemons tests start go to a folder of this session alone.
+
+    Another test run on the machine, or the user's own bot, may hold a lock on the
+    same key (scenario keys come from a seed): neither must see this run's.
+    """
+    folder = tmp_path_factory.mktemp("runtime")
+    folder.chmod(0o700)
+    before = os.environ.get("XDG_RUNTIME_DIR")
+    os.environ["XDG_RUNTIME_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("XDG_RUNTIME_DIR", None)
+    else:
+        os.environ["XDG_RUNTIME_DIR"] = before

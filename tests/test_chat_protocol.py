@@ -15,6 +15,7 @@ from bot.chat_protocol import (
     Refused,
     SystemNotice,
     direction_of,
+    is_kick,
 )
 
 ORDER = "22812345678901234567"
@@ -140,3 +141,13 @@ def test_a_frame_without_an_order_is_dropped() -> None:
 ])
 def test_rest_history_rows_are_stored_by_direction(fields: dict[str, Any], direction: str | None) -> None:
     assert direction_of(ChatMessage.model_validate({"orderNo": ORDER, **fields})) == direction
+
+
+@pytest.mark.parametrize(("code", "reason", "kick"), [
+    (4001, "kicked: another connection opened", True),
+    (4001, "", True),
+    (4000, "Kicked by a new session", True),
+    (1000, "", False), (1001, "server shutdown", False), (1011, "no pong", False), (None, "", False),
+])
+def test_a_kick_is_told_apart_from_other_closes(code: int | None, reason: str, kick: bool) -> None:
+    assert is_kick(code, reason) is kick

@@ -145,7 +145,9 @@ def test_example_plan(capsys: pytest.CaptureFixture[str]) -> None:
     assert "defaults: overlap_amount=true" in out  # the BUY ad's filters
     assert "bot: dry_run off, kill_switch off" in out
     assert "every: market 10s, reference 30s, my ads 60s, orders 15s" in out
-    assert "on new: chat \"Hello {nickname}!" in out and "on cancelled: nothing" in out
+    assert "on new: notify\n    when you sell: chat \"Hello {nickname}!" in out
+    assert "when you buy: chat \"Hello {nickname}!" in out and "I will pay with" in out
+    assert "on cancelled: nothing" in out
     assert "notify: via log;" in out
     assert "P2PBOT_API_KEY: not set" in out
     assert "nothing was sent" in out

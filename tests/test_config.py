@@ -210,6 +210,9 @@ AD_HEAD = '[[ads]]\nname = "buy-usdt"\nadv_no = "1"\nstrategy = "fixed"\nparams 
     ("[capabilities]\nprobe_frist = 1\n", "[capabilities] → probe_frist: unknown key (did you mean 'probe_first'?"),
     ("[orders]\nstuck_after = 1\n", "[orders] → stuck_after: unknown key"),
     ("[orders.on.new]\nchatt = 'x'\n", "[orders.on.new] → chatt: unknown key (did you mean 'chat'?"),
+    ("[orders.on.new.sell]\nchatt = 'x'\n",
+     "[orders.on.new.sell] → chatt: unknown key (did you mean 'chat'?"),
+    ("[orders.on.new.both]\nchat = 'x'\n", "[orders.on.new] → both: unknown key"),
     ("[chat]\nexpiry = 1\n", "[chat] → expiry: unknown key"),
     ("[notify]\nwebhook = ''\n", "[notify] → webhook: unknown key (did you mean 'webhook_url'?"),
     ("[web]\nbind = ''\n", "[web] → bind: unknown key"),
@@ -328,6 +331,10 @@ def test_template_problems_name_the_status_table(tmp_path: Path) -> None:
     ]
     assert problems(tmp_path, "[orders.on.stuck]\nnotify = 'yes'\n") == [
         '[orders.on.stuck] → notify: Input should be a valid boolean, got "yes"'
+    ]
+    assert problems(tmp_path, "[orders.on.new.buy]\nchat = 'I pay {pay}'\n") == [
+        "[orders.on.new.buy] → chat: {pay}: unknown field 'pay' (allowed: nickname, amount, "
+        "asset, fiat, total, price, order_no, pay_method)"
     ]
 
 

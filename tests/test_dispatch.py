@@ -17,7 +17,7 @@ from bot.notify import Notifications
 from state.chat import ChatStore, StoredMessage
 from state.db import Store
 from state.notifications import NotificationLog
-from state.outbox import DONE, EXPIRED, FAILED, PENDING, SENDING, Outbox, OutboxItem
+from state.outbox import DONE, DRY_RUN, EXPIRED, FAILED, PENDING, SENDING, Outbox, OutboxItem
 from tests.fakes import FakeClock
 
 ORDER = "22812345678901234567"
@@ -176,3 +176,24 @@ async def test_notifications_left_sending_are_delivered_unless_the_log_has_them(
     new, paid = await desk.row("new", "notify"), await desk.row("buyer_paid", "notify")
     assert (new.state, new.answer) == (DONE, "delivered before a restart")
     assert (paid.state, paid.answer) == (DONE, "log: logged")
+
+
+async def test_a_dry_run_stores_what_it_would_send_and_never_sends_it(desk: Desk) -> None:
+    """The flag is read at every row: a message waiting when dry run goes on is never sent."""
+    dry = [False]
+    desk.worker.dry_run = lambda: dry[0]
+    await desk.outbox.add([OutboxItem(ORDER, "new", "chat", {"uuid": "u-1", "content": "Hello!"})],
+                          desk.clock.time())
+    await desk.worker.pass_once()  # the socket is down: it waits
+    dry[0] = True  # a reload turns dry run on
+    desk.chat.ready.set()
+    await desk.outbox.add([OutboxItem(ORDER, "new", "notify",
+                                      {"kind": "new", "key": f"order:{ORDER}:new",
+                                       "text": "New order"})], desk.clock.time())
+    await desk.worker.pass_once()
+    dry[0] = False  # and off again: what was not sent stays unsent
+    await desk.worker.pass_once()
+    chat, note = await desk.row(), await desk.row("new", "notify")
+    assert (chat.state, chat.answer) == (DRY_RUN, "dry run: would send: Hello!")
+    assert desk.chat.sent == []
+    assert note.state == DONE and await desk.log.last_sent(f"order:{ORDER}:new") is not None

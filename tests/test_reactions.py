@@ -10,6 +10,7 @@ import pytest
 
 from bot.cli import main
 from bot.reactions import alert_text, plan_change, plan_stuck, render, template_values
+from config.loader import load_config
 from config.models import TEMPLATE_SAMPLE, Reaction, Reactions
 from simulator.app import Simulator
 from state.orders import OrderRecord, Step
@@ -134,3 +135,40 @@ def test_run_exits_2_on_an_unknown_template_field_before_any_request(
     assert main(["run"]) == 2
     assert "unknown field 'nick'" in capsys.readouterr().err
     assert fake_sim.requests() == []
+
+
+# --- templates per side (the merchant's side of the order) --------------------------------
+
+
+def test_a_side_table_picks_the_message_for_the_merchants_side() -> None:
+    cfg = Reactions.model_validate({"new": {
+        "chat": "Hello {nickname}", "notify": True,
+        "sell": {"chat": "Pay {total} {fiat} with {pay_method}"},
+        "buy": {"chat": "I pay you {total} {fiat} shortly", "notify": False}}})
+
+    def planned(side: str) -> list[tuple[str, object]]:
+        plan = plan_change(None, rec(1, side=side), cfg, NOW, uuids())  # type: ignore[arg-type]
+        return [(i.action, i.payload.get("content")) for i in plan.items]
+
+    assert planned("SELL") == [("chat", "Pay 9250.00 RUB with Tinkoff"), ("notify", None)]
+    assert planned("BUY") == [("chat", "I pay you 9250.00 RUB shortly")]
+
+
+def test_without_a_side_table_both_sides_get_the_common_reaction() -> None:
+    cfg = Reactions.model_validate({"new": {"chat": "Hello {nickname}",
+                                            "buy": {"notify": True}}})
+    sell = plan_change(None, rec(1, side="SELL"), cfg, NOW, uuids())  # type: ignore[arg-type]
+    buy = plan_change(None, rec(1, side="BUY"), cfg, NOW, uuids())  # type: ignore[arg-type]
+    assert [(i.action, i.payload.get("content")) for i in sell.items] == [("chat", "Hello alice")]
+    assert [(i.action, i.payload.get("content")) for i in buy.items] == [
+        ("chat", "Hello alice"), ("notify", None)]
+
+
+def test_the_example_greeting_asks_only_the_buyer_to_pay() -> None:
+    example = Path(__file__).resolve().parents[1] / "config" / "example.toml"
+    on = load_config(example).app.orders.on
+    greet = {side: plan_change(None, rec(1, side=side), on, NOW, uuids()).items[0]  # type: ignore[arg-type]
+             for side in ("SELL", "BUY")}
+    assert "Pay with Tinkoff" in greet["SELL"].payload["content"]
+    assert "pay" not in greet["BUY"].payload["content"].lower().replace("i will pay", "")
+    assert "I will pay" in greet["BUY"].payload["content"]

@@ -6,18 +6,21 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
+import signal
 import sqlite3
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from bot.commands import backup as backup_command
-from bot.lock import AlreadyRunning, InstanceLock, lock_path
-from simulator.app import Simulator
+from bot.lock import AlreadyRunning, InstanceLock, KeyLock, key_lock_path, lock_path
+from simulator.app import Simulator, run_simulator
 from simulator.scenario import generate_credential
 from state.db import Store
 from state.maintenance import StoreDamaged, backup, integrity_check
-from tests.ops import bot_on_sim, decided, run_command, write_config
+from tests.ops import bot_on_sim, daemon_env, decided, run_command, start_daemon, write_config
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -43,6 +46,60 @@ async def test_a_second_daemon_exits_2(tmp_path: Path) -> None:
         status, _, err = await run_command(_env(tmp_path), tmp_path, "run")
     assert status == 2
     assert "another p2pbot is already running" in err and str(tmp_path / "bot.db.lock") in err
+
+
+def test_a_symlink_to_the_store_finds_the_same_lock(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "other").mkdir()
+    db = tmp_path / "real" / "bot.db"
+    db.touch()
+    (tmp_path / "other" / "bot.db").symlink_to(db)
+    with InstanceLock(db), pytest.raises(AlreadyRunning, match=f"pid {os.getpid()}"):
+        InstanceLock(tmp_path / "other" / "bot.db").acquire()
+
+
+def test_the_key_lock_is_named_by_a_hash_of_the_key(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    key = SecretStr(generate_credential())
+    with KeyLock(key, tmp_path / "a" / "bot.db") as first:
+        path = key_lock_path(key)
+        assert first.held and path.parent == tmp_path
+        assert re.fullmatch(r"p2pbot-[0-9a-f]{16}\.lock", path.name)
+        assert key.get_secret_value() not in path.read_text()
+        with pytest.raises(AlreadyRunning) as info:
+            KeyLock(key, tmp_path / "b" / "bot.db").acquire()  # another store, the same key
+        assert f"pid {os.getpid()}, store {tmp_path / 'a' / 'bot.db'}" in str(info.value)
+        assert key.get_secret_value() not in str(info.value)
+        KeyLock(SecretStr(generate_credential()), tmp_path / "b" / "bot.db").acquire().release()
+
+
+async def test_a_second_bot_on_the_same_key_exits_2_naming_the_other(tmp_path: Path) -> None:
+    """Two `run`s on one key with two stores: the second is refused before it sends anything."""
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    first_dir, second_dir = tmp_path / "one", tmp_path / "two"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    async with run_simulator("calm", speed=1, api_key=generate_credential(),
+                             api_secret=generate_credential()) as sim:
+        config = write_config(tmp_path / "bot.toml")
+        first = await start_daemon(daemon_env(sim, first_dir, config,
+                                              XDG_RUNTIME_DIR=str(runtime)), first_dir)
+        try:
+            await asyncio.wait_for(first.saw("running 1 ad(s)").wait(), 30)
+            status, _, err = await run_command(
+                daemon_env(sim, second_dir, config, XDG_RUNTIME_DIR=str(runtime)), second_dir, "run")
+        finally:
+            first.signal(signal.SIGTERM)
+            assert await first.wait() == 0
+    assert status == 2
+    assert f"another p2pbot (pid {first.proc.pid}, store {first_dir / 'bot.db'})" in err
+    assert "with this API key" in err
+    names = [p.name for p in runtime.iterdir()]
+    assert len(names) == 1 and re.fullmatch(r"p2pbot-[0-9a-f]{16}\.lock", names[0])
+    assert sim.api_key not in names[0] and sim.api_key not in err
+    assert not (second_dir / "bot.db").exists()  # refused before the store was even opened
 
 
 async def test_a_damaged_store_exits_2_saying_how_to_restore(tmp_path: Path) -> None:

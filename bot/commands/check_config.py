@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, load_settings
 from config.loader import ConfigFileError, LoadedAd, LoadedConfig, load_config
-from config.models import AdConfig, AppConfig, BotConfig, NotifyConfig
+from config.models import AdConfig, AppConfig, BotConfig, NotifyConfig, Reaction
 from config.settings import Settings
 
 Plan = dict[str, Any]
@@ -66,7 +66,7 @@ def build_plan(settings: Settings, loaded: LoadedConfig) -> Plan:
         "markets": markets(app),
         "orders": {
             "stuck_after_minutes": app.orders.stuck_after_minutes,
-            "reactions": {s: r.model_dump(mode="json") for s, r in app.orders.on.items()},
+            "reactions": {s: _reaction(r) for s, r in app.orders.on.items()},
         },
         "chat": app.chat.model_dump(mode="json"),
         "notify": _notify(app.notify, env),
@@ -185,7 +185,8 @@ def warnings(app: AppConfig, env: Plan) -> list[str]:
     if app.bot.kill_switch:
         out.append("[bot] kill_switch = true: no ad will be updated")
     elif app.bot.dry_run:
-        out.append("[bot] dry_run = true: decisions are logged, no ad is updated")
+        out.append("[bot] dry_run = true: decisions are logged, no ad is updated"
+                   " and no chat message is sent (alerts still go out)")
     out += [f"[[ads]] #{i + 1} ({ad.label}) is disabled" for i, ad in enumerate(app.ads) if not ad.enabled]
     if not env["api_key"]:
         out.append("P2PBOT_API_KEY is not set: `run` and `probe` need it")
@@ -299,9 +300,10 @@ def _render_orders(plan: Plan) -> list[str]:
     o, n = plan["orders"], plan["notify"]
     lines = [f"orders: stuck after {o['stuck_after_minutes']} min paid and not released"]
     for status, r in o["reactions"].items():
-        does = ([f"chat {json.dumps(r['chat'], ensure_ascii=False)}"] if r["chat"] else []) + (
-            ["notify"] if r["notify"] else [])
-        lines.append(f"  on {status}: {', '.join(does) or 'nothing'}")
+        lines.append(f"  on {status}: {_does(r)}")
+        for side in ("sell", "buy"):
+            if side in r:
+                lines.append(f"    when you {side}: {_does(r[side])}")
     unlisted = [s for s in ("new", "buyer_paid", "completed", "cancelled", "appeal", "stuck")
                 if s not in o["reactions"]]
     if unlisted:
@@ -313,6 +315,22 @@ def _render_orders(plan: Plan) -> list[str]:
         f"chat: unsent messages are dropped after {plan['chat']['outbox_expiry_minutes']} min",
         f"web: {'http://' + w['host'] + ':' + str(w['port']) if w['enabled'] else 'off'}",
     ]
+
+
+def _reaction(r: Reaction) -> dict[str, Any]:
+    """A reaction as JSON; a side table (`.sell`/`.buy`) only when set, as what that side gets."""
+    out: dict[str, Any] = {"chat": r.chat, "notify": r.notify}
+    for side in ("sell", "buy"):
+        if getattr(r, side) is not None:
+            own = r.for_side(side)
+            out[side] = {"chat": own.chat, "notify": own.notify}
+    return out
+
+
+def _does(r: dict[str, Any]) -> str:
+    does = ([f"chat {json.dumps(r['chat'], ensure_ascii=False)}"] if r["chat"] else []) + (
+        ["notify"] if r["notify"] else [])
+    return ", ".join(does) or "nothing"
 
 
 def _onoff(flag: bool) -> str:

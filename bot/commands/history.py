@@ -15,6 +15,7 @@ from bot.order_track import STATUS_NAME
 from state.decisions import DecisionLog, DecisionRow
 from state.endpoints import EndpointLog, Transition
 from state.orders import OrderStore, TransitionRow
+from state.outbox import DRY_RUN, Outbox, OutboxRow
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -72,10 +73,11 @@ async def _main(args: argparse.Namespace) -> str:
     async with open_store(settings.db) as store:
         rows = await EndpointLog(store).transitions(args.endpoint, since, until)
         prices = await DecisionLog(store).recent(limit=100_000, since=since,
-                                                 results=("applied", "failed", "unknown"))
+                                                 results=("applied", "failed", "unknown", "dry_run"))
         orders = await OrderStore(store).transitions(since=since, until=until)
         decisions = (await DecisionLog(store).recent(limit=100_000, since=since)
                      if "decisions" in show else [])
+        would = await Outbox(store).finished_between(DRY_RUN, since, until, limit=100_000)
     prices = [p for p in reversed(prices) if until is None or p.at <= until]
     decisions = [d for d in reversed(decisions) if until is None or d.since <= until]
     if args.json:
@@ -85,6 +87,7 @@ async def _main(args: argparse.Namespace) -> str:
             "price_updates": [_price_json(p) for p in prices] if "prices" in show else [],
             "orders": [asdict(o) for o in orders] if "orders" in show else [],
             "decisions": [_decision_json(d) for d in decisions],
+            "would_send": [_would_json(w) for w in would] if "orders" in show else [],
         })
     parts = []
     if "endpoints" in show:
@@ -93,9 +96,25 @@ async def _main(args: argparse.Namespace) -> str:
         parts.append(render_prices(prices))
     if "orders" in show:
         parts.append(render_orders(orders))
+        if would:
+            parts.append(render_would_send(would))
     if "decisions" in show:
         parts.append(render_decisions(decisions))
     return "\n\n".join(parts)
+
+
+def _would_json(row: OutboxRow) -> dict[str, object]:
+    return {"at": row.updated_at, "order_number": row.order_number, "status": row.status,
+            "content": str(row.payload.get("content", ""))}
+
+
+def render_would_send(rows: list[OutboxRow]) -> str:
+    """Chat messages a dry run did not send, oldest first."""
+    lines = ["chat messages not sent (dry run):"]
+    for r in rows:
+        lines.append(f"{_stamp(r.updated_at)}  dry run: would send to order {r.order_number} "
+                     f"({r.status}): {str(r.payload.get('content', ''))[:200]}")
+    return "\n".join(lines)
 
 
 def _price_json(p: DecisionRow) -> dict[str, object]:
@@ -124,7 +143,7 @@ def render_decisions(rows: list[DecisionRow]) -> str:
 
 
 def render_prices(rows: list[DecisionRow]) -> str:
-    """Price updates sent (applied, refused or of unknown outcome), oldest first."""
+    """Price updates sent (applied, refused or of unknown outcome) or not (dry_run), oldest first."""
     if not rows:
         return "no price updates recorded"
     lines = [f"{'time (UTC)':<19}  {'ad':<14} {'from':>10} {'to':>10}  {'result':<8} reason"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 import time
@@ -25,7 +26,7 @@ from bot.commands.common import (
     make_client,
     open_store,
 )
-from bot.lock import AlreadyRunning, InstanceLock
+from bot.lock import AlreadyRunning, InstanceLock, KeyLock
 from bot.logging import register_secret
 from bot.service import ACCEPT_FLAG, check_key, reloader, report_first_decision, status_line
 from bot.web import attach_web
@@ -37,7 +38,9 @@ from state.maintenance import StoreDamaged, integrity_check
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `run`."""
     p.add_argument("--config", type=Path, help="the TOML strategy file (default: P2PBOT_CONFIG)")
-    p.add_argument("--dry-run", action="store_true", help="decide and log, but never update an ad")
+    p.add_argument("--dry-run", action="store_true",
+                   help="follow and decide, log and store what would be sent, but change nothing "
+                        "at the exchange and send no chat message ([bot] dry_run)")
     p.add_argument(ACCEPT_FLAG, dest="accept_withdrawals", action="store_true",
                    help="run even though the API key can withdraw funds (not recommended)")
 
@@ -67,19 +70,19 @@ def run(args: argparse.Namespace) -> int:
     for secret in (settings.api_key, settings.api_secret, settings.private_key_password,
                    settings.web_token, settings.telegram_token):
         register_secret(secret)
-    try:
-        lock = InstanceLock(settings.db).acquire()
-    except (AlreadyRunning, OSError) as exc:
-        return _refuse(str(exc))
-    try:
-        integrity_check(settings.db)
-        return asyncio.run(_main(args, settings, creds, loaded, began))
-    except StoreDamaged as exc:
-        return _refuse(str(exc))
-    except ConfigError as exc:
-        return fail(exc)
-    finally:
-        lock.release()
+    with contextlib.ExitStack() as held:
+        try:  # one bot per store, and one per API key on this machine
+            held.enter_context(InstanceLock(settings.db))
+            held.enter_context(KeyLock(settings.require_key(), settings.db))
+        except (AlreadyRunning, OSError) as exc:
+            return _refuse(str(exc))
+        try:
+            integrity_check(settings.db)
+            return asyncio.run(_main(args, settings, creds, loaded, began))
+        except StoreDamaged as exc:
+            return _refuse(str(exc))
+        except ConfigError as exc:
+            return fail(exc)
 
 
 def _refuse(message: str) -> int:

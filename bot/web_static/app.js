@@ -204,6 +204,16 @@
     return el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows));
   }
 
+  function wouldSendView(doc) {
+    const head = el("tr", {}, ...["time", "order", "status", "would send"].map((h) => el("th", {}, h)));
+    const rows = (doc.would_send || []).map((w) => el("tr", {},
+      el("td", {}, clock(w.at, doc.now)),
+      el("td", {}, w.order_number),
+      el("td", {}, w.status),
+      el("td", {}, w.content)));
+    return el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows));
+  }
+
   // --- the page ------------------------------------------------------------------------------
 
   function draw(doc) {
@@ -222,6 +232,8 @@
     fill("endpoints", endpointRows(doc));
     fill("decisions", decisionRows(doc));
     document.getElementById("orders").replaceChildren(ordersView(doc));
+    document.getElementById("dry").hidden = !(doc.would_send || []).length;
+    document.getElementById("would-send").replaceChildren(wouldSendView(doc));
     document.getElementById("error").hidden = true;
   }
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import websockets
+from websockets.protocol import State
 
 from bot.chat import ChatTimings
-from bot.events import ChatMessageReceived
+from bot.events import ChatMessageReceived, ChatTakenOver
 from bot.reactions import render
 from simulator.app import Simulator, run_simulator
 from tests.e2e.desk import (
@@ -147,3 +149,41 @@ async def test_a_refused_message_is_reported_and_never_retried(tmp_path) -> None
     assert alerted
     assert [(s["accepted"], s["error"]) for s in tried] == [(True, None), (False, "ILLEGAL_PARAM"),
                                                             (True, None)]
+
+
+async def test_a_chat_taken_over_by_another_client_is_left_to_it_with_one_alert(tmp_path) -> None:
+    """Kicked off 3 times by another session: the bot stops reconnecting and reads over REST."""
+    scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
+    async with run_simulator(scen, start_ms=START_MS) as sim:
+        async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS,
+                               collect=(ChatTakenOver, ChatMessageReceived)) as run:
+            chat, hub = run.desk.chat, sim.world.hub
+            order = await open_order(sim)
+            await until(lambda: _row_done(run, order, "new"), what="the greeting")
+            intruders = []
+            try:
+                for kick in range(3):
+                    await until(lambda: chat.ready.is_set(), what=f"the bot connected ({kick})")
+                    cred = await run.bot.api.chat_credential()  # another client on the same key
+                    intruders.append(await websockets.connect(cred.websocket_url(),
+                                                              ping_interval=None))
+                    await until(lambda: not chat.connected, what=f"the bot kicked ({kick})")
+                taken = await until(lambda: [e for e in run.events if isinstance(e, ChatTakenOver)],
+                                    what="the bot giving way")
+                connections = hub.connections
+                later = sim.clock.now() + 120  # simulated: 12 times the longest reconnect delay
+                sim.world.push_counterparty(order, "still there?")
+                await until(lambda: [e for e in run.events if isinstance(e, ChatMessageReceived)],
+                            what="the message read over REST")
+                await until(lambda: sim.clock.now() >= later, what="two simulated minutes")
+                kept = intruders[-1].state is State.OPEN
+                alerted = await run.desk.notes.log.store.fetchall(
+                    "SELECT key FROM notifications WHERE kind = 'chat_taken_over'")
+            finally:
+                for ws in intruders:
+                    await ws.close()
+    assert len(taken) == 1 and taken[0].kicks == 3
+    assert hub.connections == connections and kept  # no fight: the other client keeps the socket
+    assert chat.mode == "rest" and not chat.connected
+    assert [e.via for e in run.events if isinstance(e, ChatMessageReceived)] == ["rest"]
+    assert [r[0] for r in alerted] == ["chat:taken_over"]
