@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, load_settings
+from bot.web import web_problems
 from config.loader import ConfigFileError, LoadedAd, LoadedConfig, load_config
 from config.models import AdConfig, AppConfig, BotConfig, NotifyConfig
 from config.settings import Settings
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         loaded = load_config(path)
     except ConfigFileError as exc:
         problems += exc.problems
+    if settings is not None and loaded is not None:
+        problems += web_problems(loaded.app.web, settings.web_token, loaded.path)
     if problems or settings is None or loaded is None:
         for line in problems:
             print(f"configuration error: {line}", file=sys.stderr)
