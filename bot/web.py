@@ -160,6 +160,7 @@ class WebServer:
         self.started = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.closing: asyncio.Task[None] | None = None  # see listen_web
+        self.serving = False  # the bot has started and runs this part
 
     @property
     def url(self) -> str:
@@ -203,6 +204,7 @@ class WebServer:
             logger.error("web server: cannot listen on {}:{} ({}); running without it",
                          self.host, self.port, getattr(exc, "strerror", None) or exc)
             return
+        self.serving = True
         self.metrics.attach_desk()
         await self.lag.run()
 
@@ -253,10 +255,13 @@ class WebServer:
         return web.json_response(body, status=200 if ok else 503)
 
     async def readyz(self, request: web.Request) -> web.Response:
-        """200 when every essential capability runs; else 503 with those that do not."""
-        ready, down = status.readiness(self.bot)
+        """200 when the bot runs and every essential capability too; else 503 saying why
+        (`run` listens before it checks the key and reads the ads: then it is `starting`)."""
+        capable, down = status.readiness(self.bot)
+        ready = capable and self.serving
         caps = {c["name"]: c for c in status.capabilities(self.bot)}
-        body = {"ready": ready, "essential": list(self.bot.cfg.capabilities.essential),
+        body = {"ready": ready, "starting": not self.serving,
+                "essential": list(self.bot.cfg.capabilities.essential),
                 "down": [{"capability": n, "state": caps[n]["state"], "cause": caps[n]["cause"],
                           "without": caps[n]["without"]} for n in down]}
         return web.json_response(body, status=200 if ready else 503, dumps=_dumps)

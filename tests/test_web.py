@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -15,10 +16,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from bot.web import host_allowed, web_problems
+from bot.app import Bot
+from bot.web import host_allowed, listen_web, web_problems
+from config.loader import load_config
 from config.models import WebConfig
 from simulator.app import Simulator
+from simulator.clock import ScaledClock
 from simulator.scenario import generate_credential
+from state.db import Store
+from tests.e2e.helpers import sim_client
 from tests.ops import (
     Running,
     bot_on_sim,
@@ -255,6 +261,30 @@ def _with_web(config: Path, **keys: object) -> Path:
     return config
 
 
+async def test_run_listens_before_the_bot_starts_and_is_not_ready_yet(fast_sim: Simulator,
+                                                                      tmp_path: Path) -> None:
+    config = _with_web(write_config(tmp_path / "bot.toml"), port=_free_port())
+    store = await Store.open(tmp_path / "bot.db")
+    client = sim_client(fast_sim, ScaledClock(fast_sim.clock))
+    try:
+        bot = Bot(load_config(config), client, store, clock=ScaledClock(fast_sim.clock))
+        settings = type("S", (), {"web_token": None})()
+        server = await listen_web(bot, settings, config)  # type: ignore[arg-type]
+        assert (await _get(server.url + "/healthz"))[0] == 200
+        status, ready = await _json(server.url + "/readyz")
+        assert status == 503 and ready["ready"] is False and ready["starting"] is True
+        assert fast_sim.requests() == []
+        assert server.closing is not None
+        server.closing.cancel()  # as asyncio.run does on its way out: the socket is closed
+        with contextlib.suppress(asyncio.CancelledError):
+            await server.closing
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await _get(server.url + "/healthz")
+    finally:
+        await client.close()
+        await store.close()
+
+
 async def test_a_network_host_without_a_token_exits_2(fast_sim: Simulator, tmp_path: Path) -> None:
     config = _with_web(write_config(tmp_path / "bot.toml"), host="0.0.0.0", port=_free_port())
     env = daemon_env(fast_sim, tmp_path, config)
@@ -264,8 +294,9 @@ async def test_a_network_host_without_a_token_exits_2(fast_sim: Simulator, tmp_p
         assert f"{config}: [web] → host: 0.0.0.0 is reachable from the network" in err
         assert "P2PBOT_WEB_TOKEN" in err
     assert fast_sim.requests() == []  # refused before anything was sent
-    status, _, err = await run_command({**env, "P2PBOT_WEB_TOKEN": TOKEN}, tmp_path, "check-config")
+    status, out, err = await run_command({**env, "P2PBOT_WEB_TOKEN": TOKEN}, tmp_path, "check-config")
     assert status == 0, err
+    assert "P2PBOT_WEB_TOKEN: set" in out and "[web] host = 0.0.0.0: the server is reachable" in out
 
 
 async def test_check_config_refuses_a_host_that_does_not_resolve(tmp_path: Path) -> None:
