@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -16,6 +17,7 @@ from bot.logging import FORMATS, setup_from_args, wants_json
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
+UMASK = 0o077  # every file the bot creates (store, WAL, log, lock, backups) is its owner's alone
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -75,6 +77,7 @@ def build_parser(load: bool = True) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run one command; returns the exit status."""
+    os.umask(UMASK)  # before any file is created: outside systemd the umask is often 022
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

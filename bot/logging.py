@@ -7,6 +7,11 @@ formats an exception's own words. The stream sinks that `setup_logging` adds als
 mask the final text. Tracebacks never show variable values (`diagnose=False`):
 those hold the key, the query and the signature.
 
+Libraries that log with the standard `logging` module (aiohttp's server logs a bad
+request with the start of its URL) are routed into loguru by an `InterceptHandler`
+on the root logger, so their records get the same redaction and the same sinks; the
+log file is created mode 600 whatever the umask.
+
 Formats: human lines on a terminal, JSON lines for machines (`--log-format json`,
 `--log-json`, or `auto` when stderr is not a terminal). A log file rotates and old
 files are removed by loguru's `rotation` and `retention` options.
@@ -15,6 +20,8 @@ files are removed by loguru's `rotation` and `retention` options.
 from __future__ import annotations
 
 import json as _json
+import logging
+import os
 import re
 import sys
 import threading
@@ -157,10 +164,54 @@ class LoggingSetup:
     file: Path | None = None
 
     def remove(self) -> None:
-        """Remove the handlers this setup added."""
+        """Remove the handlers this setup added (and the routing of the standard loggers)."""
         for handler_id in self.handler_ids:
             logger.remove(handler_id)
         self.handler_ids.clear()
+        unroute_stdlib()
+
+
+class InterceptHandler(logging.Handler):
+    """A `logging` handler that hands each record to loguru (so to its redaction and sinks)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Log the record with loguru at its level, attributed to the caller of `logging`."""
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        frame, depth = logging.currentframe(), 2
+        while frame is not None and frame.f_code.co_filename == logging.__file__:
+            frame, depth = frame.f_back, depth + 1
+        logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
+
+
+# aiohttp's records (a bad request, an access line) follow the chosen level; the other
+# libraries' only from this one on (aiosqlite's DEBUG would log every query)
+OTHER_LIBRARIES_FROM = logging.WARNING
+
+
+def route_stdlib(level: str) -> None:
+    """Send every standard-library logger's records through loguru (once, idempotent)."""
+    unroute_stdlib()
+    root = logging.getLogger()
+    root.addHandler(InterceptHandler())
+    chosen = logging.getLevelName(level.upper())
+    chosen = chosen if isinstance(chosen, int) else logging.DEBUG  # TRACE, SUCCESS: loguru's own
+    root.setLevel(max(chosen, OTHER_LIBRARIES_FROM))
+    logging.getLogger("aiohttp").setLevel(chosen)
+
+
+def unroute_stdlib() -> None:
+    """Remove the InterceptHandler from the root logger."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, InterceptHandler)]:
+        root.removeHandler(handler)
+
+
+def _private(path: str, flags: int) -> int:
+    """`open`'s opener for log files: mode 600 (the log holds order numbers and chat text)."""
+    return os.open(path, flags, 0o600)
 
 
 DEFAULT_ROTATION = "50 MB"  # a log file is rotated at this size ...
@@ -199,13 +250,14 @@ def setup_logging(
     setup.handler_ids.append(_add(RedactingStream(out, redactor), level, json))
     if file is not None:
         path = Path(file)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         setup.handler_ids.append(logger.add(
             str(path), level=level.upper(), format=json_line if json else PLAIN_FORMAT,
             colorize=False,
-            rotation=rotation, retention=retention, encoding="utf-8",
+            rotation=rotation, retention=retention, encoding="utf-8", opener=_private,
             backtrace=False, diagnose=False, enqueue=False,
         ))
+    route_stdlib(level)
     return setup
 
 

@@ -6,38 +6,130 @@
 | GET /readyz | 200 when the `[capabilities] essential` capabilities were seen working and no ban runs, else 503 |
 | GET /metrics | Prometheus text format (the bot's own CollectorRegistry) |
 | GET /api/status | JSON: capabilities, endpoint timelines, ads, decisions, open orders |
-| GET / | the status page (bot/web_static/, no external assets) |
+| GET / | the status page (bot/web_static/, no external assets, no data of its own) |
 
-With `P2PBOT_WEB_TOKEN` set, every route but /healthz needs `Authorization: Bearer
-<token>`; the page also takes `/?token=...` once and sends the header itself.
+With `P2PBOT_WEB_TOKEN` set, every route but /healthz and the page needs `Authorization:
+Bearer <token>`, and only that: a token in a URL ends up in logs and browser history. The
+page asks for the token (or reads it from the URL fragment `#token=...`, which browsers
+never send) and sends the header itself.
+
+Without a token the server listens on loopback only (`listen_web` refuses any other host,
+exit 2) and answers only requests whose Host is a loopback name or `[web] host`: a page
+elsewhere whose name an attacker points at 127.0.0.1 (DNS rebinding) gets 403.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hmac
+import ipaddress
 import json
 import os
 import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from loguru import logger
 from pydantic import SecretStr
 
 from bot import status
+from bot.commands.common import ConfigError
 from bot.metrics import CONTENT_TYPE, BotMetrics, LoopLag
 
 if TYPE_CHECKING:
     from bot.app import Bot
+    from config.models import WebConfig
     from config.settings import Settings
 
 LAG_UNHEALTHY = 5.0  # seconds of loop lag (or of a silent lag monitor) that fail /healthz
-OPEN = frozenset({"/healthz"})
+OPEN = frozenset({"/healthz", "/"})  # the page holds no data: it fetches /api/status with the token
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+PORT_FAULTS = frozenset({errno.EADDRINUSE, errno.EACCES})  # else the host is at fault
+
+
+class WebRefused(Exception):
+    """The server must not listen on this host (see `host_problem`); `run` exits 2."""
+
+
+# --- where the server may listen, and which Host it answers --------------------------------------
+
+
+def _ip(text: str) -> IP | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def is_loopback_name(name: str) -> bool:
+    """`localhost`, a name under `.localhost` (RFC 6761), or a loopback IP: without resolving."""
+    name = name.lower().rstrip(".")
+    ip = _ip(name)
+    return name == "localhost" or name.endswith(".localhost") or (ip is not None and ip.is_loopback)
+
+
+def host_name(header: str) -> str | None:
+    """The name in a Host header, without its port and lower-cased; None when malformed."""
+    if header.startswith("["):
+        inside, closed, rest = header[1:].partition("]")
+        port_ok = not rest or (rest.startswith(":") and rest[1:].isdigit())
+        return inside.lower() if closed and port_ok and isinstance(_ip(inside), ipaddress.IPv6Address) else None
+    name, colon, port = header.partition(":")
+    if colon and not port.isdigit():
+        return None
+    return name.lower().rstrip(".") or None
+
+
+def host_allowed(header: str, configured: str) -> bool:
+    """Whether a request with this Host is answered without a token: a loopback name or `[web] host`.
+
+    Never resolved: under DNS rebinding the attacker's name does resolve to 127.0.0.1.
+    """
+    name = host_name(header)
+    return name is not None and (is_loopback_name(name) or name == configured.lower().rstrip("."))
+
+
+def addresses(host: str) -> set[IP]:
+    """The addresses `host` stands for (an IP, or a name resolved); OSError when it is neither."""
+    ip = _ip(host)
+    if ip is not None:
+        return {ip}
+    found = {_ip(str(info[4][0]).partition("%")[0]) for info in
+             socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+    return {a for a in found if a is not None}
+
+
+def host_problem(host: str, token: bool) -> str | None:
+    """Why the server must not listen on `host`, or None: it must resolve, and leave the
+    machine only with a token (no token: anyone on the network reads the desk)."""
+    try:
+        found = addresses(host)
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return f"{host} is not an IP address or a name that resolves ({reason})"
+    if not token and not (found and all(a.is_loopback for a in found)):
+        return (f"{host} is reachable from the network and P2PBOT_WEB_TOKEN is not set: set it "
+                "(or P2PBOT_WEB_TOKEN_FILE), or keep host = \"127.0.0.1\" and use an SSH tunnel")
+    return None
+
+
+def _token(settings: Settings | None) -> SecretStr | None:
+    token = getattr(settings, "web_token", None) if settings is not None else None
+    return token if isinstance(token, SecretStr) and token.get_secret_value() else None
+
+
+def web_problems(cfg: WebConfig, token: SecretStr | None, path: Path) -> list[str]:
+    """`[web]` problems `check-config` and `run` refuse (exit 2), as 'FILE: [web] → host: ...'."""
+    has_token = token is not None and bool(token.get_secret_value())
+    problem = host_problem(cfg.host, has_token) if cfg.enabled else None
+    return [] if problem is None else [f"{path}: [web] → host: {problem}"]
 
 
 def _dumps(value: Any) -> str:
@@ -67,6 +159,8 @@ class WebServer:
         self.metrics.attach()
         self.started = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self.closing: asyncio.Task[None] | None = None  # see listen_web
+        self.serving = False  # the bot has started and runs this part
 
     @property
     def url(self) -> str:
@@ -84,7 +178,10 @@ class WebServer:
         return app
 
     async def start(self) -> None:
-        """Listen (port 0: any free port; `port` then holds the one chosen)."""
+        """Listen (port 0: any free port; `port` then holds the one chosen); WebRefused, OSError."""
+        problem = host_problem(self.host, bool(self.token))
+        if problem is not None:
+            raise WebRefused(problem)
         runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:
@@ -99,13 +196,15 @@ class WebServer:
                     " (bearer token required)" if self.token else "")
 
     async def serve(self) -> None:
-        """The bot part: start, then sample the loop lag until cancelled."""
+        """The bot part: start (unless `listen_web` did), then sample the loop lag until cancelled."""
         try:
-            await self.start()
-        except OSError as exc:
+            if self._runner is None:
+                await self.start()
+        except (OSError, WebRefused) as exc:
             logger.error("web server: cannot listen on {}:{} ({}); running without it",
-                         self.host, self.port, exc.strerror or exc)
+                         self.host, self.port, getattr(exc, "strerror", None) or exc)
             return
+        self.serving = True
         self.metrics.attach_desk()
         await self.lag.run()
 
@@ -119,6 +218,10 @@ class WebServer:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self.token and not host_allowed(request.headers.get(hdrs.HOST, ""), self.host):
+            return web.json_response(
+                {"error": "unknown Host: without P2PBOT_WEB_TOKEN the server answers only "
+                          "localhost, loopback addresses and [web] host"}, status=403)
         if self.token and request.path not in OPEN and not self._authorised(request):
             return web.json_response({"error": "unauthorised: send Authorization: Bearer <token>"},
                                      status=401, headers={"WWW-Authenticate": "Bearer"})
@@ -129,11 +232,13 @@ class WebServer:
         return response
 
     def _authorised(self, request: web.Request) -> bool:
-        given = request.headers.get("Authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" and request.path == "/":
-            value = request.query.get("token", "")
-        return hmac.compare_digest(value.strip().encode(), self.token.encode())
+        """`Authorization: Bearer <token>` and nothing else (no query string, no Basic)."""
+        scheme, _, value = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+        try:
+            given = value.strip().encode()
+        except UnicodeEncodeError:  # bytes that are not UTF-8 arrive as lone surrogates
+            return False
+        return scheme.lower() == "bearer" and hmac.compare_digest(given, self.token.encode())
 
     # --- routes ----------------------------------------------------------------------
 
@@ -150,11 +255,14 @@ class WebServer:
         return web.json_response(body, status=200 if ok else 503)
 
     async def readyz(self, request: web.Request) -> web.Response:
-        """200 when every essential capability has been seen working and no IP ban runs; else
-        503 with those not seen working (unchecked ones too) and the ban's end."""
-        ready, down = status.readiness(self.bot)
+        """200 when the bot runs and every essential capability has been seen working and no IP
+        ban runs; else 503 with those not seen working (unchecked ones too), the ban's end, or
+        `starting` (`run` listens before it checks the key and reads the ads)."""
+        capable, down = status.readiness(self.bot)
+        ready = capable and self.serving
         caps = {c["name"]: c for c in status.capabilities(self.bot)}
-        body = {"ready": ready, "essential": list(self.bot.cfg.capabilities.essential),
+        body = {"ready": ready, "starting": not self.serving,
+                "essential": list(self.bot.cfg.capabilities.essential),
                 "banned_until": self.bot.registry.banned_until(),
                 "down": [{"capability": n, "state": caps[n]["state"], "cause": caps[n]["cause"],
                           "causes": caps[n]["causes"], "without": caps[n]["without"]}
@@ -197,9 +305,34 @@ def attach_web(bot: Bot, settings: Settings | None = None, *, host: str | None =
                port: int | None = None) -> WebServer:
     """Build the server for `bot` from `[web]` and P2PBOT_WEB_TOKEN; it runs and stops with the bot."""
     web_cfg = bot.cfg.web
-    token = getattr(settings, "web_token", None) if settings is not None else None
     server = WebServer(bot, host=host or web_cfg.host, port=web_cfg.port if port is None else port,
-                       token=token)
+                       token=_token(settings))
     bot.parts.tasks.append(server.serve)
     bot.parts.closers.append(server.close)
     return server
+
+
+async def listen_web(bot: Bot, settings: Settings, path: Path) -> WebServer:
+    """`attach_web` and listen now, before any request is sent: a host that must not or cannot
+    be listened on is a ConfigError naming `[web] host` or `port` (exit 2), not a bot without
+    /healthz."""
+    server = attach_web(bot, settings)
+    try:
+        await server.start()
+    except WebRefused as exc:
+        raise ConfigError(f"{path}: [web] → host: {exc}") from None
+    except OSError as exc:
+        key = "port" if exc.errno in PORT_FAULTS else "host"
+        raise ConfigError(f"{path}: [web] → {key}: cannot listen on {server.host}:{server.port} "
+                          f"({exc.strerror or exc})") from None
+    server.closing = asyncio.create_task(_close_with_the_loop(server))
+    return server
+
+
+async def _close_with_the_loop(server: WebServer) -> None:
+    """Close `server` when cancelled: `asyncio.run` cancels this task on its way out, so the
+    socket is closed even when `run` returns before the bot runs (its parts' closers)."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.close()

@@ -1,9 +1,14 @@
-"""The store: one aiosqlite connection, WAL, numbered migrations, one writer at a time."""
+"""The store: one aiosqlite connection, WAL, numbered migrations, one writer at a time.
+
+The store holds counterparties' chat text: a new store is created mode 600 whatever the
+umask, and SQLite gives its `-wal` and `-shm` files the mode of the store.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,13 +42,15 @@ class Store:
         if isinstance(self.path, Path) and self.path.parent and not self.path.parent.exists():
             raise StoreError(f"the folder of the store {self.path} does not exist")
         try:
+            if isinstance(self.path, Path):
+                _create_private(self.path)
             self._db = await aiosqlite.connect(str(self.path), isolation_level=None)
             await self._db.execute("PRAGMA journal_mode=WAL")
             await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._db.execute("PRAGMA foreign_keys=ON")
             await self._db.execute("PRAGMA busy_timeout=5000")
             await self._migrate()
-        except aiosqlite.Error as exc:
+        except (aiosqlite.Error, OSError) as exc:
             await self.close()
             raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
         except BaseException:
@@ -135,6 +142,12 @@ def where(**conditions: Any) -> tuple[str, list[Any]]:
             clauses.append(f"{column} {ops[op or 'eq']} ?")
             params.append(value)
     return ((" WHERE " + " AND ".join(clauses)) if clauses else ""), params
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty store file readable by its owner only (an existing one is left as it is)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
 
 
 def _statements(script: str) -> Iterable[str]:

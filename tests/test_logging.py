@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,15 @@ from pydantic import SecretStr
 
 from bot.binance.errors import BinanceError
 from bot.binance.p2p import P2PApi
-from bot.logging import MASK, REDACTOR, Redactor, redact, register_secret, setup_logging
+from bot.logging import (
+    MASK,
+    REDACTOR,
+    InterceptHandler,
+    Redactor,
+    redact,
+    register_secret,
+    setup_logging,
+)
 from config.settings import Settings
 from tests.fakes import FakeClock
 from tests.wire import KEY, NOW_MS, SECRET, envelope, make_client, mocked, path_re, sent_requests
@@ -162,6 +172,43 @@ def test_setup_replaces_handlers_and_returns_what_it_did() -> None:
     assert out1.getvalue() == ""
     assert "warn" in out2.getvalue() and "info" not in out2.getvalue()
     assert len(setup.handler_ids) == 1 and setup.redactor is REDACTOR and setup.json is False
+
+
+def test_stdlib_loggers_go_through_loguru_and_the_redaction(capfd: pytest.CaptureFixture[str]) -> None:
+    out = io.StringIO()
+    setup = setup_logging("INFO", stream=out, secrets=[TOKEN])
+    url = f"/?token={TOKEN[:20]}&x=1"  # cut short: the token= pattern still masks it
+    for name in ("aiohttp.server", "aiohttp.access", "aiohttp.web", "asyncio"):
+        try:
+            raise ValueError(f"bad request line {url} with {TOKEN}")
+        except ValueError:
+            logging.getLogger(name).exception("Error handling request from %s", "127.0.0.1")
+    logging.getLogger("aiohttp.access").info("GET %s 200", url)
+    logging.getLogger("aiohttp.access").debug("below the level")
+    text = out.getvalue()
+    assert text.count("Error handling request from 127.0.0.1") == 4
+    assert "ValueError: bad request line /?token=***&x=1 with ***" in text
+    assert "GET /?token=***&x=1 200" in text
+    assert "below the level" not in text
+    assert TOKEN[:20] not in text and TOKEN[:20] not in "".join(capfd.readouterr())
+    setup.remove()
+    assert not [h for h in logging.getLogger().handlers if isinstance(h, InterceptHandler)]
+
+
+def test_the_log_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        setup = setup_logging("INFO", file=tmp_path / "logs" / "bot.log", stream=io.StringIO(),
+                              rotation=1)
+        logger.info("one")
+        logger.info("two: rotated")  # the next file is opened the same way
+    finally:
+        os.umask(old)
+    setup.remove()
+    files = list((tmp_path / "logs").iterdir())
+    assert len(files) >= 2
+    for path in files:
+        assert oct(path.stat().st_mode & 0o777) == "0o600", path
 
 
 # --- a full request/response cycle ------------------------------------------------------------------

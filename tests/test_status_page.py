@@ -95,11 +95,17 @@ async def test_the_page_shows_the_matrix_and_the_ads_in_a_browser(fast_sim: Simu
         fast_sim.set_registration("categories", "unregistered")
         assert str(await r.bot.registry.probe("categories")) == "unregistered"
         assert r.web is not None
-        html = await _render(f"{r.web.url}/?token={TOKEN}", tmp_path / "chromium")
+        # the token in the fragment: the browser keeps it, the server never sees it in a URL
+        html = await _render(f"{r.web.url}/#token={TOKEN}", tmp_path / "chromium")
+        asked = await _render(f"{r.web.url}/", tmp_path / "chromium-2")
         own = r.bot.ads[0].own
         assert own is not None
         prices.add(own.price)
 
+    # without a token the page asks for it (and shows no data)
+    assert re.search(r'<form id="login"(?![^>]*hidden)', asked), "no token: the form is shown"
+    assert "needs its web token" in asked and 'data-endpoint="' not in asked
+    assert re.search(r'<form id="login"[^>]*hidden', html), "with the token the form stays hidden"
     dom = Dom()
     dom.feed(html)
     assert re.search(r'<p id="error"[^>]*hidden', html), "the page says it cannot read the status"

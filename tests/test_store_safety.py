@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,57 @@ def test_backup_refuses_to_overwrite_the_store(tmp_path: Path) -> None:
         backup(db, db)
     with pytest.raises(FileNotFoundError):
         backup(tmp_path / "absent.db", tmp_path / "x.db")
+
+
+# --- file modes: the store holds counterparties' chat text -----------------------------------------
+
+
+@contextlib.contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    """The umask of a shell outside systemd (022: files readable by everyone) for this block."""
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _mode(path: Path) -> str:
+    return oct(path.stat().st_mode & 0o777)
+
+
+def _modes(folder: Path, prefix: str) -> dict[str, str]:
+    return {p.name: _mode(p) for p in folder.iterdir() if p.name.startswith(prefix)}
+
+
+async def test_the_store_and_its_wal_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    with _umask(0o022):
+        store = await Store.open(db)
+        try:
+            await store.execute("CREATE TABLE IF NOT EXISTS t (x)")
+            files = [db, tmp_path / "bot.db-wal", tmp_path / "bot.db-shm"]
+            assert {p.name: _mode(p) for p in files} == {p.name: "0o600" for p in files}
+        finally:
+            await store.close()
+
+
+async def test_the_daemon_creates_every_file_private(fast_sim: Simulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "bot.toml", market_interval=5)
+    env = daemon_env(fast_sim, tmp_path, config)
+    with _umask(0o022):
+        daemon = await start_daemon(env, tmp_path)
+    try:
+        await asyncio.wait_for(daemon.saw("running 1 ad").wait(), 20)
+        made = _modes(tmp_path, "bot.db")
+        assert set(made) >= {"bot.db", "bot.db-wal", "bot.db-shm", "bot.db.lock"}
+        assert made == {name: "0o600" for name in made}
+        daemon.signal(signal.SIGTERM)
+        assert await daemon.wait() == 0
+    finally:
+        await daemon.close()
+    log = tmp_path / "logs" / "p2pbot.log"
+    with _umask(0o022):
+        status, _, err = await run_command(env, tmp_path, "--log-file", str(log), "check-config")
+    assert status == 0, err
+    assert _mode(log) == "0o600" and _mode(log.parent) == "0o700"

@@ -3,21 +3,46 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
 from pathlib import Path
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
+from bot.app import Bot
+from bot.web import host_allowed, listen_web, web_problems
+from config.loader import load_config
+from config.models import WebConfig
 from simulator.app import Simulator
+from simulator.clock import ScaledClock
 from simulator.scenario import generate_credential
-from tests.ops import Running, bot_on_sim, capability_state, decided, write_config
+from state.db import Store
+from tests.e2e.helpers import sim_client
+from tests.ops import (
+    Running,
+    bot_on_sim,
+    capability_state,
+    daemon_env,
+    decided,
+    run_command,
+    start_daemon,
+    write_config,
+)
 
 TOKEN = "web-token-" + generate_credential()[:20]
 
 
 
-async def _get(url: str, token: str | None = None) -> tuple[int, str, dict[str, str]]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+async def _get(url: str, token: str | None = None, *,
+               headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
+    headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
     async with aiohttp.ClientSession() as s, s.get(url, headers=headers) as r:
         return r.status, await r.text(), dict(r.headers)
 
@@ -107,13 +132,16 @@ async def _token_checks(r: Running) -> None:
     assert r.web is not None
     base = r.web.url
     assert (await _get(base + "/healthz"))[0] == 200  # liveness never needs the token
-    for path in ("/readyz", "/metrics", "/api/status", "/"):
+    for path in ("/readyz", "/metrics", "/api/status"):
         status, _, headers = await _get(base + path)
         assert status == 401 and headers["WWW-Authenticate"] == "Bearer", path
         assert (await _get(base + path, token="wrong"))[0] == 401, path
         assert (await _get(base + path, token=TOKEN))[0] == 200, path
-    assert (await _get(f"{base}/?token={TOKEN}"))[0] == 200  # the page, opened from a phone
-    assert (await _get(f"{base}/api/status?token={TOKEN}"))[0] == 401  # the API wants the header
+        assert (await _get(f"{base}{path}?token={TOKEN}"))[0] == 401, path  # never in a URL
+    # the page holds no data (it asks for the token and fetches /api/status with the header):
+    # a browser cannot send a header when it opens a page, so the page itself is open
+    status, html, _ = await _get(base + "/")
+    assert status == 200 and 'id="login"' in html and TOKEN not in html
 
 
 async def test_the_token_when_set_is_required_everywhere_but_healthz(fast_sim: Simulator,
@@ -133,3 +161,212 @@ async def test_the_page_is_self_contained(fast_sim: Simulator, tmp_path: Path) -
         outside = html.replace('"http://www.w3.org/2000/svg"', "")  # a namespace, not a fetch
         assert "http://" not in outside and "https://" not in outside and "//" + "cdn" not in outside
         assert "default-src 'none'" in headers["Content-Security-Policy"]
+
+
+# --- who may talk to the server --------------------------------------------------------------
+
+
+async def _raw(port: int, head: bytes) -> tuple[int, bytes]:
+    """Send one request as raw bytes (headers aiohttp's client would not send); (status, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head + b"\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def _request(path: str, *headers: bytes) -> bytes:
+    return b"\r\n".join([f"GET {path} HTTP/1.1".encode(), b"Host: 127.0.0.1",
+                         b"Connection: close", *headers, b""])
+
+
+async def test_only_a_bearer_header_carries_the_token(fast_sim: Simulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "bot.toml", market_interval=5)
+    async with bot_on_sim(fast_sim, config, tmp_path / "bot.db", token=TOKEN) as r:
+        assert r.web is not None
+        port = r.web.port
+        assert (await _raw(port, _request("/api/status", f"Authorization: Bearer {TOKEN}".encode())))[0] == 200
+        for header in (b"Authorization: \xff\xfe", b"Authorization: Bearer \xff\xfe",
+                       f"Authorization: Basic {TOKEN}".encode(), f"Authorization: {TOKEN}".encode(),
+                       f"Authorization: bearer{TOKEN}".encode()):
+            status, body = await _raw(port, _request("/api/status", header))
+            assert status == 401 and b"Traceback" not in body, header
+
+
+async def test_without_a_token_only_loopback_host_names_are_answered(fast_sim: Simulator,
+                                                                      tmp_path: Path) -> None:
+    config = write_config(tmp_path / "bot.toml", market_interval=5)
+    async with bot_on_sim(fast_sim, config, tmp_path / "bot.db") as r:
+        assert r.web is not None
+        port = r.web.port
+        for host in ("127.0.0.1", f"127.0.0.1:{port}", f"localhost:{port}", "LOCALHOST.",
+                     f"[::1]:{port}", "app.localhost"):
+            for path in ("/", "/api/status", "/healthz"):
+                status, _, _ = await _get(r.web.url + path, headers={"Host": host})
+                assert status == 200, (host, path)
+        # DNS rebinding: a page on evil.example whose name now points at 127.0.0.1
+        for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", "0.0.0.0",
+                     "localhost.evil.example", "[::ffff:7f00:1]x"):
+            for path in ("/", "/api/status", "/readyz", "/metrics", "/healthz"):
+                status, text, _ = await _get(r.web.url + path, headers={"Host": host})
+                assert status == 403 and "Host" in text, (host, path)
+        assert (await _raw(port, b"GET /api/status HTTP/1.0\r\n"))[0] == 403  # no Host at all
+
+
+async def test_with_a_token_any_host_name_is_answered_with_the_token(fast_sim: Simulator,
+                                                                     tmp_path: Path) -> None:
+    config = write_config(tmp_path / "bot.toml", market_interval=5)
+    async with bot_on_sim(fast_sim, config, tmp_path / "bot.db", token=TOKEN) as r:
+        assert r.web is not None
+        url = r.web.url + "/api/status"
+        assert (await _get(url, TOKEN, headers={"Host": "bot.example.com"}))[0] == 200
+        assert (await _get(url, headers={"Host": "bot.example.com"}))[0] == 401
+
+
+@pytest.mark.parametrize(("host", "allowed"), [
+    ("127.0.0.1", True), ("127.0.0.1:8080", True), ("127.1.2.3", True), ("localhost", True),
+    ("localhost.", True), ("Localhost:80", True), ("a.b.localhost", True), ("[::1]", True),
+    ("[::1]:8080", True), ("bot.lan", True), ("bot.lan:8080", True),
+    ("", False), ("evil.example", False), ("localhost.evil.example", False), ("0.0.0.0", False),
+    ("10.0.0.1", False), ("[::]", False), ("::1", False), ("[::1", False),
+    ("127.0.0.1.nip.io", False), ("localhost:80:80", False),
+])
+def test_host_allowed_without_a_token(host: str, allowed: bool) -> None:
+    assert host_allowed(host, configured="bot.lan") is allowed
+
+
+@pytest.mark.parametrize(("host", "token", "problem"), [
+    ("127.0.0.1", None, None), ("localhost", None, None), ("::1", None, None),
+    ("0.0.0.0", None, "[web] → host: 0.0.0.0 is reachable from the network"),
+    ("::", None, "[web] → host: :: is reachable from the network"),
+    ("192.0.2.7", None, "P2PBOT_WEB_TOKEN"),
+    ("0.0.0.0", TOKEN, None),
+    ("no-such-host.invalid", TOKEN, "[web] → host: no-such-host.invalid is not an IP address"),
+    ("not a host", None, "[web] → host: not a host is not an IP address"),
+])
+def test_web_problems(host: str, token: str | None, problem: str | None) -> None:
+    cfg = WebConfig(host=host)
+    said = web_problems(cfg, SecretStr(token) if token else None, Path("bot.toml"))
+    if problem is None:
+        assert said == []
+    else:
+        assert len(said) == 1 and said[0].startswith("bot.toml: [web] → host: ") and problem in said[0]
+    assert web_problems(cfg.model_copy(update={"enabled": False}), None, Path("bot.toml")) == []
+
+
+# --- refused at start ---------------------------------------------------------------------------
+
+
+def _with_web(config: Path, **keys: object) -> Path:
+    lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+    text = re.sub(r"\[web\]\nenabled = false\nport = \d+\n", "[web]\n" + lines,
+                  config.read_text(encoding="utf-8"))
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+async def test_run_listens_before_the_bot_starts_and_is_not_ready_yet(fast_sim: Simulator,
+                                                                      tmp_path: Path) -> None:
+    config = _with_web(write_config(tmp_path / "bot.toml"), port=_free_port())
+    store = await Store.open(tmp_path / "bot.db")
+    client = sim_client(fast_sim, ScaledClock(fast_sim.clock))
+    try:
+        bot = Bot(load_config(config), client, store, clock=ScaledClock(fast_sim.clock))
+        settings = type("S", (), {"web_token": None})()
+        server = await listen_web(bot, settings, config)  # type: ignore[arg-type]
+        assert (await _get(server.url + "/healthz"))[0] == 200
+        status, ready = await _json(server.url + "/readyz")
+        assert status == 503 and ready["ready"] is False and ready["starting"] is True
+        assert fast_sim.requests() == []
+        assert server.closing is not None
+        server.closing.cancel()  # as asyncio.run does on its way out: the socket is closed
+        with contextlib.suppress(asyncio.CancelledError):
+            await server.closing
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await _get(server.url + "/healthz")
+    finally:
+        await client.close()
+        await store.close()
+
+
+async def test_a_network_host_without_a_token_exits_2(fast_sim: Simulator, tmp_path: Path) -> None:
+    config = _with_web(write_config(tmp_path / "bot.toml"), host="0.0.0.0", port=_free_port())
+    env = daemon_env(fast_sim, tmp_path, config)
+    for run in (lambda: run_command(env, tmp_path, "check-config"), lambda: _run(env, tmp_path)):
+        status, _, err = await run()
+        assert status == 2, err
+        assert f"{config}: [web] → host: 0.0.0.0 is reachable from the network" in err
+        assert "P2PBOT_WEB_TOKEN" in err
+    assert fast_sim.requests() == []  # refused before anything was sent
+    status, out, err = await run_command({**env, "P2PBOT_WEB_TOKEN": TOKEN}, tmp_path, "check-config")
+    assert status == 0, err
+    assert "P2PBOT_WEB_TOKEN: set" in out and "[web] host = 0.0.0.0: the server is reachable" in out
+
+
+async def test_check_config_refuses_a_host_that_does_not_resolve(tmp_path: Path) -> None:
+    config = _with_web(write_config(tmp_path / "bot.toml"), host="no-such-host.invalid")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("P2PBOT_")}
+    status, _, err = await run_command({**env, "P2PBOT_WEB_TOKEN": TOKEN}, tmp_path,
+                                       "check-config", "--config", str(config))
+    assert status == 2
+    assert f"{config}: [web] → host: no-such-host.invalid is not an IP address" in err
+
+
+async def test_an_unbindable_address_exits_2_before_any_request(fast_sim: Simulator,
+                                                               tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = _with_web(write_config(tmp_path / "bot.toml"), port=port)
+        status, _, err = await _run(daemon_env(fast_sim, tmp_path, config), tmp_path)
+    assert status == 2, err
+    assert f"{config}: [web] → port: cannot listen on 127.0.0.1:{port}" in err
+    # an address of no interface of this machine (TEST-NET-1): the host is at fault
+    config = _with_web(write_config(tmp_path / "bot.toml"), host="192.0.2.7", port=_free_port())
+    env = daemon_env(fast_sim, tmp_path, config, P2PBOT_WEB_TOKEN=TOKEN)
+    status, _, err = await _run(env, tmp_path)
+    assert status == 2, err
+    assert f"{config}: [web] → host: cannot listen on 192.0.2.7:" in err
+    assert fast_sim.requests() == []  # bound first: nothing was sent
+
+
+async def _run(env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    """`run` to its exit (killed if it is still running after 20 s): (status, "", stderr)."""
+    daemon = await start_daemon(env, cwd)
+    try:
+        return await daemon.wait(20), "", "".join(daemon.raw)
+    finally:
+        await daemon.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- the token in no log ---------------------------------------------------------------------------
+
+
+async def test_aiohttp_logs_go_through_the_redaction(fast_sim: Simulator, tmp_path: Path) -> None:
+    port = _free_port()
+    config = _with_web(write_config(tmp_path / "bot.toml"), port=port)
+    daemon = await start_daemon(daemon_env(fast_sim, tmp_path, config, P2PBOT_WEB_TOKEN=TOKEN),
+                                tmp_path)
+    try:
+        await asyncio.wait_for(daemon.saw("status page").wait(), 20)
+        # a URL too long for aiohttp's parser: aiohttp logs the error with the start of the URL
+        status, _ = await _raw(port, _request(f"/?token={TOKEN}&x={'a' * 9000}"))
+        assert status == 400
+        await asyncio.wait_for(daemon.saw("Error handling request").wait(), 10)
+        daemon.signal(signal.SIGTERM)
+        assert await daemon.wait() == 0
+    finally:
+        await daemon.close()
+    assert TOKEN not in "".join(daemon.raw)
+    assert any("token=***" in m for m in daemon.messages())

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, load_settings
+from bot.web import is_loopback_name, web_problems
 from config.loader import ConfigFileError, LoadedAd, LoadedConfig, load_config
 from config.models import AdConfig, AppConfig, BotConfig, NotifyConfig, Reaction
 from config.settings import Settings
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         loaded = load_config(path)
     except ConfigFileError as exc:
         problems += exc.problems
+    if settings is not None and loaded is not None:
+        problems += web_problems(loaded.app.web, settings.web_token, loaded.path)
     if problems or settings is None or loaded is None:
         for line in problems:
             print(f"configuration error: {line}", file=sys.stderr)
@@ -86,6 +89,7 @@ def environment(settings: Settings) -> Plan:
         "private_key_file": "not set" if key_file is None
         else ("set" if key_file.is_file() else "set, but the file does not exist"),
         "telegram_token": bool(token),
+        "web_token": _is_set(settings.web_token),
         "base_url": settings.base_url,
         "db": str(settings.db),
         "proxy": settings.proxy is not None,
@@ -195,8 +199,9 @@ def warnings(app: AppConfig, env: Plan) -> list[str]:
     if env["private_key_file"].startswith("set, but"):
         out.append("P2PBOT_PRIVATE_KEY_FILE names a file that does not exist")
     out += _notify_warnings(app, env)
-    if app.web.enabled and app.web.host not in ("127.0.0.1", "localhost", "::1"):
-        out.append(f"[web] host = {app.web.host}: the health server is reachable from the network")
+    if app.web.enabled and not is_loopback_name(app.web.host):
+        out.append(f"[web] host = {app.web.host}: the server is reachable from the network "
+                   "(the token guards it; it speaks plain HTTP: put TLS in front)")
     return out
 
 
@@ -237,6 +242,7 @@ def _render_env(env: Plan) -> list[str]:
         f"  P2PBOT_API_SECRET: {said[env['api_secret']]}",
         f"  P2PBOT_PRIVATE_KEY_FILE: {env['private_key_file']}",
         f"  P2PBOT_TELEGRAM_TOKEN: {said[env['telegram_token']]}",
+        f"  P2PBOT_WEB_TOKEN: {said[env['web_token']]}",
         f"  exchange: {env['base_url']}   store: {env['db']}   proxy: {'yes' if env['proxy'] else 'no'}",
     ]
 

@@ -29,7 +29,7 @@ from bot.commands.common import (
 from bot.lock import AlreadyRunning, InstanceLock, KeyLock
 from bot.logging import register_secret
 from bot.service import ACCEPT_FLAG, check_key, reloader, report_first_decision, status_line
-from bot.web import attach_web
+from bot.web import listen_web
 from config.loader import ConfigFileError, LoadedConfig, load_config
 from config.settings import Settings
 from state.maintenance import StoreDamaged, integrity_check
@@ -101,8 +101,8 @@ async def _main(args: argparse.Namespace, settings: Settings, creds: Credentials
     path = args.config or settings.config
     async with open_store(settings.db) as store, make_client(creds) as client:
         bot = Bot(loaded, client, store, settings=settings)
-        if loaded.app.web.enabled:
-            attach_web(bot, settings)
+        if loaded.app.web.enabled:  # listening first: a bad [web] exits 2 before any request
+            await listen_web(bot, settings, loaded.path)
         await bot.registry.restore()  # a persisted ban holds even for the key check
         refusal = await check_key(bot.api, args.accept_withdrawals)  # before anything else
         if refusal is not None:

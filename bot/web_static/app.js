@@ -4,12 +4,16 @@
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
   const REFRESH_MS = 15000;
-  const params = new URLSearchParams(location.search);
-  if (params.has("token")) {
-    sessionStorage.setItem("p2pbot-token", params.get("token"));
-    history.replaceState(null, "", location.pathname);  // keep the token out of the history
+  const TOKEN_KEY = "p2pbot-token";
+  // The web token never travels in a URL the server sees: a link may carry it in the fragment
+  // (/#token=...), which browsers do not send; else the form asks for it. It is kept for this
+  // tab only (sessionStorage) and sent as `Authorization: Bearer`.
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (fragment.has("token")) {
+    sessionStorage.setItem(TOKEN_KEY, fragment.get("token"));
+    history.replaceState(null, "", location.pathname + location.search);  // out of the history
   }
-  const token = sessionStorage.getItem("p2pbot-token");
+  let token = sessionStorage.getItem(TOKEN_KEY);
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -237,10 +241,23 @@
     document.getElementById("error").hidden = true;
   }
 
+  function askForToken(wrong) {
+    const form = document.getElementById("login");
+    form.hidden = false;
+    document.getElementById("login-said").textContent = wrong
+      ? "this token was refused: enter the bot's web token (P2PBOT_WEB_TOKEN)"
+      : "the bot needs its web token (P2PBOT_WEB_TOKEN)";
+  }
+
   async function refresh() {
     try {
       const resp = await fetch("/api/status", { headers: token ? { Authorization: "Bearer " + token } : {}, cache: "no-store" });
-      if (!resp.ok) throw new Error(resp.status === 401 ? "unauthorised: open the page as /?token=YOUR_TOKEN" : "HTTP " + resp.status);
+      if (resp.status === 401) {
+        askForToken(Boolean(token));
+        throw new Error("unauthorised");
+      }
+      if (!resp.ok) throw new Error("HTTP " + resp.status);
+      document.getElementById("login").hidden = true;
       draw(await resp.json());
     } catch (err) {
       const box = document.getElementById("error");
@@ -248,6 +265,15 @@
       box.hidden = false;
     }
   }
+
+  document.getElementById("login").addEventListener("submit", (event) => {
+    event.preventDefault();  // nothing is submitted anywhere: the token stays in this tab
+    const input = document.getElementById("token");
+    token = input.value.trim();
+    input.value = "";
+    sessionStorage.setItem(TOKEN_KEY, token);
+    refresh();
+  });
 
   refresh();
   setInterval(refresh, REFRESH_MS);
