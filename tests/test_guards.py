@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal as D
 
 import pytest
 
-from bot.guards import Update, check
+from bot.guards import Budget, Update, budget, burst, check
 from strategies.base import Hold, OwnAd, Reference, Reprice, Side
 
 NOW = 1_700_000_000.0
@@ -43,9 +44,9 @@ def verdict(target: str, limits: G, *, own: OwnAd | None = None, ref: str | None
     [
         ("90.00", G(floor=D("91.00")), D("91.00"), ("floor",)),
         ("99.00", G(ceiling=D("95.00")), D("95.00"), ("ceiling",)),
-        ("80.00", G(reference_band=D("5")), D("87.88"), ("reference_band",)),  # 92.50 * 0.95 -> up
+        ("80.00", G(reference_band=D("5")), D("87.88"), ("reference_band", "tick")),  # 87.875 -> up
         ("91.00", G(max_step=D("0.50")), D("92.00"), ("max_step",)),
-        ("92.4449", G(), D("92.45"), ()),  # SELL rounds up to the tick
+        ("92.4449", G(), D("92.45"), ("tick",)),  # SELL rounds up to the tick
         ("92.40", G(floor=D("92.41"), max_step=D("1")), D("92.41"), ("floor",)),
     ],
 )
@@ -85,14 +86,82 @@ def test_kill_switch_and_strategy_hold() -> None:
     assert held.price is None and held.reason == "floor reached"
 
 
-def test_edit_budget_spent_and_saved_for_large_moves() -> None:
+def test_edit_budget_spent() -> None:
     limits = G(max_updates=4, update_window=3600, min_change=D("0.01"))
-    recent = [Update(NOW - 100 * i, D("93"), D("92.50")) for i in range(1, 4)]  # 3 of 4 used
-    small = verdict("92.49", limits, updates=recent)
-    assert small.price is None and "edit_budget" in small.hits
-    large = verdict("92.40", limits, updates=recent)
-    assert large.price == D("92.40")  # one edit left: spent on the larger move
-    spent = verdict("90.00", limits, updates=[*recent, Update(NOW - 50, D("93"), D("92.5"))])
-    assert spent.price is None and "spent" in spent.reason
+    spread = [Update(NOW - t, D("93"), D("92.50")) for t in (3000, 2200, 1400, 600)]
+    spent = verdict("90.00", limits, updates=spread)
+    assert spent.price is None and "spent" in spent.reason and "edit_budget" in spent.hits
     old = [Update(NOW - 4000, D("93"), D("92.50"))] * 4  # outside the window: budget is back
     assert verdict("92.49", limits, updates=old).price == D("92.49")
+
+
+def test_edit_budget_is_paced_not_spent_at_once() -> None:
+    """4 an hour: a burst of 2 plus 2 spread over the hour. Three updates in the last
+    5 minutes leave the fourth for later, even though it is a large move."""
+    limits = G(max_updates=4, update_window=3600, min_change=D("0.01"))
+    recent = [Update(NOW - 100 * i, D("93"), D("92.50")) for i in range(1, 4)]  # 3 of 4 used
+    held = verdict("92.00", limits, updates=recent)
+    assert held.price is None and "edit_budget" in held.hits
+    assert held.reason == ("edit budget paced: 3 of 4 used in the window, the pace allows the "
+                           "next update in 1500 s")  # once 2 * (300 + 1500) / 3600 passes 1
+    later = [Update(u.at - 1501, u.before, u.after) for u in recent]
+    assert verdict("92.00", limits, updates=later).price == D("92.00")
+
+
+def test_budget_counts_used_left_and_paced() -> None:
+    limits = G(max_updates=30, update_window=3600)
+    assert budget(limits, [], NOW) == Budget(0, 30, 3600, 6, 0.0)  # burst 5 + this one
+    five = [Update(NOW - 10 * i, D(1), D(1)) for i in range(5, 0, -1)]  # 5 in the last 50 s
+    b = budget(limits, five, NOW)
+    assert (b.used, b.left, b.paced) == (5, 25, 1)
+    six = [Update(NOW - 60, D(1), D(1)), *five]
+    b = budget(limits, six, NOW)
+    assert (b.used, b.left, b.paced) == (6, 24, 0) and b.next_in == 84  # (30 - 5) * 144 / 3600 = 1
+
+
+def _war_hour(limits: G, *, every: float = 10.0) -> list[float]:
+    """A price war on a virtual clock: every `every` s a competitor takes rank 1 from us
+    (a move that takes the rank back) or gives us room to move back (a margin tweak),
+    and the envelope decides. Returns the times of the updates it let through."""
+    price, sent = D("93.00"), []
+    updates: list[Update] = []
+    for n in range(int(3600 / every)):
+        now = NOW + n * every
+        rival = price - D("0.01") if n % 3 else price - D("0.20")  # undercut, or far below
+        behind = n % 3 != 0
+        target = rival - D("0.01") if behind else price + D("0.05")
+        decision = Reprice(target, "war", "adv-rival", "beat", rival, "'rival'") if behind else \
+            Reprice(target, "war", "adv-rival", "beat", target + D("0.01"), "'rival'")
+        v = check(decision, ad=ad(str(price)), limits=limits, reference=None, now=now,
+                  updates=updates)
+        if v.price is not None:
+            updates.append(Update(now, price, v.price))
+            price = v.price
+            sent.append(now - NOW)
+    return sent
+
+
+def test_edit_budget_lasts_the_hour_of_a_price_war() -> None:
+    """Issue 10 item 8: the budget is paced over the window, never spent in the first minutes."""
+    limits = G(max_updates=30, update_window=3600, min_interval=10, min_change=D("0.01"))
+    sent = _war_hour(limits)
+    extra = burst(30)
+    for k, at in enumerate(sent, 1):  # at every update, the updates so far are within the pace
+        assert k <= math.ceil(30 * at / 3600) + extra, (k, at)
+    assert len(sent) >= 25  # and the budget is used, not hoarded
+    assert any(at >= 3000 for at in sent)  # the last ten minutes still have updates
+
+
+def test_most_valuable_moves_first() -> None:
+    """With the pace nearly used, a move that takes rank 1 back goes, a margin tweak waits."""
+    limits = G(max_updates=30, update_window=3600, min_change=D("0.01"))
+    four = [Update(NOW - 10 * i, D(1), D(1)) for i in range(4, 0, -1)]  # 2 allowed now, 2 kept
+    current = ad("92.50")
+    back = Reprice(D("92.39"), "1st", "a", "beat", D("92.40"), "'alpha'")  # we are behind 92.40
+    margin = Reprice(D("92.59"), "1st", "a", "beat", D("92.60"), "'alpha'")  # ahead already
+    kw = {"ad": current, "limits": limits, "reference": None, "now": NOW, "updates": four}
+    assert check(back, **kw).price == D("92.39")
+    held = check(margin, **kw)
+    assert held.price is None and "edit_budget" in held.hits
+    assert "kept for moves that take a rank" in held.reason
+    assert "already 0.10 below 'alpha' (92.60)" in held.reason

@@ -25,27 +25,27 @@ def decide(context: Any, **params: Any) -> Decision:
 CASES = [
     pytest.param(
         ctx(own("SELL", "93.00"), SELL3), {},
-        Reprice(D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha"),
+        Reprice(D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha", "beat", D("92.40"), "'alpha'"),
         id="sell-beats-lowest",
     ),
     pytest.param(
         ctx(own("BUY", "92.00"), BUY3), {},
-        Reprice(D("92.61"), "1st by 0.01 above 'alpha' (92.60)", "adv-alpha"),
+        Reprice(D("92.61"), "1st by 0.01 above 'alpha' (92.60)", "adv-alpha", "beat", D("92.60"), "'alpha'"),
         id="buy-beats-highest",
     ),
     pytest.param(
         ctx(own("SELL", "93.00"), SELL3), {"step": "0.05"},
-        Reprice(D("92.35"), "1st by 0.05 below 'alpha' (92.40)", "adv-alpha"),
+        Reprice(D("92.35"), "1st by 0.05 below 'alpha' (92.40)", "adv-alpha", "beat", D("92.40"), "'alpha'"),
         id="step",
     ),
     pytest.param(
         ctx(own("SELL", "93.00"), SELL3), {"target_rank": 2},
-        Reprice(D("92.44"), "2nd by 0.01 below 'bravo' (92.45)", "adv-bravo"),
+        Reprice(D("92.44"), "2nd by 0.01 below 'bravo' (92.45)", "adv-bravo", "beat", D("92.45"), "'bravo'"),
         id="sell-rank-2-beats-2nd-stays-behind-1st",
     ),
     pytest.param(
         ctx(own("BUY", "92.00"), BUY3), {"target_rank": 3},
-        Reprice(D("92.41"), "3rd by 0.01 above 'charlie' (92.40)", "adv-charlie"),
+        Reprice(D("92.41"), "3rd by 0.01 above 'charlie' (92.40)", "adv-charlie", "beat", D("92.40"), "'charlie'"),
         id="buy-rank-3",
     ),
     pytest.param(
@@ -55,6 +55,7 @@ CASES = [
             D("92.40"),
             "1st, level with 'alpha' (92.40): no room for 0.01 between it and 'bravo' (92.40)",
             "adv-bravo",
+            "level", D("92.40"), "'alpha'",
         ),
         id="rank-2-no-room-levels-with-1st",
     ),
@@ -66,7 +67,8 @@ CASES = [
     pytest.param(
         ctx(own("SELL", "93.00"), SELL3, ceiling="92.00"), {},
         Reprice(
-            D("92.00"), "1st by 0.01 below 'alpha' (92.40); capped at the ceiling 92.00", "adv-alpha"
+            D("92.00"), "1st by 0.01 below 'alpha' (92.40); capped at the ceiling 92.00", "adv-alpha",
+            "beat", D("92.40"), "'alpha'",
         ),
         id="sell-capped-at-ceiling",
     ),
@@ -89,6 +91,7 @@ FLOOR_CASES = [
             D("92.39"),
             "2nd by 0.01 below 'alpha' (92.40); skipped 1 not beatable within the floor 92.30",
             "adv-alpha",
+            "beat", D("92.40"), "'alpha'",
         ),
         id="sell-competitor-below-floor-not-followed",
     ),
@@ -99,6 +102,7 @@ FLOOR_CASES = [
             D("92.61"),
             "2nd by 0.01 above 'alpha' (92.60); skipped 1 not beatable within the ceiling 92.70",
             "adv-alpha",
+            "beat", D("92.60"), "'alpha'",
         ),
         id="buy-competitor-above-ceiling-not-followed",
     ),
@@ -108,12 +112,13 @@ FLOOR_CASES = [
             D("92.44"),
             "2nd by 0.01 below 'bravo' (92.45); skipped 1 not beatable within the floor 92.30",
             "adv-bravo",
+            "beat", D("92.45"), "'bravo'",
         ),
         id="hold-mode-skips-one-sitting-on-the-floor",
     ),
     pytest.param(
         ctx(own("SELL", "93.00"), AT_FLOOR_MARKET, floor="92.30"), {"at_floor": "sit"},
-        Reprice(D("92.30"), "at the floor 92.30, 1st level with 'alpha' (92.30)", "adv-alpha"),
+        Reprice(D("92.30"), "at the floor 92.30, 1st level with 'alpha' (92.30)", "adv-alpha", "level", D("92.30"), "'alpha'"),
         id="sit-mode-matches-one-sitting-on-the-floor",
     ),
     pytest.param(
@@ -156,6 +161,7 @@ GAP_CASES = [
             D("92.39"),
             "1st by 0.01 below 'alpha' (92.40); moved back, was 0.40 ahead (max_gap 0.20)",
             "adv-alpha",
+            "beat", D("92.40"), "'alpha'",
         ),
         id="far-ahead-moves-back-up",
     ),
@@ -166,12 +172,12 @@ GAP_CASES = [
     ),
     pytest.param(
         "92.30", {},
-        Reprice(D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha"),
+        Reprice(D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha", "beat", D("92.40"), "'alpha'"),
         id="no-max-gap-moves-back-at-once",
     ),
     pytest.param(
         "92.50", {"max_gap": "0.20"},
-        Reprice(D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha"),
+        Reprice(D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha", "beat", D("92.40"), "'alpha'"),
         id="behind-moves-up-regardless",
     ),
 ]
@@ -188,6 +194,7 @@ def test_undercut_move_back_buy_side() -> None:
         D("92.61"),
         "1st by 0.01 above 'alpha' (92.60); moved back, was 0.90 ahead (max_gap 0.50)",
         "adv-alpha",
+        "beat", D("92.60"), "'alpha'",
     )
 
 
@@ -197,7 +204,7 @@ def test_undercut_ignores_filtered_decoy() -> None:
     result = CompetitorFilters(decoy_max_amount=D("1000")).apply([decoy, *SELL3], ad, set())
     context = ctx(ad, result.kept, filtered_out=result.dropped)
     assert result.dropped == {"decoy_max_amount": 1}
-    assert decide(context) == Reprice(D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha")
+    assert decide(context) == Reprice(D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha", "beat", D("92.40"), "'alpha'")
 
 
 REF = Reference(D("92.50"))
