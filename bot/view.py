@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.app import Bot
+from bot.guards import budget
 from bot.order_track import STATUS_NAME
 from bot.states import CapState
+from bot.status import budget_text
 
 MARK = {CapState.ENABLED: "up", CapState.DEGRADED: "degraded", CapState.DISABLED: "DOWN"}
 
@@ -29,6 +31,7 @@ def render(bot: Bot, now: float, title: str = "") -> str:
         lines.append(f"{ad.label:<12} {own.side.value:<4} {own.price:>10} {rank:>9}  {best[:28]:<28} {last[:70]}")
         if ad.reference is not None:
             lines.append(f"{'':<12} reference {ad.reference.price} ({ad.reference.source})")
+        lines.append(f"{'':<12} budget: {budget_text(budget(ad.loaded.config.guards, ad.updates, now))}")
     lines += ["", "capabilities: " + "  ".join(
         f"{name} {MARK[s.state]}" + (f" ({s.source})" if s.state is CapState.DEGRADED else "")
         for name, s in bot.registry.capabilities().items())]

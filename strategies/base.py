@@ -99,6 +99,12 @@ class Side(StrEnum):
         return f"{abs(ahead)} {word} {who} ({target})"
 
 
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def _require_decimals(obj: object, *names: str, optional: tuple[str, ...] = ()) -> None:
     """Refuse floats (and anything else) where money goes: Decimal(float) is the classic bug."""
     for name in (*names, *optional):

@@ -17,7 +17,15 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.base import CompetitorAd, Decision, Hold, PricingContext, Relation, Reprice
+from strategies.base import (
+    CompetitorAd,
+    Decision,
+    Hold,
+    PricingContext,
+    Relation,
+    Reprice,
+    ordinal,
+)
 
 MARKET = "market"
 """The capability that searches competitors' ads: without it, no competitors means no data."""
@@ -211,10 +219,7 @@ def _who(ad: CompetitorAd) -> str:
     return f"'{ad.nickname}'" if ad.nickname else ad.user_no
 
 
-def _ordinal(n: int) -> str:
-    """1st, 2nd, 3rd, 4th, 11th, 21st."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
+_ordinal = ordinal
 
 
 def _filtered_note(filtered_out: Mapping[str, int]) -> str:

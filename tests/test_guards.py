@@ -165,3 +165,55 @@ def test_most_valuable_moves_first() -> None:
     assert held.price is None and "edit_budget" in held.hits
     assert "kept for moves that take a rank" in held.reason
     assert "already 0.10 below 'alpha' (92.60)" in held.reason
+
+
+# --- issue 10 item 6: rounding keeps the relation the decision names ------------------------
+
+
+def _named(price: str, relation: str, target: str, limits: G, own: OwnAd):  # type: ignore[no-untyped-def]
+    decision = Reprice(D(price), "test", "adv-x", relation, D(target), "'x'")  # type: ignore[arg-type]
+    return check(decision, ad=own, limits=limits, reference=None, now=NOW, updates=[])
+
+
+@pytest.mark.parametrize(
+    ("side", "asked", "relation", "target", "sent"),
+    [
+        (Side.SELL, "0.992", "beat", "0.993", "0.99"),  # beat by 0.001: 1.00 would be behind
+        (Side.SELL, "0.989", "beat", "0.99", "0.98"),  # 0.99 would be a tie
+        (Side.SELL, "0.998", "level", "0.998", "0.99"),  # 1.00 would give the rank up
+        (Side.SELL, "0.985", "beat", "0.99", "0.98"),
+        (Side.BUY, "1.008", "beat", "1.007", "1.01"),
+        (Side.BUY, "1.011", "beat", "1.01", "1.02"),
+        (Side.BUY, "1.002", "level", "1.002", "1.01"),
+    ],
+)
+def test_rounding_keeps_the_relation(side: Side, asked: str, relation: str, target: str,
+                                     sent: str) -> None:
+    v = _named(asked, relation, target, G(), ad("1.05" if side is Side.SELL else "0.95", side))
+    assert v.price == D(sent)
+    assert v.hits == ("tick",) and v.notes == (f"rounded from {asked} to the 0.01 tick",)
+    ahead = side.ahead_by(v.price, D(target))
+    assert ahead > 0 if relation == "beat" else ahead >= 0
+
+
+def test_rounding_on_the_safe_side_when_it_keeps_the_relation() -> None:
+    v = _named("92.3449", "beat", "92.40", G(), ad("93.00"))
+    assert v.price == D("92.35") and v.hits == ("tick",)  # up is still below 92.40: margin kept
+    assert _named("92.39", "beat", "92.40", G(), ad("93.00")).hits == ()  # on the tick: no hit
+
+
+def test_rounding_says_so_when_the_floor_forbids_the_relation() -> None:
+    v = _named("0.989", "beat", "0.99", G(floor=D("0.985")), ad("1.05"))
+    assert v.price == D("0.99") and v.hits == ("tick",)
+    assert v.notes == ("rounded from 0.989 to the 0.01 tick: no 0.01 tick price below 0.99 "
+                       "within the floor 0.985",)
+
+
+def test_hold_at_the_current_price_says_where_it_stands() -> None:
+    """"already at 1.02" while the competitor is at 1.012 was the old reason: rounding up
+    undid the move. Now the move goes to 1.01; and when the floor forbids it, the hold says
+    where the price stands."""
+    assert _named("1.011", "beat", "1.012", G(), ad("1.02")).price == D("1.01")
+    held = _named("1.011", "beat", "1.012", G(floor=D("1.011")), ad("1.02"))
+    assert held.price is None
+    assert held.reason.startswith("already at 1.02, 0.008 behind 'x' (1.012) (rounded from 1.011")
