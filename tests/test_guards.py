@@ -217,3 +217,44 @@ def test_hold_at_the_current_price_says_where_it_stands() -> None:
     held = _named("1.011", "beat", "1.012", G(floor=D("1.011")), ad("1.02"))
     assert held.price is None
     assert held.reason.startswith("already at 1.02, 0.008 behind 'x' (1.012) (rounded from 1.011")
+
+
+# --- issue 10 item 7: the reason describes the price sent -----------------------------------
+
+
+def _sent(decision: Reprice, limits: G, own: OwnAd, *prices: str) -> str:
+    from bot.pricing import sent_reason
+    from tests.plugins_fixture.market import comp
+
+    v = check(decision, ad=own, limits=limits, reference=None, now=NOW, updates=[])
+    assert v.price is not None
+    rivals = [comp(f"c{i}", p) for i, p in enumerate(prices)]
+    return sent_reason(decision, v, own.side, rivals)
+
+
+def test_reason_of_a_rounded_price_describes_the_price_sent() -> None:
+    decision = Reprice(D("0.992"), "1st by 0.001 below 'alpha' (0.993)", "adv-a", "beat",
+                       D("0.993"), "'alpha'")
+    assert _sent(decision, G(), ad("1.05"), "0.993", "1.01") == (
+        "1st: 0.99, 0.003 below 'alpha' (0.993); rounded from 0.992 to the 0.01 tick "
+        "[guards: tick]")
+
+
+def test_reason_of_a_price_another_guard_changed_says_where_it_stands() -> None:
+    decision = Reprice(D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-a", "beat",
+                       D("92.40"), "'alpha'")
+    reason = _sent(decision, G(max_step=D("0.50")), ad("93.50"), "92.40", "92.60", "92.80")
+    assert reason == ("4th: 93.00, 0.60 behind 'alpha' (92.40); the strategy asked for 92.39 "
+                      "[guards: max_step]")
+
+
+def test_reason_unchanged_when_the_price_is_sent_as_asked() -> None:
+    decision = Reprice(D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-a", "beat",
+                       D("92.40"), "'alpha'")
+    assert _sent(decision, G(), ad("93.00"), "92.40") == "1st by 0.01 below 'alpha' (92.40)"
+
+
+def test_reason_without_a_named_competitor_adds_the_price_sent() -> None:
+    decision = Reprice(D("92.9625"), "reference 92.50 +0.5%")
+    assert _sent(decision, G(), ad("92.00"), "92.40") == (
+        "reference 92.50 +0.5%; sent 92.97; rounded from 92.9625 to the 0.01 tick [guards: tick]")
