@@ -273,7 +273,8 @@ def _worth(price: Decimal, decision: Reprice, ad: OwnAd, g: GuardLimits) -> str:
     side, rel, target = ad.side, decision.relation, decision.target
     if rel is not None and target is not None:
         if _holds(side, rel, ad.price, target):
-            return f"this one only adjusts the margin: already {side.position(ad.price, target, decision.target_name or 'it')}"
+            where = side.position(ad.price, target, decision.target_name or "it")
+            return f"this one only adjusts the margin: already {where}"
         return ""
     if abs(price - ad.price) <= max(g.min_change, ad.tick):
         return "this one is a one-tick tweak"
