@@ -156,8 +156,8 @@ def _round_safe(price: Decimal, ad: OwnAd, g: GuardLimits, decision: Reprice) ->
         if inside(p) and _holds(side, rel, p, target):
             return p, "" if p == price else f"rounded from {price} to the {tick} tick"
     chosen = safe if inside(safe) else other
-    bound = g.floor if g.floor is not None and other < g.floor else g.ceiling
-    name = "floor" if bound is g.floor else "ceiling"
+    blocked_by_floor = g.floor is not None and other < g.floor  # SELL: the side that keeps it
+    name, bound = ("floor", g.floor) if blocked_by_floor else ("ceiling", g.ceiling)
     want = side.ahead_word if rel == "beat" else f"level with or {side.ahead_word}"
     return chosen, (f"rounded from {price} to the {tick} tick: no {tick} tick price {want} "
                     f"{target} within the {name} {bound}")

@@ -258,3 +258,10 @@ def test_reason_without_a_named_competitor_adds_the_price_sent() -> None:
     decision = Reprice(D("92.9625"), "reference 92.50 +0.5%")
     assert _sent(decision, G(), ad("92.00"), "92.40") == (
         "reference 92.50 +0.5%; sent 92.97; rounded from 92.9625 to the 0.01 tick [guards: tick]")
+
+
+def test_rounding_says_so_when_the_ceiling_forbids_the_relation() -> None:
+    v = _named("1.011", "beat", "1.01", G(ceiling=D("1.015")), ad("0.95", Side.BUY))
+    assert v.price == D("1.01") and v.hits == ("tick",)
+    assert v.notes == ("rounded from 1.011 to the 0.01 tick: no 0.01 tick price above 1.01 "
+                       "within the ceiling 1.015",)
