@@ -3,9 +3,14 @@
 Runs the `price_war` scenario for a simulated hour twice with the same seed: once
 with nobody repricing the SELL ad (it keeps its 93.40), once with the bot on
 `undercut`. Prints orders won by that ad, rank-1 share at search times, updates
-sent, and the real time taken.
+sent (and when: how many by each quarter of the run, to see whether the edit
+budget is paced or spent early), and the real time taken.
 
-    .venv/bin/python bench/price_war.py [--seed 7] [--hours 1] [--speed 400]
+    .venv/bin/python bench/price_war.py [--seed 7] [--hours 1] [--speed 400] [--config PATH]
+
+Without `--config` the bot runs a bench ad with a budget it never reaches
+(1000 updates an hour); `--config config/example.toml` runs the demo's own file,
+edit budget included (only its USDT SELL ad is measured).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,20 +44,27 @@ async def baseline(seed: int, seconds: float, speed: float) -> int:
         return sell_orders(sim)
 
 
-async def with_bot(seed: int, seconds: float, speed: float) -> dict[str, float]:
-    """Orders, rank-1 share and updates with the bot repricing."""
+async def with_bot(seed: int, seconds: float, speed: float,
+                   config_file: Path | None = None) -> dict[str, Any]:
+    """Orders, rank-1 share and updates of the USDT SELL ad with the bot repricing."""
     with tempfile.TemporaryDirectory() as tmp:
-        config = write_config(Path(tmp), SELL_AD.format(floor="91.00", ceiling="96.00"))
+        config = config_file or write_config(Path(tmp), SELL_AD.format(floor="91.00", ceiling="96.00"))
         async with run_simulator("price_war", speed=speed, seed=seed) as sim:
             async with running_bot(sim, config, Path(tmp) / "b.db") as bot:
+                start = bot.clock.time()
                 await asyncio.wait_for(after(bot, seconds).wait(), timeout=seconds / speed * 4 + 30)
-                rows = await bot.decisions.recent(limit=1_000_000)
+                sell = next(a.own.adv_no for a in bot.ads if a.own is not None
+                            and a.own.side == "SELL" and a.own.asset == "USDT")
+                rows = [r for r in await bot.decisions.recent(limit=1_000_000) if r.adv_no == sell]
+            rows = [r for r in rows if r.at <= start + seconds]
             standings = [r.trace.get("standing") for r in rows if r.trace for _ in range(r.repeats)]
+            applied = sorted(r.at - start for r in rows if r.result == "applied")
             return {
                 "orders": sell_orders(sim),
                 "searches": len(standings),
                 "rank1_share": sum(1 for s in standings if s == 1) / max(1, len(standings)),
-                "updates": len([r for r in sim.requests("update_ad") if r["status"] == 200]),
+                "updates": len(applied),
+                "by_quarter": [sum(1 for t in applied if t <= seconds * q / 4) for q in (1, 2, 3, 4)],
             }
 
 
@@ -61,19 +74,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--speed", type=float, default=400.0)
+    parser.add_argument("--config", type=Path, default=None,
+                        help="run the bot with this TOML file (e.g. config/example.toml)")
     args = parser.parse_args()
     setup_logging("ERROR")
     seconds = args.hours * 3600
     started = time.perf_counter()
     still = asyncio.run(baseline(args.seed, seconds, args.speed))
-    bot = asyncio.run(with_bot(args.seed, seconds, args.speed))
+    bot = asyncio.run(with_bot(args.seed, seconds, args.speed, args.config))
     took = time.perf_counter() - started
-    print(f"price_war seed={args.seed} simulated={args.hours:g} h speed={args.speed:g}x")
+    print(f"price_war seed={args.seed} simulated={args.hours:g} h speed={args.speed:g}x "
+          f"config={args.config or 'bench ad (max_updates 1000)'}")
     print(f"  orders on the SELL ad, nobody repricing : {still}")
     print(f"  orders on the SELL ad, bot on undercut  : {bot['orders']}")
     print(f"  rank 1 among filtered competitors at search time: {bot['rank1_share']:.0%} "
           f"of {bot['searches']:.0f} searches")
-    print(f"  ad updates sent: {bot['updates']:.0f}")
+    print(f"  ad updates sent: {bot['updates']:.0f} (by the end of each quarter: "
+          f"{' / '.join(str(n) for n in bot['by_quarter'])})")
     print(f"  real time: {took:.1f} s")
 
 

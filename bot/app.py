@@ -19,7 +19,7 @@ from bot.events import CapabilityChanged, EventBus, MarketSnapshot, OwnAdsUpdate
 from bot.lifecycle import apply_config
 from bot.orders import attach_order_desk
 from bot.pollers import MarketPoller, OwnAdsPoller, Poller, ReferencePoller, plan_intervals
-from bot.pricing import AdRuntime, PricingEngine, search_side, to_own
+from bot.pricing import AdRuntime, PricingEngine, search_side, step_warning, to_own
 from bot.ratelimit import RateGovernor
 from bot.retention import DecisionRetention
 from config.loader import LoadedConfig
@@ -194,6 +194,9 @@ class Bot:
         self.registry.hints.setdefault("adv_no", found.adv_no)  # the ad write probes re-send
         logger.info("ad {} is {} ({} {}/{} at {})", ad.label, found.adv_no, side, ad.own.asset,
                     ad.own.fiat, ad.own.price)
+        warning = step_warning(ad)  # the tick is known only now, from the ad's price scale
+        if warning:
+            logger.warning("{}", warning)
         self._market_for(ad.own.asset, ad.own.fiat, search_side(side))
 
     async def _on_market(self, snap: MarketSnapshot) -> None:

@@ -1,8 +1,10 @@
 """The pricing engine: snapshot -> context -> strategy -> guards -> ad update, with a trace.
 
 The strategy decides; the engine does the I/O and enforces the envelope
-(bot.guards). A timeout or 5xx on an update is an unknown outcome: the ad is read
-back and the update reissued only if the price differs, once.
+(bot.guards). The reason recorded for an update describes the price sent, which the
+guards may have changed (`sent_reason`). A timeout or 5xx on an update is an
+unknown outcome: the ad is read back and the update reissued only if the price
+differs, once.
 """
 
 from __future__ import annotations
@@ -39,12 +41,25 @@ from strategies.base import (
     Reference,
     Reprice,
     Side,
+    ordinal,
     safe_decide,
 )
 
 DERIVED_TOP = 5  # the derived reference is the median of this many best filtered ads
 RATIO_TICK = Decimal("0.01")
 REFERENCE_MAX_AGE = 600.0  # seconds after which Binance's reference is too old to use
+
+
+def _str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _relation(decision: Decision) -> dict[str, Any]:
+    """The relation a Reprice keeps to the competitor it names, for the trace."""
+    if not isinstance(decision, Reprice) or decision.relation is None:
+        return {}
+    return {"relation": decision.relation, "target": _str(decision.target),
+            "target_name": decision.target_name}
 
 
 def search_side(side: Side) -> str:
@@ -108,6 +123,54 @@ class AdRuntime:
         if self.own is None:
             return None
         return (self.own.asset, self.own.fiat, search_side(self.own.side))
+
+
+def sent_reason(decision: Reprice, verdict: Verdict, side: Side,
+                competitors: Sequence[CompetitorAd]) -> str:
+    """The reason for sending `verdict.price`, describing that price and not the one asked for.
+
+    When the guards sent the strategy's price, its reason stands. When they changed it
+    (rounding to the tick, a bound, max_step...), the reason is rebuilt from the price
+    sent: the rank it takes among `competitors` and where it stands against the
+    competitor the decision names, e.g. "1st: 0.99, 0.003 below 'alpha' (0.993); rounded
+    from 0.992 to the 0.01 tick"; a decision naming none keeps its reason with the price
+    sent added. The guards hit follow in brackets.
+    """
+    sent = verdict.price
+    assert sent is not None
+    notes = list(verdict.notes)
+    if sent == decision.price:
+        why = decision.reason
+    else:
+        if not any(n.startswith(f"rounded from {decision.price} ") for n in notes):
+            notes.append(f"the strategy asked for {decision.price}")
+        if decision.relation is not None and decision.target is not None:
+            rank = 1 + sum(1 for c in competitors if side.better(c.price, sent))
+            where = side.position(sent, decision.target, decision.target_name or "the target")
+            why = f"{ordinal(rank)}: {sent}, {where}"
+        else:
+            why = f"{decision.reason}; sent {sent}"
+        why = "; ".join([why, *notes])
+    if verdict.hits:
+        why = f"{why} [guards: {', '.join(verdict.hits)}]"
+    return why
+
+
+def step_warning(ad: AdRuntime) -> str | None:
+    """A warning when the strategy's `step` is finer than (or off) the ad's tick, else None.
+
+    The tick is the ad's price scale, known once the ad is read from the exchange.
+    Rounding keeps the step's intent (strictly ahead of the competitor), so the ad
+    moves a whole tick where the step says less: the merchant should know.
+    """
+    step = getattr(ad.loaded.params, "step", None)
+    if ad.own is None or not isinstance(step, Decimal) or step % ad.own.tick == 0:
+        return None
+    tick = ad.own.tick
+    how = "finer than" if step < tick else "not a multiple of"
+    return (f"ad {ad.label}: step {step} is {how} the ad's price tick {tick} "
+            f"({ad.own.fiat} prices have {ad.own.price_scale} decimals): prices are rounded "
+            f"to the tick, keeping them ahead of the competitor beaten, so moves are whole ticks")
 
 
 class PricingEngine:
@@ -207,8 +270,10 @@ class PricingEngine:
         decision = safe_decide(ad.loaded.strategy, ctx, ad.loaded.params, reported=self.reported)
         verdict = check(decision, ad=ad.own, limits=guards, reference=ad.reference, now=now,
                         updates=ad.updates, kill_switch=self._kill(ad))
-        row = await self._act(ad, decision, verdict, now)
-        row = replace(row, trace=self._trace(ad, filtered.kept, filtered.dropped, decision, verdict))
+        row = await self._act(ad, decision, verdict, now, filtered.kept)
+        trace = self._trace(ad, filtered.kept, filtered.dropped, decision, verdict)
+        row = replace(row, trace={**trace, "sent": {"price": _str(verdict.price),
+                                                    "reason": row.reason}})
         await self._record(ad, row)
         return row
 
@@ -268,21 +333,24 @@ class PricingEngine:
             {"price": str(ad.reference.price), "source": ad.reference.source},
             "filtered_out": dropped, "kept": len(kept), "rank": ad.rank, "standing": ad.standing,
             "decision": {"kind": type(decision).__name__, "reason": decision.reason,
-                         "price": str(decision.price) if isinstance(decision, Reprice) else None},
-            "competitor": chosen, "guards": list(verdict.hits),
+                         "price": str(decision.price) if isinstance(decision, Reprice) else None,
+                         **_relation(decision)},
+            "competitor": chosen, "guards": list(verdict.hits), "notes": list(verdict.notes),
         }
 
     # --- acting --------------------------------------------------------------------
 
-    async def _act(self, ad: AdRuntime, decision: Decision, verdict: Verdict, now: float) -> DecisionRow:
+    async def _act(
+        self, ad: AdRuntime, decision: Decision, verdict: Verdict, now: float,
+        kept: Sequence[CompetitorAd] = (),
+    ) -> DecisionRow:
         assert ad.own is not None
         base = DecisionRow(now, ad.label, ad.own.adv_no, ad.loaded.strategy.name, ad.own.price,
                            verdict.price, "held", verdict.reason, verdict.hits)
         if verdict.price is None:
             return base
-        why = decision.reason if isinstance(decision, Reprice) else ""
-        if verdict.hits:
-            why = f"{why} [guards: {', '.join(verdict.hits)}]"
+        assert isinstance(decision, Reprice)  # the guards send only a Reprice
+        why = sent_reason(decision, verdict, ad.own.side, kept)
         if self.dry_run:
             logger.info("dry run: would reprice {} from {} to {}: {}", ad.label, ad.own.price,
                         verdict.price, why)

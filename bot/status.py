@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.binance.endpoints import ENDPOINTS
 from bot.capabilities import CAPABILITIES, cause_json
+from bot.guards import Budget, budget
 from bot.states import WORKING
 from state.decisions import DecisionRow
 from state.endpoints import EndpointLog, Transition
@@ -115,6 +116,19 @@ async def history(bot: Bot, ad: AdRuntime, since: float) -> list[dict[str, Any]]
     return points
 
 
+def edit_budget(ad: AdRuntime, now: float) -> dict[str, Any]:
+    """The ad's edit budget: updates used and left in the window, and what the pace allows now."""
+    b = budget(ad.loaded.config.guards, ad.updates, now)
+    return {"used": b.used, "left": b.left, "max": b.total, "window": b.window,
+            "paced": b.paced, "next_in": b.next_in, "text": budget_text(b)}
+
+
+def budget_text(b: Budget) -> str:
+    """'24 of 30 left in the window (3600 s); the pace allows 2 now' (or 'the next in 84 s')."""
+    pace = f"the pace allows {b.paced} now" if b.paced else f"the pace allows the next in {b.next_in:.0f} s"
+    return f"{b.left} of {b.total} left in the window ({b.window:.0f} s); {pace}"
+
+
 async def ad_status(bot: Bot, ad: AdRuntime, since: float) -> dict[str, Any]:
     """One configured ad: where it stands, against whom, and its recent prices."""
     own = ad.own
@@ -134,6 +148,7 @@ async def ad_status(bot: Bot, ad: AdRuntime, since: float) -> dict[str, Any]:
         "reference": None if ref is None else {"price": _s(ref.price), "source": ref.source},
         "spread": _s(own.price - ref.price) if own and ref else None,
         "last": None if ad.last is None else decision(ad.last),
+        "budget": edit_budget(ad, bot.clock.time()),
     }
     out["history"] = await history(bot, ad, since)
     return out

@@ -17,8 +17,10 @@ from typing import Any
 from loguru import logger
 
 from bot.app import Bot
+from bot.guards import budget
 from bot.order_track import STATUS_NAME
 from bot.states import CapState
+from bot.status import budget_text
 
 MARK = {CapState.ENABLED: "up", CapState.DEGRADED: "degraded", CapState.DISABLED: "DOWN",
         CapState.UNCHECKED: "unchecked"}
@@ -91,6 +93,8 @@ def _ads(bot: Bot) -> list[str]:
             lines.append(f"  {ad.last.result}{times}: {ad.last.reason}")
         if ad.reference is not None:
             lines.append(f"  reference {ad.reference.price} ({ad.reference.source})")
+        used = budget(ad.loaded.config.guards, ad.updates, bot.clock.time())
+        lines.append(f"  budget: {budget_text(used)}")
     return lines
 
 

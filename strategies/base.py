@@ -25,6 +25,8 @@ API_VERSION = 1
 
 PriceType = Literal["fixed", "floating"]
 ReferenceSource = Literal["exchange", "derived"]
+Relation = Literal["beat", "level"]
+"""What a price keeps to the competitor a decision names: strictly ahead of it, or level with it."""
 
 
 class Side(StrEnum):
@@ -82,6 +84,25 @@ class Side(StrEnum):
     def ahead_word(self) -> str:
         """The preposition for "ahead of" in reasons: "below" (SELL) or "above" (BUY)."""
         return "below" if self is Side.SELL else "above"
+
+    def keeps(self, relation: Relation, price: Decimal, target: Decimal) -> bool:
+        """True when `price` is in `relation` to `target`: strictly ahead ("beat"), or equal ("level")."""
+        return self.better(price, target) if relation == "beat" else price == target
+
+    def position(self, price: Decimal, target: Decimal, who: str) -> str:
+        """Where `price` stands against a competitor: "0.003 below 'alpha' (0.993)",
+        "level with 'alpha' (0.993)" or "0.007 behind 'alpha' (0.993)"."""
+        ahead = self.ahead_by(price, target)
+        if ahead == 0:
+            return f"level with {who} ({target})"
+        word = self.ahead_word if ahead > 0 else "behind"
+        return f"{abs(ahead)} {word} {who} ({target})"
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _require_decimals(obj: object, *names: str, optional: tuple[str, ...] = ()) -> None:
@@ -206,16 +227,33 @@ def _rebuild_context(values: dict[str, Any]) -> PricingContext:
 
 @dataclass(frozen=True)
 class Reprice:
-    """Set the ad's price to `price`; `competitor` is the adv_no of the ad followed, if any."""
+    """Set the ad's price to `price`; `competitor` is the adv_no of the ad followed, if any.
+
+    `relation`, `target` and `target_name` say what the price means against the
+    competitor the reason names (price `target`, called `target_name` in reasons):
+    "beat" = strictly ahead of it, "level" = equal to it. The engine rounds the
+    price to the ad's tick; with a relation it picks the side of the tick that
+    keeps it whenever the floor and ceiling allow (a SELL price 0.992 against
+    0.993 goes to 0.99, not 1.00), and it rewrites the reason when the price it
+    sends is not `price`. Without one (None: no competitor named, as for `fixed`
+    and `follow_reference`) it rounds towards the merchant's safe side.
+    """
 
     price: Decimal
     reason: str
     competitor: str | None = None
+    relation: Relation | None = None
+    target: Decimal | None = None
+    target_name: str = ""
 
     def __post_init__(self) -> None:
-        _require_decimals(self, "price")
+        _require_decimals(self, "price", optional=("target",))
         if not self.price.is_finite() or self.price <= 0:
             raise ValueError(f"Reprice.price must be a positive finite Decimal, got {self.price}")
+        if (self.relation is None) != (self.target is None):
+            raise ValueError("Reprice.relation and Reprice.target go together")
+        if self.relation not in (None, "beat", "level"):
+            raise ValueError(f"Reprice.relation must be 'beat', 'level' or None, got {self.relation!r}")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,15 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from strategies.base import CompetitorAd, Decision, Hold, PricingContext, Reprice
+from strategies.base import (
+    CompetitorAd,
+    Decision,
+    Hold,
+    PricingContext,
+    Relation,
+    Reprice,
+    ordinal,
+)
 
 MARKET = "market"
 """The capability that searches competitors' ads: without it, no competitors means no data."""
@@ -52,6 +60,7 @@ class _Target:
     price: Decimal
     reason: str
     index: int | None  # the competitor followed, if any
+    named: CompetitorAd | None = None  # the competitor the reason places us against, if any
 
 
 class Undercut:
@@ -90,8 +99,9 @@ def _place(ctx: PricingContext, p: UndercutParams, j: int, price: Decimal, skipp
     """Stay behind the competitor ranked above the one we beat, and say where we are."""
     side, comps = ctx.side, ctx.competitors
     limit = side.limit(ctx.floor, ctx.ceiling)
+    named = comps[j]
     if j > 0 and side.better(price, comps[j - 1].price):
-        above = comps[j - 1]
+        above = named = comps[j - 1]
         price = above.price
         reason = (
             f"{_ordinal(j)}, level with {_who(above)} ({above.price}): no room for "
@@ -103,7 +113,7 @@ def _place(ctx: PricingContext, p: UndercutParams, j: int, price: Decimal, skipp
             reason = f"at the {side.limit_name} {limit}, {reason}"
     if skipped:
         reason += f"; skipped {skipped} not beatable within the {side.limit_name} {limit}"
-    return _Target(price, reason, j)
+    return _Target(price, reason, j, named)
 
 
 def _nothing_beatable(
@@ -158,7 +168,11 @@ def _finish(ctx: PricingContext, p: UndercutParams, target: _Target) -> Decision
     if isinstance(gap, Hold):
         return gap
     followed = None if target.index is None else ctx.competitors[target.index].adv_no
-    return Reprice(price, reason + gap, followed)
+    named = target.named
+    if named is None or ctx.side.ahead_by(price, named.price) < 0:  # capped behind it: no relation
+        return Reprice(price, reason + gap, followed)
+    relation: Relation = "level" if price == named.price else "beat"
+    return Reprice(price, reason + gap, followed, relation, named.price, _who(named))
 
 
 def _clamp(ctx: PricingContext, price: Decimal) -> tuple[Decimal, str]:
@@ -205,10 +219,7 @@ def _who(ad: CompetitorAd) -> str:
     return f"'{ad.nickname}'" if ad.nickname else ad.user_no
 
 
-def _ordinal(n: int) -> str:
-    """1st, 2nd, 3rd, 4th, 11th, 21st."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
+_ordinal = ordinal
 
 
 def _filtered_note(filtered_out: Mapping[str, int]) -> str:

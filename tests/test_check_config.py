@@ -224,3 +224,15 @@ def test_switches_and_adv_no_selector(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "updates off (enabled = false)" in out
     assert "[bot] kill_switch = true: no ad will be updated" in out
     assert '[[ads]] #1 (sell-usdt) is disabled' in out
+
+
+def test_step_finer_than_the_usual_tick_is_warned(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 10 item 6: a step of 0.001 cannot be honoured on a 2-decimal fiat price."""
+    fine = SELL_AD.replace("[ads.guards]", '[ads.params]\nstep = "0.001"\n[ads.guards]')
+    code, out, _ = check(capsys, "--config", str(write(tmp_path, fine)))
+    assert code == 0
+    assert ('[[ads]] #1 (sell-usdt): step 0.001 is finer than the usual 0.01 tick of fiat '
+            'prices (2 decimals)') in out
+    code, out, _ = check(capsys, "--config", str(write(tmp_path, SELL_AD, "ok.toml")))
+    assert code == 0 and "step" not in out.split("warnings:")[-1]

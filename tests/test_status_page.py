@@ -115,5 +115,6 @@ async def test_the_page_shows_the_matrix_and_the_ads_in_a_browser(fast_sim: Simu
     assert dom.endpoints["search"]["state"] == "available"
     shown = [t for t in dom.ads["sell-usdt"] if re.fullmatch(r"\d+\.\d+", t)]
     assert shown and Decimal(shown[0]) in prices, (shown, prices)
+    assert re.search(r'data-field="budget">\d+ of \d+ left in the window', html)  # issue 10 #8
     assert re.search(r"<svg[^>]*class=\"chart\"", html)  # the price chart was drawn
     assert re.search(r"<svg[^>]*class=\"timeline\"", html)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -25,27 +26,42 @@ def decide(context: Any, **params: Any) -> Decision:
 CASES = [
     pytest.param(
         ctx(own("SELL", "93.00"), SELL3), {},
-        Reprice(D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha"),
+        Reprice(
+            D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha",
+            "beat", D("92.40"), "'alpha'",
+        ),
         id="sell-beats-lowest",
     ),
     pytest.param(
         ctx(own("BUY", "92.00"), BUY3), {},
-        Reprice(D("92.61"), "1st by 0.01 above 'alpha' (92.60)", "adv-alpha"),
+        Reprice(
+            D("92.61"), "1st by 0.01 above 'alpha' (92.60)", "adv-alpha",
+            "beat", D("92.60"), "'alpha'",
+        ),
         id="buy-beats-highest",
     ),
     pytest.param(
         ctx(own("SELL", "93.00"), SELL3), {"step": "0.05"},
-        Reprice(D("92.35"), "1st by 0.05 below 'alpha' (92.40)", "adv-alpha"),
+        Reprice(
+            D("92.35"), "1st by 0.05 below 'alpha' (92.40)", "adv-alpha",
+            "beat", D("92.40"), "'alpha'",
+        ),
         id="step",
     ),
     pytest.param(
         ctx(own("SELL", "93.00"), SELL3), {"target_rank": 2},
-        Reprice(D("92.44"), "2nd by 0.01 below 'bravo' (92.45)", "adv-bravo"),
+        Reprice(
+            D("92.44"), "2nd by 0.01 below 'bravo' (92.45)", "adv-bravo",
+            "beat", D("92.45"), "'bravo'",
+        ),
         id="sell-rank-2-beats-2nd-stays-behind-1st",
     ),
     pytest.param(
         ctx(own("BUY", "92.00"), BUY3), {"target_rank": 3},
-        Reprice(D("92.41"), "3rd by 0.01 above 'charlie' (92.40)", "adv-charlie"),
+        Reprice(
+            D("92.41"), "3rd by 0.01 above 'charlie' (92.40)", "adv-charlie",
+            "beat", D("92.40"), "'charlie'",
+        ),
         id="buy-rank-3",
     ),
     pytest.param(
@@ -55,6 +71,7 @@ CASES = [
             D("92.40"),
             "1st, level with 'alpha' (92.40): no room for 0.01 between it and 'bravo' (92.40)",
             "adv-bravo",
+            "level", D("92.40"), "'alpha'",
         ),
         id="rank-2-no-room-levels-with-1st",
     ),
@@ -66,7 +83,9 @@ CASES = [
     pytest.param(
         ctx(own("SELL", "93.00"), SELL3, ceiling="92.00"), {},
         Reprice(
-            D("92.00"), "1st by 0.01 below 'alpha' (92.40); capped at the ceiling 92.00", "adv-alpha"
+            D("92.00"), "1st by 0.01 below 'alpha' (92.40); capped at the ceiling 92.00",
+            "adv-alpha",
+            "beat", D("92.40"), "'alpha'",
         ),
         id="sell-capped-at-ceiling",
     ),
@@ -89,6 +108,7 @@ FLOOR_CASES = [
             D("92.39"),
             "2nd by 0.01 below 'alpha' (92.40); skipped 1 not beatable within the floor 92.30",
             "adv-alpha",
+            "beat", D("92.40"), "'alpha'",
         ),
         id="sell-competitor-below-floor-not-followed",
     ),
@@ -99,6 +119,7 @@ FLOOR_CASES = [
             D("92.61"),
             "2nd by 0.01 above 'alpha' (92.60); skipped 1 not beatable within the ceiling 92.70",
             "adv-alpha",
+            "beat", D("92.60"), "'alpha'",
         ),
         id="buy-competitor-above-ceiling-not-followed",
     ),
@@ -108,12 +129,16 @@ FLOOR_CASES = [
             D("92.44"),
             "2nd by 0.01 below 'bravo' (92.45); skipped 1 not beatable within the floor 92.30",
             "adv-bravo",
+            "beat", D("92.45"), "'bravo'",
         ),
         id="hold-mode-skips-one-sitting-on-the-floor",
     ),
     pytest.param(
         ctx(own("SELL", "93.00"), AT_FLOOR_MARKET, floor="92.30"), {"at_floor": "sit"},
-        Reprice(D("92.30"), "at the floor 92.30, 1st level with 'alpha' (92.30)", "adv-alpha"),
+        Reprice(
+            D("92.30"), "at the floor 92.30, 1st level with 'alpha' (92.30)", "adv-alpha",
+            "level", D("92.30"), "'alpha'",
+        ),
         id="sit-mode-matches-one-sitting-on-the-floor",
     ),
     pytest.param(
@@ -156,6 +181,7 @@ GAP_CASES = [
             D("92.39"),
             "1st by 0.01 below 'alpha' (92.40); moved back, was 0.40 ahead (max_gap 0.20)",
             "adv-alpha",
+            "beat", D("92.40"), "'alpha'",
         ),
         id="far-ahead-moves-back-up",
     ),
@@ -166,12 +192,18 @@ GAP_CASES = [
     ),
     pytest.param(
         "92.30", {},
-        Reprice(D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha"),
+        Reprice(
+            D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha",
+            "beat", D("92.40"), "'alpha'",
+        ),
         id="no-max-gap-moves-back-at-once",
     ),
     pytest.param(
         "92.50", {"max_gap": "0.20"},
-        Reprice(D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha"),
+        Reprice(
+            D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha",
+            "beat", D("92.40"), "'alpha'",
+        ),
         id="behind-moves-up-regardless",
     ),
 ]
@@ -188,6 +220,7 @@ def test_undercut_move_back_buy_side() -> None:
         D("92.61"),
         "1st by 0.01 above 'alpha' (92.60); moved back, was 0.90 ahead (max_gap 0.50)",
         "adv-alpha",
+        "beat", D("92.60"), "'alpha'",
     )
 
 
@@ -197,7 +230,10 @@ def test_undercut_ignores_filtered_decoy() -> None:
     result = CompetitorFilters(decoy_max_amount=D("1000")).apply([decoy, *SELL3], ad, set())
     context = ctx(ad, result.kept, filtered_out=result.dropped)
     assert result.dropped == {"decoy_max_amount": 1}
-    assert decide(context) == Reprice(D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha")
+    assert decide(context) == Reprice(
+        D("92.39"), "1st by 0.01 below 'alpha' (92.40)", "adv-alpha",
+        "beat", D("92.40"), "'alpha'",
+    )
 
 
 REF = Reference(D("92.50"))
@@ -304,3 +340,63 @@ def test_undercut_properties(
         assert not side.better(comps[j].price, decision.price)
         if j > 0:
             assert not side.better(decision.price, comps[j - 1].price)
+
+
+# --- issue 10 item 6: the decision names the competitor and the relation -------------------
+
+
+def test_decision_carries_the_relation_to_the_competitor_it_names() -> None:
+    off_tick = market("SELL", ("alpha", "0.993"), ("bravo", "1.01"))
+    decision = decide(ctx(own("SELL", "1.05"), off_tick), step="0.001")
+    assert isinstance(decision, Reprice)
+    assert (decision.price, decision.relation, decision.target, decision.target_name) == (
+        D("0.992"), "beat", D("0.993"), "'alpha'")
+    tied = market("SELL", ("alpha", "92.40"), ("bravo", "92.40"))
+    level = decide(ctx(own("SELL", "93.00"), tied), target_rank=2)
+    assert isinstance(level, Reprice) and level.competitor == "adv-bravo"
+    assert (level.relation, level.target, level.target_name) == ("level", D("92.40"), "'alpha'")
+
+
+def test_reprice_relation_needs_its_target() -> None:
+    with pytest.raises(ValueError, match="go together"):
+        Reprice(D("1"), "x", relation="beat")
+    with pytest.raises(ValueError, match="'beat', 'level' or None"):
+        Reprice(D("1"), "x", relation="ahead", target=D("1"))  # type: ignore[arg-type]
+
+
+@given(
+    side=st.sampled_from(list(Side)),
+    raw=st.lists(st.decimals(min_value=Decimal("90"), max_value=Decimal("95"), places=3),
+                 min_size=1, max_size=5),
+    step=st.sampled_from([D("0.001"), D("0.005"), D("0.01"), D("0.015")]),
+    rank=st.integers(1, 3),
+)
+def test_rounded_price_keeps_the_relation_the_strategy_meant(
+    side: Side, raw: list[Decimal], step: Decimal, rank: int
+) -> None:
+    """Whatever the market's decimals and the step, the price sent after rounding to the
+    0.01 tick is still ahead of (or not behind, for "level") the competitor named."""
+    from bot.guards import check
+
+    @dataclass
+    class Open:  # no bound, no pacing in the way
+        floor: Decimal | None = None
+        ceiling: Decimal | None = None
+        reference_band: Decimal | None = None
+        min_change: Decimal = D(0)
+        max_step: Decimal | None = None
+        max_drift_per_hour: Decimal | None = None
+        max_updates: int = 1000
+        update_window: float = 3600.0
+        min_interval: float = 0.0
+
+    comps = tuple(comp(f"c{i}", str(p)) for i, p in enumerate(sorted(raw, key=side.sort_key)))
+    ad = own(side.value, "80.00" if side is Side.BUY else "99.00")
+    decision = decide(ctx(ad, comps), step=step, target_rank=rank)
+    if not isinstance(decision, Reprice) or decision.relation is None:
+        return
+    v = check(decision, ad=ad, limits=Open(), reference=None, now=0.0, updates=[])
+    assert v.price is not None and decision.target is not None
+    ahead = side.ahead_by(v.price, decision.target)
+    assert ahead > 0 if decision.relation == "beat" else ahead >= 0
+    assert v.price == v.price.quantize(D("0.01"))

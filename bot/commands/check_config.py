@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,7 +75,7 @@ def build_plan(settings: Settings, loaded: LoadedConfig) -> Plan:
         "chat": app.chat.model_dump(mode="json"),
         "notify": _notify(app.notify, env),
         "web": app.web.model_dump(mode="json"),
-        "warnings": warnings(app, env),
+        "warnings": warnings(app, env) + step_warnings(loaded.ads),
         "requests_sent": 0,
     }
 
@@ -202,6 +203,27 @@ def warnings(app: AppConfig, env: Plan) -> list[str]:
     if app.web.enabled and not is_loopback_name(app.web.host):
         out.append(f"[web] host = {app.web.host}: the server is reachable from the network "
                    "(the token guards it; it speaks plain HTTP: put TLS in front)")
+    return out
+
+
+USUAL_TICK = Decimal("0.01")
+"""The price tick of most fiats (2 decimals); an ad's own tick is known only from the exchange."""
+
+
+def step_warnings(ads: list[LoadedAd]) -> list[str]:
+    """A strategy `step` with more decimals than the usual fiat tick: the bot cannot move by it.
+
+    check-config sends nothing, so the ad's real tick (its price scale) is unknown here;
+    `run` warns again at start once it has read the ad.
+    """
+    out = []
+    for ad in ads:
+        step = getattr(ad.params, "step", None)
+        if isinstance(step, Decimal) and step % USUAL_TICK:
+            out.append(f"[[ads]] #{ad.index + 1} ({ad.config.label}): step {step} is finer than "
+                       f"the usual {USUAL_TICK} tick of fiat prices (2 decimals): prices are "
+                       f"rounded to the ad's tick, still ahead of the competitor beaten, so the "
+                       f"ad moves by whole ticks; `run` logs the ad's real tick at start")
     return out
 
 

@@ -159,6 +159,7 @@
       ["reference", ad.reference ? ad.reference.price + " (" + ad.reference.source + ")" : "-"],
       ["spread", ad.spread === null ? "-" : ad.spread],
       ["strategy", ad.strategy + (ad.enabled ? "" : " (disabled)")],
+      ["budget", ad.budget ? ad.budget.text : "-"],
       ["last decision", last ? last.result + ": " + last.reason + " (" + ago(last.at, doc.now) + repeated(last, doc.now) + ")" : "-"],
     ];
     const dl = el("dl", {});

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,30 @@ async def test_price_outside_the_exchange_band_is_refused_and_held(tmp_path) -> 
         async with started(sim, tmp_path, body.replace('floor = "80"', 'floor = "60"')) as bot:
             row = await decide(bot)
             assert row.result == "failed" and row.code == 187055
+
+
+async def test_step_finer_than_the_tick_still_beats_the_best_and_says_what_it_sent(tmp_path) -> None:
+    """Issue 10 items 6 and 7: "beat by 0.001" on a 0.01 tick used to round up into a tie
+    with the best competitor, and the reason still said "by 0.001 below" it."""
+    from loguru import logger
+
+    warned: list[str] = []
+    sink = logger.add(lambda m: warned.append(m.record["message"]), level="WARNING")
+    body = SELL_AD.format(floor="80", ceiling="99").replace('step = "0.01"', 'step = "0.001"')
+    try:
+        async with run_simulator("calm", speed=0, seed=4) as sim:
+            async with started(sim, tmp_path, body) as bot:
+                row = await decide(bot)
+    finally:
+        logger.remove(sink)
+    assert any("step 0.001 is finer than the ad's price tick 0.01" in w for w in warned), warned
+    best = row.trace["best"][0]
+    sent, rival = row.target, D(best["price"])
+    assert row.result == "applied" and sent == rival - D("0.01")  # strictly below, one tick
+    assert row.trace["decision"]["price"] == str(rival - D("0.001"))  # what the strategy asked
+    assert row.trace["decision"]["relation"] == "beat"
+    assert "tick" in row.guards
+    assert row.reason == (f"1st: {sent}, 0.01 below '{best['nickname']}' ({rival}); rounded from "
+                          f"{rival - D('0.001')} to the 0.01 tick [guards: tick]")
+    assert row.trace["sent"] == {"price": str(sent), "reason": row.reason}
+    assert "0.001 below" not in row.reason
