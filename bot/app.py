@@ -23,13 +23,14 @@ from bot.pricing import AdRuntime, PricingEngine, search_side, to_own
 from bot.ratelimit import RateGovernor
 from config.loader import LoadedConfig
 from config.settings import Settings
-from state.db import Store
+from state.db import Store, full_message
 from state.decisions import DecisionLog
 from state.endpoints import EndpointLog
 from state.meta import Meta
 from strategies.base import Side
 
 STOP_GRACE = 5.0  # seconds in-flight work gets to finish at shutdown (in all)
+STORE_WATCH = 5.0  # seconds between checks that the store file is still the one opened
 
 
 class StartupError(Exception):
@@ -77,6 +78,10 @@ class Bot:
         self.desk: Any = None
         self._workers: list[asyncio.Task[Any]] = []  # cancelled first at stop (pollers, parts)
         self.own_seen: tuple[Ad, ...] = ()  # the latest read of own ads (a reload resolves from it)
+        self.fatal: str | None = None  # why the bot stopped itself (run exits 2 with it)
+        self._stop_event: asyncio.Event | None = None
+        self._alerts: list[asyncio.Future[Any]] = []  # alerts sent without the store (disk full)
+        store.on_full.append(self._on_store_full)
 
     # --- start ---------------------------------------------------------------------
 
@@ -193,12 +198,14 @@ class Bot:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set; then let in-flight work finish (bounded) and close."""
+        self._stop_event = stop
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 workers = self._workers
                 workers += [tg.create_task(p.run(), name=p.name) for p in self.pollers]
                 workers.append(tg.create_task(self.registry.run_prober(), name="prober"))
+                workers.append(tg.create_task(self._watch_store(), name="store-watch"))
                 workers += [tg.create_task(t(), name=getattr(t, "__qualname__", "part"))
                             for t in self.parts.tasks]
                 bus = tg.create_task(self.bus.run(), name="bus")
@@ -211,6 +218,40 @@ class Bot:
             for close in self.parts.closers:
                 with contextlib.suppress(Exception):
                     await close()
+
+    def abort(self, reason: str) -> None:
+        """Stop the bot because it must not go on (`run` exits 2 with the reason)."""
+        if self.fatal is None:
+            self.fatal = reason
+            logger.error("stopping: {}", reason)
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+    async def _watch_store(self) -> None:
+        """Stop when the store file is deleted or replaced under the running bot.
+
+        Writes would go to an unlinked file and the next start would not know what was
+        already sent (greetings twice): stopping now loses nothing that is not lost already.
+        """
+        while True:
+            why = self.store.replaced()
+            if why is not None:
+                self.abort(f"{why}; everything written since is lost with the old file. Put the "
+                           "store back (or start on the new one knowingly) and start the bot again")
+                return
+            await self.clock.sleep(STORE_WATCH)
+
+    def _on_store_full(self, full: bool) -> None:
+        """A full disk: say so once (pricing goes on; decisions and orders are not stored)."""
+        if full:
+            logger.error("{}. Pricing goes on; decisions, orders and chat are not stored until "
+                         "there is room", full_message(self.store.path))
+            alert = getattr(self.desk, "notes", None)
+            if alert is not None:
+                self._alerts.append(asyncio.ensure_future(alert.alert_now(
+                    "disk_full", f"Disk full: {full_message(self.store.path)}")))
+        else:
+            logger.warning("the store {} is writable again", self.store.path)
 
     async def _stop(self, workers: list[asyncio.Task[Any]], bus: asyncio.Task[Any]) -> None:
         """No new work; the handlers in flight and queued events finish within STOP_GRACE in all."""

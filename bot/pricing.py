@@ -7,6 +7,7 @@ back and the update reissued only if the price differs, once.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,7 @@ from bot.events import CapabilityChanged, MarketSnapshot, OwnAdsUpdate, Referenc
 from bot.guards import Update, Verdict, check
 from bot.states import CapState
 from config.loader import LoadedAd
+from state.db import StoreFull
 from state.decisions import DecisionLog, DecisionRow
 from strategies.base import (
     CompetitorAd,
@@ -205,7 +207,8 @@ class PricingEngine:
         ad.last = row
         self.counts[row.result] = self.counts.get(row.result, 0) + 1
         if self.log is not None:
-            await self.log.record(row)
+            with contextlib.suppress(StoreFull):  # pricing goes on; the store alerted once
+                await self.log.record(row)
         for observer in self.observers:
             observer(ad, row)
 
