@@ -68,6 +68,7 @@ class Bot:
         self.engine = PricingEngine(
             self.ads, api=self.api, registry=self.registry, clock=self.clock, log=self.decisions,
             dry_run=self.cfg.bot.dry_run, kill_switch=self.cfg.bot.kill_switch,
+            reference_max_jump=self.cfg.bot.reference_max_jump,
         )
         self.parts = Parts()
         self.pollers: list[Poller] = []
@@ -115,6 +116,9 @@ class Bot:
         self._reference_pollers()
         plan_intervals(self.pollers, self.cfg.bot.weight_budget)
         self.desk = attach_order_desk(self)
+        notes = getattr(self.desk, "notes", None)
+        if notes is not None:
+            self.engine.alerts.append(notes.notify)
 
     def _kw(self, interval: float) -> dict[str, Any]:
         return {"registry": self.registry, "bus": self.bus, "clock": self.clock,

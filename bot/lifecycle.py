@@ -59,6 +59,9 @@ async def apply_config(bot: Bot, loaded: LoadedConfig) -> list[str]:
     bot.engine.ads = ads
     bot.engine.dry_run = loaded.app.bot.dry_run
     bot.engine.kill_switch = loaded.app.bot.kill_switch
+    bot.engine.reference_max_jump = loaded.app.bot.reference_max_jump
+    for track in bot.engine.tracks.values():
+        track.max_jump = loaded.app.bot.reference_max_jump
     bot.registry.config = loaded.app.capabilities.probe_config()
     for ad in added:
         c = ad.loaded.config

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from loguru import logger
@@ -28,6 +28,7 @@ from bot.binance.models import Ad, SearchItem
 from bot.binance.p2p import P2PApi
 from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
 from bot.events import CapabilityChanged, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
+from bot.floating import ReferenceTrack, Suspect, choose_ratio, effective, outside
 from bot.guards import Update, Verdict, check
 from bot.states import CapState
 from config.loader import LoadedAd
@@ -36,6 +37,7 @@ from state.decisions import DecisionLog, DecisionRow
 from strategies.base import (
     CompetitorAd,
     Decision,
+    Hold,
     OwnAd,
     PricingContext,
     Reference,
@@ -45,7 +47,6 @@ from strategies.base import (
 )
 
 DERIVED_TOP = 5  # the derived reference is the median of this many best filtered ads
-RATIO_TICK = Decimal("0.01")
 REFERENCE_MAX_AGE = 600.0  # seconds after which Binance's reference is too old to use
 
 
@@ -125,6 +126,7 @@ class PricingEngine:
         log: DecisionLog | None = None,
         dry_run: bool = False,
         kill_switch: bool = False,
+        reference_max_jump: Decimal = Decimal(5),
     ) -> None:
         self.ads = list(ads)
         self.api = api
@@ -134,6 +136,11 @@ class PricingEngine:
         self.dry_run = dry_run
         self.kill_switch = kill_switch
         self.references: dict[tuple[str, str, str], tuple[Decimal, float]] = {}
+        self.reference_max_jump = reference_max_jump
+        self.tracks: dict[tuple[str, str, str], ReferenceTrack] = {}  # (asset, fiat, ad side)
+        self.market_median: dict[tuple[str, str, str], Decimal] = {}  # of the last snapshot
+        # alerts for the merchant, (kind, key, text); the bot connects its notifications here
+        self.alerts: list[Callable[[str, str, str], Awaitable[Any]]] = []
         self.reported: set[tuple[str, str]] = set()
         self.counts: dict[str, int] = {}
         self.observers: list[Callable[[AdRuntime, DecisionRow], Any]] = []  # metrics, alerts
@@ -161,8 +168,70 @@ class PricingEngine:
             await self._record(ad, row)
 
     async def on_reference(self, ev: ReferenceUpdate) -> None:
-        """Remember Binance's reference price."""
-        self.references[(ev.asset, ev.fiat, ev.side)] = (ev.price, ev.at)
+        """Believe Binance's reference price (unless suspect); re-check floating ads against it."""
+        key = (ev.asset, ev.fiat, ev.side)
+        track = self.tracks.setdefault(key, ReferenceTrack(self.reference_max_jump))
+        was_suspect = track.suspect is not None
+        suspect = track.offer(ev.price, ev.at, self.market_median.get(key))
+        if suspect is not None:
+            if not was_suspect:
+                await self._suspect_reference(key, suspect)
+            return
+        if was_suspect:
+            logger.info("reference {}/{} {}: {} is believed again", *key, ev.price)
+        self.references[key] = (ev.price, ev.at)
+        for ad in self.ads:
+            if ad.own is not None and (ad.own.asset, ad.own.fiat, ad.own.side.value) == key:
+                await self._recheck_floating(ad, ev.price)
+
+    async def _suspect_reference(self, key: tuple[str, str, str], suspect: Suspect) -> None:
+        text = f"{key[0]}/{key[1]} {key[2]}: {suspect.text()} (bound: [bot] reference_max_jump)"
+        logger.warning("{}", text)
+        for alert in self.alerts:
+            await alert("reference_suspect", f"reference:{'/'.join(key)}:suspect", text)
+
+    def _follows_reference(self, ad: AdRuntime) -> bool:
+        assert ad.own is not None
+        return ad.own.price_type == "floating" or ad.loaded.strategy.name == "follow_reference"
+
+    async def _recheck_floating(self, ad: AdRuntime, reference: Decimal) -> None:
+        """The price a floating ad has now; corrected at once when it crossed a bound."""
+        own = ad.own
+        if own is None or own.price_type != "floating" or not own.ratio:
+            return
+        shown = effective(reference, own.ratio, own.tick)
+        ad.own = replace(own, price=shown)
+        g = ad.loaded.config.guards
+        crossed = outside(shown, g.floor, g.ceiling)
+        if crossed is None:
+            return
+        bound = g.floor if crossed == "floor" else g.ceiling
+        assert bound is not None
+        why = (f"safety: the effective price {shown} (reference {reference} x {own.ratio}%) "
+               f"crossed the {crossed} {bound}")
+        await self._correct(ad, bound, why, f"floating_{crossed}")
+
+    async def _correct(self, ad: AdRuntime, target: Decimal, why: str, hit: str) -> None:
+        """A safety correction: not the strategy's move, so it skips the pacing guards."""
+        assert ad.own is not None
+        now = self.clock.time()
+        base = DecisionRow(now, ad.label, ad.own.adv_no, ad.loaded.strategy.name, ad.own.price,
+                           target, "held", why, (hit,))
+        kill = self._kill(ad)
+        if kill:
+            row = replace(base, reason=f"{why}; not corrected: kill switch: {kill}")
+        elif self.dry_run:
+            logger.warning("dry run: would correct {}: {}", ad.label, why)
+            row = replace(base, result="dry_run")
+        elif self.registry.route("repricing") is None:
+            row = replace(base, reason=f"{why}; not corrected: repricing unavailable")
+        else:
+            logger.warning("{}: {}; correcting", ad.label, why)
+            row = await self._apply(ad, target, base, why, now)
+        trace = {"decision": {"kind": "Correction", "reason": why, "price": str(target)},
+                 "guards": [hit], "reference": None if ad.reference is None else
+                 {"price": str(ad.reference.price), "source": ad.reference.source}}
+        await self._record(ad, replace(row, trace=trace))
 
     async def on_own_ads(self, ev: OwnAdsUpdate) -> None:
         """Take the exchange's word for our ads' current prices and status."""
@@ -189,13 +258,20 @@ class PricingEngine:
         ad.best = filtered.kept[0] if filtered.kept else None
         ad.standing = 1 + sum(1 for c in filtered.kept if ad.own.side.better(c.price, ad.own.price))
         ad.reference = self._reference(ad.own, filtered.kept, now)
+        key = (ad.own.asset, ad.own.fiat, ad.own.side.value)
+        if filtered.kept:
+            top = [c.price for c in filtered.kept[:DERIVED_TOP]]
+            self.market_median[key] = Decimal(statistics.median(top))
+        track = self.tracks.get(key)
+        suspect = track.suspect if track is not None and self._follows_reference(ad) else None
         guards = ad.loaded.config.guards
         ctx = PricingContext(
             ad=ad.own, competitors=filtered.kept, now=now, reference=ad.reference,
             capabilities=self.registry.enabled(), floor=guards.floor, ceiling=guards.ceiling,
             filtered_out=filtered.dropped,
         )
-        decision = safe_decide(ad.loaded.strategy, ctx, ad.loaded.params, reported=self.reported)
+        decision = (Hold(suspect.text()) if suspect is not None else
+                    safe_decide(ad.loaded.strategy, ctx, ad.loaded.params, reported=self.reported))
         verdict = check(decision, ad=ad.own, limits=guards, reference=ad.reference, now=now,
                         updates=ad.updates, kill_switch=self._kill(ad))
         row = await self._act(ad, decision, verdict, now)
@@ -275,12 +351,27 @@ class PricingEngine:
                                         f"({h.code} {h.message})".rstrip())
         return await self._apply(ad, verdict.price, base, why, now)
 
-    def _wire_value(self, own: OwnAd, price: Decimal) -> tuple[str, Decimal]:
-        """The field and value to send: the price, or the ratio for a floating ad."""
+    def _wire_value(self, ad: AdRuntime, price: Decimal) -> tuple[str, Decimal, Decimal]:
+        """The field and value to send, and the price the ad will show.
+
+        A floating ad gets a ratio computed from the freshest reference (the exchange's own,
+        else the one its price implies), rounded toward the safe side and aimed one tick plus
+        the reference's typical move inside the floor and ceiling (bot.floating).
+        """
+        own = ad.own
+        assert own is not None
         if own.price_type != "floating" or not own.ratio:
-            return "price", price
-        implied = own.price * 100 / own.ratio  # the exchange's own reference, as the ad shows it
-        return "ratio", (price * 100 / implied).quantize(RATIO_TICK, rounding=ROUND_HALF_UP)
+            return "price", price, price
+        key = (own.asset, own.fiat, own.side.value)
+        got = self.references.get(key)
+        fresh = got is not None and self.clock.time() - got[1] <= REFERENCE_MAX_AGE
+        reference = got[0] if got is not None and fresh else own.price * 100 / own.ratio
+        track = self.tracks.get(key)
+        move = track.typical_move() if track is not None else Decimal(0)
+        margin = own.tick + move * own.ratio / 100
+        g = ad.loaded.config.guards
+        ratio, shown = choose_ratio(price, reference, own.side, own.tick, g.floor, g.ceiling, margin)
+        return "ratio", ratio, shown
 
     async def _send(self, own: OwnAd, field_: str, value: Decimal) -> None:
         if field_ == "ratio":
@@ -292,7 +383,7 @@ class PricingEngine:
         self, ad: AdRuntime, price: Decimal, base: DecisionRow, why: str, now: float
     ) -> DecisionRow:
         assert ad.own is not None
-        field_, value = self._wire_value(ad.own, price)
+        field_, value, price = self._wire_value(ad, price)
         try:
             await self._send(ad.own, field_, value)
         except (ExchangeUnavailable, BadResponse) as exc:  # the update may have taken effect

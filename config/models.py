@@ -107,6 +107,7 @@ class BotConfig(_Table):
     orders_interval: PollSeconds = 15.0
     weight_budget: StrictInt = Field(6000, ge=1, le=12000)
     search_rows: StrictInt = Field(20, ge=1, le=20)
+    reference_max_jump: Decimal = Field(Decimal(5), gt=0, le=100, allow_inf_nan=False)
 
 
 def _known_capability(name: str) -> str:
