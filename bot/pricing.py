@@ -48,6 +48,7 @@ from strategies.base import (
 
 DERIVED_TOP = 5  # the derived reference is the median of this many best filtered ads
 REFERENCE_MAX_AGE = 600.0  # seconds after which Binance's reference is too old to use
+SETTLE = 15.0  # seconds after an update during which reads of our own price may still be stale
 
 
 def search_side(side: Side) -> str:
@@ -98,6 +99,7 @@ class AdRuntime:
     standing: int | None = None  # position among the competitors that count (after filters)
     best: CompetitorAd | None = None
     reference: Reference | None = None
+    price_seen_at: float = 0.0  # when `own.price` was last seen at the exchange (floating ads)
     problem: str = ""  # why it cannot be resolved (e.g. its selector matches two ads)
 
     @property
@@ -182,7 +184,10 @@ class PricingEngine:
         self.references[key] = (ev.price, ev.at)
         for ad in self.ads:
             if ad.own is not None and (ad.own.asset, ad.own.fiat, ad.own.side.value) == key:
-                await self._recheck_floating(ad, ev.price)
+                own = ad.own
+                if own.price_type == "floating" and own.ratio:
+                    shown = effective(ev.price, own.ratio, own.tick)
+                    await self._check_floating(ad, shown, f"reference {ev.price} x {own.ratio}%")
 
     async def _suspect_reference(self, key: tuple[str, str, str], suspect: Suspect) -> None:
         text = f"{key[0]}/{key[1]} {key[2]}: {suspect.text()} (bound: [bot] reference_max_jump)"
@@ -194,21 +199,32 @@ class PricingEngine:
         assert ad.own is not None
         return ad.own.price_type == "floating" or ad.loaded.strategy.name == "follow_reference"
 
-    async def _recheck_floating(self, ad: AdRuntime, reference: Decimal) -> None:
-        """The price a floating ad has now; corrected at once when it crossed a bound."""
+    def _stale(self, ad: AdRuntime, seen: Decimal) -> bool:
+        """Whether a read of our ad's price may predate our last update (read-your-write lag):
+        shortly after an update, a read that shows the price from before it is not believed."""
+        if not ad.updates:
+            return False
+        last = ad.updates[-1]
+        return self.clock.time() - last.at < SETTLE and seen == last.before
+
+    async def _check_floating(self, ad: AdRuntime, shown: Decimal, how: str) -> None:
+        """Take the price a floating ad has now; correct it at once when it crossed a bound.
+
+        `shown` comes from a reference read (reference x ratio), or from the exchange's own
+        view of the ad (search results, the own-ads read) while the reference cannot be read.
+        """
         own = ad.own
         if own is None or own.price_type != "floating" or not own.ratio:
             return
-        shown = effective(reference, own.ratio, own.tick)
         ad.own = replace(own, price=shown)
+        ad.price_seen_at = self.clock.time()
         g = ad.loaded.config.guards
         crossed = outside(shown, g.floor, g.ceiling)
         if crossed is None:
             return
         bound = g.floor if crossed == "floor" else g.ceiling
         assert bound is not None
-        why = (f"safety: the effective price {shown} (reference {reference} x {own.ratio}%) "
-               f"crossed the {crossed} {bound}")
+        why = f"safety: the effective price {shown} ({how}) crossed the {crossed} {bound}"
         await self._correct(ad, bound, why, f"floating_{crossed}")
 
     async def _correct(self, ad: AdRuntime, target: Decimal, why: str, hit: str) -> None:
@@ -239,8 +255,11 @@ class PricingEngine:
         for ad in self.ads:
             if ad.own is not None and ad.own.adv_no in by_no:
                 fresh = by_no[ad.own.adv_no]
-                ad.own = to_own(fresh, ad.own.side)
                 ad.online = fresh.adv_status in (None, 1)
+                if self._stale(ad, fresh.price):
+                    continue
+                ad.own = to_own(fresh, ad.own.side)
+                await self._check_floating(ad, ad.own.price, "as your ads list shows it")
 
     # --- one decision --------------------------------------------------------------
 
@@ -251,6 +270,11 @@ class PricingEngine:
         now = self.clock.time()
         items = [i for i in snap.items if isinstance(i, SearchItem)]
         ad.rank = next((n for n, i in enumerate(items, 1) if i.adv.adv_no == ad.own.adv_no), None)
+        seen = items[ad.rank - 1].adv.price if ad.rank is not None else None
+        if seen is not None and not self._stale(ad, seen):
+            await self._check_floating(ad, seen, "as search shows it")
+            if ad.own is None:
+                return None
         own_ids = self._own_ids(items)
         filtered = ad.loaded.config.filters.apply(
             (to_competitor(i) for i in items), ad.own, own_ids
@@ -364,8 +388,9 @@ class PricingEngine:
             return "price", price, price
         key = (own.asset, own.fiat, own.side.value)
         got = self.references.get(key)
-        fresh = got is not None and self.clock.time() - got[1] <= REFERENCE_MAX_AGE
-        reference = got[0] if got is not None and fresh else own.price * 100 / own.ratio
+        fresher = got is not None and self.clock.time() - got[1] <= REFERENCE_MAX_AGE \
+            and got[1] >= ad.price_seen_at  # else the ad's price as last seen implies a newer one
+        reference = got[0] if got is not None and fresher else own.price * 100 / own.ratio
         track = self.tracks.get(key)
         move = track.typical_move() if track is not None else Decimal(0)
         margin = own.tick + move * own.ratio / 100
@@ -384,6 +409,9 @@ class PricingEngine:
     ) -> DecisionRow:
         assert ad.own is not None
         field_, value, price = self._wire_value(ad, price)
+        if field_ == "ratio" and value == ad.own.ratio:  # the margin already holds it there
+            return replace(base, reason=f"{why}; unchanged: ratio {value}% already prices it "
+                                        f"at {ad.own.price}")
         try:
             await self._send(ad.own, field_, value)
         except (ExchangeUnavailable, BadResponse) as exc:  # the update may have taken effect
