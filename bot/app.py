@@ -24,13 +24,14 @@ from bot.ratelimit import RateGovernor
 from bot.retention import DecisionRetention
 from config.loader import LoadedConfig
 from config.settings import Settings
-from state.db import Store
+from state.db import Store, full_message
 from state.decisions import DecisionLog
 from state.endpoints import EndpointLog
 from state.meta import Meta
 from strategies.base import Side
 
 STOP_GRACE = 5.0  # seconds in-flight work gets to finish at shutdown (in all)
+STORE_WATCH = 5.0  # seconds between checks that the store file is still the one opened
 
 
 class StartupError(Exception):
@@ -71,6 +72,7 @@ class Bot:
         self.engine = PricingEngine(
             self.ads, api=self.api, registry=self.registry, clock=self.clock, log=self.decisions,
             dry_run=self.cfg.bot.dry_run, kill_switch=self.cfg.bot.kill_switch,
+            reference_max_jump=self.cfg.bot.reference_max_jump,
         )
         self.parts = Parts()
         self.pollers: list[Poller] = []
@@ -82,6 +84,10 @@ class Bot:
         self._workers: list[asyncio.Task[Any]] = []  # cancelled first at stop (pollers, parts)
         self.own_seen: tuple[Ad, ...] = ()  # the latest read of own ads (a reload resolves from it)
         self._missing: tuple[str, ...] = ()  # configured ads last said to be not found
+        self.fatal: str | None = None  # why the bot stopped itself (run exits 2 with it)
+        self._stop_event: asyncio.Event | None = None
+        self._alerts: list[asyncio.Future[Any]] = []  # alerts sent without the store (disk full)
+        store.on_full.append(self._on_store_full)
 
     # --- start ---------------------------------------------------------------------
 
@@ -112,6 +118,9 @@ class Bot:
         self._reference_pollers()
         plan_intervals(self.pollers, self.cfg.bot.weight_budget)
         self.desk = attach_order_desk(self)
+        notes = getattr(self.desk, "notes", None)
+        if notes is not None:
+            self.engine.alerts.append(notes.notify)
 
     def _kw(self, interval: float) -> dict[str, Any]:
         return {"registry": self.registry, "bus": self.bus, "clock": self.clock,
@@ -212,6 +221,7 @@ class Bot:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set; then let in-flight work finish (bounded) and close."""
+        self._stop_event = stop
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
@@ -219,6 +229,7 @@ class Bot:
                 workers += [tg.create_task(p.run(), name=p.name) for p in self.pollers]
                 workers.append(tg.create_task(self.registry.run_prober(), name="prober"))
                 workers.append(tg.create_task(self.retention.run(), name="retention"))
+                workers.append(tg.create_task(self._watch_store(), name="store-watch"))
                 workers += [tg.create_task(t(), name=getattr(t, "__qualname__", "part"))
                             for t in self.parts.tasks]
                 bus = tg.create_task(self.bus.run(), name="bus")
@@ -231,6 +242,40 @@ class Bot:
             for close in self.parts.closers:
                 with contextlib.suppress(Exception):
                     await close()
+
+    def abort(self, reason: str) -> None:
+        """Stop the bot because it must not go on (`run` exits 2 with the reason)."""
+        if self.fatal is None:
+            self.fatal = reason
+            logger.error("stopping: {}", reason)
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+    async def _watch_store(self) -> None:
+        """Stop when the store file is deleted or replaced under the running bot.
+
+        Writes would go to an unlinked file and the next start would not know what was
+        already sent (greetings twice): stopping now loses nothing that is not lost already.
+        """
+        while True:
+            why = self.store.replaced()
+            if why is not None:
+                self.abort(f"{why}; everything written since is lost with the old file. Put the "
+                           "store back (or start on the new one knowingly) and start the bot again")
+                return
+            await self.clock.sleep(STORE_WATCH)
+
+    def _on_store_full(self, full: bool) -> None:
+        """A full disk: say so once (pricing goes on; decisions and orders are not stored)."""
+        if full:
+            logger.error("{}. Pricing goes on; decisions, orders and chat are not stored until "
+                         "there is room", full_message(self.store.path))
+            alert = getattr(self.desk, "notes", None)
+            if alert is not None:
+                self._alerts.append(asyncio.ensure_future(alert.alert_now(
+                    "disk_full", f"Disk full: {full_message(self.store.path)}")))
+        else:
+            logger.warning("the store {} is writable again", self.store.path)
 
     async def _stop(self, workers: list[asyncio.Task[Any]], bus: asyncio.Task[Any]) -> None:
         """No new work; the handlers in flight and queued events finish within STOP_GRACE in all."""

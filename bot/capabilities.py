@@ -14,6 +14,7 @@ the backoff: ordinary traffic failing again never pushes the next probe out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -38,6 +39,7 @@ from bot.events import CapabilityChanged, Cause, EndpointChanged, EventBus
 from bot.ratelimit import RateGovernor
 from bot.retry import backoff
 from bot.states import BLOCKED, PROBED, WORKING, CapState, EndpointState
+from state.db import StoreFull
 from state.endpoints import EndpointLog, Transition
 from state.meta import Meta
 
@@ -246,7 +248,8 @@ class CapabilityRegistry:
             f"http {exc.status}" if exc.status is not None else type(exc).__name__)
         self._observe(endpoint, outcome, latency)
         if isinstance(exc, IpBanned) and self.meta is not None:
-            await self.meta.set_ban_until(self.client.banned_until)
+            with contextlib.suppress(StoreFull):  # the ban holds in memory; the store said it is full
+                await self.meta.set_ban_until(self.client.banned_until)
         cause = Cause(endpoint, exc.code if exc.code is not None else exc.status, exc.msg or exc.advice)
         await self.record(endpoint, outcome_of(exc, self.health[endpoint].answered), cause, latency,
                           probe=probe)
@@ -292,9 +295,10 @@ class CapabilityRegistry:
         logger.info("endpoint {}: {} -> {}{}", endpoint, old, new, _said(cause) if new is not EndpointState.AVAILABLE else "")
         self._reschedule(h, now, probe=probe, changed=True)
         if self.log is not None:
-            await self.log.record_transition(
-                Transition(now, endpoint, str(old), str(new), cause.code, cause.message)
-            )
+            with contextlib.suppress(StoreFull):  # health goes on in memory on a full disk
+                await self.log.record_transition(
+                    Transition(now, endpoint, str(old), str(new), cause.code, cause.message)
+                )
         if self.bus is not None:
             self.bus.publish(EndpointChanged(endpoint, old, new, cause, now))
         self._reevaluate(cause, now)
@@ -432,8 +436,9 @@ class CapabilityRegistry:
         except BinanceError:
             latency_ms = h.latency * 1000 if h.latency is not None else None
         if self.log is not None:
-            await self.log.record_probe(self.clock.time(), h.name, str(h.state), h.code,
-                                        h.message, latency_ms)
+            with contextlib.suppress(StoreFull):
+                await self.log.record_probe(self.clock.time(), h.name, str(h.state), h.code,
+                                            h.message, latency_ms)
         return h.state
 
     async def _write_probe(self, h: EndpointHealth) -> Mapping[str, Any] | None:

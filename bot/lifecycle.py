@@ -60,6 +60,9 @@ async def apply_config(bot: Bot, loaded: LoadedConfig) -> list[str]:
     bot.engine.dry_run = loaded.app.bot.dry_run
     bot.registry.dry_run = loaded.app.bot.dry_run  # no write probes in a dry run
     bot.engine.kill_switch = loaded.app.bot.kill_switch
+    bot.engine.reference_max_jump = loaded.app.bot.reference_max_jump
+    for track in bot.engine.tracks.values():
+        track.max_jump = loaded.app.bot.reference_max_jump
     bot.registry.config = loaded.app.capabilities.probe_config()
     bot.retention.days = loaded.app.bot.decisions_retention_days
     for ad in added:  # its market is searched once it is found (Bot._resolve)

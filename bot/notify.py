@@ -190,6 +190,15 @@ class Notifications:
         await self.log.record(note.key, note.kind, note.at, delivered)
         return "; ".join(answers)
 
+    async def alert_now(self, kind: str, text: str) -> None:
+        """Send on every channel without the store (it may be what failed): best effort, no dedupe."""
+        note = Note(kind, kind, text, self.clock.time())
+        for channel in self.channels:
+            try:
+                await channel.send(note)
+            except NotifyError as exc:
+                logger.warning("notification {} not delivered on {}: {}", kind, channel.name, exc)
+
     async def was_sent(self, key: str) -> bool:
         """True when a notification with `key` went out (an outbox row crashed after sending)."""
         return await self.log.last_sent(key) is not None

@@ -9,10 +9,11 @@ differs, once.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from loguru import logger
@@ -29,13 +30,16 @@ from bot.binance.models import Ad, SearchItem
 from bot.binance.p2p import P2PApi
 from bot.capabilities import CapabilityRegistry, CapabilityUnavailable, describe_causes
 from bot.events import CapabilityChanged, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
+from bot.floating import ReferenceTrack, Suspect, choose_ratio, effective, outside
 from bot.guards import Update, Verdict, check
 from bot.states import CapState
 from config.loader import LoadedAd
+from state.db import StoreFull
 from state.decisions import DecisionLog, DecisionRow
 from strategies.base import (
     CompetitorAd,
     Decision,
+    Hold,
     OwnAd,
     PricingContext,
     Reference,
@@ -46,8 +50,8 @@ from strategies.base import (
 )
 
 DERIVED_TOP = 5  # the derived reference is the median of this many best filtered ads
-RATIO_TICK = Decimal("0.01")
 REFERENCE_MAX_AGE = 600.0  # seconds after which Binance's reference is too old to use
+SETTLE = 15.0  # seconds after an update during which reads of our own price may still be stale
 
 
 def _str(value: Decimal | None) -> str | None:
@@ -110,6 +114,7 @@ class AdRuntime:
     standing: int | None = None  # position among the competitors that count (after filters)
     best: CompetitorAd | None = None
     reference: Reference | None = None
+    price_seen_at: float = 0.0  # when `own.price` was last seen at the exchange (floating ads)
     problem: str = ""  # why it cannot be resolved (e.g. its selector matches two ads)
 
     @property
@@ -186,6 +191,7 @@ class PricingEngine:
         log: DecisionLog | None = None,
         dry_run: bool = False,
         kill_switch: bool = False,
+        reference_max_jump: Decimal = Decimal(5),
     ) -> None:
         self.ads = list(ads)
         self.api = api
@@ -195,6 +201,11 @@ class PricingEngine:
         self.dry_run = dry_run
         self.kill_switch = kill_switch
         self.references: dict[tuple[str, str, str], tuple[Decimal, float]] = {}
+        self.reference_max_jump = reference_max_jump
+        self.tracks: dict[tuple[str, str, str], ReferenceTrack] = {}  # (asset, fiat, ad side)
+        self.market_median: dict[tuple[str, str, str], Decimal] = {}  # of the last snapshot
+        # alerts for the merchant, (kind, key, text); the bot connects its notifications here
+        self.alerts: list[Callable[[str, str, str], Awaitable[Any]]] = []
         self.reported: set[tuple[str, str]] = set()
         self.counts: dict[str, int] = {}
         self.observers: list[Callable[[AdRuntime, DecisionRow], Any]] = []  # metrics, alerts
@@ -227,8 +238,84 @@ class PricingEngine:
         await self._flush()
 
     async def on_reference(self, ev: ReferenceUpdate) -> None:
-        """Remember Binance's reference price."""
-        self.references[(ev.asset, ev.fiat, ev.side)] = (ev.price, ev.at)
+        """Believe Binance's reference price (unless suspect); re-check floating ads against it."""
+        key = (ev.asset, ev.fiat, ev.side)
+        track = self.tracks.setdefault(key, ReferenceTrack(self.reference_max_jump))
+        was_suspect = track.suspect is not None
+        suspect = track.offer(ev.price, ev.at, self.market_median.get(key))
+        if suspect is not None:
+            if not was_suspect:
+                await self._suspect_reference(key, suspect)
+            return
+        if was_suspect:
+            logger.info("reference {}/{} {}: {} is believed again", *key, ev.price)
+        self.references[key] = (ev.price, ev.at)
+        for ad in self.ads:
+            if ad.own is not None and (ad.own.asset, ad.own.fiat, ad.own.side.value) == key:
+                own = ad.own
+                if own.price_type == "floating" and own.ratio:
+                    shown = effective(ev.price, own.ratio, own.tick)
+                    await self._check_floating(ad, shown, f"reference {ev.price} x {own.ratio}%")
+
+    async def _suspect_reference(self, key: tuple[str, str, str], suspect: Suspect) -> None:
+        text = f"{key[0]}/{key[1]} {key[2]}: {suspect.text()} (bound: [bot] reference_max_jump)"
+        logger.warning("{}", text)
+        for alert in self.alerts:
+            await alert("reference_suspect", f"reference:{'/'.join(key)}:suspect", text)
+
+    def _follows_reference(self, ad: AdRuntime) -> bool:
+        assert ad.own is not None
+        return ad.own.price_type == "floating" or ad.loaded.strategy.name == "follow_reference"
+
+    def _stale(self, ad: AdRuntime, seen: Decimal) -> bool:
+        """Whether a read of our ad's price may predate our last update (read-your-write lag):
+        shortly after an update, a read that shows the price from before it is not believed."""
+        if not ad.updates:
+            return False
+        last = ad.updates[-1]
+        return self.clock.time() - last.at < SETTLE and seen == last.before
+
+    async def _check_floating(self, ad: AdRuntime, shown: Decimal, how: str) -> None:
+        """Take the price a floating ad has now; correct it at once when it crossed a bound.
+
+        `shown` comes from a reference read (reference x ratio), or from the exchange's own
+        view of the ad (search results, the own-ads read) while the reference cannot be read.
+        """
+        own = ad.own
+        if own is None or own.price_type != "floating" or not own.ratio:
+            return
+        ad.own = replace(own, price=shown)
+        ad.price_seen_at = self.clock.time()
+        g = ad.loaded.config.guards
+        crossed = outside(shown, g.floor, g.ceiling)
+        if crossed is None:
+            return
+        bound = g.floor if crossed == "floor" else g.ceiling
+        assert bound is not None
+        why = f"safety: the effective price {shown} ({how}) crossed the {crossed} {bound}"
+        await self._correct(ad, bound, why, f"floating_{crossed}")
+
+    async def _correct(self, ad: AdRuntime, target: Decimal, why: str, hit: str) -> None:
+        """A safety correction: not the strategy's move, so it skips the pacing guards."""
+        assert ad.own is not None
+        now = self.clock.time()
+        base = DecisionRow(now, ad.label, ad.own.adv_no, ad.loaded.strategy.name, ad.own.price,
+                           target, "held", why, (hit,))
+        kill = self._kill(ad)
+        if kill:
+            row = replace(base, reason=f"{why}; not corrected: kill switch: {kill}")
+        elif self.dry_run:
+            logger.warning("dry run: would correct {}: {}", ad.label, why)
+            row = replace(base, result="dry_run")
+        elif self.registry.route("repricing") is None:
+            row = replace(base, reason=f"{why}; not corrected: repricing unavailable")
+        else:
+            logger.warning("{}: {}; correcting", ad.label, why)
+            row = await self._apply(ad, target, base, why, now)
+        trace = {"decision": {"kind": "Correction", "reason": why, "price": str(target)},
+                 "guards": [hit], "reference": None if ad.reference is None else
+                 {"price": str(ad.reference.price), "source": ad.reference.source}}
+        await self._record(ad, replace(row, trace=trace))
 
     async def on_own_ads(self, ev: OwnAdsUpdate) -> None:
         """Take the exchange's word for our ads' current prices and status."""
@@ -236,8 +323,11 @@ class PricingEngine:
         for ad in self.ads:
             if ad.own is not None and ad.own.adv_no in by_no:
                 fresh = by_no[ad.own.adv_no]
-                ad.own = to_own(fresh, ad.own.side)
                 ad.online = fresh.adv_status in (None, 1)
+                if self._stale(ad, fresh.price):
+                    continue
+                ad.own = to_own(fresh, ad.own.side)
+                await self._check_floating(ad, ad.own.price, "as your ads list shows it")
 
     # --- one decision --------------------------------------------------------------
 
@@ -254,6 +344,11 @@ class PricingEngine:
         now = self.clock.time()
         items = [i for i in snap.items if isinstance(i, SearchItem)]
         ad.rank = next((n for n, i in enumerate(items, 1) if i.adv.adv_no == ad.own.adv_no), None)
+        seen = items[ad.rank - 1].adv.price if ad.rank is not None else None
+        if seen is not None and not self._stale(ad, seen):
+            await self._check_floating(ad, seen, "as search shows it")
+            if ad.own is None:
+                return None
         own_ids = self._own_ids(items)
         filtered = ad.loaded.config.filters.apply(
             (to_competitor(i) for i in items), ad.own, own_ids
@@ -261,13 +356,20 @@ class PricingEngine:
         ad.best = filtered.kept[0] if filtered.kept else None
         ad.standing = 1 + sum(1 for c in filtered.kept if ad.own.side.better(c.price, ad.own.price))
         ad.reference = self._reference(ad.own, filtered.kept, now)
+        key = (ad.own.asset, ad.own.fiat, ad.own.side.value)
+        if filtered.kept:
+            top = [c.price for c in filtered.kept[:DERIVED_TOP]]
+            self.market_median[key] = Decimal(statistics.median(top))
+        track = self.tracks.get(key)
+        suspect = track.suspect if track is not None and self._follows_reference(ad) else None
         guards = ad.loaded.config.guards
         ctx = PricingContext(
             ad=ad.own, competitors=filtered.kept, now=now, reference=ad.reference,
             capabilities=self.registry.enabled(), floor=guards.floor, ceiling=guards.ceiling,
             filtered_out=filtered.dropped,
         )
-        decision = safe_decide(ad.loaded.strategy, ctx, ad.loaded.params, reported=self.reported)
+        decision = (Hold(suspect.text()) if suspect is not None else
+                    safe_decide(ad.loaded.strategy, ctx, ad.loaded.params, reported=self.reported))
         verdict = check(decision, ad=ad.own, limits=guards, reference=ad.reference, now=now,
                         updates=ad.updates, kill_switch=self._kill(ad))
         row = await self._act(ad, decision, verdict, now, filtered.kept)
@@ -290,7 +392,8 @@ class PricingEngine:
         observers: what they are told is already in the store."""
         staged, self._staged = self._staged, []
         if self.log is not None:
-            await self.log.flush()
+            with contextlib.suppress(StoreFull):  # pricing goes on; the store alerted once
+                await self.log.flush()
         for ad, row in staged:
             for observer in self.observers:
                 observer(ad, row)
@@ -361,12 +464,28 @@ class PricingEngine:
                                         f"({h.code} {h.message})".rstrip())
         return await self._apply(ad, verdict.price, base, why, now)
 
-    def _wire_value(self, own: OwnAd, price: Decimal) -> tuple[str, Decimal]:
-        """The field and value to send: the price, or the ratio for a floating ad."""
+    def _wire_value(self, ad: AdRuntime, price: Decimal) -> tuple[str, Decimal, Decimal]:
+        """The field and value to send, and the price the ad will show.
+
+        A floating ad gets a ratio computed from the freshest reference (the exchange's own,
+        else the one its price implies), rounded toward the safe side and aimed one tick plus
+        the reference's typical move inside the floor and ceiling (bot.floating).
+        """
+        own = ad.own
+        assert own is not None
         if own.price_type != "floating" or not own.ratio:
-            return "price", price
-        implied = own.price * 100 / own.ratio  # the exchange's own reference, as the ad shows it
-        return "ratio", (price * 100 / implied).quantize(RATIO_TICK, rounding=ROUND_HALF_UP)
+            return "price", price, price
+        key = (own.asset, own.fiat, own.side.value)
+        got = self.references.get(key)
+        fresher = got is not None and self.clock.time() - got[1] <= REFERENCE_MAX_AGE \
+            and got[1] >= ad.price_seen_at  # else the ad's price as last seen implies a newer one
+        reference = got[0] if got is not None and fresher else own.price * 100 / own.ratio
+        track = self.tracks.get(key)
+        move = track.typical_move() if track is not None else Decimal(0)
+        margin = own.tick + move * own.ratio / 100
+        g = ad.loaded.config.guards
+        ratio, shown = choose_ratio(price, reference, own.side, own.tick, g.floor, g.ceiling, margin)
+        return "ratio", ratio, shown
 
     async def _send(self, own: OwnAd, field_: str, value: Decimal) -> None:
         if field_ == "ratio":
@@ -378,7 +497,10 @@ class PricingEngine:
         self, ad: AdRuntime, price: Decimal, base: DecisionRow, why: str, now: float
     ) -> DecisionRow:
         assert ad.own is not None
-        field_, value = self._wire_value(ad.own, price)
+        field_, value, price = self._wire_value(ad, price)
+        if field_ == "ratio" and value == ad.own.ratio:  # the margin already holds it there
+            return replace(base, reason=f"{why}; unchanged: ratio {value}% already prices it "
+                                        f"at {ad.own.price}")
         try:
             await self._send(ad.own, field_, value)
         except (ExchangeUnavailable, BadResponse) as exc:  # the update may have taken effect

@@ -9,6 +9,7 @@ it is about so that the loader's message can point at it.
 
 from __future__ import annotations
 
+import re
 import string
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
@@ -76,8 +77,16 @@ def _number(value: object) -> object:
 
 
 Number = Annotated[float, BeforeValidator(_number)]
-Seconds = Annotated[float, BeforeValidator(_number), Field(gt=0)]
-Price = Annotated[Decimal, Field(gt=0)]
+# Every interval has an upper bound: `inf` or 1e300 would park a poller for ever, silently.
+HOUR, DAY = 3600.0, 86400.0
+Seconds = Annotated[float, BeforeValidator(_number), Field(gt=0, le=DAY)]
+PollSeconds = Annotated[float, BeforeValidator(_number), Field(gt=0, le=HOUR)]
+Price = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+CHAT_MAX = 1000
+"""Characters a rendered chat message may have. Binance documents no limit for the order
+chat; its app's input box takes a few hundred characters, so a template over this is a
+mistake (a width such as `{total:>2000000000}` would be 2 GB per message)."""
+SPEC_MAX = 100  # the largest width or precision a template's format spec may ask for
 
 
 class _Table(BaseModel):
@@ -92,15 +101,16 @@ class BotConfig(_Table):
 
     dry_run: StrictBool = False
     kill_switch: StrictBool = False
-    market_interval: Seconds = 10.0
-    reference_interval: Seconds = 30.0
-    my_ads_interval: Seconds = 60.0
-    orders_interval: Seconds = 15.0
+    market_interval: PollSeconds = 10.0
+    reference_interval: PollSeconds = 30.0
+    my_ads_interval: PollSeconds = 60.0
+    orders_interval: PollSeconds = 15.0
     weight_budget: StrictInt = Field(6000, ge=1, le=12000)
     search_rows: StrictInt = Field(20, ge=1, le=20)
     # a reply larger than this is refused unread (the endpoint is failing): 4 MiB by default
     max_response_bytes: StrictInt = Field(4 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
     decisions_retention_days: StrictInt = Field(30, ge=1, le=3650)
+    reference_max_jump: Decimal = Field(Decimal(5), gt=0, le=100, allow_inf_nan=False)
 
 
 def _known_capability(name: str) -> str:
@@ -113,12 +123,12 @@ class CapabilitiesConfig(_Table):
     """`[capabilities]`: re-probing, flap damping, and what /readyz calls essential."""
 
     probe_first: Seconds = 60.0
-    probe_factor: Number = Field(2.0, ge=1)
+    probe_factor: Number = Field(2.0, ge=1, le=10)
     probe_cap: Seconds = 1800.0
     probe_jitter: Number = Field(0.2, ge=0, lt=1)
-    flap_window: Seconds = 3600.0
-    flap_threshold: StrictInt = Field(3, ge=0)
-    trust_after: StrictInt = Field(3, ge=1)
+    flap_window: Annotated[float, BeforeValidator(_number), Field(gt=0, le=7 * DAY)] = 3600.0
+    flap_threshold: StrictInt = Field(3, ge=0, le=1000)
+    trust_after: StrictInt = Field(3, ge=1, le=1000)
     essential: tuple[Annotated[str, AfterValidator(_known_capability)], ...] = (
         "market", "repricing",
     )
@@ -147,13 +157,13 @@ class Guards(_Table):
 
     floor: Price | None = None
     ceiling: Price | None = None
-    reference_band: Decimal | None = Field(None, gt=0, lt=100)
-    min_change: Decimal = Field(Decimal(0), ge=0)
+    reference_band: Decimal | None = Field(None, gt=0, lt=100, allow_inf_nan=False)
+    min_change: Decimal = Field(Decimal(0), ge=0, allow_inf_nan=False)
     max_step: Price | None = None
     max_drift_per_hour: Price | None = None
-    max_updates: StrictInt = Field(30, ge=1)
+    max_updates: StrictInt = Field(30, ge=1, le=100_000)
     update_window: Seconds = 3600.0
-    min_interval: Annotated[float, BeforeValidator(_number), Field(ge=0)] = 10.0
+    min_interval: Annotated[float, BeforeValidator(_number), Field(ge=0, le=DAY)] = 10.0
 
     @model_validator(mode="after")
     def _bounds(self) -> Guards:
@@ -261,7 +271,19 @@ def check_template(text: str) -> str:
     for _literal, field, spec, conversion in parts:
         if field is not None:
             _check_field(field, spec or "", conversion)
+    rendered = text.format_map(TEMPLATE_SAMPLE)
+    if len(rendered) > CHAT_MAX:
+        raise ValueError(f"the message is {len(rendered)} characters with sample values; "
+                         f"at most {CHAT_MAX} are sent in one chat message")
     return text
+
+
+def _check_spec_size(field: str, spec: str) -> None:
+    """Refuse a width or precision that would allocate a huge string (before formatting)."""
+    for number in re.findall(r"\d+", spec):
+        if len(number) > 3 or int(number) > SPEC_MAX:
+            raise ValueError(f"{{{field}:{spec}}}: width or precision {number[:12]} is over "
+                             f"{SPEC_MAX}")
 
 
 def _check_field(field: str, spec: str, conversion: str | None) -> None:
@@ -273,6 +295,7 @@ def _check_field(field: str, spec: str, conversion: str | None) -> None:
         raise ValueError(f"{{{field}}}: nested fields in a format spec are not allowed")
     if conversion not in (None, "r", "s", "a"):
         raise ValueError(f"{{{field}}}: unknown conversion '!{conversion}' (use !s, !r or !a)")
+    _check_spec_size(field, spec)
     value = TEMPLATE_SAMPLE[field]
     if conversion is not None:
         value = {"r": repr, "s": str, "a": ascii}[conversion](value)
@@ -342,21 +365,21 @@ def default_reactions() -> Reactions:
 class OrdersConfig(_Table):
     """`[orders]`: the order desk."""
 
-    stuck_after_minutes: StrictInt = Field(15, ge=1)
+    stuck_after_minutes: StrictInt = Field(15, ge=1, le=7 * 24 * 60)
     on: Reactions = Field(default_factory=default_reactions)
 
 
 class ChatConfig(_Table):
     """`[chat]`: the outbox of messages to counterparties."""
 
-    outbox_expiry_minutes: StrictInt = Field(30, ge=1)
+    outbox_expiry_minutes: StrictInt = Field(30, ge=1, le=24 * 60)
 
 
 class NotifyConfig(_Table):
     """`[notify]`: notification channels and their limits (the log is always one)."""
 
-    dedupe_minutes: StrictInt = Field(10, ge=0)
-    max_per_hour: StrictInt = Field(30, ge=1)
+    dedupe_minutes: StrictInt = Field(10, ge=0, le=24 * 60)
+    max_per_hour: StrictInt = Field(30, ge=1, le=3600)
     webhook_url: str = ""
     telegram_chat_id: str = ""
 

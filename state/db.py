@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
-from collections.abc import AsyncIterator, Iterable, Sequence
+import shutil
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,9 +21,53 @@ import aiosqlite
 
 from state.migrations import MIGRATIONS
 
+LOW_SPACE = 1 << 20  # bytes: below this much free space a write failure is a full disk
+
 
 class StoreError(Exception):
     """The store cannot be opened or used (path, permissions, corruption)."""
+
+
+class StoreFull(StoreError):
+    """The disk holding the store is full: nothing was written (the transaction rolled back)."""
+
+
+def is_full(exc: BaseException, path: Path | str) -> bool:
+    """Whether `exc` (from SQLite or the OS) means the disk holding `path` has no room left."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(exc, sqlite3.Error):
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "is full" in str(exc):
+            return True
+        # SQLite reports a WAL or shm file it cannot grow as a plain I/O error
+        return "disk I/O error" in str(exc) and free_space(path) < LOW_SPACE
+    return False
+
+
+def free_space(path: Path | str) -> int:
+    """Bytes free on the filesystem of `path` (its folder when it does not exist yet)."""
+    folder = Path(path).resolve().parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return LOW_SPACE * 1024
+
+
+def full_message(path: Path | str) -> str:
+    """What a merchant needs to act on a full disk: where, how much is left, what to free."""
+    folder = Path(path).resolve().parent
+    return (f"the disk holding the store {path} is full ({free_space(path) // 1024} KiB free in "
+            f"{folder}): free some space there (old log files, old backups); nothing was "
+            "half-written")
+
+
+def identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a file, or None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 class Store:
@@ -30,6 +77,9 @@ class Store:
         self.path = Path(path) if str(path) != ":memory:" else path
         self._db: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._identity: tuple[int, int] | None = None  # the file opened (a replaced store differs)
+        self.full_since: float | None = None  # set by a write the full disk refused; cleared by one that lands
+        self.on_full: list[Callable[[bool], Any]] = []  # called with True when full, False when writable again
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
@@ -49,9 +99,15 @@ class Store:
             await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._db.execute("PRAGMA foreign_keys=ON")
             await self._db.execute("PRAGMA busy_timeout=5000")
+            if isinstance(self.path, Path):
+                self._identity = identity(self.path)
             await self._migrate()
         except (aiosqlite.Error, OSError) as exc:
             await self.close()
+            if is_full(exc, self.path):
+                raise StoreFull(f"cannot open the store: {full_message(self.path)}") from None
+            if isinstance(exc, OSError):
+                raise
             raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
         except BaseException:
             await self.close()  # an open connection's thread would keep the process alive
@@ -92,11 +148,47 @@ class Store:
                 raise
             try:
                 yield self.db
-            except BaseException:
-                await self.db.execute("ROLLBACK")
+            except BaseException as exc:
+                with contextlib.suppress(aiosqlite.Error):
+                    await self.db.execute("ROLLBACK")
+                if is_full(exc, self.path):
+                    self._full(True)
+                    raise StoreFull(full_message(self.path)) from None
                 raise
-            else:
+            try:
                 await self.db.execute("COMMIT")
+            except aiosqlite.Error as exc:
+                if not is_full(exc, self.path):
+                    raise
+                with contextlib.suppress(aiosqlite.Error):
+                    await self.db.execute("ROLLBACK")
+                self._full(True)
+                raise StoreFull(full_message(self.path)) from None
+            if self.full_since is not None:
+                self._full(False)
+
+    def _full(self, full: bool) -> None:
+        """Note a full disk (or its end) once, and tell the listeners."""
+        if full == (self.full_since is not None):
+            return
+        self.full_since = asyncio.get_running_loop().time() if full else None
+        for listener in self.on_full:
+            listener(full)
+
+    def replaced(self) -> str | None:
+        """Why the file at the store's path is no longer the one this process opened, or None.
+
+        A store deleted or swapped under a running bot is written to an unlinked file: its
+        record of what was sent is lost at the next start, and orders would be greeted twice.
+        """
+        if not isinstance(self.path, Path) or self._identity is None:
+            return None
+        now = identity(self.path)
+        if now is None:
+            return f"the store {self.path} was deleted while the bot was running"
+        if now != self._identity:
+            return f"the store {self.path} was replaced by another file while the bot was running"
+        return None
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """One write statement in its own transaction."""

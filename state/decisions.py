@@ -103,16 +103,24 @@ class DecisionLog:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        async with self.store.transaction() as db:
-            for run in pending:
-                if run.id is None:
-                    cur = await db.execute(
-                        f"INSERT INTO price_decisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                        " ?, ?, ?, ?)", _values(run))
-                    run.id = cur.lastrowid
-                else:
-                    await db.execute("UPDATE price_decisions SET repeats = ?, last_at = ? WHERE id = ?",
-                                     (run.repeats, run.last_at, run.id))
+        inserted: list[_Run] = []
+        try:
+            async with self.store.transaction() as db:
+                for run in pending:
+                    if run.id is None:
+                        cur = await db.execute(
+                            f"INSERT INTO price_decisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+                            " ?, ?, ?, ?, ?)", _values(run))
+                        run.id = cur.lastrowid
+                        inserted.append(run)
+                    else:
+                        await db.execute(
+                            "UPDATE price_decisions SET repeats = ?, last_at = ? WHERE id = ?",
+                            (run.repeats, run.last_at, run.id))
+        except BaseException:
+            for run in inserted:  # rolled back: the row id is not theirs (SQLite reuses it)
+                run.id = None
+            raise
 
     async def record(self, row: DecisionRow) -> DecisionRow:
         """Stage and write one decision at once."""

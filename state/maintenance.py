@@ -14,6 +14,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from state.db import StoreFull, full_message, is_full
+
 BACKUP_PAGES = 256  # pages copied per step; the daemon may write between steps
 
 
@@ -39,6 +41,8 @@ def integrity_check(db: Path) -> None:
         with contextlib.closing(_read_only(db, 5.0)) as conn:
             rows = conn.execute("PRAGMA integrity_check").fetchall()
     except sqlite3.DatabaseError as exc:
+        if is_full(exc, db):  # a full disk is not a damaged store: never advise a restore
+            raise StoreFull(full_message(db)) from None
         raise StoreDamaged(f"the store {db} is damaged ({exc}); {_restore_hint(db)}") from None
     problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
     if problems:

@@ -319,7 +319,7 @@ def test_every_problem_is_reported(tmp_path: Path) -> None:
         "[bot] → dry_run: Input should be a valid boolean, got 1",
         "[bot] → typo: unknown key (allowed: dry_run, kill_switch, market_interval, reference_interval, "
         "my_ads_interval, orders_interval, weight_budget, search_rows, max_response_bytes, "
-        "decisions_retention_days)",
+        "decisions_retention_days, reference_max_jump)",
         "[web] → port: Input should be greater than or equal to 1",
     ]
 
@@ -468,3 +468,45 @@ def test_directory_and_binary(tmp_path: Path) -> None:
 def test_telegram_chat_id_may_be_an_integer(tmp_path: Path) -> None:
     notify = load(tmp_path, "[notify]\ntelegram_chat_id = -1001234\n").app.notify
     assert notify.telegram_chat_id == "-1001234"
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("[bot]\nmarket_interval = inf\n", "[bot] → market_interval: Input should be"),
+    ("[bot]\nmarket_interval = 1e300\n", "[bot] → market_interval: Input should be less than or equal to 3600"),
+    ("[bot]\norders_interval = 7200\n", "[bot] → orders_interval: Input should be less than or equal to 3600"),
+    ("[bot]\nmy_ads_interval = nan\n", "[bot] → my_ads_interval: Input should be"),
+    ("[capabilities]\nprobe_cap = 1e300\n", "[capabilities] → probe_cap: Input should be less than or equal to 86400"),
+    ("[capabilities]\nprobe_factor = 1e9\n", "[capabilities] → probe_factor: Input should be less than or equal to 10"),
+    ("[capabilities]\nflap_threshold = 99999999\n", "[capabilities] → flap_threshold: Input should be less than or equal to 1000"),
+    ("[orders]\nstuck_after_minutes = 99999999\n", "[orders] → stuck_after_minutes: Input should be less than or equal to 10080"),
+    ("[chat]\noutbox_expiry_minutes = 99999999\n", "[chat] → outbox_expiry_minutes: Input should be less than or equal to 1440"),
+    ("[notify]\ndedupe_minutes = 99999999\n", "[notify] → dedupe_minutes: Input should be less than or equal to 1440"),
+    (SELL_AD.replace('floor = "90.00"', 'floor = "90.00"\nupdate_window = inf'),
+     '[[ads]] #1 "sell-usdt" → guards.update_window: Input should be'),
+    (SELL_AD.replace('floor = "90.00"', 'floor = "90.00"\nmin_interval = 1e300'),
+     '[[ads]] #1 "sell-usdt" → guards.min_interval: Input should be less than or equal to 86400'),
+    (SELL_AD.replace('floor = "90.00"', 'floor = "90.00"\nmax_updates = 99999999999'),
+     '[[ads]] #1 "sell-usdt" → guards.max_updates: Input should be less than or equal to 100000'),
+    (SELL_AD.replace('floor = "90.00"', 'floor = inf'), '[[ads]] #1 "sell-usdt" → guards.floor: Input should be a finite number'),
+])
+def test_every_interval_and_count_has_an_upper_bound(tmp_path: Path, text: str, said: str) -> None:
+    assert problems(tmp_path, text)[0].startswith(said)
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("{total:>2000000000}", "{total:>2000000000}: width or precision 2000000000 is over 100"),
+    ("{total:>99999999999999}", "width or precision 999999999999 is over 100"),
+    ("{price:.500f}", "{price:.500f}: width or precision 500 is over 100"),
+    ("{nickname:x<101}", "width or precision 101 is over 100"),
+    ("{order_no:>90}" * 12, "the message is 1080 characters with sample values; at most 1000"),
+    ("x" * 1001, "the message is 1001 characters"),
+])
+def test_templates_that_would_blow_up_are_refused_before_formatting(text: str, said: str) -> None:
+    with pytest.raises(ValueError) as info:
+        check_template(text)
+    assert said in str(info.value)
+
+
+def test_a_long_but_reasonable_template_passes() -> None:
+    text = "Hello {nickname:>20}, " + "thanks! " * 100
+    assert check_template(text) == text

@@ -19,7 +19,7 @@ from bot.commands import backup as backup_command
 from bot.lock import AlreadyRunning, InstanceLock, KeyLock, key_lock_path, lock_path
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import generate_credential
-from state.db import Store
+from state.db import Store, StoreFull, is_full
 from state.maintenance import StoreDamaged, backup, integrity_check
 from tests.ops import bot_on_sim, daemon_env, decided, run_command, start_daemon, write_config
 
@@ -224,3 +224,79 @@ async def test_the_daemon_creates_every_file_private(fast_sim: Simulator, tmp_pa
         status, _, err = await run_command(env, tmp_path, "--log-file", str(log), "check-config")
     assert status == 0, err
     assert _mode(log) == "0o600" and _mode(log.parent) == "0o700"
+async def _fill_up(store: Store) -> None:
+    """Make the store's disk 'full': no page may be added on this connection (SQLITE_FULL)."""
+    row = await store.fetchone("PRAGMA page_count")
+    await store.db.execute(f"PRAGMA max_page_count = {int(row[0])}")
+
+
+async def _make_room(store: Store) -> None:
+    await store.db.execute("PRAGMA max_page_count = 1073741823")
+
+
+async def test_a_full_disk_is_named_rolled_back_and_reported_once(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    store = await Store.open(db)
+    seen: list[bool] = []
+    store.on_full.append(seen.append)
+    try:
+        await store.execute("CREATE TABLE t (v TEXT)")
+        await _fill_up(store)
+        for _ in range(3):
+            with pytest.raises(StoreFull, match=f"the disk holding the store {db} is full"):
+                async with store.transaction() as conn:
+                    await conn.execute("INSERT INTO t VALUES ('first')")
+                    await conn.executemany("INSERT INTO t VALUES (?)", [("x" * 2000,)] * 50)
+        assert (await store.fetchone("SELECT COUNT(*) FROM t"))[0] == 0  # nothing half-written
+        assert seen == [True]  # said once, not at every write
+        await _make_room(store)
+        await store.execute("INSERT INTO t VALUES ('back')")
+        assert seen == [True, False] and store.full_since is None
+    finally:
+        await store.close()
+
+
+async def test_pricing_goes_on_when_the_disk_fills_up(fast_sim: Simulator, tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    config = write_config(tmp_path / "bot.toml", market_interval=5)
+    async with bot_on_sim(fast_sim, config, db, web=False) as r:
+        await asyncio.wait_for(decided(r.bot).wait(), 10)
+        await _fill_up(r.store)
+        full = decided(r.bot, lambda ad, row: r.store.full_since is not None)
+        await asyncio.wait_for(full.wait(), 10)
+        more = decided(r.bot, lambda ad, row: row.result == "applied")
+        await asyncio.wait_for(more.wait(), 10)  # still repricing after the disk filled up
+        assert r.bot.fatal is None and not r.stop.is_set()
+
+
+def test_a_full_disk_at_start_is_not_called_damage(tmp_path: Path, monkeypatch) -> None:
+    db = tmp_path / "bot.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE t (x)")
+    # SQLite cannot create the -shm file on a full disk and says "disk I/O error"
+    monkeypatch.setattr("state.db.shutil.disk_usage", lambda p: type("U", (), {"free": 0})())
+    err = sqlite3.OperationalError("disk I/O error")
+    assert is_full(err, db)
+    monkeypatch.setattr("state.maintenance._read_only", lambda *_a: (_ for _ in ()).throw(err))
+    with pytest.raises(StoreFull, match=f"the disk holding the store {db} is full") as caught:
+        integrity_check(db)
+    assert "cp BACKUP" not in str(caught.value) and "damaged" not in str(caught.value)
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+async def test_a_store_deleted_or_replaced_under_the_bot_stops_it(
+        fast_sim: Simulator, tmp_path: Path, how: str) -> None:
+    db = tmp_path / "bot.db"
+    config = write_config(tmp_path / "bot.toml", market_interval=5)
+    async with bot_on_sim(fast_sim, config, db, web=False) as r:
+        await asyncio.wait_for(decided(r.bot).wait(), 10)
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{db}{suffix}")
+        if how == "replaced":
+            fresh = await Store.open(tmp_path / "other.db")
+            await fresh.close()
+            os.replace(tmp_path / "other.db", db)
+        await asyncio.wait_for(r.stop.wait(), 10)
+        assert r.bot.fatal is not None and f"the store {db} was {how}" in r.bot.fatal

@@ -32,6 +32,7 @@ from bot.service import ACCEPT_FLAG, check_key, reloader, report_first_decision,
 from bot.web import listen_web
 from config.loader import ConfigFileError, LoadedConfig, load_config
 from config.settings import Settings
+from state.db import StoreFull
 from state.maintenance import StoreDamaged, integrity_check
 
 
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             integrity_check(settings.db)
             return asyncio.run(_main(args, settings, creds, loaded, began))
-        except StoreDamaged as exc:
+        except (StoreDamaged, StoreFull) as exc:
             return _refuse(str(exc))
         except ConfigError as exc:
             return fail(exc)
@@ -118,6 +119,9 @@ async def _main(args: argparse.Namespace, settings: Settings, creds: Credentials
                     len(bot.ads), " (dry run)" if loaded.app.bot.dry_run else "", path)
         sdnotify.ready(status_line(bot))
         await bot.run(stop)
+    if bot.fatal is not None:
+        print(f"p2pbot run: {bot.fatal}", file=sys.stderr)
+        return EXIT_CONFIG
     logger.info("stopped cleanly")
     return EXIT_OK
 
