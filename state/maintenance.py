@@ -23,8 +23,8 @@ class StoreDamaged(Exception):
 
 def _restore_hint(db: Path) -> str:
     return (f"stop the bot, move {db} aside (with its -wal and -shm files) and copy your latest "
-            f"backup in its place: cp BACKUP {db}   (backups are made with `python run.py "
-            "backup PATH`, also while the bot runs)")
+            f"backup in its place: cp BACKUP {db}   (backups are made with `p2pbot backup "
+            "PATH`, also while the bot runs)")
 
 
 def _read_only(db: Path, timeout: float) -> sqlite3.Connection:
