@@ -59,6 +59,8 @@ def backup(db: Path, target: Path) -> Path:
     if not db.exists():
         raise FileNotFoundError(f"the store {db} does not exist")
     dest = backup_path(target)
+    if not dest.parent.is_dir():
+        raise FileNotFoundError(f"the folder {dest.parent} does not exist")
     if dest.resolve() == db.resolve():
         raise ValueError(f"the backup would overwrite the store itself ({db})")
     partial = dest.with_name(f".{dest.name}.partial")
