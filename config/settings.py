@@ -55,7 +55,8 @@ class Settings(BaseSettings):
         """An http(s) proxy address (aiohttp speaks no other kind); empty means no proxy."""
         if value is None or not value.strip():
             return None
-        return http_url(value, "an HTTP proxy's address", show=False)  # it may hold a password
+        return http_url(value, "an HTTP proxy's address", show=False,  # it may hold a password
+                        form="http://host:port or http://user:password@host:port")
 
     @field_validator("api_secret")
     @classmethod
@@ -101,7 +102,7 @@ class Settings(BaseSettings):
 _URL_FORM = "https://host or http://host:port"
 
 
-def http_url(value: str, what: str, *, show: bool = True) -> str:
+def http_url(value: str, what: str, *, show: bool = True, form: str = _URL_FORM) -> str:
     """`value` when it is an http:// or https:// URL with a host and no query; else ValueError
     (quoting the value only when `show`)."""
     text = value.strip()
@@ -112,10 +113,10 @@ def http_url(value: str, what: str, *, show: bool = True) -> str:
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{said} is not {what}: write it as {_URL_FORM}")
+        raise ValueError(f"{said} is not {what}: write it as {form}")
     if parts.query or parts.fragment:
         raise ValueError(f"{said}: {what} takes no query (?...) or fragment (#...): "
-                         f"write it as {_URL_FORM}")
+                         f"write it as {form}")
     return text
 
 
