@@ -1,11 +1,12 @@
 # One-command set-up: every target creates .venv when missing and installs the
-# project with the pinned versions from constraints.txt.
+# project with the pinned versions from constraints.txt. Then every command is
+# .venv/bin/p2pbot COMMAND (`make install` sets up .venv without running anything).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench sim clean
+.PHONY: install demo test lint bench sim clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,8 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
+install: $(STAMP)
+
 demo: $(STAMP)
-	$(BIN)/python run.py demo $(ARGS)
+	$(BIN)/p2pbot demo $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(ARGS)
@@ -26,7 +29,7 @@ bench: $(STAMP)
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
 
 sim: $(STAMP)
-	$(BIN)/python run.py sim $(ARGS)
+	$(BIN)/p2pbot sim $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

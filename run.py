@@ -1,4 +1,4 @@
-"""Entry point: `python run.py COMMAND` (the same as the `p2pbot` console script)."""
+"""Entry point: the same as the `p2pbot` console script (`.venv/bin/p2pbot COMMAND`)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from loguru import logger
 
-from bot.binance.client import Response, SignedClient
+from bot.binance.client import Response, SignedClient, describe_until
 from bot.binance.endpoints import ENDPOINTS
 from bot.binance.errors import (
     BinanceError,
@@ -264,7 +264,8 @@ class CapabilityRegistry:
             until = await self.meta.ban_until()
             if until > self.clock.time():
                 self.client.restore_ban(until)
-                logger.error("an IP ban from an earlier run lasts until {:.0f}: waiting", until)
+                logger.error("an IP ban from an earlier run lasts until {}: waiting",
+                             describe_until(until, self.clock.time()))
 
     # --- recording -----------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from loguru import logger
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from bot.binance.client import Clock
+from bot.binance.client import Clock, transport_reason
 from bot.binance.errors import BinanceError
 from bot.binance.models import ChatMessage
 from bot.binance.p2p import P2PApi
@@ -199,9 +199,9 @@ class ChatSession:
             if exc.rcvd is not None and is_kick(exc.rcvd.code, exc.rcvd.reason):
                 self._kicked()
             else:
-                self._down(self._why or f"{type(exc).__name__}")
+                self._down(self._why or ws_reason(exc))
         except (OSError, TimeoutError, InvalidHandshake) as exc:
-            self._down(self._why or f"{type(exc).__name__}")
+            self._down(self._why or ws_reason(exc))
         finally:
             self._closed()
         if not self.gave_way:
@@ -399,3 +399,12 @@ class ChatSession:
         finally:
             self._waiters.pop(uuid, None)
             self.protocol.forget(uuid)
+
+
+def ws_reason(exc: BaseException) -> str:
+    """Why the chat websocket failed, in words (never its URL: it holds the listen key)."""
+    if isinstance(exc, ConnectionClosed):
+        return "the connection was closed"
+    if isinstance(exc, InvalidHandshake):
+        return "the websocket handshake failed"
+    return transport_reason(exc)

@@ -1,4 +1,4 @@
-"""The command line: `python run.py COMMAND` / `p2pbot COMMAND`.
+"""The command line: `p2pbot COMMAND` (`.venv/bin/p2pbot` in a checkout; `run.py` does the same).
 
 Each command lives in its own module with `add_arguments(parser)` and
 `run(args) -> int`; the table below names them. Modules load only when used.
@@ -44,25 +44,38 @@ def _load(module: str) -> ModuleType | None:
         raise
 
 
+def add_global_options(parser: argparse._ActionsContainer, *, after: bool = False) -> None:
+    """The options every command takes, before it or (with `after`) after it.
+
+    After the command their default is SUPPRESS, so a command's parser never overwrites
+    a value given before the command with its default.
+    """
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if after else value
+
+    parser.add_argument("--log-level", default=default(None),
+                        help="DEBUG, INFO, WARNING, ERROR (default: INFO for run and demo, "
+                             "WARNING for the other commands)")
+    parser.add_argument("--log-json", action="store_true", default=default(False),
+                        help="JSON log lines for machines")
+    parser.add_argument("--log-format", choices=FORMATS, default=default("auto"),
+                        help="human lines, JSON lines, or auto: JSON when stderr is not a terminal")
+    parser.add_argument("--log-file", default=default(None), metavar="PATH",
+                        help="also log to this file (rotated, old files removed)")
+    parser.add_argument("--log-rotation", default=default("50 MB"),
+                        help='rotate the log file at a size ("50 MB"), an age ("1 day") or a time '
+                             '("00:00") (default: 50 MB)')
+    parser.add_argument("--log-retention", default=default("10"),
+                        help='keep this many rotated files ("10"), or files this young ("30 days") '
+                             "(default: 10)")
+
+
 def build_parser(load: bool = True) -> argparse.ArgumentParser:
     """The argument parser; with `load`, each built command adds its own options."""
     parser = argparse.ArgumentParser(
         prog="p2pbot", description="Binance P2P merchant bot that keeps working in degraded mode."
     )
-    parser.add_argument("--log-level", default=None,
-                        help="DEBUG, INFO, WARNING, ERROR (default: INFO for run and demo, "
-                             "WARNING for the other commands)")
-    parser.add_argument("--log-json", action="store_true", help="JSON log lines for machines")
-    parser.add_argument("--log-format", choices=FORMATS, default="auto",
-                        help="human lines, JSON lines, or auto: JSON when stderr is not a terminal")
-    parser.add_argument("--log-file", default=None, metavar="PATH",
-                        help="also log to this file (rotated, old files removed)")
-    parser.add_argument("--log-rotation", default="50 MB",
-                        help='rotate the log file at a size ("50 MB"), an age ("1 day") or a time '
-                             '("00:00") (default: 50 MB)')
-    parser.add_argument("--log-retention", default="10",
-                        help='keep this many rotated files ("10"), or files this young ("30 days") '
-                             "(default: 10)")
+    add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         mod = _load(module) if load else None
@@ -72,6 +85,8 @@ def build_parser(load: bool = True) -> argparse.ArgumentParser:
         )
         if mod is not None and hasattr(mod, "add_arguments"):
             mod.add_arguments(p)
+        add_global_options(p.add_argument_group("global options (also before the command)"),
+                           after=True)
     return parser
 
 

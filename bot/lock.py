@@ -116,7 +116,7 @@ class InstanceLock(FileLock):
         who = f" (pid {holder[0]})" if holder and holder[0].isdigit() else ""
         return (f"another p2pbot is already running on the store {self.db}{who}: it holds "
                 f"{self.path}. Two daemons must never run on one account; stop the other one "
-                "first (a backup does not need it stopped: `python run.py backup PATH`)")
+                "first (a backup does not need it stopped: `p2pbot backup PATH`)")
 
 
 class KeyLock(FileLock):

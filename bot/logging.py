@@ -117,6 +117,9 @@ class Redactor:
 
 REDACTOR = Redactor()
 
+# the stream the console sink of the last setup writes to, and its level (see `say_error`)
+_console: tuple[IO[str], int] | None = None
+
 
 def register_secret(value: str | SecretStr | None) -> None:
     """Mask this value in every log line from now on (call at start-up with the key and secret)."""
@@ -169,6 +172,8 @@ class LoggingSetup:
             logger.remove(handler_id)
         self.handler_ids.clear()
         unroute_stdlib()
+        global _console
+        _console = None
 
 
 class InterceptHandler(logging.Handler):
@@ -248,6 +253,8 @@ def setup_logging(
     out = stream if stream is not None else sys.stderr
     setup = LoggingSetup(redactor=redactor, json=json, file=Path(file) if file else None)
     setup.handler_ids.append(_add(RedactingStream(out, redactor), level, json))
+    global _console
+    _console = (out, logger.level(level.upper()).no)
     if file is not None:
         path = Path(file)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -259,6 +266,19 @@ def setup_logging(
         ))
     route_stdlib(level)
     return setup
+
+
+def say_error(message: str, prefix: str) -> None:
+    """An error that ends a command: logged (every sink, the log file too), and on stderr once.
+
+    The console sink already writes it to stderr, as a human line on a terminal and as a
+    JSON line elsewhere; printing it as well would show it twice. It is printed, as
+    `prefix: message`, only when no console sink at ERROR level writes to stderr.
+    """
+    logger.error("{}", message)
+    shown = _console is not None and _console[0] is sys.stderr and _console[1] <= logger.level("ERROR").no
+    if not shown:
+        print(f"{prefix}: {redact(message)}", file=sys.stderr)
 
 
 def setup_from_args(

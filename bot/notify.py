@@ -15,12 +15,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 from loguru import logger
 from pydantic import SecretStr
 
-from bot.binance.client import Clock
+from bot.binance.client import Clock, transport_reason
 from bot.binance.errors import SHAPE_CHANGED
 from bot.capabilities import CAPABILITIES, describe_causes
 from bot.events import CapabilityChanged, ChatTakenOver, EndpointChanged
@@ -90,10 +91,10 @@ class _HttpNotifier:
                 except ValueError:
                     doc = None
                 return resp.status, doc
-        except TimeoutError:
-            raise NotifyError("timed out") from None
-        except aiohttp.ClientError as exc:
-            raise NotifyError(type(exc).__name__) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            # the host only: a webhook path or the Telegram URL carries a token
+            raise NotifyError(f"{transport_reason(exc, TIMEOUT.total)} "
+                              f"(sending to {urlsplit(url).hostname})") from None
 
     async def close(self) -> None:
         """Close the session if this channel opened it."""

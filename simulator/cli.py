@@ -1,4 +1,4 @@
-"""`python run.py sim`: the simulator alone on 127.0.0.1 until Ctrl-C."""
+"""`p2pbot sim`: the simulator alone on 127.0.0.1 until Ctrl-C."""
 
 from __future__ import annotations
 

@@ -25,8 +25,8 @@ class StoreDamaged(Exception):
 
 def _restore_hint(db: Path) -> str:
     return (f"stop the bot, move {db} aside (with its -wal and -shm files) and copy your latest "
-            f"backup in its place: cp BACKUP {db}   (backups are made with `python run.py "
-            "backup PATH`, also while the bot runs)")
+            f"backup in its place: cp BACKUP {db}   (backups are made with `p2pbot backup "
+            "PATH`, also while the bot runs)")
 
 
 def _read_only(db: Path, timeout: float) -> sqlite3.Connection:
@@ -63,6 +63,8 @@ def backup(db: Path, target: Path) -> Path:
     if not db.exists():
         raise FileNotFoundError(f"the store {db} does not exist")
     dest = backup_path(target)
+    if not dest.parent.is_dir():
+        raise FileNotFoundError(f"the folder {dest.parent} does not exist")
     if dest.resolve() == db.resolve():
         raise ValueError(f"the backup would overwrite the store itself ({db})")
     partial = dest.with_name(f".{dest.name}.partial")

@@ -227,6 +227,11 @@ async def run_command(env: dict[str, str], cwd: Path, *args: str,
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(RUN_PY), *args, cwd=str(cwd), env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=within)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=within)
+    except TimeoutError:  # a command that should have ended must not outlive the test
+        proc.kill()
+        await proc.wait()
+        raise
     assert proc.returncode is not None
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -120,6 +122,49 @@ class Caller(Protocol):
     async def call(self, endpoint: str, params: Mapping[str, Any] | None = None) -> Response:
         """Send one request and return its reply or raise its typed error."""
         ...
+
+
+def transport_reason(exc: BaseException, timeout: float | None = None) -> str:
+    """What went wrong on the way to a server, in words (never a class name, never a URL:
+    some aiohttp errors quote the whole URL, query and signature included)."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g} s" if timeout else "no answer in time"
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return f"cannot connect to the proxy {exc.host}:{exc.port} ({_os_reason(exc.os_error)})"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "the TLS handshake failed (certificate or TLS interception on the way)"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port}: {_os_reason(exc.os_error)}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection without answering"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the reply was cut off"
+    if isinstance(exc, OSError):
+        return f"network error: {_os_reason(exc)}"
+    return "the connection failed"
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno:  # asyncio's strerror is "Connect call failed (...)"; the errno says why
+        return os.strerror(exc.errno).lower()
+    return (exc.strerror or str(exc) or "network error").lower()
+
+
+def describe_until(until: float, now: float) -> str:
+    """An end time as a person reads it: local time, and how long from now."""
+    local = datetime.fromtimestamp(until).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{local} local time (in {describe_duration(until - now)})"
+
+
+def describe_duration(seconds: float) -> str:
+    """`2 h`, `1 min 30 s`, `3 days 1 h`: the two largest units, at least one second."""
+    left = max(1, round(seconds))
+    parts = []
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        count, left = divmod(left, size)
+        if count:
+            parts.append(f"{count} {'day' if unit == 'days' and count == 1 else unit}")
+    return " ".join(parts[:2])
 
 
 def encode_value(value: Any) -> str:
@@ -304,7 +349,7 @@ class SignedClient:
             now = self.clock.time()
             if self.banned_until > now:
                 raise IpBanned(
-                    "not sent: the IP ban is still running",
+                    f"not sent: the IP ban lasts until {describe_until(self.banned_until, now)}",
                     endpoint=ep.name,
                     retry_after=self.banned_until - now,
                 )
@@ -330,10 +375,11 @@ class SignedClient:
                 status = resp.status
                 headers = {k: v for k, v in resp.headers.items()}
                 raw = await self._read_body(ep, resp)
-        except TimeoutError:
-            raise ExchangeUnavailable("timed out", endpoint=ep.name) from None
-        except aiohttp.ClientError as exc:
-            raise ExchangeUnavailable(type(exc).__name__, endpoint=ep.name) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            # the address without the query: that carries the signature
+            where = f"{ep.method} {self.base_url}{ep.path}"
+            raise ExchangeUnavailable(f"{transport_reason(exc, self.timeout)}: {where}",
+                                      endpoint=ep.name) from None
         latency = self.clock.monotonic() - started
         self._read_weights(headers)
         logger.debug("{} {} -> {} in {:.0f} ms", ep.method, ep.path, status, latency * 1000)
@@ -381,7 +427,8 @@ class SignedClient:
         if isinstance(exc, IpBanned):
             end = capped(self._ban_end(exc, now) - now, MAX_BAN_SECONDS, "418 ban", exc.endpoint)
             self.banned_until = max(self.banned_until, now + end)
-            logger.error("IP banned by the exchange until {:.0f}; all traffic stopped", self.banned_until)
+            logger.error("IP banned by the exchange until {}; all traffic stopped",
+                         describe_until(self.banned_until, now))
         elif isinstance(exc, RateLimited):
             wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_SECONDS
             wait = capped(wait, MAX_PAUSE_SECONDS, "429 pause", exc.endpoint)

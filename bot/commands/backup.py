@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         written = backup(db, args.path)
     except (FileNotFoundError, ValueError, StoreDamaged, sqlite3.Error, OSError) as exc:
-        print(f"backup failed: {exc}", file=sys.stderr)
+        # sqlite's and the OS's own words often name no file: both paths are said here
+        print(f"backup of {db} to {args.path} failed: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     print(f"backup of {db} written to {written} ({written.stat().st_size} bytes)")
     return EXIT_OK

@@ -17,7 +17,7 @@ from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, load_settings
 from bot.web import is_loopback_name, web_problems
 from config.loader import ConfigFileError, LoadedAd, LoadedConfig, load_config
 from config.models import AdConfig, AppConfig, BotConfig, NotifyConfig, Reaction
-from config.settings import Settings
+from config.settings import Settings, config_path
 
 Plan = dict[str, Any]
 
@@ -25,7 +25,8 @@ Plan = dict[str, Any]
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `check-config`."""
     p.add_argument("--config", type=Path, metavar="PATH",
-                   help="the TOML file to check (default: P2PBOT_CONFIG, else config/example.toml)")
+                   help="the TOML file to check (default: P2PBOT_CONFIG, else ./config.toml, "
+                        "else the example shipped with p2pbot)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
 
@@ -37,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings()
     except ConfigError as exc:
         problems.append(str(exc))
-    path: Path = args.config or (settings.config if settings else Settings.model_fields["config"].default)
+    env_config = os.environ.get("P2PBOT_CONFIG")
+    configured = settings.config if settings else (Path(env_config) if env_config else None)
+    path = config_path(args.config, configured)
     loaded: LoadedConfig | None = None
     try:
         loaded = load_config(path)

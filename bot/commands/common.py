@@ -31,7 +31,8 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"P2PBOT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+            f"P2PBOT_{'_'.join(str(p) for p in e['loc']).upper()}: "
+            f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
         )
         raise ConfigError(f"environment: {problems}") from None
     except SecretFileError as exc:

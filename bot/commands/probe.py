@@ -87,10 +87,15 @@ async def _main(args: argparse.Namespace) -> int:
             reg.hints["fiat"] = args.fiat
         last = await EndpointLog(store).last_states()
         if args.watch:
+            if not args.json:
+                print(f"exchange: {settings.base_url}", flush=True)
             await watch(reg, args.watch, args.count, lambda rows: _print_round(reg, rows, args.json))
             return _exit_status(reg)
         rows = await probe_once(reg, probe_writes=args.probe_writes, last=last)
-        print(render_json(reg, rows) if args.json else render(reg, rows))
+        if args.json:
+            print(json.dumps({"base_url": settings.base_url, **json.loads(render_json(reg, rows))}))
+        else:
+            print(f"exchange: {settings.base_url}\n{render(reg, rows)}")
         return _exit_status(reg)
 
 

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import signal
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,18 +26,26 @@ from bot.commands.common import (
     open_store,
 )
 from bot.lock import AlreadyRunning, InstanceLock, KeyLock
-from bot.logging import register_secret
-from bot.service import ACCEPT_FLAG, check_key, reloader, report_first_decision, status_line
+from bot.logging import register_secret, say_error
+from bot.service import (
+    ACCEPT_FLAG,
+    check_credentials,
+    check_key,
+    reloader,
+    report_first_decision,
+    status_line,
+)
 from bot.web import listen_web
 from config.loader import ConfigFileError, LoadedConfig, load_config
-from config.settings import Settings
+from config.settings import EXAMPLE_CONFIG, Settings, config_path
 from state.db import StoreFull
 from state.maintenance import StoreDamaged, integrity_check
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `run`."""
-    p.add_argument("--config", type=Path, help="the TOML strategy file (default: P2PBOT_CONFIG)")
+    p.add_argument("--config", type=Path,
+                   help="the TOML strategy file (default: P2PBOT_CONFIG, else ./config.toml)")
     p.add_argument("--dry-run", action="store_true",
                    help="follow and decide, log and store what would be sent, but change nothing "
                         "at the exchange and send no chat message ([bot] dry_run)")
@@ -65,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
         creds = credentials(settings)
-        loaded = load(args.config or settings.config, args.dry_run)
+        loaded = load(config_path(args.config, settings.config), args.dry_run)
     except ConfigError as exc:
         return fail(exc)
     for secret in (settings.api_key, settings.api_secret, settings.private_key_password,
@@ -87,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _refuse(message: str) -> int:
-    logger.error("{}", message)
-    print(f"p2pbot run: {message}", file=sys.stderr)
+    say_error(message, "p2pbot run")
     return EXIT_CONFIG
 
 
@@ -99,13 +105,15 @@ async def _main(args: argparse.Namespace, settings: Settings, creds: Credentials
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _stopper(stop))
     loop.add_signal_handler(signal.SIGHUP, hup.set)
-    path = args.config or settings.config
+    path = config_path(args.config, settings.config)
+    _say_where(settings, path)
     async with open_store(settings.db) as store, make_client(creds) as client:
         bot = Bot(loaded, client, store, settings=settings)
         if loaded.app.web.enabled:  # listening first: a bad [web] exits 2 before any request
             await listen_web(bot, settings, loaded.path)
         await bot.registry.restore()  # a persisted ban holds even for the key check
-        refusal = await check_key(bot.api, args.accept_withdrawals)  # before anything else
+        refusal = (await check_key(bot.api, args.accept_withdrawals)  # before anything else
+                   or await check_credentials(bot.registry))
         if refusal is not None:
             return _refuse(refusal)
         try:
@@ -120,10 +128,18 @@ async def _main(args: argparse.Namespace, settings: Settings, creds: Credentials
         sdnotify.ready(status_line(bot))
         await bot.run(stop)
     if bot.fatal is not None:
-        print(f"p2pbot run: {bot.fatal}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _refuse(bot.fatal)
     logger.info("stopped cleanly")
     return EXIT_OK
+
+
+def _say_where(settings: Settings, path: Path) -> None:
+    """The exchange the bot talks to and the file it follows, first thing in the log."""
+    logger.info("exchange: {}{}; strategy file: {}", settings.base_url,
+                " (through the proxy in P2PBOT_PROXY)" if settings.proxy else "", path)
+    if path == EXAMPLE_CONFIG:
+        logger.warning("no strategy file given: running the example {} (made for the simulator); "
+                       "copy it to ./config.toml and edit it, or set P2PBOT_CONFIG", path)
 
 
 def _stopper(stop: asyncio.Event) -> Callable[[], None]:
