@@ -5,6 +5,7 @@ Orders live in `simulator.world_orders`; this module is the ads half of the acco
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,11 +26,15 @@ from simulator.world_data import (
     get_str,
     page_of,
     q,
+    q_down,
 )
 
 HISTORY = 2000  # points of price and rank history kept per ad
 LIST_CAP = 20  # the exchange caps a page of ads at about 20 rows
 _STATUSES = (1, 3, 4)
+# open orders at which the exchange hides an ad, and at which it shows it again (API notes §11)
+HIDE_AT_OPEN_ORDERS = {"BUY": (8, 4), "SELL": (50, 40)}
+BAND_STEP = Decimal("0.5")  # percent the moving band's half-width may move in a simulated minute
 
 
 def not_online(adv_no: str) -> SimError:
@@ -45,6 +50,13 @@ class OwnAd(AdBase):
     price_history: deque[tuple[int, Decimal]] = field(default_factory=lambda: deque(maxlen=HISTORY))
     rank_history: deque[tuple[int, int | None]] = field(default_factory=lambda: deque(maxlen=HISTORY))
     updates: int = 0
+    visible: bool = True  # ads/update `visible`: 0 hides the ad from search, online all the same
+    hidden: str = ""  # why the exchange hides it from search now ("" = it does not)
+
+    @property
+    def searchable(self) -> bool:
+        """Whether takers find it in search: online, visible and not hidden by the exchange."""
+        return self.status == 1 and self.visible and not self.hidden
 
     def floating_price(self, reference: Decimal, price_scale: int) -> Decimal:
         """reference × priceFloatingRatio / 100 at the price scale."""
@@ -65,6 +77,8 @@ class Account:
             user_type="merchant", month_order_count=812, month_finish_rate=0.9871,
             order_count=9540, positive_rate=0.9953, adv_confirm_time=95, user_grade=3)
         self.ads: dict[str, OwnAd] = {}
+        low, high = self._rules.moving_band
+        self._band_width = {key: (low + high) / 2 for key in markets}  # moving band half-widths
         for ad_cfg in cfg.resolved_own_ads():
             ad = self._new_ad(ad_cfg, ids, now_ms)
             self.ads[ad.adv_no] = ad
@@ -102,11 +116,50 @@ class Account:
                 self._set_price(ad, ad.floating_price(market.reference, market.cfg.price_scale),
                                 now_ms, touch=False)
 
+    def searchable_in(self, asset: str, fiat: str) -> list[OwnAd]:
+        """The own ads of one market takers can find in search."""
+        return [ad for ad in self.ads_in(asset, fiat) if ad.searchable]
+
+    def move_band(self, market: Market, rng: random.Random) -> None:
+        """One simulated minute of the moving band: its half-width wanders inside moving_band."""
+        low, high = self._rules.moving_band
+        key = (market.asset, market.fiat)
+        step = Decimal(rng.randint(-10, 10)) * BAND_STEP / 10
+        self._band_width[key] = min(max(self._band_width[key] + step, low), high)
+
+    def band(self, market: Market) -> tuple[Decimal, Decimal]:
+        """The prices a fixed price (or a floating ad's effective price) must stay within now."""
+        scale = market.cfg.price_scale
+        if self._rules.price_band_mode == "moving":
+            width = self._band_width[(market.asset, market.fiat)]
+            low, high = 100 - width, 100 + width
+        else:
+            low, high = self._rules.price_band
+        lowest = q(market.reference * low / 100, scale, rounding="ROUND_CEILING")
+        return lowest, q_down(market.reference * high / 100, scale)
+
+    def refresh_hidden(self, open_orders: Mapping[str, int], now_ms: int) -> None:
+        """Hide or show ads the way the exchange does: too many open orders (rank kept), or an
+        available amount below the minimum order (rank lost once it is refilled)."""
+        for ad in self.ads.values():
+            count = open_orders.get(ad.adv_no, 0)
+            hide_at, show_at = HIDE_AT_OPEN_ORDERS[ad.side]
+            was = ad.hidden
+            if self._rules.hide_on_open_orders and (count >= hide_at or (
+                    was.endswith("open orders") and count > show_at)):
+                ad.hidden = f"{count} open orders"
+            elif self._rules.hide_below_min and not ad.tradable():
+                ad.hidden = "available amount below the minimum order"
+            else:
+                ad.hidden = ""
+            if was.startswith("available") and not ad.hidden:
+                ad.update_ms = now_ms  # refilled: it comes back behind the ads at its price
+
     def record_ranks(self, market: Market, now_ms: int) -> None:
-        """Each ad's position in its own search (None while not online)."""
-        own = self.ads_in(market.asset, market.fiat)
-        for ad in own:
-            rank = market.rank_of(ad, own) if ad.status == 1 else None
+        """Each ad's position in its own search (None while takers cannot find it)."""
+        own = self.searchable_in(market.asset, market.fiat)
+        for ad in self.ads_in(market.asset, market.fiat):
+            rank = market.rank_of(ad, own) if ad.searchable else None
             if rank != ad.rank:
                 ad.rank = rank
                 ad.rank_history.append((now_ms, rank))
@@ -145,7 +198,8 @@ class Account:
         return ad.to_json(self.market_of(ad).scales)
 
     def update_ad(self, body: Any, now_ms: int) -> bool:
-        """ads/update: only advNo plus the ad's price field; the exchange's checks in its order."""
+        """ads/update: only advNo plus the ad's price field and/or `visible` (1 shown, 0 hidden
+        from search, the ad staying online); the exchange's checks in its order."""
         src = as_mapping(body)
         adv_no = get_str(src, "advNo", required=True)
         assert adv_no is not None
@@ -153,11 +207,20 @@ class Account:
         if ad is None or ad.status != 1:
             raise not_online(adv_no)
         name = "price" if ad.price_type == 1 else "priceFloatingRatio"
-        extra = sorted(set(src) - {"advNo", name, "updateMode"})
+        extra = sorted(set(src) - {"advNo", name, "updateMode", "visible"})
         if extra or src.get("updateMode", "selective") != "selective":
             fields = ", ".join(extra) or "updateMode"
             raise SimError(187049, f"Field not allowed in this update: {fields}.")
+        visible = src.get("visible")
+        if visible is not None and (isinstance(visible, bool) or str(visible) not in ("0", "1")):
+            raise SimError(-1100, "Illegal parameter 'visible': 0 or 1 is expected.")
+        if visible is not None and name not in src:
+            ad.visible = str(visible) == "1"
+            ad.updates += 1
+            return True
         value = self._checked_value(ad, name, src)
+        if visible is not None:
+            ad.visible = str(visible) == "1"
         market = self.market_of(ad)
         if ad.price_type == 1:
             self._set_price(ad, value, now_ms, touch=True)
@@ -179,11 +242,11 @@ class Account:
         if value <= 0 or value != q(value, scale):
             raise SimError(-1100, f"Illegal parameter '{name}': a positive number with at most "
                                   f"{scale} decimals is expected.")
-        percent = value * 100 / market.reference if name == "price" else value
-        low, high = self._rules.price_band
-        if not low <= percent <= high:
-            raise SimError(187055, f"The price is out of the allowed range ({low}% to {high}% "
-                                   "of the reference price).")
+        price = value if name == "price" else market.reference * value / 100
+        low, high = self.band(market)
+        if not low <= price <= high:
+            said = f": minimum {low}, maximum {high}" if self._rules.band_in_message else ""
+            raise SimError(187055, f"The price is out of the allowed range{said}.")
         return q(value, scale)
 
     def update_ad_status(self, body: Any, now_ms: int) -> dict[str, Any]:
@@ -222,7 +285,7 @@ class Account:
             "price": fmt(ad.price, scale),
             "priceFloatingRatio": fmt(ad.ratio) if ad.price_type == 2 else None,
             "advStatus": ad.status, "rank": ad.rank, "surplusAmount": fmt(ad.surplus),
-            "updates": ad.updates,
+            "updates": ad.updates, "visible": ad.visible, "hidden": ad.hidden or None,
             "priceHistory": [{"time": t, "price": fmt(p, scale)} for t, p in ad.price_history],
             "rankHistory": [{"time": t, "rank": r} for t, r in ad.rank_history],
         }

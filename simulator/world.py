@@ -68,6 +68,7 @@ class World:
         self.hub = ChatHub(cfg.chat, self.credentials, clock, self._on_chat_text)
         self.ws_base_url = "ws://127.0.0.1/chat"
         self._noise = stream("noise")
+        self._band = stream("band")
         self._next_ms = now + STEP_MS
         for market in self.markets.values():
             self.account.record_ranks(market, now)
@@ -106,11 +107,13 @@ class World:
             self._next_ms += STEP_MS
 
     def _step(self, now_ms: int) -> None:
+        self.account.refresh_hidden(self.orders.open_per_ad(), now_ms)
         for market in self.markets.values():
-            own = self.account.ads_in(market.asset, market.fiat)
             market.walk()
+            if self.cfg.rules.price_band_mode == "moving" and now_ms % 60_000 == 0:
+                self.account.move_band(market, self._band)
             self.account.reprice(market, now_ms)
-            market.move(now_ms, online(own))
+            market.move(now_ms, self.account.searchable_in(market.asset, market.fiat))
             self.account.record_ranks(market, now_ms)
         candidates = [(ad, self.account.market_of(ad).scales)
                       for ad in online(list(self.account.ads.values()))]
@@ -148,6 +151,7 @@ class World:
     def handle(self, endpoint: str, query: dict[str, str], body: Any) -> tuple[Any, int | None]:
         """Answer one authenticated request: (data, total or None); SimError for errors."""
         self.advance()
+        self.account.refresh_hidden(self.orders.open_per_ad(), self.clock.now_ms())
         handler = self._handlers.get(endpoint)
         if handler is None:
             raise SimError(-1000, f"The simulated world does not serve '{endpoint}'.", 404)
@@ -171,7 +175,7 @@ class World:
         if market is None:
             page_of([], src, cap=SEARCH_CAP, required=True)  # still checks page and rows
             return [], 0
-        entries = market.search(taker, flt, self.account.ads_in(asset, fiat),
+        entries = market.search(taker, flt, self.account.searchable_in(asset, fiat),
                                 self.account.advertiser)
         rows = page_of(entries, src, cap=SEARCH_CAP, required=True)
         return [{"adv": ad.to_json(market.scales), "advertiser": who.to_json()}

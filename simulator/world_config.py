@@ -183,15 +183,40 @@ class AccountConfig(_Strict):
 
 
 class RulesConfig(_Strict):
-    """[world.rules]: the exchange's ad-update validation.
+    """[world.rules]: the exchange's ad-update validation and when it hides ads.
 
-    price_band: [low, high] percent of the reference a fixed price (or a floating ratio)
-        must stay within, else 187055.
+    price_band: [low, high] percent of the reference a fixed price (or a floating ad's
+        effective price) must stay within, else 187055 (price_band_mode "fixed").
+    price_band_mode: "fixed" (the price_band percentages) or "moving": the band is
+        reference x (1 -/+ w%) with a half-width w that random-walks inside `moving_band`
+        every simulated minute, as the real exchange's band moves with the market.
+    moving_band: [low, high] percent: the range the moving band's half-width wanders in.
+    band_in_message: the 187055 message names the allowed minimum and maximum prices
+        ("minimum 74.00, maximum 111.00"); false: it says only that the price is out of range.
     ratio_scale: decimals allowed in priceFloatingRatio, else -1100.
+    hide_on_open_orders: an own ad is hidden from search while it has too many open orders
+        (a BUY ad at 8, shown again at 4; a SELL ad at 50, shown again at 40), its rank kept.
+    hide_below_min: an own ad is hidden from search while its available amount is below
+        its minimum order; refilled, it comes back behind the ads at its price (rank lost).
     """
 
     price_band: tuple[Decimal, Decimal] = (Decimal("80"), Decimal("120"))
+    price_band_mode: Literal["fixed", "moving"] = "fixed"
+    moving_band: tuple[Decimal, Decimal] = (Decimal("3"), Decimal("10"))
+    band_in_message: bool = True
     ratio_scale: int = Field(4, ge=0, le=8)
+    hide_on_open_orders: bool = False
+    hide_below_min: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> RulesConfig:
+        low, high = self.price_band
+        if not 0 < low < 100 < high:
+            raise ValueError("price_band must be [low, high] percent with 0 < low < 100 < high")
+        low, high = self.moving_band
+        if not 0 < low <= high < 100:
+            raise ValueError("moving_band must be [low, high] percent with 0 < low <= high < 100")
+        return self
 
 
 class WorldConfig(_Strict):

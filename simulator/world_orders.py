@@ -211,6 +211,14 @@ class OrderBook:
     def _next(order: Order, at_ms: int, status: int) -> None:
         order.next_ms, order.next_status = at_ms, status
 
+    def open_per_ad(self) -> dict[str, int]:
+        """Open orders (trading, paid, in appeal) per ad number: what hides an ad (API notes §11)."""
+        counts: dict[str, int] = {}
+        for order in self._active:
+            if order.status not in FINAL:
+                counts[order.ad.adv_no] = counts.get(order.ad.adv_no, 0) + 1
+        return counts
+
     # ----- endpoints ---------------------------------------------------------------------
 
     def summary(self) -> dict[str, int]:
