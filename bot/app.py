@@ -118,6 +118,7 @@ class Bot:
         self._reference_pollers()
         plan_intervals(self.pollers, self.cfg.bot.weight_budget)
         self.desk = attach_order_desk(self)
+        self.engine.open_orders = self.desk.open_count  # the exchange hides ads with too many
         notes = getattr(self.desk, "notes", None)
         if notes is not None:
             self.engine.alerts.append(notes.notify)

@@ -1,6 +1,8 @@
 """The safety envelope a strategy cannot bypass: a pure function from a decision to a verdict.
 
-Order: kill switches; floor and ceiling; the band around the reference; max step;
+Order: kill switches; floor and ceiling; the exchange's price band as learned from its
+refusals (bot.band: clamped into, or a hold when it leaves no price within the floor and
+ceiling); the band around the reference; max step;
 max drift per hour; tick rounding (towards the safe side, but never giving up
 the decision's relation to the competitor it names); the dead-band; the minimum
 interval; the edit budget, paced evenly over its window with the most valuable
@@ -15,7 +17,7 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Protocol
 
-from strategies.base import Decision, Hold, OwnAd, Reference, Relation, Reprice, Side
+from strategies.base import Decision, Hold, OwnAd, PriceBand, Reference, Relation, Reprice, Side
 
 HOUR = 3600.0
 
@@ -179,6 +181,7 @@ def check(
     now: float,
     updates: Sequence[Update],
     kill_switch: str | None = None,
+    band: PriceBand | None = None,
 ) -> Verdict:
     """Run the envelope over a strategy's decision."""
     if isinstance(decision, Hold):
@@ -191,6 +194,14 @@ def check(
     if bounded != price:
         hits.append("floor" if limits.floor is not None and bounded == limits.floor else "ceiling")
     price = bounded
+    inside = _exchange_band(price, band, limits)
+    if inside is None:
+        assert band is not None
+        return _hold(f"the exchange's band ({band.low} to {band.high}) leaves no price within "
+                     f"the floor {limits.floor} and ceiling {limits.ceiling}", [*hits, "band"])
+    if inside != price:
+        hits.append("band")
+    price = inside
     price = _band(price, limits, reference, hits)
     price = _step(price, ad.price, limits.max_step, "max_step", hits)
     price = _drift(price, ad.price, limits, now, updates, hits)
@@ -199,6 +210,17 @@ def check(
         hits.append("tick")
     verdict = _pace(price, decision, ad, limits, now, updates, hits, note)
     return replace(verdict, notes=(note,) if note else ())
+def _exchange_band(price: Decimal, band: PriceBand | None, g: GuardLimits) -> Decimal | None:
+    """`price` clamped into the exchange's band, or None when the band and the floor and
+    ceiling do not meet (no price the exchange takes is one the merchant allows)."""
+    if band is None:
+        return price
+    clamped = _clamp(price, band.low, band.high)
+    if (g.floor is not None and clamped < g.floor) or (g.ceiling is not None and clamped > g.ceiling):
+        return None
+    return clamped
+
+
 def _band(price: Decimal, g: GuardLimits, ref: Reference | None, hits: list[str]) -> Decimal:
     if ref is None or g.reference_band is None:
         return price

@@ -104,6 +104,7 @@ class OrderDesk:
         self._stuck: set[str] = set()
         self._summary: OrderSummary | None = None
         self._unknown: dict[str, UnknownStatus] = {}
+        self.open_by_ad: dict[str, int] | None = None  # open orders per ad, once orders are listed
 
     def tasks(self) -> list[Callable[[], Awaitable[Any]]]:
         """The long-running parts: the poller, the chat session, the outbox worker."""
@@ -159,7 +160,20 @@ class OrderDesk:
         if seen:
             self.registry.hints.setdefault("order_no", next(iter(seen)))
         await self.check_stuck()
+        await self.count_open_by_ad()
         await self.refresh_view()
+
+    async def count_open_by_ad(self) -> None:
+        """Open orders per ad, from the store: the exchange hides an ad with too many."""
+        counts: dict[str, int] = {}
+        for order in await self.orders.open_orders(limit=1000):
+            if order.adv_no:
+                counts[order.adv_no] = counts.get(order.adv_no, 0) + 1
+        self.open_by_ad = counts
+
+    def open_count(self, adv_no: str) -> int | None:
+        """The ad's open orders, or None while the desk has not listed orders (it cannot tell)."""
+        return None if self.open_by_ad is None else self.open_by_ad.get(adv_no, 0)
 
     async def _gone_from_list(self, seen: dict[str, OrderRecord], skip: set[str]) -> None:
         now = self.clock.time()

@@ -18,6 +18,7 @@ from typing import Any
 
 from loguru import logger
 
+from bot.band import BandBook
 from bot.binance.client import Clock
 from bot.binance.errors import (
     AdNotFound,
@@ -25,6 +26,7 @@ from bot.binance.errors import (
     BinanceError,
     BusinessError,
     ExchangeUnavailable,
+    PriceOutOfRange,
 )
 from bot.binance.models import Ad, SearchItem
 from bot.binance.p2p import P2PApi
@@ -33,6 +35,7 @@ from bot.events import CapabilityChanged, MarketSnapshot, OwnAdsUpdate, Referenc
 from bot.floating import ReferenceTrack, Suspect, choose_ratio, effective, outside
 from bot.guards import Update, Verdict, check
 from bot.states import CapState
+from bot.visibility import MARKET_STALE, hidden_reason, unsafe_reason
 from config.loader import LoadedAd
 from state.db import StoreFull
 from state.decisions import DecisionLog, DecisionRow
@@ -116,6 +119,10 @@ class AdRuntime:
     reference: Reference | None = None
     price_seen_at: float = 0.0  # when `own.price` was last seen at the exchange (floating ads)
     problem: str = ""  # why it cannot be resolved (e.g. its selector matches two ads)
+    hidden: str = ""  # why the exchange hides it from search now, as the bot works it out
+    hidden_by_bot: str = ""  # why the bot hid it (visible = 0; on_unsafe = "hide")
+    band_hold: str = ""  # the exchange's band leaves no price within the guards (last decision)
+    market_at: float | None = None  # when market data last reached this ad
 
     @property
     def label(self) -> str:
@@ -210,6 +217,11 @@ class PricingEngine:
         self.counts: dict[str, int] = {}
         self.observers: list[Callable[[AdRuntime, DecisionRow], Any]] = []  # metrics, alerts
         self._staged: list[tuple[AdRuntime, DecisionRow]] = []  # recorded, not yet flushed
+        self.bands = BandBook()  # the exchange's price band, learned from its refusals
+        # open orders of an ad (the order desk connects this); None: unknown
+        self.open_orders: Callable[[str], int | None] = lambda adv_no: None
+        self.market_stale = MARKET_STALE
+        self.started_at = clock.time()
 
     # --- events --------------------------------------------------------------------
 
@@ -222,6 +234,8 @@ class PricingEngine:
 
     async def on_capability(self, ev: CapabilityChanged) -> None:
         """Say why ads hold while market data or repricing is unavailable."""
+        if ev.capability in ("market", "repricing"):
+            await self.check_visibility()
         if ev.capability not in ("market", "repricing") or ev.new is not CapState.DISABLED:
             return
         cause = ev.cause
@@ -328,6 +342,7 @@ class PricingEngine:
                     continue
                 ad.own = to_own(fresh, ad.own.side)
                 await self._check_floating(ad, ad.own.price, "as your ads list shows it")
+        await self.check_visibility()
 
     # --- one decision --------------------------------------------------------------
 
@@ -363,20 +378,29 @@ class PricingEngine:
         track = self.tracks.get(key)
         suspect = track.suspect if track is not None and self._follows_reference(ad) else None
         guards = ad.loaded.config.guards
+        band = self.bands.band(key, ad.own.tick, now)
         ctx = PricingContext(
             ad=ad.own, competitors=filtered.kept, now=now, reference=ad.reference,
             capabilities=self.registry.enabled(), floor=guards.floor, ceiling=guards.ceiling,
-            filtered_out=filtered.dropped,
+            filtered_out=filtered.dropped, band=band,
         )
+        hidden = await self._exchange_hidden(ad)
         decision = (Hold(suspect.text()) if suspect is not None else
+                    Hold(f"hidden by the exchange: {hidden}; holding the price") if hidden else
                     safe_decide(ad.loaded.strategy, ctx, ad.loaded.params, reported=self.reported))
         verdict = check(decision, ad=ad.own, limits=guards, reference=ad.reference, now=now,
-                        updates=ad.updates, kill_switch=self._kill(ad))
+                        updates=ad.updates, kill_switch=self._kill(ad), band=band)
+        ad.market_at = now
+        ad.band_hold = verdict.reason if verdict.price is None and "band" in verdict.hits else ""
         row = await self._act(ad, decision, verdict, now, filtered.kept)
         trace = self._trace(ad, filtered.kept, filtered.dropped, decision, verdict)
         row = replace(row, trace={**trace, "sent": {"price": _str(verdict.price),
                                                     "reason": row.reason}})
+        if band is not None:
+            row.trace["band"] = {"low": _str(band.low), "high": _str(band.high),
+                                 "source": band.source}
         await self._record(ad, row)
+        await self._visibility(ad)
         return row
 
     async def _record(self, ad: AdRuntime, row: DecisionRow) -> None:
@@ -507,6 +531,8 @@ class PricingEngine:
             return await self._unknown_outcome(ad, field_, value, price, base, why, now, exc)
         except CapabilityUnavailable as exc:
             return replace(base, reason=f"repricing unavailable: {exc}")
+        except PriceOutOfRange as exc:
+            return await self._band_refused(ad, price, base, exc, now)
         except AdNotFound as exc:
             ad.online = False
             logger.error("ad {} is not found or not online ({}); holding it", ad.label, exc)
@@ -516,6 +542,7 @@ class PricingEngine:
         except BinanceError as exc:
             return replace(base, result="failed", reason=str(exc), code=exc.code or exc.status)
         self._applied(ad, price, field_, value, now)
+        self.bands.accepted(self._band_key(ad), price, now)
         logger.info("repriced {} {} -> {}: {}", ad.label, base.price_before, price, why)
         return replace(base, result="applied", reason=why)
 
@@ -547,3 +574,79 @@ class PricingEngine:
             return replace(base, result="unknown", reason=f"reissue after read-back failed: {err}")
         self._applied(ad, price, field_, value, now)
         return replace(base, result="applied", reason=f"{why} (reissued after read-back)")
+
+    # --- the exchange's band, hidden ads, hiding on purpose -----------------------------
+
+    @staticmethod
+    def _band_key(ad: AdRuntime) -> tuple[str, str, str]:
+        assert ad.own is not None
+        return (ad.own.asset, ad.own.fiat, ad.own.side.value)
+
+    async def _band_refused(self, ad: AdRuntime, price: Decimal, base: DecisionRow,
+                            exc: PriceOutOfRange, now: float) -> DecisionRow:
+        """187055: learn the band from the refusal; the next decision is clamped into it.
+        The refused price is not sent again: no retry here, and none in a loop."""
+        assert ad.own is not None
+        learned = self.bands.refused(self._band_key(ad), price, ad.own.price, exc.msg or "", now)
+        text = f"the exchange refused {price} as outside its price band ({exc.msg}); {learned}"
+        logger.warning("ad {}: {}", ad.label, text)
+        for alert in self.alerts:
+            await alert("price_band", f"band:{ad.own.adv_no}", f"ad {ad.label}: {text}")
+        return replace(base, result="failed", reason=text, code=exc.code)
+
+    async def _exchange_hidden(self, ad: AdRuntime) -> str:
+        """Why the exchange hides the ad from search now ("" when it shows it), from the bot's own
+        order count and the ad's amounts; an ad found in search is not hidden whatever they say."""
+        assert ad.own is not None
+        was = ad.hidden
+        ad.hidden = "" if ad.rank is not None else hidden_reason(
+            ad.own, self.open_orders(ad.own.adv_no), was)
+        if ad.hidden and ad.hidden != was:
+            logger.warning("ad {} is hidden by the exchange: {}", ad.label, ad.hidden)
+            if ad.hidden.startswith("available amount"):
+                for alert in self.alerts:
+                    await alert("ad_hidden", f"hidden:{ad.own.adv_no}:amount",
+                                f"ad {ad.label} is hidden by the exchange: {ad.hidden}; "
+                                "refill it to show it again (it will have lost its rank)")
+        elif was and not ad.hidden:
+            logger.info("ad {} is shown in search again", ad.label)
+        return ad.hidden
+
+    def unsafe(self, ad: AdRuntime) -> str:
+        """Why the ad's price cannot be kept inside its guards now ("" when it can)."""
+        age = self.clock.time() - (ad.market_at if ad.market_at is not None else self.started_at)
+        return unsafe_reason(kill_switch=self.kill_switch,
+                             repricing=self.registry.route("repricing") is not None,
+                             market_age=age, stale_after=self.market_stale, band_hold=ad.band_hold)
+
+    async def check_visibility(self) -> None:
+        """Hide or show again every ad whose safety changed (on_unsafe = "hide")."""
+        for ad in self.ads:
+            await self._visibility(ad)
+
+    async def _visibility(self, ad: AdRuntime) -> None:
+        """Hide the ad (visible = 0) once while it is unsafe; show it again once it is safe,
+        only if the bot hid it. A failed request is tried again at the next check, not looped."""
+        if ad.own is None or ad.loaded.config.on_unsafe != "hide" or not ad.online:
+            return
+        why = self.unsafe(ad)
+        if bool(why) == bool(ad.hidden_by_bot):
+            return
+        if self.dry_run:
+            logger.warning("dry run: would {} ad {}: {}", "hide" if why else "show",
+                           ad.label, why or "safe again")
+            ad.hidden_by_bot = why
+            return
+        try:
+            await self.api.update_ad_visible(ad.own.adv_no, visible=not why)
+        except (BinanceError, CapabilityUnavailable) as exc:
+            logger.warning("ad {}: could not {} it ({}): {}", ad.label,
+                           "hide" if why else "show", exc, why or "safe again")
+            return
+        ad.hidden_by_bot = why
+        text = (f"ad {ad.label} hidden from search (visible = 0): {why}" if why
+                else f"ad {ad.label} shown in search again (visible = 1): safe again")
+        logger.warning("{}", text)
+        for alert in self.alerts:
+            await alert("ad_visibility", f"visibility:{ad.own.adv_no}:{'hidden' if why else 'shown'}",
+                        text)

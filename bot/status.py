@@ -129,6 +129,16 @@ def budget_text(b: Budget) -> str:
     return f"{b.left} of {b.total} left in the window ({b.window:.0f} s); {pace}"
 
 
+def exchange_band(bot: Bot, ad: AdRuntime) -> dict[str, Any] | None:
+    """The exchange's price band for the ad as learned from its refusals, or None."""
+    own = ad.own
+    if own is None:
+        return None
+    band = bot.engine.bands.band((own.asset, own.fiat, own.side.value), own.tick, bot.clock.time())
+    return None if band is None else {"low": _s(band.low), "high": _s(band.high),
+                                      "source": band.source}
+
+
 async def ad_status(bot: Bot, ad: AdRuntime, since: float) -> dict[str, Any]:
     """One configured ad: where it stands, against whom, and its recent prices."""
     own = ad.own
@@ -149,6 +159,8 @@ async def ad_status(bot: Bot, ad: AdRuntime, since: float) -> dict[str, Any]:
         "spread": _s(own.price - ref.price) if own and ref else None,
         "last": None if ad.last is None else decision(ad.last),
         "budget": edit_budget(ad, bot.clock.time()),
+        "hidden": ad.hidden or None, "hidden_by_bot": ad.hidden_by_bot or None,
+        "on_unsafe": ad.loaded.config.on_unsafe, "band": exchange_band(bot, ad),
     }
     out["history"] = await history(bot, ad, since)
     return out

@@ -88,6 +88,10 @@ def _ads(bot: Bot) -> list[str]:
         if ad.rank is not None:
             rank += f" #{ad.rank}"
         lines.append(f"{ad.label[:14]:<14} {own.side.value:<4} {own.price!s:>10} {rank:>8}  {best}")
+        if ad.hidden:
+            lines.append(f"  hidden by the exchange: {ad.hidden}")
+        if ad.hidden_by_bot:
+            lines.append(f"  hidden by the bot (visible = 0): {ad.hidden_by_bot}")
         if ad.last is not None:
             times = f" (x{ad.last.repeats})" if ad.last.repeats > 1 else ""
             lines.append(f"  {ad.last.result}{times}: {ad.last.reason}")

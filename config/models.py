@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -186,7 +186,13 @@ Code = Annotated[str, BeforeValidator(_upper), Field(pattern=r"^[A-Z0-9]{2,12}$"
 
 
 class AdConfig(_Table):
-    """One `[[ads]]` entry: which ad (adv_no, or asset + fiat + side), its strategy and guards."""
+    """One `[[ads]]` entry: which ad (adv_no, or asset + fiat + side), its strategy and guards.
+
+    `on_unsafe`: what to do while the ad's price cannot be kept inside its guards (the
+    exchange's band leaves no price within them, ad updates unavailable, market data stale,
+    the kill switch on): "hold" keeps the price where it is; "hide" also hides the ad from
+    search (`visible = 0`, the ad stays online) and shows it again once it is safe.
+    """
 
     name: str | None = Field(None, min_length=1, max_length=64)
     adv_no: str | None = None
@@ -198,6 +204,7 @@ class AdConfig(_Table):
     params: dict[str, Any] = Field(default_factory=dict)
     filters: CompetitorFilters = Field(default_factory=CompetitorFilters)
     guards: Guards
+    on_unsafe: Literal["hold", "hide"] = "hold"
 
     @field_validator("adv_no", mode="before")
     @classmethod

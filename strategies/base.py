@@ -186,6 +186,24 @@ class Reference:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PriceBand:
+    """The prices the exchange accepts for this ad now, as the bot learned them from its refusals.
+
+    `low` or `high` is None where nothing is known. `source` is "message" when a refusal
+    named the bounds, "bisect" while the edge is being found between the last accepted
+    and the refused price (then `high`/`low` is the next price to try, not the edge).
+    The engine clamps to it anyway; a strategy may use it to explain a hold.
+    """
+
+    low: Decimal | None = None
+    high: Decimal | None = None
+    source: Literal["message", "bisect"] = "message"
+
+    def __post_init__(self) -> None:
+        _require_decimals(self, optional=("low", "high"))
+
+
+@dataclass(frozen=True, kw_only=True)
 class PricingContext:
     """Everything a strategy may look at for one decision about one ad.
 
@@ -193,6 +211,8 @@ class PricingContext:
     with the merchant's own ads removed. `floor` and `ceiling` are the engine's
     absolute bounds (it clamps anyway), given so that a strategy can refuse to
     follow a competitor past them. `filtered_out` counts dropped ads by reason.
+    `band` is the exchange's allowed price band as learned from its refusals (None
+    while none is known); the engine clamps to it too.
     """
 
     ad: OwnAd
@@ -203,6 +223,7 @@ class PricingContext:
     floor: Decimal | None = None
     ceiling: Decimal | None = None
     filtered_out: Mapping[str, int] = field(default_factory=dict, hash=False)
+    band: PriceBand | None = None
 
     def __post_init__(self) -> None:
         _require_decimals(self, optional=("floor", "ceiling"))

@@ -216,6 +216,11 @@ class P2PApi:
         resp = await self._call("update_ad", {"advNo": str(adv_no), field: text})
         return read(resp) is not False  # the success envelope without data is a success
 
+    async def update_ad_visible(self, adv_no: str, visible: bool) -> bool:
+        """Show (`visible` 1) or hide (0) an ad in search; it stays online either way (API notes §11)."""
+        resp = await self._call("update_ad", {"advNo": str(adv_no), "visible": 1 if visible else 0})
+        return read(resp) is not False
+
     async def update_ad_status(self, adv_nos: str | Iterable[str], status: int) -> StatusUpdate:
         """Put ads online (1), offline (3) or close them (4)."""
         numbers = [adv_nos] if isinstance(adv_nos, str) else [str(n) for n in adv_nos]

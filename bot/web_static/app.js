@@ -160,6 +160,8 @@
       ["spread", ad.spread === null ? "-" : ad.spread],
       ["strategy", ad.strategy + (ad.enabled ? "" : " (disabled)")],
       ["budget", ad.budget ? ad.budget.text : "-"],
+      ["exchange band", ad.band ? (ad.band.low || "?") + " to " + (ad.band.high || "?") +
+                        (ad.band.source === "bisect" ? " (finding the edge)" : "") : "-"],
       ["last decision", last ? last.result + ": " + last.reason + " (" + ago(last.at, doc.now) + repeated(last, doc.now) + ")" : "-"],
     ];
     const dl = el("dl", {});
@@ -171,6 +173,9 @@
       ad.price === null ? el("p", { class: "muted" }, "not found among your ads yet")
         : el("div", { class: "price" }, ad.price, " ", el("span", { class: "muted" }, ad.fiat || "")),
       ad.online ? null : el("p", { class: "error" }, "the ad is not online"),
+      ad.hidden ? el("p", { class: "warn", "data-field": "hidden" }, "hidden by the exchange: " + ad.hidden) : null,
+      ad.hidden_by_bot ? el("p", { class: "error", "data-field": "hidden_by_bot" },
+                            "hidden by the bot (visible = 0): " + ad.hidden_by_bot) : null,
       dl,
       chart(ad.history, doc.window));
   }
