@@ -400,7 +400,7 @@ class PricingEngine:
             row.trace["band"] = {"low": _str(band.low), "high": _str(band.high),
                                  "source": band.source}
         await self._record(ad, row)
-        await self._visibility(ad)
+        await self._visibility(ad, show=True)
         return row
 
     async def _record(self, ad: AdRuntime, row: DecisionRow) -> None:
@@ -615,22 +615,23 @@ class PricingEngine:
     def unsafe(self, ad: AdRuntime) -> str:
         """Why the ad's price cannot be kept inside its guards now ("" when it can)."""
         age = self.clock.time() - (ad.market_at if ad.market_at is not None else self.started_at)
-        return unsafe_reason(kill_switch=self.kill_switch,
-                             repricing=self.registry.route("repricing") is not None,
+        lost = self.registry.status("repricing").state is CapState.DISABLED
+        return unsafe_reason(kill_switch=self.kill_switch, repricing=not lost,
                              market_age=age, stale_after=self.market_stale, band_hold=ad.band_hold)
 
     async def check_visibility(self) -> None:
-        """Hide or show again every ad whose safety changed (on_unsafe = "hide")."""
+        """Hide every ad that became unsafe (on_unsafe = "hide"); showing again waits for a
+        decision on fresh market data (`_evaluate`), so a flapping endpoint does not flip it."""
         for ad in self.ads:
-            await self._visibility(ad)
+            await self._visibility(ad, show=False)
 
-    async def _visibility(self, ad: AdRuntime) -> None:
-        """Hide the ad (visible = 0) once while it is unsafe; show it again once it is safe,
-        only if the bot hid it. A failed request is tried again at the next check, not looped."""
+    async def _visibility(self, ad: AdRuntime, *, show: bool) -> None:
+        """Hide the ad (visible = 0) once while it is unsafe; with `show`, show it again once it
+        is safe, only if the bot hid it. A failed request is tried at the next check, not looped."""
         if ad.own is None or ad.loaded.config.on_unsafe != "hide" or not ad.online:
             return
         why = self.unsafe(ad)
-        if bool(why) == bool(ad.hidden_by_bot):
+        if bool(why) == bool(ad.hidden_by_bot) or (not why and not show):
             return
         if self.dry_run:
             logger.warning("dry run: would {} ad {}: {}", "hide" if why else "show",
