@@ -81,7 +81,7 @@ async def test_without_bounds_the_edge_is_found_by_bisection(tmp_path) -> None:
     async with run_simulator(scenario(band_in_message=False), speed=0, seed=4) as sim:
         async with started(sim, tmp_path, FIXED_70) as bot:
             start = bot.ads[0].own.price
-            bound = math.ceil(math.log2((start - D("74.00")) / D("0.01"))) + 2
+            bound = math.ceil(math.log2((start - D("70.00")) / D("0.01"))) + 1  # + the first try
             rows = []
             for _ in range(bound + 3):
                 rows.append(await decide(bot))
