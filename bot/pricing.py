@@ -222,6 +222,7 @@ class PricingEngine:
         self.open_orders: Callable[[str], int | None] = lambda adv_no: None
         self.market_stale = MARKET_STALE
         self.started_at = clock.time()
+        self._hide_failed: dict[str, str] = {}  # adv_no -> the last failure, said once
 
     # --- events --------------------------------------------------------------------
 
@@ -641,9 +642,12 @@ class PricingEngine:
         try:
             await self.api.update_ad_visible(ad.own.adv_no, visible=not why)
         except (BinanceError, CapabilityUnavailable) as exc:
-            logger.warning("ad {}: could not {} it ({}): {}", ad.label,
-                           "hide" if why else "show", exc, why or "safe again")
+            said = f"could not {'hide' if why else 'show'} it ({exc}): {why or 'safe again'}"
+            level = "DEBUG" if self._hide_failed.get(ad.own.adv_no) == said else "WARNING"
+            logger.log(level, "ad {}: {}; tried again at the next check", ad.label, said)
+            self._hide_failed[ad.own.adv_no] = said
             return
+        self._hide_failed.pop(ad.own.adv_no, None)
         ad.hidden_by_bot = why
         text = (f"ad {ad.label} hidden from search (visible = 0): {why}" if why
                 else f"ad {ad.label} shown in search again (visible = 1): safe again")

@@ -216,3 +216,19 @@ async def test_stale_market_data_hides_the_ad_and_fresh_data_shows_it(tmp_path) 
             assert "market data is" in bot.ads[0].hidden_by_bot
             await decide(bot)
             assert visibility_sent(sim) == [0, 1]
+
+
+async def test_a_band_outside_the_guards_holds_and_hides_the_ad(tmp_path) -> None:
+    body = SELL_AD.format(floor="60", ceiling="70").replace(
+        'strategy = "undercut"', 'strategy = "fixed"').replace(
+        '[ads.params]\nstep = "0.01"', 'on_unsafe = "hide"\n[ads.params]\nprice = "65.00"')
+    async with run_simulator(scenario(), speed=0, seed=4) as sim:
+        async with started(sim, tmp_path, body) as bot:
+            assert (await decide(bot)).code == 187055  # 65 refused: the band is 74 to 111
+            assert visibility_sent(sim) == []  # a refusal alone is not unsafe: the band is known
+            sim.advance(10)
+            row = await decide(bot)
+            assert row.result == "held" and row.guards == ("band",)
+            assert "leaves no price within the floor 60 and ceiling 70" in row.reason
+            assert visibility_sent(sim) == [0] and prices_sent(sim) == [D("65.00")]
+            assert bot.ads[0].hidden_by_bot == row.reason
