@@ -637,7 +637,7 @@ class PricingEngine:
         if self.dry_run:
             logger.warning("dry run: would {} ad {}: {}", "hide" if why else "show",
                            ad.label, why or "safe again")
-            ad.hidden_by_bot = why
+            ad.hidden_by_bot = f"dry run, not sent: {why}" if why else ""
             return
         try:
             await self.api.update_ad_visible(ad.own.adv_no, visible=not why)
