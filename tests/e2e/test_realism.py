@@ -232,3 +232,13 @@ async def test_a_band_outside_the_guards_holds_and_hides_the_ad(tmp_path) -> Non
             assert "leaves no price within the floor 60 and ceiling 70" in row.reason
             assert visibility_sent(sim) == [0] and prices_sent(sim) == [D("65.00")]
             assert bot.ads[0].hidden_by_bot == row.reason
+
+
+async def test_a_dry_run_only_says_it_would_hide(tmp_path) -> None:
+    body = SELL_AD.format(floor="80", ceiling="99").replace("\n[ads.params]", HIDE)
+    async with run_simulator(scenario(), speed=0, seed=4) as sim:
+        async with started(sim, tmp_path, body, bot="kill_switch = true\ndry_run = true") as bot:
+            await decide(bot)
+            await decide(bot)
+            assert updates(sim) == []
+            assert bot.ads[0].hidden_by_bot == "dry run, not sent: the kill switch is on"
