@@ -25,7 +25,7 @@ from loguru import logger
 from pydantic import SecretStr
 from yarl import URL
 
-from bot.binance.endpoints import ENDPOINTS, Endpoint, Style
+from bot.binance.endpoints import ENDPOINTS, Endpoint, Style, check_official
 from bot.binance.errors import (
     BadResponse,
     BinanceError,
@@ -284,7 +284,7 @@ class SignedClient:
             query["recvWindow"] = self.recv_window
             query["timestamp"] = self.now_ms()
         payload = encode_query(query)
-        url = f"{self.base_url}{ep.path}"
+        url = f"{self.base_url}{check_official(ep.path)}"
         if ep.signed:
             if self._signer is None:
                 raise ValueError("this client has no signer; signed endpoints need a secret or key")
