@@ -597,8 +597,12 @@ class PricingEngine:
             back = await self.api.ad_detail(ad.own.adv_no)
             ad.online = back.adv_status in (None, 1)
             await self._send(ad.own, field_, value)
-        except (BinanceError, CapabilityUnavailable) as err:
+        except BusinessError as err:  # refused again (or the ad is gone): hold and alert
             return await self._hold_refused(ad, base, exc, err, now)
+        except (BinanceError, CapabilityUnavailable) as err:  # passing trouble: the next tick
+            return replace(base, result="failed", code=exc.code,
+                           reason=f"exchange refused: {exc}; reading the ad back and resending "
+                                  f"failed: {err}")
         self._applied(ad, price, field_, value, now)
         return replace(base, result="applied",
                        reason=f"{why} (resent after reading the ad back: code {exc.code})")
