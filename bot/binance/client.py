@@ -321,6 +321,7 @@ class SignedClient:
     async def call(self, endpoint: str | Endpoint, params: Mapping[str, Any] | None = None) -> Response:
         """Send one request (re-syncing on -1021 once, waiting out 429s a bounded number of times)."""
         ep = ENDPOINTS[endpoint] if isinstance(endpoint, str) else endpoint
+        check_official(ep.path)  # before anything goes out, the clock sync included
         if ep.signed and self._sync_due():
             async with self._sync_lock:  # many first calls at once sync once
                 if self._sync_due():
