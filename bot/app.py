@@ -73,6 +73,7 @@ class Bot:
             self.ads, api=self.api, registry=self.registry, clock=self.clock, log=self.decisions,
             dry_run=self.cfg.bot.dry_run, kill_switch=self.cfg.bot.kill_switch,
             reference_max_jump=self.cfg.bot.reference_max_jump,
+            settle_seconds=self.cfg.bot.settle_seconds,
         )
         self.parts = Parts()
         self.pollers: list[Poller] = []

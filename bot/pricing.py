@@ -27,6 +27,7 @@ from bot.binance.errors import (
     BusinessError,
     ExchangeUnavailable,
     PriceOutOfRange,
+    QuantityConflict,
 )
 from bot.binance.models import Ad, SearchItem
 from bot.binance.p2p import P2PApi
@@ -54,7 +55,11 @@ from strategies.base import (
 
 DERIVED_TOP = 5  # the derived reference is the median of this many best filtered ads
 REFERENCE_MAX_AGE = 600.0  # seconds after which Binance's reference is too old to use
-SETTLE = 15.0  # seconds after an update during which reads of our own price may still be stale
+# seconds after an update during which the price the bot set is the truth: the exchange's reads
+# of the ad (search, the ads list, getDetailByNo) may still show it as it was (read-your-write
+# lag); peers keep their price for 30 to 60 s. [bot] settle_seconds
+SETTLE = 45.0
+CONFLICT_HOLD = 300.0  # seconds an ad holds after its quantity state was refused twice in a row
 
 
 def _str(value: Decimal | None) -> str | None:
@@ -104,6 +109,17 @@ def to_own(ad: Ad, side: Side) -> OwnAd:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """The bot's last update of an ad: what it set, and what the ad showed before."""
+
+    at: float
+    price: Decimal
+    before: Decimal
+    ratio: Decimal | None = None  # floating ads: the ratio set, and the one before
+    ratio_before: Decimal | None = None
+
+
 @dataclass
 class AdRuntime:
     """One configured ad while the bot runs."""
@@ -123,6 +139,8 @@ class AdRuntime:
     hidden_by_bot: str = ""  # why the bot hid it (visible = 0; on_unsafe = "hide")
     band_hold: str = ""  # the exchange's band leaves no price within the guards (last decision)
     market_at: float | None = None  # when market data last reached this ad
+    settle: Settle | None = None  # the last update, the truth for the settle window
+    held_until: float = 0.0  # no strategy update before this (the exchange kept refusing it)
 
     @property
     def label(self) -> str:
@@ -199,6 +217,7 @@ class PricingEngine:
         dry_run: bool = False,
         kill_switch: bool = False,
         reference_max_jump: Decimal = Decimal(5),
+        settle_seconds: float = SETTLE,
     ) -> None:
         self.ads = list(ads)
         self.api = api
@@ -209,6 +228,7 @@ class PricingEngine:
         self.kill_switch = kill_switch
         self.references: dict[tuple[str, str, str], tuple[Decimal, float]] = {}
         self.reference_max_jump = reference_max_jump
+        self.settle_seconds = settle_seconds
         self.tracks: dict[tuple[str, str, str], ReferenceTrack] = {}  # (asset, fiat, ad side)
         self.market_median: dict[tuple[str, str, str], Decimal] = {}  # of the last snapshot
         # alerts for the merchant, (kind, key, text); the bot connects its notifications here
@@ -282,13 +302,43 @@ class PricingEngine:
         assert ad.own is not None
         return ad.own.price_type == "floating" or ad.loaded.strategy.name == "follow_reference"
 
-    def _stale(self, ad: AdRuntime, seen: Decimal) -> bool:
-        """Whether a read of our ad's price may predate our last update (read-your-write lag):
-        shortly after an update, a read that shows the price from before it is not believed."""
-        if not ad.updates:
+    def _settling(self, ad: AdRuntime) -> Settle | None:
+        """The ad's last update while its settle window runs, else None."""
+        settle = ad.settle
+        if settle is None or self.clock.time() - settle.at >= self.settle_seconds:
+            return None
+        return settle
+
+    def _stale(self, ad: AdRuntime, seen: Decimal, ratio: Decimal | None = None) -> bool:
+        """Whether a read of our ad may predate our last update (read-your-write lag).
+
+        For the settle window after an update the price the bot set is the truth: a fixed ad
+        read at any other price is not believed (believing it re-sends the same update, or
+        "corrects" back and forth). A floating ad's price moves with the reference, so only a
+        read showing the price or a ratio from before the update is not believed.
+        """
+        settle = self._settling(ad)
+        if settle is None or ad.own is None:
             return False
-        last = ad.updates[-1]
-        return self.clock.time() - last.at < SETTLE and seen == last.before
+        if ad.own.price_type == "floating":
+            old_ratio = ratio is not None and settle.ratio is not None and ratio != settle.ratio
+            return seen == settle.before or old_ratio
+        return seen != settle.price
+
+    def _rank(self, ad: AdRuntime, items: Sequence[SearchItem]) -> int | None:
+        """Our position in the search results. While a read shows our ad as it was before our
+        update, the position our own price takes (behind ads at the same price: an update
+        moves an ad behind them), not the stale one."""
+        assert ad.own is not None
+        mine = ad.own.adv_no
+        at = next((n for n, i in enumerate(items, 1) if i.adv.adv_no == mine), None)
+        seen = items[at - 1].adv if at is not None else None
+        if self._settling(ad) is None or (seen is not None and not self._stale(
+                ad, seen.price, seen.price_floating_ratio)):
+            return at
+        side, price = ad.own.side, ad.own.price
+        rank = 1 + sum(1 for i in items if i.adv.adv_no != mine and not side.better(price, i.adv.price))
+        return rank if at is not None or rank <= len(items) else None
 
     async def _check_floating(self, ad: AdRuntime, shown: Decimal, how: str) -> None:
         """Take the price a floating ad has now; correct it at once when it crossed a bound.
@@ -339,7 +389,7 @@ class PricingEngine:
             if ad.own is not None and ad.own.adv_no in by_no:
                 fresh = by_no[ad.own.adv_no]
                 ad.online = fresh.adv_status in (None, 1)
-                if self._stale(ad, fresh.price):
+                if self._stale(ad, fresh.price, fresh.price_floating_ratio):
                     continue
                 ad.own = to_own(fresh, ad.own.side)
                 await self._check_floating(ad, ad.own.price, "as your ads list shows it")
@@ -359,10 +409,10 @@ class PricingEngine:
             return None
         now = self.clock.time()
         items = [i for i in snap.items if isinstance(i, SearchItem)]
-        ad.rank = next((n for n, i in enumerate(items, 1) if i.adv.adv_no == ad.own.adv_no), None)
-        seen = items[ad.rank - 1].adv.price if ad.rank is not None else None
-        if seen is not None and not self._stale(ad, seen):
-            await self._check_floating(ad, seen, "as search shows it")
+        ad.rank = self._rank(ad, items)
+        seen = next((i.adv for i in items if i.adv.adv_no == ad.own.adv_no), None)
+        if seen is not None and not self._stale(ad, seen.price, seen.price_floating_ratio):
+            await self._check_floating(ad, seen.price, "as search shows it")
             if ad.own is None:
                 return None
         own_ids = self._own_ids(items)
@@ -483,6 +533,9 @@ class PricingEngine:
             logger.info("dry run: would reprice {} from {} to {}: {}", ad.label, ad.own.price,
                         verdict.price, why)
             return replace(base, result="dry_run", reason=why)
+        if ad.held_until > now:
+            return replace(base, reason=f"{why}; not sent: held until the exchange's refusals "
+                                        f"settle ({ad.held_until - now:.0f} s left)")
         if self.registry.route("repricing") is None:
             h = self.registry.health["update_ad"]
             return replace(base, reason=f"repricing unavailable: update_ad is {h.state} "
@@ -534,6 +587,8 @@ class PricingEngine:
             return replace(base, reason=f"repricing unavailable: {exc}")
         except PriceOutOfRange as exc:
             return await self._band_refused(ad, price, base, exc, now)
+        except QuantityConflict as exc:
+            return await self._quantity_conflict(ad, field_, value, price, base, why, now, exc)
         except AdNotFound as exc:
             ad.online = False
             logger.error("ad {} is not found or not online ({}); holding it", ad.label, exc)
@@ -549,10 +604,51 @@ class PricingEngine:
 
     def _applied(self, ad: AdRuntime, price: Decimal, field_: str, value: Decimal, now: float) -> None:
         assert ad.own is not None
+        ratio = value if field_ == "ratio" else None
+        ad.settle = Settle(now, price, ad.own.price, ratio, ad.own.ratio if ratio else None)
         ad.updates.append(Update(now, ad.own.price, price))
         keep_after = now - max(3600.0, ad.loaded.config.guards.update_window)
         ad.updates = [u for u in ad.updates if u.at >= keep_after]
         ad.own = replace(ad.own, price=price, ratio=value if field_ == "ratio" else ad.own.ratio)
+
+    async def _quantity_conflict(
+        self, ad: AdRuntime, field_: str, value: Decimal, price: Decimal, base: DecisionRow,
+        why: str, now: float, exc: QuantityConflict,
+    ) -> DecisionRow:
+        """187049/187040/187031: the ad's quantities disagree with the exchange's state. Read the
+        ad back (that settles the state), then resend the minimal body (advNo and the price
+        field) once; refused again, hold the ad's updates for CONFLICT_HOLD and alert."""
+        assert ad.own is not None
+        logger.warning("update of {} refused ({}); reading the ad back and resending once",
+                       ad.label, exc)
+        try:
+            back = await self.api.ad_detail(ad.own.adv_no)
+            ad.online = back.adv_status in (None, 1)
+            await self._send(ad.own, field_, value)
+        except BusinessError as err:  # refused again (or the ad is gone): hold and alert
+            return await self._hold_refused(ad, base, exc, err, now)
+        except (BinanceError, CapabilityUnavailable) as err:  # passing trouble: the next tick
+            return replace(base, result="failed", code=exc.code,
+                           reason=f"exchange refused: {exc}; reading the ad back and resending "
+                                  f"failed: {err}")
+        self._applied(ad, price, field_, value, now)
+        return replace(base, result="applied",
+                       reason=f"{why} (resent after reading the ad back: code {exc.code})")
+
+    async def _hold_refused(self, ad: AdRuntime, base: DecisionRow, exc: BinanceError,
+                            err: BaseException, now: float) -> DecisionRow:
+        """Hold an ad whose update the exchange still refuses after a read-back, and say so."""
+        assert ad.own is not None
+        ad.held_until = now + CONFLICT_HOLD
+        text = (f"ad {ad.label}: the exchange refuses its price updates (code {exc.code}: the ad's "
+                f"quantities disagree with the exchange's state), again after reading the ad back "
+                f"and resending the price alone ({err}); its updates hold for "
+                f"{CONFLICT_HOLD / 60:.0f} min. Check the ad's amounts in the Binance app.")
+        logger.error("{}", text)
+        for alert in self.alerts:
+            await alert("ad_refused", f"ad:{ad.own.adv_no}:refused", text)
+        code = getattr(err, "code", None) or exc.code
+        return replace(base, result="failed", reason=text, code=code)
 
     async def _unknown_outcome(
         self, ad: AdRuntime, field_: str, value: Decimal, price: Decimal, base: DecisionRow,

@@ -111,6 +111,8 @@ class BotConfig(_Table):
     max_response_bytes: StrictInt = Field(4 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
     decisions_retention_days: StrictInt = Field(30, ge=1, le=3650)
     reference_max_jump: Decimal = Field(Decimal(5), gt=0, le=100, allow_inf_nan=False)
+    # after an ad update, the price set is the truth this long: reads may still show the old one
+    settle_seconds: Annotated[float, BeforeValidator(_number), Field(ge=0, le=600)] = 45.0
 
 
 def _known_capability(name: str) -> str:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from simulator.errors import SimError, missing
 from simulator.market import Advertiser, Market
+from simulator.scenario import RealismSpec
 from simulator.world_config import OwnAdConfig, RulesConfig, WorldConfig
 from simulator.world_data import (
     SIDES,
@@ -35,6 +36,7 @@ _STATUSES = (1, 3, 4)
 # open orders at which the exchange hides an ad, and at which it shows it again (API notes §11)
 HIDE_AT_OPEN_ORDERS = {"BUY": (8, 4), "SELL": (50, 40)}
 BAND_STEP = Decimal("0.5")  # percent the moving band's half-width may move in a simulated minute
+QUANTITY_TEXT = "The ad's quantity does not match its current state; refresh the ad and try again"
 
 
 def not_online(adv_no: str) -> SimError:
@@ -57,6 +59,9 @@ class OwnAd(AdBase):
     def searchable(self) -> bool:
         """Whether takers find it in search: online, visible and not hidden by the exchange."""
         return self.status == 1 and self.visible and not self.hidden
+    # read-your-write lag: (update time, the ad's (price, ratio, update_ms) just before it)
+    before: list[tuple[int, tuple[Decimal, Decimal, int]]] = field(default_factory=list)
+    conflict: int | None = None  # a quantity-state code the next update gets (until a read)
 
     def floating_price(self, reference: Decimal, price_scale: int) -> Decimal:
         """reference × priceFloatingRatio / 100 at the price scale."""
@@ -79,6 +84,8 @@ class Account:
         self.ads: dict[str, OwnAd] = {}
         low, high = self._rules.moving_band
         self._band_width = {key: (low + high) / 2 for key in markets}  # moving band half-widths
+        self.realism = RealismSpec()
+        self._conflicts = random.Random(0)
         for ad_cfg in cfg.resolved_own_ads():
             ad = self._new_ad(ad_cfg, ids, now_ms)
             self.ads[ad.adv_no] = ad
@@ -102,6 +109,31 @@ class Account:
     def ads_in(self, asset: str, fiat: str) -> list[OwnAd]:
         """The own ads of one market, whatever their status."""
         return [ad for ad in self.ads.values() if ad.asset == asset and ad.fiat == fiat]
+
+    def use_realism(self, spec: RealismSpec, rng: random.Random) -> None:
+        """Switch on the real exchange's habits (read lag, quantity-state refusals)."""
+        self.realism, self._conflicts = spec, rng
+
+    # ----- read-your-write lag -------------------------------------------------------------
+
+    def shown(self, ad: OwnAd, endpoint: str, now_ms: int) -> OwnAd:
+        """`ad` as `endpoint` shows it now: during the read lag after an update, as it was
+        before that update (price, ratio and the update time that places it in search)."""
+        lag_ms = int(self.realism.read_lag_seconds * 1000)
+        ad.before = [b for b in ad.before if b[0] > now_ms - lag_ms]
+        if not ad.before or endpoint not in self.realism.read_lag_endpoints:
+            return ad
+        price, ratio, update_ms = ad.before[0][1]
+        return replace(ad, price=price, ratio=ratio, update_ms=update_ms)
+
+    def shown_in(self, asset: str, fiat: str, endpoint: str, now_ms: int) -> list[OwnAd]:
+        """The own ads of one market as `endpoint` shows them now."""
+        return [self.shown(ad, endpoint, now_ms) for ad in self.ads_in(asset, fiat)]
+
+    def _read(self, ad: OwnAd) -> None:
+        """Reading the ad back settles a quantity-state disagreement (when the scenario says so)."""
+        if self.realism.quantity_conflict_clears:
+            ad.conflict = None
 
     def market_of(self, ad: AdBase) -> Market:
         """The market an ad trades in."""
@@ -174,7 +206,7 @@ class Account:
 
     # ----- endpoints ---------------------------------------------------------------------
 
-    def my_ads(self, body: Any) -> tuple[list[dict[str, Any]], int]:
+    def my_ads(self, body: Any, now_ms: int) -> tuple[list[dict[str, Any]], int]:
         """listWithPagination: own ads by filters, a page at a time."""
         src = as_mapping(body)
         adv_no = get_str(src, "advNo")
@@ -186,16 +218,20 @@ class Account:
                  and (asset is None or ad.asset == asset) and (fiat is None or ad.fiat == fiat)
                  and (side is None or ad.side == side)]
         rows = page_of(found, src, cap=LIST_CAP, required=True)
-        return [ad.to_json(self.market_of(ad).scales) for ad in rows], len(found)
+        for ad in rows:
+            self._read(ad)
+        return [self.shown(ad, "my_ads", now_ms).to_json(self.market_of(ad).scales)
+                for ad in rows], len(found)
 
-    def ad_detail(self, query: Mapping[str, str]) -> dict[str, Any]:
+    def ad_detail(self, query: Mapping[str, str], now_ms: int) -> dict[str, Any]:
         """getDetailByNo: one own ad by the `adsNo` query parameter."""
         adv_no = get_str(query, "adsNo", required=True)
         assert adv_no is not None
         ad = self.ads.get(adv_no)
         if ad is None:
             raise not_online(adv_no)
-        return ad.to_json(self.market_of(ad).scales)
+        self._read(ad)
+        return self.shown(ad, "ad_detail", now_ms).to_json(self.market_of(ad).scales)
 
     def update_ad(self, body: Any, now_ms: int) -> bool:
         """ads/update: only advNo plus the ad's price field and/or `visible` (1 shown, 0 hidden
@@ -219,9 +255,11 @@ class Account:
             ad.updates += 1
             return True
         value = self._checked_value(ad, name, src)
+        self._quantity_state(ad)
         if visible is not None:
             ad.visible = str(visible) == "1"
         market = self.market_of(ad)
+        before = (ad.price, ad.ratio, ad.update_ms)
         if ad.price_type == 1:
             self._set_price(ad, value, now_ms, touch=True)
         else:
@@ -230,8 +268,20 @@ class Account:
             ad.ratio = value
             self._set_price(ad, ad.floating_price(market.reference, market.cfg.price_scale),
                             now_ms, touch=False)
+        if (ad.price, ad.ratio) != before[:2] and self.realism.read_lag_seconds:
+            ad.before.append((now_ms, before))
         ad.updates += 1
         return True
+
+    def _quantity_state(self, ad: OwnAd) -> None:
+        """187049/187040/187031 when the ad's amounts disagree with the exchange's state: drawn
+        at the scenario's rate, and repeated until the ad is read back."""
+        spec = self.realism
+        if ad.conflict is None and spec.quantity_conflict_rate and \
+                self._conflicts.random() < spec.quantity_conflict_rate:
+            ad.conflict = self._conflicts.choice(spec.quantity_conflict_codes)
+        if ad.conflict is not None:
+            raise SimError(ad.conflict, f"{QUANTITY_TEXT} (advNo {ad.adv_no}).")
 
     def _checked_value(self, ad: OwnAd, name: str, src: Mapping[str, Any]) -> Decimal:
         value = get_decimal(src, name)

@@ -34,6 +34,8 @@ MESSAGES: dict[int, tuple[int, str]] = {
     83229: (200, "The ad is paused."),
     83998: (200, "operation is illegal"),
     187022: (200, "Ad not found or not online."),
+    187031: (200, "The ad's available quantity has changed; refresh the ad and try again."),
+    187040: (200, "The ad's quantity is inconsistent; refresh the ad and try again."),
     187049: (200, "This field is not allowed to be updated."),
     187055: (200, "The price is out of the allowed range."),
 }
@@ -81,6 +83,16 @@ def error(code: int, msg: str | None = None, http: int | None = None) -> Answer:
         doc = {"code": str(code), "message": text, "data": None, "success": False}
         return Answer(200, dumps(doc), code=code)
     return Answer(http or default_http, dumps({"code": code, "msg": text}), code=code)
+
+
+WRAPPER = -9000
+
+
+def wrapped(code: int, msg: str | None = None, http: int = 200) -> Answer:
+    """A business error the way the live C2C service often sends it: code -9000 with the real
+    code and reason inside the message text (API notes, section 11)."""
+    text = msg if msg is not None else message(code)
+    return Answer(http, dumps({"code": WRAPPER, "msg": f"{code}: {text}"}), code=WRAPPER)
 
 
 def success(data: Any, total: int | None = None) -> Answer:

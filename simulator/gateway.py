@@ -32,6 +32,7 @@ from simulator.scenario import Permissions, Scenario
 
 SIGNING_PARAMS = frozenset({"recvWindow", "timestamp", "signature"})
 C2C_PREFIX = "/sapi/v1/c2c/"
+MBX_C2C_HEADER = "x-mbx-used-weight-1m"  # spelled as C2C answers carry it (API notes, section 7)
 PHANTOM = frozenset({"get_ads"})  # in the table, but not real: an empty 200 like any unknown path
 PATHS: dict[str, Endpoint] = {ep.path: ep for ep in ENDPOINTS.values()}
 MAX_RECV_WINDOW = 60_000
@@ -136,6 +137,10 @@ class Gateway:
         self.limiter = Limiter(scenario.limits)
         self.faults = FaultBook(list(scenario.faults.rules), seed, scenario.sim.hold_seconds)
         self.log = RequestLog()
+        self.realism = scenario.realism
+        use_realism = getattr(world, "use_realism", None)
+        if callable(use_realism):  # the world's share: read lag, quantity-state refusals
+            use_realism(scenario.realism)
         self._closing = asyncio.Event()
 
     def elapsed(self) -> float:
@@ -285,16 +290,32 @@ class Gateway:
             return self._permissions(key.spec.permissions)
         if call.body_error is not None:
             return answers.error(call.body_error.code, call.body_error.msg)
+        refused = self._client_type(call)
+        if refused is not None:
+            return refused
         query = {k: v for k, v in call.params.items() if k not in SIGNING_PARAMS}
         body = call.body if ep.style is Style.JSON else None
         try:
             data, total = self.world.handle(ep.name, query, body)
         except SimError as exc:
+            if exc.code > 0 and self.realism.wrap_business_errors:
+                return answers.wrapped(exc.code, exc.msg, self.realism.wrap_http)
             return answers.error(exc.code, exc.msg, exc.http_status if exc.code < 0 else None)
         except Exception:
             logger.exception("world.handle({!r}) failed", ep.name)
             return answers.error(-1001)
         return answers.success(data, total)
+
+    def _client_type(self, call: Call) -> Answer | None:
+        """Without `clientType: web` (when the scenario enforces it) the chat credential is
+        -31002 and an ad update -9000/187049, as the live exchange answers."""
+        if not self.realism.require_client_type or call.record.get("client_type") == "web":
+            return None
+        if call.name == "chat_credential":
+            return answers.error(-31002)
+        if call.name == "update_ad":
+            return answers.wrapped(187049, None, self.realism.wrap_http)
+        return None
 
     def _permissions(self, perms: Permissions) -> Answer:
         if not perms.account_access:
@@ -312,8 +333,17 @@ class Gateway:
         if answer.action != "send" or not answer.from_gateway:
             return
         if call.path.startswith(("/sapi/", "/api/")):
-            used = self.limiter.used(call.ticket, self.clock.now_ms())
-            answer.headers[call.ticket.header] = str(used)
+            used = str(self.limiter.used(call.ticket, self.clock.now_ms()))
+            for header in self._weight_headers(call):
+                answer.headers[header] = used
+
+    def _weight_headers(self, call: Call) -> list[str]:
+        """The used-weight header(s) for this answer: C2C answers carry X-SAPI-USED-*, or
+        `x-mbx-used-weight-1m` as one product reports (the scenario's c2c_weight_header)."""
+        choice = self.realism.c2c_weight_header
+        if choice == "sapi" or not call.path.startswith(C2C_PREFIX):
+            return [call.ticket.header]
+        return [MBX_C2C_HEADER] if choice == "mbx" else [call.ticket.header, MBX_C2C_HEADER]
 
     async def _send(self, request: web.Request, call: Call, answer: Answer) -> web.StreamResponse:
         record = call.record

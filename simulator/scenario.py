@@ -14,6 +14,10 @@
     [faults]     [[faults.rules]]: kind (latency, http5xx, timeout, drop, http429, skew,
                  malformed, html403), endpoint, count, start/end/duration (simulated s),
                  rate, and latency_ms, status, html, hold_seconds, skew_ms, retry_after
+    [realism]    the real exchange's habits, each off unless switched on (RealismSpec):
+                 read_lag_seconds, read_lag_endpoints; wrap_business_errors, wrap_http;
+                 quantity_conflict_rate, quantity_conflict_codes, quantity_conflict_clears;
+                 require_client_type; c2c_weight_header
     [world]      passed verbatim to World.from_config (simulator/world.py owns its keys)
 
 Times (`until`, `at`, `start`, `end`) are simulated seconds after the scenario started.
@@ -267,6 +271,55 @@ class FaultsSpec(Strict):
     rules: list[FaultSpec] = Field(default_factory=list)
 
 
+QUANTITY_CODES = (187049, 187040, 187031)
+
+
+class RealismSpec(Strict):
+    """What the real exchange does that a tidy one would not (API notes, section 11).
+
+    Every switch is off by default; the `realistic` scenario turns them all on.
+
+    Read-your-write lag: for `read_lag_seconds` simulated seconds after an `ads/update`
+    that changed the price, the reads in `read_lag_endpoints` still show the ad as it was
+    (price, ratio and place in search).
+    `-9000` wrapper: with `wrap_business_errors`, every positive business code answers as
+    `{"code": -9000, "msg": "<code>: <text>"}` with HTTP `wrap_http` (200 or 400).
+    Quantity state: an `ads/update` is refused at `quantity_conflict_rate` (seeded) with one
+    of `quantity_conflict_codes` because the ad's initAmount/surplusAmount disagree with the
+    exchange's; with `quantity_conflict_clears` a read of the ad (getDetailByNo or the ads
+    list) settles it, else the ad keeps refusing until the scenario is reset.
+    `require_client_type`: a signed request without the `clientType: web` header gets
+    -31002 from `chat/retrieveChatCredential` and -9000/187049 from `ads/update`.
+    `c2c_weight_header`: which used-weight header C2C (/sapi/) answers carry: "sapi"
+    (X-SAPI-USED-IP/UID-WEIGHT-1M), "mbx" (x-mbx-used-weight-1m, as one product reports) or
+    "both".
+    """
+
+    # --- read-your-write lag (section 11.1) ---
+    read_lag_seconds: float = Field(default=0.0, ge=0, le=600)
+    read_lag_endpoints: list[Literal["search", "ad_detail", "my_ads"]] = Field(
+        default_factory=lambda: ["search"])
+    # --- -9000 wraps the real code (11.2); quantity state (11.3) ---
+    wrap_business_errors: bool = False
+    wrap_http: Literal[200, 400] = 200
+    quantity_conflict_rate: float = Field(default=0.0, ge=0, le=1)
+    quantity_conflict_codes: list[int] = Field(default_factory=lambda: list(QUANTITY_CODES),
+                                               min_length=1)
+    quantity_conflict_clears: bool = True
+    # --- clientType enforcement (11.5) ---
+    require_client_type: bool = False
+    # --- used-weight headers (section 7) ---
+    c2c_weight_header: Literal["sapi", "mbx", "both"] = "sapi"
+
+    @model_validator(mode="after")
+    def _check(self) -> RealismSpec:
+        wrong = sorted(set(self.quantity_conflict_codes) - set(QUANTITY_CODES))
+        if wrong:
+            raise ValueError(f"quantity_conflict_codes: {wrong} are not quantity-state codes; "
+                             f"use some of {list(QUANTITY_CODES)}")
+        return self
+
+
 class SimSpec(Strict):
     """Seed, speed (simulated seconds per real second), optional start time, hold time."""
 
@@ -285,6 +338,7 @@ class Scenario(Strict):
     keys: list[KeySpec] = Field(min_length=1)
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     faults: FaultsSpec = Field(default_factory=FaultsSpec)
+    realism: RealismSpec = Field(default_factory=RealismSpec)
     world: dict[str, Any] = Field(default_factory=dict)
     _source: str = PrivateAttr(default="<scenario>")
 

@@ -20,6 +20,7 @@ from simulator.chat import ChatHub, Credentials
 from simulator.clock import VirtualClock
 from simulator.errors import SimError, missing
 from simulator.market import Market, SearchFilter
+from simulator.scenario import RealismSpec
 from simulator.world_chatlog import ChatLog, risk_alert_frame, statistics_frame, system_event
 from simulator.world_config import WorldConfig
 from simulator.world_data import (
@@ -67,6 +68,7 @@ class World:
         self.credentials = Credentials(Ids(stream("credentials"), seen), cfg.chat)
         self.hub = ChatHub(cfg.chat, self.credentials, clock, self._on_chat_text)
         self.ws_base_url = "ws://127.0.0.1/chat"
+        self._realism_rng = stream("realism")
         self._noise = stream("noise")
         self._band = stream("band")
         self._next_ms = now + STEP_MS
@@ -80,8 +82,8 @@ class World:
         return {
             "search": self._search, "reference_price": self._reference_price,
             "categories": lambda q, b: ({"advClassifies": list(CATEGORIES)}, None),
-            "my_ads": lambda q, b: account.my_ads(b),
-            "ad_detail": lambda q, b: (account.ad_detail(q), None),
+            "my_ads": lambda q, b: account.my_ads(b, self.clock.now_ms()),
+            "ad_detail": lambda q, b: (account.ad_detail(q, self.clock.now_ms()), None),
             "update_ad": lambda q, b: (account.update_ad(b, self.clock.now_ms()), None),
             "update_ad_status": lambda q, b: (account.update_ad_status(b, self.clock.now_ms()), None),
             "order_summary": lambda q, b: (orders.summary(), None),
@@ -91,6 +93,10 @@ class World:
             "chat_credential": self._chat_credential,
             "chat_messages": lambda q, b: self.chatlog.page(q),
         }
+
+    def use_realism(self, spec: RealismSpec) -> None:
+        """The scenario's [realism] switches that live in the world (read lag, quantity state)."""
+        self.account.use_realism(spec, self._realism_rng)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], *, seed: int, clock: VirtualClock) -> World:
@@ -175,7 +181,9 @@ class World:
         if market is None:
             page_of([], src, cap=SEARCH_CAP, required=True)  # still checks page and rows
             return [], 0
-        entries = market.search(taker, flt, self.account.searchable_in(asset, fiat),
+        shown = [self.account.shown(ad, "search", self.clock.now_ms())
+                 for ad in self.account.searchable_in(asset, fiat)]
+        entries = market.search(taker, flt, shown,
                                 self.account.advertiser)
         rows = page_of(entries, src, cap=SEARCH_CAP, required=True)
         return [{"adv": ad.to_json(market.scales), "advertiser": who.to_json()}

@@ -550,3 +550,13 @@ async def test_a_streamed_body_is_cut_at_the_limit_not_read_whole(clock: FakeClo
     finally:
         await server.close()
     assert sum(written) < 100 * 1024 * 1024  # the client hung up long before 200 MB
+
+
+def test_an_endpoint_outside_the_official_api_cannot_be_made() -> None:
+    from bot.binance.endpoints import ENDPOINTS, Endpoint, Style, UnofficialPath
+
+    for path in ("/bapi/c2c/v2/friendly/c2c/adv/search", "/sapi/../bapi/c2c/x", "//bapi/x",
+                 "sapi/v1/c2c/ads/search", "/gateway-api/v1/x"):
+        with pytest.raises(UnofficialPath, match="only Binance's official API paths"):
+            Endpoint("web", "POST", path, Style.JSON)
+    assert all(ep.path.startswith(("/sapi/", "/api/")) for ep in ENDPOINTS.values())

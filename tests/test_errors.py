@@ -217,3 +217,63 @@ def test_long_messages_are_cut_in_str() -> None:
     exc = E.BusinessError("x" * 1000, endpoint="search")
     assert len(str(exc)) < 400
     assert exc.msg == "x" * 1000
+
+
+# --- API notes section 11: -9000 wraps the real code; 1870xx is the ad's quantity state -------
+
+WRAPPED = [
+    # (id, status, body, class, code)
+    ("187049 inside, HTTP 200", 200, gw(-9000, "187049: This field is not allowed to be updated."),
+     E.QuantityConflict, 187049),
+    ("187040 inside, HTTP 400", 400, gw(-9000, "Operation failed (187040)"), E.QuantityConflict,
+     187040),
+    ("187031 in the envelope", 200, biz("-9000", "error 187031, refresh the ad"),
+     E.QuantityConflict, 187031),
+    ("187055 inside", 200, gw(-9000, "187055: price out of range"), E.PriceOutOfRange, 187055),
+    ("187022 inside", 200, gw(-9000, "[187022] ad not found"), E.AdNotFound, 187022),
+    ("a range text, no code", 200, gw(-9000, "The price is beyond the limited range"),
+     E.PriceOutOfRange, -9000),
+    ("a range text with prices", 200,
+     gw(-9000, "price must be within the allowed range 88.50 - 96.20"), E.PriceOutOfRange, -9000),
+    ("a code the table does not know", 200, gw(-9000, "183001: something else"), E.BusinessError,
+     183001),
+    ("nothing inside", 200, gw(-9000, "system busy"), E.WrappedTransient, -9000),
+    ("nothing inside, 5xx", 503, gw(-9000, "system busy"), E.ExchangeUnavailable, -9000),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "cls", "code"), [c[1:] for c in WRAPPED],
+                         ids=[c[0] for c in WRAPPED])
+def test_minus_9000_is_decoded_and_reacted_to_by_its_inner_code(
+        status: int, body: str, cls: type[E.BinanceError], code: int) -> None:
+    exc = classify(status, body, endpoint="update_ad")
+    assert type(exc) is cls
+    assert exc.code == code
+    assert exc.wrapper == -9000
+    if code != -9000:
+        assert f"code {code} inside -9000" in str(exc)
+
+
+def test_an_undecodable_minus_9000_is_transient_and_retried() -> None:
+    exc = classify(200, gw(-9000, "system busy"), endpoint="update_ad")
+    assert is_retryable(exc)
+    assert not is_retryable(classify(200, gw(-9000, "187049 field"), endpoint="update_ad"))
+
+
+@pytest.mark.parametrize("code", [187049, 187040, 187031])
+def test_the_quantity_state_codes_share_one_reaction(code: int) -> None:
+    assert type(classify(200, biz(code, "refused"), endpoint="update_ad")) is E.QuantityConflict
+
+
+def test_minus_31002_on_the_chat_credential_is_a_client_bug_not_unregistered() -> None:
+    from bot.capabilities import outcome_of
+    from bot.states import EndpointState
+
+    exc = classify(400, gw(-31002, "illegal parameter"), endpoint="chat_credential")
+    assert type(exc) is E.ClientBug and exc.code == -31002
+    assert "clientType" in str(exc) and "bug" in str(exc)
+    assert outcome_of(exc) is not EndpointState.UNREGISTERED
+    assert not is_retryable(exc)
+    # on order detail it stays the intermittent one, retried with the other parameter name
+    other = classify(400, gw(-31002, "illegal parameter"), endpoint="order_detail")
+    assert type(other) is E.IllegalParameter

@@ -1,127 +1,214 @@
-"""Issue 13: the simulator's exchange realism switches (price band, hidden ads, `visible`)."""
+"""The simulator's [realism] switches: each habit of the real exchange, on and off."""
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal
+import random
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
-from pydantic import ValidationError
 
-from simulator.errors import SimError
-from simulator.world import World
-from simulator.world_config import RulesConfig
-from tests.test_sim_account import FIXED, FLOATING, TWO_ADS, make_world, move
-
-SEARCH = {"asset": "USDT", "fiat": "RUB", "page": 1, "rows": 20}
+from simulator.app import Simulator, run_simulator
+from simulator.scenario import RealismSpec, ScenarioError, load_scenario, parse_scenario
+from tests.conftest import SimHttp
+from tests.test_sim_account import FIXED, FLOATING, TWO_ADS, code_of, make_world, move
 
 
-def with_rules(**rules: Any) -> dict[str, Any]:
-    return TWO_ADS | {"rules": rules}
-
-
-def refusal(world: World, body: dict[str, Any]) -> SimError:
-    with pytest.raises(SimError) as err:
-        world.handle("update_ad", {}, body)
-    return err.value
-
-
-def searched(world: World, taker: str = "BUY") -> set[str]:
-    found, _ = world.handle("search", {}, SEARCH | {"tradeType": taker})
-    return {item["adv"]["advNo"] for item in found}
-
-
-def test_the_refusal_names_the_allowed_bounds_or_not() -> None:
-    world, _ = make_world(with_rules())
-    err = refusal(world, {"advNo": FIXED, "price": "73.99"})
-    assert err.code == 187055 and "minimum 74.00, maximum 111.00" in err.msg
-    world, _ = make_world(with_rules(band_in_message=False))
-    err = refusal(world, {"advNo": FIXED, "price": "73.99"})
-    assert err.code == 187055 and not re.search(r"\d", err.msg)
-
-
-def test_the_moving_band_is_not_80_to_120_and_moves() -> None:
-    world, clock = make_world(with_rules(price_band_mode="moving", moving_band=["3", "8"]))
-    err = refusal(world, {"advNo": FIXED, "price": "100.00"})  # inside 80-120%, outside +-8%
-    assert err.code == 187055
-    low, high = world.account.band(world.markets[("USDT", "RUB")])
-    assert Decimal("85") < low < Decimal("90") and Decimal("95") < high < Decimal("100")
-    seen = {world.account.band(world.markets[("USDT", "RUB")])}
-    for _ in range(30):
-        move(world, clock, 60)
-        seen.add(world.account.band(world.markets[("USDT", "RUB")]))
-    assert len(seen) > 5  # width and reference both move it
-    assert world.handle("update_ad", {}, {"advNo": FIXED, "price": "92.60"})[0] is True
-
-
-def test_rules_are_validated() -> None:
-    with pytest.raises(ValidationError):
-        RulesConfig.model_validate({"price_band_mode": "sliding"})
-    with pytest.raises(ValidationError):
-        RulesConfig.model_validate({"moving_band": ["0", "5"]})
-    with pytest.raises(ValidationError):
-        RulesConfig.model_validate({"hide_on_open_orders": "yes please"})
-
-
-def _open(world: World, clock: Any, adv_no: str, n: int) -> list[str]:
-    ad = world.account.ads[adv_no]
-    scales = world.account.market_of(ad).scales
-    out = []
-    for _ in range(n):
-        (event,) = world.orders.create(ad, scales, clock.now_ms(), total=ad.min_amount)
-        out.append(event.order.order_no)
-    return out
-
-
-def test_a_buy_ad_is_hidden_at_8_open_orders_and_shown_again_at_4_rank_kept() -> None:
-    cfg = with_rules(hide_on_open_orders=True)
-    cfg["orders"] = {"rate_per_hour": 0}
-    world, clock = make_world(cfg)
-    assert FLOATING in searched(world, "SELL")
-    rank = world.account.ads[FLOATING].rank
-    orders = _open(world, clock, FLOATING, 8)
-    assert FLOATING not in searched(world, "SELL")
-    assert world.account.to_control()[1]["hidden"] == "8 open orders"
-    move(world, clock, 1)
-    assert world.account.ads[FLOATING].rank is None
-    for no in orders[:3]:  # 5 open: still hidden
-        world.orders.force(no, 6, clock.now_ms())
-    assert FLOATING not in searched(world, "SELL")
-    world.orders.force(orders[3], 6, clock.now_ms())  # 4 open: shown again, same place
-    assert FLOATING in searched(world, "SELL")
-    move(world, clock, 1)
-    assert world.account.ads[FLOATING].rank == rank
-
-
-def test_without_the_switch_open_orders_do_not_hide() -> None:
-    cfg = TWO_ADS | {"orders": {"rate_per_hour": 0}}
-    world, clock = make_world(cfg)
-    _open(world, clock, FLOATING, 9)
-    assert FLOATING in searched(world, "SELL")
-
-
-def test_an_ad_below_its_minimum_is_hidden_and_loses_its_rank_when_refilled() -> None:
-    cfg = with_rules(hide_below_min=True)
-    cfg["orders"] = {"rate_per_hour": 0, "restock": False}
-    world, clock = make_world(cfg)
-    ad = world.account.ads[FIXED]
-    before = ad.update_ms
-    ad.surplus = Decimal("5")  # 5 x 93.40 < 1000 minimum
-    assert FIXED not in searched(world)
-    move(world, clock, 10)
-    ad.surplus = Decimal("100000")
-    assert FIXED in searched(world)
-    assert ad.update_ms == clock.now_ms() > before  # behind every ad at its price
-
-
-def test_visible_hides_an_ad_from_search_and_shows_it_again() -> None:
+def lagging(seconds: float = 10, endpoints: tuple[str, ...] = ("search", "ad_detail", "my_ads"),
+            **more: Any) -> Any:
     world, clock = make_world(TWO_ADS)
-    assert world.handle("update_ad", {}, {"advNo": FIXED, "visible": 0})[0] is True
-    assert FIXED not in searched(world)
-    assert world.account.ads[FIXED].status == 1  # still online
+    world.use_realism(RealismSpec(read_lag_seconds=seconds, read_lag_endpoints=list(endpoints),
+                                  **more))
+    return world, clock
+
+
+def reads(world: Any) -> dict[str, str]:
+    """The fixed ad's price as search, getDetailByNo and the ads list show it."""
+    found, _ = world.handle("search", {}, {"asset": "USDT", "fiat": "RUB", "tradeType": "BUY",
+                                           "page": 1, "rows": 20})
+    search = next(i["adv"]["price"] for i in found if i["adv"]["advNo"] == FIXED)
+    detail = world.handle("ad_detail", {"adsNo": FIXED}, None)[0]["price"]
+    (listed,), _ = world.handle("my_ads", {}, {"page": 1, "rows": 10, "advNo": FIXED})
+    return {"search": search, "ad_detail": detail, "my_ads": listed["price"]}
+
+
+# ----- read-your-write lag -------------------------------------------------------------------
+
+def test_reads_show_the_old_price_for_the_lag_then_the_new_one() -> None:
+    world, clock = lagging(10)
+    world.handle("update_ad", {}, {"advNo": FIXED, "price": "92.00"})
+    assert reads(world) == dict.fromkeys(("search", "ad_detail", "my_ads"), "93.40")
+    assert str(world.account.ads[FIXED].price) == "92.00"  # the exchange itself has the new price
+    move(world, clock, 9)
+    assert set(reads(world).values()) == {"93.40"}
     move(world, clock, 1)
-    assert world.account.ads[FIXED].rank is None
-    world.handle("update_ad", {}, {"advNo": FIXED, "visible": "1"})
-    assert FIXED in searched(world)
-    assert refusal(world, {"advNo": FIXED, "visible": 2}).code == -1100
+    assert set(reads(world).values()) == {"92.00"}
+
+
+def test_the_lag_applies_to_the_reads_named_only() -> None:
+    world, _ = lagging(10, ("search",))
+    world.handle("update_ad", {}, {"advNo": FIXED, "price": "92.00"})
+    assert reads(world) == {"search": "93.40", "ad_detail": "92.00", "my_ads": "92.00"}
+
+
+def test_two_updates_inside_the_lag_show_each_state_as_it_was_lag_ago() -> None:
+    world, clock = lagging(10)
+    world.handle("update_ad", {}, {"advNo": FIXED, "price": "92.00"})
+    move(world, clock, 5)
+    world.handle("update_ad", {}, {"advNo": FIXED, "price": "91.50"})
+    assert reads(world)["search"] == "93.40"
+    move(world, clock, 5)
+    assert reads(world)["search"] == "92.00"
+    move(world, clock, 5)
+    assert reads(world)["search"] == "91.50"
+
+
+def test_a_floating_ad_shows_its_old_ratio_during_the_lag() -> None:
+    world, _ = lagging(10)
+    world.handle("update_ad", {}, {"advNo": FLOATING, "priceFloatingRatio": "98.00"})
+    shown = world.handle("ad_detail", {"adsNo": FLOATING}, None)[0]
+    assert shown["priceFloatingRatio"] == "99.20000000" and shown["price"] == "91.76"
+
+
+def test_without_the_switch_reads_show_the_update_at_once() -> None:
+    world, _ = make_world(TWO_ADS)
+    world.handle("update_ad", {}, {"advNo": FIXED, "price": "92.00"})
+    assert set(reads(world).values()) == {"92.00"}
+
+
+# ----- quantity state --------------------------------------------------------------------------
+
+def test_quantity_conflicts_come_at_the_rate_and_clear_on_a_read() -> None:
+    world, _ = make_world(TWO_ADS)
+    world.account.use_realism(RealismSpec(quantity_conflict_rate=1.0,
+                                          quantity_conflict_codes=[187040]), random.Random(1))
+    body = {"advNo": FIXED, "price": "92.00"}
+    assert code_of(world, "update_ad", {}, body) == 187040
+    assert code_of(world, "update_ad", {}, body) == 187040  # until the ad is read back
+    assert str(world.account.ads[FIXED].price) == "93.40"
+    world.handle("ad_detail", {"adsNo": FIXED}, None)
+    world.account.realism = RealismSpec()  # no new disagreement drawn
+    assert world.handle("update_ad", {}, body)[0] is True
+
+
+def test_a_sticky_quantity_conflict_survives_reads() -> None:
+    world, _ = make_world(TWO_ADS)
+    world.account.use_realism(RealismSpec(quantity_conflict_clears=False), random.Random(1))
+    world.account.ads[FIXED].conflict = 187031
+    world.handle("ad_detail", {"adsNo": FIXED}, None)
+    world.handle("my_ads", {}, {"page": 1, "rows": 10})
+    assert code_of(world, "update_ad", {}, {"advNo": FIXED, "price": "92.00"}) == 187031
+
+
+def test_quantity_conflicts_are_drawn_from_the_seed() -> None:
+    def draws(seed: int) -> list[int]:
+        world, _ = make_world(TWO_ADS, seed=seed)
+        world.use_realism(RealismSpec(quantity_conflict_rate=0.5))
+        got = []
+        for _ in range(20):
+            try:
+                world.handle("update_ad", {}, {"advNo": FIXED, "price": "92.00"})
+                got.append(0)
+            except Exception as exc:  # noqa: BLE001 - a SimError
+                got.append(exc.code)  # type: ignore[attr-defined]
+                world.handle("ad_detail", {"adsNo": FIXED}, None)
+        return got
+
+    assert draws(3) == draws(3)
+    assert {0, 187049, 187040, 187031} >= set(draws(3)) and len(set(draws(3))) > 1
+
+
+# ----- the gateway: -9000, clientType, weight headers ----------------------------------------
+
+def _scenario(**realism: Any) -> Any:
+    base = load_scenario("calm")
+    return base.model_copy(update={"realism": base.realism.model_copy(update=realism)})
+
+
+async def _on(http_session: aiohttp.ClientSession, **realism: Any) -> AsyncIterator[SimHttp]:
+    async with run_simulator(_scenario(**realism), speed=0, seed=3) as sim:
+        yield SimHttp(http_session, sim)
+
+
+async def _sell_ad(http: SimHttp) -> str:
+    ads = await http.call("my_ads", body={"page": 1, "rows": 10, "tradeType": "SELL"})
+    return str(ads.json["data"][0]["advNo"])
+
+
+@pytest.mark.parametrize("wrap_http", [200, 400])
+async def test_business_errors_come_wrapped_in_minus_9000(
+        http_session: aiohttp.ClientSession, wrap_http: int) -> None:
+    async for http in _on(http_session, wrap_business_errors=True, wrap_http=wrap_http):
+        refused = await http.call("update_ad", body={"advNo": "1" * 19, "price": "93.00"})
+        assert refused.status == wrap_http
+        assert refused.json["code"] == -9000 and refused.json["msg"].startswith("187022: ")
+        # gateway errors (negative codes) are not wrapped
+        bad = await http.call("update_ad", body={"advNo": await _sell_ad(http), "price": "9.001"})
+        assert bad.json["code"] == -1100
+
+
+async def test_without_client_type_the_credential_is_31002_and_an_update_9000_187049(
+        http_session: aiohttp.ClientSession) -> None:
+    async for http in _on(http_session, require_client_type=True):
+        adv_no = await _sell_ad(http)  # reads are served without it
+        no_type = {"clientType": None}
+        cred = await http.call("chat_credential", headers=no_type)
+        assert cred.status == 400 and cred.json == {"code": -31002, "msg": "illegal parameter"}
+        upd = await http.call("update_ad", body={"advNo": adv_no, "price": "93.00"}, headers=no_type)
+        assert upd.json["code"] == -9000 and "187049" in upd.json["msg"]
+        ok = await http.call("chat_credential")
+        assert ok.json["code"] == "000000"
+        done = await http.call("update_ad", body={"advNo": adv_no, "price": "93.00"})
+        assert done.json["data"] is True
+
+
+@pytest.mark.parametrize(("choice", "present", "absent"), [
+    ("sapi", "x-sapi-used-ip-weight-1m", "x-mbx-used-weight-1m"),
+    ("mbx", "x-mbx-used-weight-1m", "x-sapi-used-ip-weight-1m"),
+    ("both", "x-mbx-used-weight-1m", None),
+])
+async def test_c2c_answers_carry_the_weight_header_the_scenario_names(
+        http_session: aiohttp.ClientSession, choice: str, present: str, absent: str | None) -> None:
+    async for http in _on(http_session, c2c_weight_header=choice):
+        reply = await http.call("my_ads", body={"page": 1, "rows": 10})
+        names = {k.lower(): v for k, v in reply.headers.items()}
+        assert names[present] == "1"
+        if absent:
+            assert absent not in names
+        if choice == "both":
+            assert names["x-sapi-used-ip-weight-1m"] == "1"
+        time = await http.call("server_time")  # /api/ keeps its own header
+        assert "x-mbx-used-weight-1m" in {k.lower() for k in time.headers}
+
+
+# ----- the scenario ----------------------------------------------------------------------------
+
+def test_realistic_switches_every_habit_on() -> None:
+    spec = load_scenario("realistic").realism
+    assert spec.read_lag_seconds > 0 and set(spec.read_lag_endpoints) == {
+        "search", "ad_detail", "my_ads"}
+    assert spec.wrap_business_errors and spec.quantity_conflict_rate > 0
+    assert spec.require_client_type and spec.c2c_weight_header == "mbx"
+    assert load_scenario("calm").realism == RealismSpec()  # off everywhere else
+
+
+@pytest.mark.parametrize(("realism", "said"), [
+    ({"quantity_conflict_codes": [187022]}, "not quantity-state codes"),
+    ({"read_lag_endpoints": ["list_orders"]}, "realism.read_lag_endpoints"),
+    ({"read_lag_seconds": -1}, "realism.read_lag_seconds"),
+    ({"quantity_conflict_rate": 2}, "realism.quantity_conflict_rate"),
+    ({"c2c_weight_header": "x"}, "realism.c2c_weight_header"),
+    ({"wrap_http": 500}, "realism.wrap_http"),
+    ({"lag": 3}, "realism.lag"),
+])
+def test_bad_realism_switches_are_named(realism: dict[str, Any], said: str) -> None:
+    with pytest.raises(ScenarioError, match=said):
+        parse_scenario({"keys": [{"label": "main"}], "realism": realism}, source="x.toml")
+
+
+async def test_the_realistic_scenario_runs(http_session: aiohttp.ClientSession) -> None:
+    async with run_simulator("realistic", speed=0) as sim:
+        assert isinstance(sim, Simulator) and sim.scenario.realism.require_client_type
+        reply = await SimHttp(http_session, sim).call("chat_credential")
+        assert reply.json["code"] == "000000"

@@ -25,7 +25,7 @@ from loguru import logger
 from pydantic import SecretStr
 from yarl import URL
 
-from bot.binance.endpoints import ENDPOINTS, Endpoint, Style
+from bot.binance.endpoints import ENDPOINTS, Endpoint, Style, check_official
 from bot.binance.errors import (
     BadResponse,
     BinanceError,
@@ -284,7 +284,7 @@ class SignedClient:
             query["recvWindow"] = self.recv_window
             query["timestamp"] = self.now_ms()
         payload = encode_query(query)
-        url = f"{self.base_url}{ep.path}"
+        url = f"{self.base_url}{check_official(ep.path)}"
         if ep.signed:
             if self._signer is None:
                 raise ValueError("this client has no signer; signed endpoints need a secret or key")
@@ -321,6 +321,7 @@ class SignedClient:
     async def call(self, endpoint: str | Endpoint, params: Mapping[str, Any] | None = None) -> Response:
         """Send one request (re-syncing on -1021 once, waiting out 429s a bounded number of times)."""
         ep = ENDPOINTS[endpoint] if isinstance(endpoint, str) else endpoint
+        check_official(ep.path)  # before anything goes out, the clock sync included
         if ep.signed and self._sync_due():
             async with self._sync_lock:  # many first calls at once sync once
                 if self._sync_due():

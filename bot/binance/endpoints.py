@@ -2,8 +2,30 @@
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from enum import StrEnum
+
+OFFICIAL_PREFIXES = ("/sapi/", "/api/")
+
+
+class UnofficialPath(ValueError):
+    """A path outside Binance's official API (/sapi/, /api/): never sent."""
+
+
+def check_official(path: str) -> str:
+    """`path` if it is under /sapi/ or /api/ (after resolving `..` and `//`), else UnofficialPath.
+
+    The web endpoints behind cookies (`/bapi/c2c/...`) break the exchange's terms and put
+    the account at risk: the client never calls them, whatever a plugin or a table asks.
+    """
+    resolved = posixpath.normpath(path) + ("/" if path.endswith("/") else "")
+    if resolved != path or not path.startswith(OFFICIAL_PREFIXES):
+        raise UnofficialPath(
+            f"refusing to call {path!r}: only Binance's official API paths ({', '.join(OFFICIAL_PREFIXES)}) "
+            "are used; the website's own endpoints (such as /bapi/) break Binance's terms of use "
+            "and put the account at risk")
+    return path
 
 
 class Style(StrEnum):
@@ -28,6 +50,9 @@ class Endpoint:
     query_params: tuple[str, ...] = ()  # JSON-body endpoints that take some params in the query
     summary: str = ""
     capability: str | None = None  # the feature of the bot that needs it (bot.capabilities)
+
+    def __post_init__(self) -> None:
+        check_official(self.path)
 
 
 C2C = "/sapi/v1/c2c"

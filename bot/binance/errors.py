@@ -36,6 +36,7 @@ class BinanceError(Exception):
         self.code = code
         self.retry_after = retry_after
         self.headers = dict(headers or {})
+        self.wrapper: int | None = None  # -9000 when `code` was decoded from inside a -9000
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -44,7 +45,8 @@ class BinanceError(Exception):
         if self.status is not None:
             said.append(f"HTTP {self.status}")
         if self.code is not None:
-            said.append(f"code {self.code}")
+            said.append(f"code {self.code}" if self.wrapper is None or self.code == self.wrapper
+                        else f"code {self.code} inside {self.wrapper}")
         if self.msg:
             said.append(repr(self.msg[:200]))
         tail = f" ({', '.join(said)})" if said else ""
@@ -103,6 +105,13 @@ class IllegalParameter(Transient):
     """-31002 (seen intermittently on order detail): retried later, with the other parameter name."""
 
     advice = "the exchange rejected a parameter it usually accepts; retried later"
+
+
+class WrappedTransient(Transient):
+    """-9000 whose message names no code or reason the bot knows: a passing business error,
+    retried on backoff (API notes, section 11)."""
+
+    advice = "the exchange refused the operation for now (-9000 without a known reason); retried later"
 
 
 # --- park the feature -------------------------------------------------------------
@@ -186,10 +195,23 @@ class AdNotFound(BusinessError):
     advice = "the ad was not found or is not online"
 
 
-class FieldNotAllowed(BusinessError):
-    """187049: only the fields that change may be sent."""
+class ClientBug(RequestRejected):
+    """-31002 from the chat credential: the request lacked what the exchange requires (the
+    `clientType: web` header). A bug in the bot, not an endpoint the key is missing."""
 
-    advice = "a field is not allowed in this update (a bug in the bot)"
+    advice = ("the exchange refused the request as malformed (-31002): a bug in the bot's request "
+              "(it must send the clientType: web header), not an endpoint missing from this key")
+
+
+class QuantityConflict(BusinessError):
+    """187049 / 187040 / 187031: the ad's amounts (initAmount, surplusAmount) disagree with the
+    exchange's state (or a field was not allowed). The engine reads the ad back and resends
+    the minimal body (advNo and the price field) once; refused again, it holds and alerts."""
+
+    advice = "the exchange refused the update: the ad's quantities disagree with its state"
+
+
+FieldNotAllowed = QuantityConflict  # 187049 is one of the quantity-state codes
 
 
 class PriceOutOfRange(BusinessError):
@@ -263,7 +285,9 @@ CODES: dict[int, type[BinanceError]] = {
     -1007: ExchangeUnavailable,
     -31002: IllegalParameter,
     187022: AdNotFound,
-    187049: FieldNotAllowed,
+    187031: QuantityConflict,
+    187040: QuantityConflict,
+    187049: QuantityConflict,
     187055: PriceOutOfRange,
     83229: AdPaused,
     83998: OperationIllegal,
@@ -278,9 +302,34 @@ STATUSES: dict[int, type[BinanceError]] = {
 }
 
 
+WRAPPER = -9000
+_RANGE_TEXT = re.compile(r"\b(limited|allowed|price)\b.{0,40}\brange\b|\brange\b.{0,20}\bprice\b",
+                         re.IGNORECASE)
+_INNER_CODE = re.compile(r"(?<![\d.])-?(\d{5,6})(?![\d.])")
+
+
+def unwrap(code: int | None, msg: str) -> tuple[int | None, type[BinanceError] | None]:
+    """The real code inside a -9000 message and its class: a code the table knows first, then a
+    price-range text (PriceOutOfRange, no code), then any other business code
+    (BusinessError); (None, None) when nothing inside can be read."""
+    if code != WRAPPER:
+        return code, None
+    numbers = [int(m.group(1)) for m in _INNER_CODE.finditer(msg)]
+    known = [n for n in numbers if n in CODES]
+    if known:
+        return known[0], CODES[known[0]]
+    if _RANGE_TEXT.search(msg):
+        return None, PriceOutOfRange
+    if numbers:
+        return numbers[0], BusinessError
+    return None, None
+
+
 def _class_for(status: int, code: int | None) -> type[BinanceError]:
     if status in (418, 429):
         return STATUSES[status]
+    if code == WRAPPER:
+        return WrappedTransient
     if code is not None and code in CODES:
         return CODES[code]
     if code is not None and -1199 <= code <= -1100:
@@ -384,6 +433,10 @@ def _check(
     if status >= 300 or (isinstance(doc, dict) and _is_gateway_error(doc)):
         code = _as_code(doc.get("code")) if isinstance(doc, dict) else None
         msg = str(doc.get("msg") or doc.get("message") or "") if isinstance(doc, dict) else ""
+        if code == WRAPPER:
+            return _wrapped(status, msg, kw)
+        if code == -31002 and kw["endpoint"] == "chat_credential":
+            return ClientBug(msg, code=code, **kw)
         if status < 300 and code is not None:
             return _class_for(400, code)(msg, code=code, **kw)
         return _class_for(status, code)(msg, code=code, **kw)
@@ -394,6 +447,18 @@ def _check(
             return BadResponse(f"expected a JSON object, got {type(doc).__name__}", **kw)
         return _Ok(doc)
     return _check_envelope(doc, kw)
+
+
+def _wrapped(status: int, msg: str, kw: dict[str, Any]) -> BinanceError:
+    """-9000: react to the code inside; `wrapper` keeps -9000 for the logs."""
+    inner, cls = unwrap(WRAPPER, msg)
+    if cls is None:
+        exc: BinanceError = (ExchangeUnavailable if status >= 500 else WrappedTransient)(
+            msg, code=WRAPPER, **kw)
+    else:
+        exc = cls(msg, code=inner if inner is not None else WRAPPER, **kw)
+    exc.wrapper = WRAPPER
+    return exc
 
 
 def _is_gateway_error(doc: dict[str, Any]) -> bool:
@@ -409,6 +474,8 @@ def _check_envelope(doc: Any, kw: dict[str, Any]) -> BinanceError | _Ok:
         return _Ok(doc)
     msg = str(doc.get("message") or doc.get("msg") or "")
     code = _as_code(doc.get("code"))
+    if code == WRAPPER:
+        return _wrapped(200, msg, kw)
     if code is None or code == 0:
         match = _POSITIVE_CODE.search(msg)
         code = int(match.group(1)) if match else None

@@ -1,244 +1,213 @@
-"""Issue 13: the bot against a simulator that behaves like the real exchange.
+"""The real exchange's habits (the `[realism]` switches), end to end: the real bot's engine
+and client against the simulator with the switch on.
 
-The price band is learned from refusals (named bounds, or bisection when none), an ad the
-exchange hides for its open orders is held with a reason, and an ad whose price cannot be
-kept inside its guards is hidden with `visible = 0` and shown again when safe.
+The read-lag tests drive the engine step by step on a frozen simulator (a search every 10
+simulated seconds, the own-ads list every 20), so that every read the lag can spoil is made.
 """
 
 from __future__ import annotations
 
-import math
-from decimal import Decimal as D
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from bot.band import BAND_TTL
-from bot.states import CapState
-from bot.status import build
-from bot.view import render
+import pytest
+
+from bot.app import Bot
+from bot.binance.endpoints import Endpoint, Style, UnofficialPath
+from bot.binance.errors import ClientBug, QuantityConflict
+from bot.pollers import MarketPoller, OwnAdsPoller
+from bot.states import EndpointState
+from config.loader import load_config
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import Scenario, load_scenario
-from tests.e2e.helpers import BUY_AD, SELL_AD
-from tests.e2e.test_engine import decide, started
+from state.db import Store
+from tests.conftest import ClientClock
+from tests.e2e.helpers import SELL_AD, registry_on, sim_client, write_config
 
-FIXED_70 = SELL_AD.format(floor="60", ceiling="99").replace(
-    'strategy = "undercut"', 'strategy = "fixed"').replace(
-    '[ads.params]\nstep = "0.01"', '[ads.params]\nprice = "70.00"')
-
-
-def scenario(**rules: Any) -> Scenario:
-    """calm, with a still reference, no random orders, and these [world.rules]."""
-    world = {"markets": [{"volatility": "0"}], "orders": {"rate_per_hour": 0}, "rules": rules}
-    return load_scenario("calm").model_copy(update={"world": world})
+LAG = 30.0  # simulated seconds reads lag an update, longer than the search and list intervals
 
 
-def updates(sim: Simulator) -> list[dict[str, Any]]:
-    return sim.requests("update_ad")
+def scenario(**realism: Any) -> Scenario:
+    """calm's world with these [realism] switches."""
+    base = load_scenario("calm")
+    return base.model_copy(update={"realism": base.realism.model_copy(update=realism)})
 
 
-def prices_sent(sim: Simulator) -> list[D]:
-    return [D(r["body"]["price"]) for r in updates(sim) if "price" in r["body"]]
+@asynccontextmanager
+async def started(sim: Simulator, tmp: Path, body: str, bot: str = "") -> AsyncIterator[Bot]:
+    """A started (not running) Bot on a frozen simulator: the test drives every step."""
+    clock = ClientClock(sim.clock)
+    store = await Store.open(tmp / "r.db")
+    client = sim_client(sim, clock, timeout=2.0)
+    try:
+        b = Bot(load_config(write_config(tmp, body, bot)), client, store, clock=clock)
+        await b.start()
+        yield b
+    finally:
+        await client.close()
+        await store.close()
 
 
-def visibility_sent(sim: Simulator, ok: bool = False) -> list[int]:
-    return [int(r["body"]["visible"]) for r in updates(sim)
-            if "visible" in r["body"] and (not ok or r["status"] == 200)]
+def _own(sim: Simulator, side: str) -> Any:
+    return next(a for a in sim.world.account.ads.values() if a.side == side)  # type: ignore[attr-defined]
 
 
-# ----- item 3: the price band is learned ------------------------------------------------------
+def _accepted(sim: Simulator) -> list[str]:
+    """The prices of the accepted ads/update calls, in order."""
+    return [r["body"].get("price") or r["body"].get("priceFloatingRatio")
+            for r in sim.requests("update_ad") if r["code"] == "000000"]
 
 
-async def test_a_refusal_naming_the_bounds_clamps_the_next_update_without_a_retry_loop(tmp_path) -> None:
-    async with run_simulator(scenario(band_in_message=True), speed=0, seed=4) as sim:
-        async with started(sim, tmp_path, FIXED_70) as bot:
-            row = await decide(bot)
-            assert row.result == "failed" and row.code == 187055
-            assert "the exchange allows 74.00 to 111.00" in row.reason
-            assert prices_sent(sim) == [D("70.00")]  # no immediate retry of the refused price
+async def _drive(sim: Simulator, bot: Bot, steps: int) -> list[Any]:
+    """`steps` times: 10 simulated seconds, a search and a decision; the own-ads list every
+    other step. The decision rows, in order."""
+    market = next(p for p in bot.pollers if isinstance(p, MarketPoller))
+    own = next(p for p in bot.pollers if isinstance(p, OwnAdsPoller))
+    rows: list[Any] = []
+    bot.engine.observers.append(lambda ad, row: rows.append(row))
+    for step in range(steps):
+        sim.advance(10)
+        if step % 2:
+            await bot.engine.on_own_ads(await own.fetch("my_ads"))
+        await bot.engine.on_market(await market.fetch("search"))
+    return rows
+
+
+SELL = SELL_AD.format(floor="90.00", ceiling="96.00").replace("min_interval = 5", "min_interval = 0")
+
+
+async def test_read_lag_never_resends_the_same_update_nor_trusts_the_stale_price(
+        tmp_path: Path) -> None:
+    spec = scenario(read_lag_seconds=LAG, read_lag_endpoints=["search", "ad_detail", "my_ads"])
+    async with run_simulator(spec, speed=0, seed=3) as sim:
+        async with started(sim, tmp_path, SELL) as bot:
+            rows = await _drive(sim, bot, 90)  # 15 simulated minutes
+            ad = bot.ads[0]
+            assert ad.own is not None and ad.own.price == _own(sim, "SELL").price
+    sent = _accepted(sim)
+    assert len(sent) > 5
+    assert [a for a, b in zip(sent, sent[1:], strict=False) if a == b] == []
+    applied = [r for r in rows if r.result == "applied"]
+    # every move starts from the price the bot set last, never from a stale read of the old one
+    for prev, row in zip(applied, applied[1:], strict=False):
+        assert row.price_before == prev.target, (prev, row)
+    # rank and standing count the ad at its own price while search still shows the old one
+    stale = [r for r in rows if r.trace.get("rank") is not None and r.result != "applied"]
+    assert stale and all(r.trace["standing"] is not None for r in stale)
+
+
+async def test_rank_while_search_lags_is_the_place_of_the_price_set(tmp_path: Path) -> None:
+    spec = scenario(read_lag_seconds=LAG)
+    async with run_simulator(spec, speed=0, seed=3) as sim:
+        async with started(sim, tmp_path, SELL) as bot:
+            rows = await _drive(sim, bot, 1)
+            assert rows[-1].result == "applied"  # undercut moved the ad to first place
             sim.advance(10)
-            row = await decide(bot)
-            assert row.result == "applied" and row.target == D("74.00") and "band" in row.guards
-            assert row.trace["band"] == {"low": "74.00", "high": "111.00", "source": "message"}
-            sim.advance(10)
-            row = await decide(bot)
-            assert row.result == "held" and "already at 74.00" in row.reason
-            assert prices_sent(sim) == [D("70.00"), D("74.00")]
-            assert sim.world.account.ads[bot.ads[0].own.adv_no].price == D("74.00")
+            market = next(p for p in bot.pollers if isinstance(p, MarketPoller))
+            snap = await market.fetch("search")
+            mine = bot.ads[0].own.adv_no
+            items = list(snap.items)
+            stale_at = next(n for n, i in enumerate(items, 1) if i.adv.adv_no == mine)
+            assert items[stale_at - 1].adv.price == rows[-1].price_before  # search shows the old
+            price = rows[-1].target
+            row = await bot.engine.evaluate(bot.ads[0], snap)
+            assert row is not None and row.price_before == price  # the price it set is the truth
+            placed = 1 + sum(1 for i in items if i.adv.adv_no != mine and i.adv.price <= price)
+            assert row.trace["rank"] == placed != stale_at
+            assert row.trace["standing"] == 1
 
 
-async def test_the_moving_band_is_learned_too(tmp_path) -> None:
-    sc = scenario(price_band_mode="moving", moving_band=["5", "5"])
-    async with run_simulator(sc, speed=0, seed=4) as sim:
-        async with started(sim, tmp_path, FIXED_70) as bot:
-            low, _ = sim.world.account.band(sim.world.markets[("USDT", "RUB")])
-            assert low > D("74.00")  # not 80%
-            assert (await decide(bot)).code == 187055
-            sim.advance(10)
-            row = await decide(bot)
-            assert row.result == "applied" and row.target == low
+async def test_a_wrapped_quantity_refusal_is_read_back_and_resent_once(tmp_path: Path) -> None:
+    spec = scenario(wrap_business_errors=True)
+    async with run_simulator(spec, speed=0, seed=3) as sim:
+        async with started(sim, tmp_path, SELL) as bot:
+            _own(sim, "SELL").conflict = 187040  # the ad's amounts disagree until it is read
+            rows = await _drive(sim, bot, 1)
+    assert rows[-1].result == "applied", rows[-1]
+    assert "resent after reading the ad back: code 187040" in rows[-1].reason
+    calls = [r["endpoint"] for r in sim.requests() if r["endpoint"] in ("update_ad", "ad_detail")]
+    assert calls[-3:] == ["update_ad", "ad_detail", "update_ad"]
+    assert [r["code"] for r in sim.requests("update_ad")] == [-9000, "000000"]
+    assert _own(sim, "SELL").price == Decimal(rows[-1].target)
 
 
-async def test_without_bounds_the_edge_is_found_by_bisection(tmp_path) -> None:
-    async with run_simulator(scenario(band_in_message=False), speed=0, seed=4) as sim:
-        async with started(sim, tmp_path, FIXED_70) as bot:
-            start = bot.ads[0].own.price
-            bound = math.ceil(math.log2((start - D("70.00")) / D("0.01"))) + 1  # + the first try
-            rows = []
-            for _ in range(bound + 3):
-                rows.append(await decide(bot))
-                sim.advance(10)
-            sent = prices_sent(sim)
-            refused = [r.target for r in rows if r.code == 187055]
-            assert len(sent) <= bound, sent
-            assert len(set(refused)) == len(refused)  # never the same refused price twice
-            assert bot.ads[0].own.price == D("74.00")  # the edge itself
-            assert sim.world.account.ads[bot.ads[0].own.adv_no].price == D("74.00")
-            assert rows[-1].result == "held"
-
-
-async def test_the_learned_band_expires(tmp_path) -> None:
-    async with run_simulator(scenario(), speed=0, seed=4) as sim:
-        async with started(sim, tmp_path, FIXED_70) as bot:
-            await decide(bot)
-            sim.advance(10)
-            assert (await decide(bot)).target == D("74.00")
-            sim.advance(BAND_TTL + 10)
-            row = await decide(bot)  # forgotten: the strategy's price is tried once more
-            assert row.code == 187055 and prices_sent(sim)[-1] == D("70.00")
-
-
-# ----- item 5: hidden ads ---------------------------------------------------------------------
-
-async def test_an_ad_hidden_for_its_open_orders_holds_and_says_why(tmp_path) -> None:
-    async with run_simulator(scenario(hide_on_open_orders=True), speed=0, seed=4) as sim:
-        async with started(sim, tmp_path, BUY_AD) as bot:
-            adv_no = bot.ads[0].own.adv_no
-            ad = sim.world.account.ads[adv_no]
-            scales = sim.world.account.market_of(ad).scales
-            orders = [sim.world.orders.create(ad, scales, sim.clock.now_ms(), total=ad.min_amount)[0]
-                      .order.order_no for _ in range(8)]
-            await bot.desk.poller.fetch("list_orders")
-            assert bot.desk.open_count(adv_no) == 8
-            row = await decide(bot)
-            assert row.result == "held" and row.reason.startswith(
-                "hidden by the exchange: 8 open orders (a BUY ad is hidden at 8, shown again at 4)")
-            assert row.trace["rank"] is None and updates(sim) == []
-            assert "hidden by the exchange: 8 open orders" in render(bot, bot.clock.time())
-            doc = await build(bot)
-            assert doc["ads"][0]["hidden"].startswith("8 open orders")
-            for no in orders[:4]:
-                sim.world.orders.force(no, 6, sim.clock.now_ms())
-            sim.advance(5)
-            await bot.desk.poller.fetch("list_orders")
-            row = await decide(bot)
-            assert row.trace["rank"] is not None and bot.ads[0].hidden == ""
-            assert not row.reason.startswith("hidden")
-
-
-async def test_an_ad_below_its_minimum_is_hidden_and_the_merchant_alerted(tmp_path) -> None:
+async def test_a_quantity_refusal_that_persists_holds_the_ad_and_alerts_once(
+        tmp_path: Path) -> None:
+    spec = scenario(wrap_business_errors=True, quantity_conflict_clears=False)
     alerts: list[tuple[str, str, str]] = []
-    async with run_simulator(scenario(hide_below_min=True), speed=0, seed=4) as sim:
-        async with started(sim, tmp_path, BUY_AD) as bot:
 
-            async def alert(kind: str, key: str, text: str) -> None:
-                alerts.append((kind, key, text))
+    async def alert(kind: str, key: str, text: str) -> None:
+        alerts.append((kind, key, text))
 
-            bot.engine.alerts.append(alert)
-            adv_no = bot.ads[0].own.adv_no
-            sim.world.account.ads[adv_no].surplus = D("1")
-            await bot._on_own_ads(await bot.pollers[0].fetch("my_ads"))
-            row = await decide(bot)
-            assert row.result == "held" and "below the minimum order" in row.reason
-            assert [a[0] for a in alerts] == ["ad_hidden"]
-            await decide(bot)
-            assert len(alerts) == 1  # once per episode
-
-
-# ----- item 6: emergency hide -----------------------------------------------------------------
-
-HIDE = '\non_unsafe = "hide"\n[ads.params]'
+    async with run_simulator(spec, speed=0, seed=3) as sim:
+        async with started(sim, tmp_path, SELL) as bot:
+            bot.engine.alerts[:] = [alert]
+            _own(sim, "SELL").conflict = 187031  # and a read does not settle it
+            rows = await _drive(sim, bot, 6)  # one minute: the ad holds after its first refusal
+    updates = sim.requests("update_ad")
+    assert len(updates) == 2  # the update and its one resend, then nothing
+    assert all(r["code"] == -9000 for r in updates)
+    assert rows[0].result == "failed" and rows[0].code == 187031
+    assert [r.result for r in rows[1:]] and all(r.result == "held" for r in rows[1:])
+    assert any("not sent: held" in r.reason for r in rows[1:])
+    assert [a[0] for a in alerts] == ["ad_refused"]
+    assert "quantities disagree" in alerts[0][2]
 
 
-async def test_the_kill_switch_hides_the_ad_once_and_shows_it_again(tmp_path) -> None:
-    body = SELL_AD.format(floor="80", ceiling="99").replace("\n[ads.params]", HIDE)
-    async with run_simulator(scenario(), speed=0, seed=4) as sim:
-        async with started(sim, tmp_path, body, bot="kill_switch = true") as bot:
-            adv_no = bot.ads[0].own.adv_no
+async def test_client_type_is_sent_and_a_missing_one_is_a_client_bug(tmp_path: Path) -> None:
+    spec = scenario(require_client_type=True)
+    async with run_simulator(spec, speed=0, seed=3) as sim:
+        clock = ClientClock(sim.clock)
+        async with registry_on(sim, clock, tmp_path / "c.db") as (registry, _store):
+            await registry.call("chat_credential")  # the bot's client sends clientType: web
+            assert registry.state("chat_credential") is EndpointState.AVAILABLE
+            assert sim.requests("chat_credential")[-1]["client_type"] == "web"
+            # the same request without the header: -31002, a bug in the request, not -2008
+            client = registry.client
+            real = client._headers
+            client._headers = lambda ep, body: {k: v for k, v in real(ep, body).items()  # type: ignore[method-assign]
+                                                if k != "clientType"}
+            with pytest.raises(ClientBug) as got:
+                await registry.call("chat_credential")
+            with pytest.raises(QuantityConflict) as refused:
+                await registry.call("update_ad", {"advNo": _own(sim, "SELL").adv_no,
+                                                  "price": "93.00"})
+            client._headers = real  # type: ignore[method-assign]
+            assert got.value.code == -31002 and "clientType" in str(got.value)
+            assert registry.state("chat_credential") is not EndpointState.UNREGISTERED
+            assert refused.value.code == 187049 and refused.value.wrapper == -9000
+
+
+async def test_the_governor_reads_the_mbx_weight_header_of_c2c_answers(tmp_path: Path) -> None:
+    from bot.ratelimit import RateGovernor
+
+    spec = scenario(c2c_weight_header="mbx")
+    async with run_simulator(spec, speed=0, seed=3) as sim:
+        clock = ClientClock(sim.clock)
+        governor = RateGovernor(12000, clock=clock)
+        async with registry_on(sim, clock, tmp_path / "w.db", governor=governor) as (registry, _s):
             for _ in range(3):
-                row = await decide(bot)
-                assert row.result == "held" and "kill switch" in row.reason
-            assert visibility_sent(sim) == [0]
-            assert sim.world.account.ads[adv_no].visible is False
-            assert sim.world.account.ads[adv_no].status == 1  # still online
-            assert "hidden by the bot (visible = 0): the kill switch is on" in render(bot, 0)
-            assert (await build(bot))["ads"][0]["hidden_by_bot"] == "the kill switch is on"
-            bot.engine.kill_switch = False
-            await decide(bot)
-            await decide(bot)
-            assert visibility_sent(sim) == [0, 1]
-            assert sim.world.account.ads[adv_no].visible is True
+                resp = await registry.call("my_ads", {"page": 1, "rows": 10})
+            names = {k.lower() for k in resp.headers}
+            assert "x-mbx-used-weight-1m" in names
+            assert not any(n.startswith("x-sapi-used") for n in names)
+            assert governor.used() >= int(resp.headers["x-mbx-used-weight-1m"]) >= 3
 
 
-async def test_hold_is_the_default_and_sends_nothing(tmp_path) -> None:
-    body = SELL_AD.format(floor="80", ceiling="99")
-    async with run_simulator(scenario(), speed=0, seed=4) as sim:
-        async with started(sim, tmp_path, body, bot="kill_switch = true") as bot:
-            await decide(bot)
-            assert updates(sim) == []
-
-
-async def test_repricing_lost_hides_the_ad_and_it_comes_back(tmp_path) -> None:
-    body = SELL_AD.format(floor="80", ceiling="99").replace("\n[ads.params]", HIDE)
-    async with run_simulator(scenario(), speed=0, seed=4) as sim:
-        async with started(sim, tmp_path, body) as bot:
-            sim.add_fault("http5xx", endpoint="update_ad", count=3)
-            row = await decide(bot)  # the update, its reissue and the hide fail (500)
-            assert row.result == "unknown"
-            assert bot.registry.status("repricing").state is CapState.DISABLED
-            assert visibility_sent(sim) == [0] and bot.ads[0].hidden_by_bot == ""
-            await bot.engine.check_visibility()  # the next check (what a capability change runs)
-            await bot.engine.check_visibility()
-            assert visibility_sent(sim, ok=True) == [0]  # once
-            assert sim.world.account.ads[bot.ads[0].own.adv_no].visible is False
-            assert bot.ads[0].hidden_by_bot == "ad updates are unavailable"
-            sim.advance(10)
-            await decide(bot)  # updates work again: a fresh decision shows it
-            assert visibility_sent(sim, ok=True) == [0, 1]
-
-
-async def test_stale_market_data_hides_the_ad_and_fresh_data_shows_it(tmp_path) -> None:
-    body = SELL_AD.format(floor="80", ceiling="99").replace("\n[ads.params]", HIDE)
-    async with run_simulator(scenario(), speed=0, seed=4) as sim:
-        async with started(sim, tmp_path, body) as bot:
-            await decide(bot)
-            sim.advance(bot.engine.market_stale + 1)
-            await bot.engine.check_visibility()
-            assert visibility_sent(sim) == [0]
-            assert "market data is" in bot.ads[0].hidden_by_bot
-            await decide(bot)
-            assert visibility_sent(sim) == [0, 1]
-
-
-async def test_a_band_outside_the_guards_holds_and_hides_the_ad(tmp_path) -> None:
-    body = SELL_AD.format(floor="60", ceiling="70").replace(
-        'strategy = "undercut"', 'strategy = "fixed"').replace(
-        '[ads.params]\nstep = "0.01"', 'on_unsafe = "hide"\n[ads.params]\nprice = "65.00"')
-    async with run_simulator(scenario(), speed=0, seed=4) as sim:
-        async with started(sim, tmp_path, body) as bot:
-            assert (await decide(bot)).code == 187055  # 65 refused: the band is 74 to 111
-            assert visibility_sent(sim) == []  # a refusal alone is not unsafe: the band is known
-            sim.advance(10)
-            row = await decide(bot)
-            assert row.result == "held" and row.guards == ("band",)
-            assert "leaves no price within the floor 60 and ceiling 70" in row.reason
-            assert visibility_sent(sim) == [0] and prices_sent(sim) == [D("65.00")]
-            assert bot.ads[0].hidden_by_bot == row.reason
-
-
-async def test_a_dry_run_only_says_it_would_hide(tmp_path) -> None:
-    body = SELL_AD.format(floor="80", ceiling="99").replace("\n[ads.params]", HIDE)
-    async with run_simulator(scenario(), speed=0, seed=4) as sim:
-        async with started(sim, tmp_path, body, bot="kill_switch = true\ndry_run = true") as bot:
-            await decide(bot)
-            await decide(bot)
-            assert updates(sim) == []
-            assert bot.ads[0].hidden_by_bot == "dry run, not sent: the kill switch is on"
+async def test_the_client_refuses_a_path_outside_the_official_api(tmp_path: Path) -> None:
+    async with run_simulator("calm", speed=0, seed=3) as sim:
+        client = sim_client(sim, ClientClock(sim.clock))
+        try:
+            web = object.__new__(Endpoint)  # as a plugin could smuggle one past the table
+            for name, value in dict(name="web_ads", method="POST", path="/bapi/c2c/v2/friendly/c2c/adv/search",
+                                    style=Style.JSON, weight=1, signed=True, envelope=True,
+                                    write=False, query_params=(), summary="", capability=None).items():
+                object.__setattr__(web, name, value)
+            with pytest.raises(UnofficialPath, match="official API paths"):
+                await client.call(web, {"asset": "USDT"})
+            assert sim.requests() == []  # nothing went out, not even the clock sync
+        finally:
+            await client.close()
