@@ -349,6 +349,7 @@ def attach_order_desk(bot: Bot, settings: Settings | None = None, *,
                      chat_timings=chat_timings, banned_until=lambda: bot.client.banned_until,
                      dry_run=lambda: bot.cfg.bot.dry_run)  # the one flag, as a reload leaves it
     desk.poller.governor = bot.governor
+    desk.started_at = bot.client.now_ms() / 1000  # the exchange's time, as orders' creation times
     plan_intervals([*bot.pollers, desk.poller], app.bot.weight_budget)  # one budget for all
     bot.bus.subscribe(OrderStatusHeard, desk.on_heard, name="order-desk")
     bot.bus.subscribe(CapabilityChanged, desk.notes.on_capability, name="notify-capabilities")
