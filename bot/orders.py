@@ -6,6 +6,11 @@ transaction (state.orders.OrderStore.advance) under one lock: an order seen
 both ways is merged, never doubled, and a stale status never moves it back.
 The outbox worker (bot.dispatch) sends the reactions afterwards, exactly once.
 The bot never releases coins and never marks an order paid: alerts say what to do.
+
+On a new store (a first start, or a store lost and created again) the orders already
+open at the exchange were created before the store: they are recorded as they are,
+without a greeting or a reaction to their status (a lost store's run may have sent them),
+and only what happens to them afterwards is reacted to (bot.reactions).
 """
 
 from __future__ import annotations
@@ -36,10 +41,11 @@ from bot.notify import TELEGRAM_API, Notifications, Notifier, TelegramNotifier, 
 from bot.order_poller import OrderPoller
 from bot.order_track import RANK, STATUS_NAME, record_from_row
 from bot.pollers import plan_intervals
-from bot.reactions import new_uuid, plan_change, plan_stuck
+from bot.reactions import new_uuid, plan_change, plan_stuck, predates
 from config.models import AppConfig
 from state.chat import ChatStore
 from state.db import Store
+from state.meta import Meta
 from state.notifications import NotificationLog
 from state.orders import OrderRecord, OrderStore, Plan
 from state.outbox import Outbox
@@ -105,6 +111,11 @@ class OrderDesk:
         self._summary: OrderSummary | None = None
         self._unknown: dict[str, UnknownStatus] = {}
         self.open_by_ad: dict[str, int] | None = None  # open orders per ad, once orders are listed
+        self.meta = Meta(store)
+        self.started_at = clock.time()  # on a new store, orders created before it predate it
+        self._since: float | None = None  # Meta.orders_since, once read
+        self._since_read = False
+        self._quiet: list[str] = []  # open orders just recorded without reactions (before the store)
 
     def tasks(self) -> list[Callable[[], Awaitable[Any]]]:
         """The long-running parts: the poller, the chat session, the outbox worker."""
@@ -120,9 +131,14 @@ class OrderDesk:
         """Store what was seen of an order and queue its reactions, in one transaction."""
         async with self._lock:
             now = self.clock.time()
+            since = await self.store_since()
             plan = await self.orders.advance(
                 seen.order_number,
-                lambda stored: plan_change(stored, seen, self.cfg.on, now, self.make_uuid), now)
+                lambda stored: plan_change(stored, seen, self.cfg.on, now, self.make_uuid, since),
+                now)
+        first = bool(plan.steps) and plan.steps[0].old is None
+        if first and plan.record.is_open and predates(plan.record, since):
+            self._quiet.append(seen.order_number)
         for step in plan.steps:
             logger.info("order {}: {} -> {}{} ({})", seen.order_number,
                         STATUS_NAME.get(step.old, "new") if step.old else "new",
@@ -159,6 +175,7 @@ class OrderDesk:
             self._reported[rec.order_number] = report
         if seen:
             self.registry.hints.setdefault("order_no", next(iter(seen)))
+        self._say_quiet()
         await self.check_stuck()
         await self.count_open_by_ad()
         await self.refresh_view()
@@ -234,6 +251,22 @@ class OrderDesk:
             if detail is not None:
                 seen = replace(detail, status=ev.status, source="chat")
         await self.observe(seen)
+        self._say_quiet()
+
+    async def store_since(self) -> float | None:
+        """When this store began following orders (None: a store older than that rule)."""
+        if not self._since_read:
+            self._since = await self.meta.orders_since(self.started_at)
+            self._since_read = True
+        return self._since
+
+    def _say_quiet(self) -> None:
+        """Say which open orders were just recorded without reactions, in one line."""
+        if self._quiet:
+            quiet, self._quiet = self._quiet, []
+            logger.warning("new store: {} order(s) already open at the exchange were recorded "
+                           "without reactions (created before this store): {}", len(quiet),
+                           ", ".join(quiet))
 
     async def check_stuck(self) -> None:
         """Queue the `stuck` reaction for orders paid and not released after stuck_after_minutes."""
@@ -330,6 +363,7 @@ def attach_order_desk(bot: Bot, settings: Settings | None = None, *,
                      chat_timings=chat_timings, banned_until=lambda: bot.client.banned_until,
                      dry_run=lambda: bot.cfg.bot.dry_run)  # the one flag, as a reload leaves it
     desk.poller.governor = bot.governor
+    desk.started_at = bot.client.now_ms() / 1000  # the exchange's time, as orders' creation times
     plan_intervals([*bot.pollers, desk.poller], app.bot.weight_budget)  # one budget for all
     bot.bus.subscribe(OrderStatusHeard, desk.on_heard, name="order-desk")
     bot.bus.subscribe(CapabilityChanged, desk.notes.on_capability, name="notify-capabilities")

@@ -7,6 +7,11 @@ Rules (evaluated inside the transaction that stores the change, so they are exac
 - Every other status gets its reaction on a step the bot saw. Inferred steps
   get none: an alert that an order was paid is no use once it is completed.
 - An order seen for the first time already finished gets no reaction at all.
+- On a store that began following orders at `store_since` (state.meta.Meta.orders_since;
+  None for a store from before that rule), an order created before it was open before
+  the store existed, and may have been greeted by a run whose store was lost: it never
+  gets a greeting, and its first sighting is recorded with no reaction (its status was
+  reached before); only the steps seen after that get theirs.
 """
 
 from __future__ import annotations
@@ -109,8 +114,15 @@ def _same(a: OrderRecord, b: OrderRecord) -> bool:
     return all(getattr(a, f.name) == getattr(b, f.name) for f in fields(a) if f.name not in skip)
 
 
+def predates(order: OrderRecord, store_since: float | None) -> bool:
+    """Whether the order was created before this store began following orders."""
+    if store_since is None or order.created_at is None:
+        return False  # an existing store, or a creation time unknown: as always
+    return order.created_at < store_since
+
+
 def plan_change(stored: OrderRecord | None, seen: OrderRecord, cfg: Reactions, now: float,
-                make_uuid: UuidFactory = new_uuid) -> Plan:
+                make_uuid: UuidFactory = new_uuid, store_since: float | None = None) -> Plan:
     """Merge what was seen into what is stored: the steps to record and the reactions to queue."""
     if stored is None:
         steps = infer_path(None, seen.status)
@@ -122,20 +134,23 @@ def plan_change(stored: OrderRecord | None, seen: OrderRecord, cfg: Reactions, n
         record = replace(stored.merged(seen), status=seen.status if steps else stored.status)
         if not steps and _same(stored, record):
             return Plan(record, write=False)
-    names = _reactions(stored, record, steps)
+    names = _reactions(stored, record, steps, predates(record, store_since))
     items = [i for n in names for i in items_for(n, getattr(cfg, n), record, now, make_uuid)]
     return Plan(record, tuple(steps), tuple(items))
 
 
-def _reactions(stored: OrderRecord | None, record: OrderRecord, steps: list[Step]) -> list[str]:
+def _reactions(stored: OrderRecord | None, record: OrderRecord, steps: list[Step],
+               before_store: bool) -> list[str]:
     if not record.complete:
         return []  # planned later, once the order is known in full
-    names: list[str] = ["new"] if record.is_open else []
+    if stored is None and before_store:
+        return []  # all of it happened before this store: recorded, not reacted to
+    names: list[str] = ["new"] if record.is_open and not before_store else []
     first_final = stored is None and is_final(record.status)
     for step in steps:
         if not step.inferred and step.new != 1 and not first_final:
             names.append(REACTION_OF[step.new])
-    filled_in = stored is not None and not stored.complete
+    filled_in = stored is not None and not stored.complete and not before_store
     if filled_in and not steps and record.status in (2, 3):
         names.append(REACTION_OF[record.status])
     return names

@@ -12,6 +12,7 @@ import errno
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 import aiosqlite
 
-from state.migrations import MIGRATIONS
+from state.migrations import MARK_CREATED, MIGRATIONS
 
 LOW_SPACE = 1 << 20  # bytes: below this much free space a write failure is a full disk
 
@@ -132,6 +133,8 @@ class Store:
             async with self.transaction() as db:
                 for statement in _statements(script):
                     await db.execute(statement)
+                if number == 1:  # this open creates the store (state.meta.Meta.orders_since)
+                    await db.execute(MARK_CREATED, (repr(time.time()),))
                 await db.execute(f"PRAGMA user_version={number}")
 
     @asynccontextmanager

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from state.db import Store
+from state.migrations import STORE_CREATED_AT
 
 BAN_UNTIL = "ip_ban_until"
+ORDERS_SINCE = "orders_since"
 
 
 class Meta:
@@ -41,3 +45,23 @@ class Meta:
     async def clear_ban(self) -> None:
         """Forget a persisted IP ban (`p2pbot ban --clear`)."""
         await self.store.execute("DELETE FROM meta WHERE key = ?", (BAN_UNTIL,))
+
+    async def orders_since(self, now: float) -> float | None:
+        """When this store began to follow orders (epoch seconds of the bot's clock), or None.
+
+        None for a store created before this bot version kept the mark (`store_created_at`,
+        written by the open that creates a store): it keeps the behaviour it always had.
+        Otherwise the time of the first start of an order desk on it, `now` at that first
+        call (to the millisecond, the exchange's unit), kept for every later start: an order
+        created before it was open before this store existed, and what happened to it then
+        (a greeting, a payment noted) is not known here.
+        """
+        if await self.get(STORE_CREATED_AT) is None:
+            return None
+        await self.store.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                                 (ORDERS_SINCE, repr(math.floor(now * 1000) / 1000)))
+        value = await self.get(ORDERS_SINCE)
+        try:
+            return float(value) if value else None
+        except ValueError:
+            return None

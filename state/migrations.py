@@ -132,3 +132,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX price_decisions_last ON price_decisions (last_at)
     """,
 ]
+
+# run once, in the transaction of migration 1, by the open that creates the store (an
+# upgrade never runs it): a store without this row was created by an older version
+STORE_CREATED_AT = "store_created_at"
+MARK_CREATED = f"INSERT OR IGNORE INTO meta (key, value) VALUES ('{STORE_CREATED_AT}', ?)"

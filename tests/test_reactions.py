@@ -172,3 +172,44 @@ def test_the_example_greeting_asks_only_the_buyer_to_pay() -> None:
     assert "Pay with Tinkoff" in greet["SELL"].payload["content"]
     assert "pay" not in greet["BUY"].payload["content"].lower().replace("i will pay", "")
     assert "I will pay" in greet["BUY"].payload["content"]
+
+
+# --- a new store: orders created before it (bot.reactions: store_since) ------------------
+
+SINCE = NOW - 60  # the store began following orders a minute ago; rec() was created 5 min ago
+
+
+def reactions_since(stored: OrderRecord | None, seen: OrderRecord) -> list[tuple[str, str]]:
+    plan = plan_change(stored, seen, CFG, NOW, uuids(), store_since=SINCE)  # type: ignore[arg-type]
+    return [(i.status, i.action) for i in plan.items]
+
+
+@pytest.mark.parametrize("status", [1, 2, 3])
+def test_an_open_order_created_before_the_store_is_recorded_without_any_reaction(
+        status: int) -> None:
+    plan = plan_change(None, rec(status), CFG, NOW, uuids(), store_since=SINCE)  # type: ignore[arg-type]
+    assert plan.write and plan.record.status == status and plan.steps[-1].new == status
+    assert plan.items == ()
+
+
+def test_a_step_seen_after_the_first_sighting_gets_its_reaction_but_never_a_greeting() -> None:
+    assert reactions_since(rec(1), rec(2)) == [("buyer_paid", "notify")]
+    assert reactions_since(rec(2), rec(4)) == [("completed", "chat")]
+    assert reactions_since(rec(1, pay_method=None), rec(1)) == []  # details filled in: no greeting
+
+
+def test_an_order_first_heard_in_chat_before_the_store_gets_no_late_reaction_when_filled_in() -> None:
+    heard = OrderRecord(ORDER, 2, source="chat")  # no details: its reactions waited
+    assert reactions_since(heard, rec(2)) == []
+    assert reactions_since(heard, rec(4)) == [("completed", "chat")]  # a step seen since
+
+
+def test_an_order_created_after_the_store_began_is_greeted_as_always() -> None:
+    assert reactions_since(None, rec(1, created_at=SINCE)) == [("new", "chat"), ("new", "notify")]
+    assert reactions_since(None, rec(2, created_at=SINCE + 1)) == [
+        ("new", "chat"), ("new", "notify"), ("buyer_paid", "notify")]
+
+
+def test_an_existing_store_or_an_unknown_creation_time_keeps_the_rules_as_they_were() -> None:
+    assert reactions_of(None, rec(1)) == [("new", "chat"), ("new", "notify")]  # store_since None
+    assert reactions_since(None, rec(1, created_at=None)) == [("new", "chat"), ("new", "notify")]

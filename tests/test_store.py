@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 
@@ -25,6 +26,38 @@ async def test_fresh_store_is_migrated_in_wal(tmp_path) -> None:
         assert await again.schema_version() == len(MIGRATIONS)
     finally:
         await again.close()
+
+
+async def test_a_store_this_open_creates_is_marked_and_keeps_when_it_began_to_follow_orders(
+        tmp_path) -> None:
+    store = await Store.open(tmp_path / "new.db")
+    try:
+        assert await Meta(store).get("store_created_at") is not None
+        assert await Meta(store).orders_since(1_751_796_000.1234) == 1_751_796_000.123
+    finally:
+        await store.close()
+    again = await Store.open(tmp_path / "new.db")  # a restart: the first start's time stays
+    try:
+        assert await Meta(again).orders_since(1_751_799_999.0) == 1_751_796_000.123
+    finally:
+        await again.close()
+
+
+@pytest.mark.parametrize("version", [1, len(MIGRATIONS)])
+async def test_a_store_created_by_an_older_version_is_not_taken_for_a_new_one(
+        tmp_path, version: int) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # what an older version left: no mark
+        for script in MIGRATIONS[:version]:
+            conn.executescript(script)
+        conn.execute(f"PRAGMA user_version={version}")
+    store = await Store.open(path)  # upgraded (or not) by this version
+    try:
+        assert await store.schema_version() == len(MIGRATIONS)
+        assert await Meta(store).orders_since(1_751_796_000.0) is None
+        assert await Meta(store).get("orders_since") is None
+    finally:
+        await store.close()
 
 
 async def test_newer_schema_is_refused(tmp_path) -> None:
