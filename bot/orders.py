@@ -281,6 +281,7 @@ class OrderDesk:
             row = await self.outbox.get(order.order_number, "new", "chat")
             state = "-" if row is None else {"done": "sent", "pending": "waiting",
                                              "sending": "sending",
+                                             "sent": "sent, unconfirmed",
                                              "dry_run": "would send"}.get(row.state, row.state)
             rows.append(ViewRow(order.order_number, order.status, state))
         self.view = rows

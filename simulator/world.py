@@ -32,7 +32,7 @@ from simulator.world_data import (
     get_str,
     page_of,
 )
-from simulator.world_orders import OrderBook, OrderEvent, Party
+from simulator.world_orders import STATUS_NAMES, OrderBook, OrderEvent, Party
 
 SEARCH_CAP = 20  # a search page never holds more than 20 ads, whatever `rows` says
 CATEGORIES = ["mass", "profession"]
@@ -130,6 +130,8 @@ class World:
                                                 event.text, now_ms)
                 self.hub.push(msg.to_json())
                 continue
+            if order.status not in STATUS_NAMES:
+                continue  # an odd status: no system message names it
             msg = self.chatlog.system(order.order_no, system_event(order.side, order.status), now_ms)
             self.hub.push(msg.to_json())
             if event.kind == "created":

@@ -120,6 +120,11 @@ class OrdersConfig(_Strict):
     appeal_seconds: [low, high] time an appeal takes to resolve (3 -> 4).
     commission_rate: the maker fee, a fraction of the amount.
     restock: refill an ad's surplus to its initial amount when it can no longer fill its minimum.
+    odd_status_probability: share of paid orders that pass through a status this page of the
+        API does not list before they complete (2 -> odd -> 4), as Binance's sister venue
+        documents (3 releasing, 5 appeal); it lasts `release_seconds`, and no system message
+        announces it.
+    odd_statuses: the statuses drawn from (not one of the known 1, 2, 3, 4, 6, 7).
     """
 
     rate_per_hour: Decimal = Field(Decimal("6"), ge=0)
@@ -132,9 +137,14 @@ class OrdersConfig(_Strict):
     appeal_seconds: tuple[int, int] = (600, 1800)
     commission_rate: Decimal = Field(Decimal("0.0016"), ge=0, lt=1)
     restock: bool = True
+    odd_status_probability: Decimal = Field(Decimal("0"), ge=0, le=1)
+    odd_statuses: list[int] = Field(default_factory=lambda: [5], min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> OrdersConfig:
+        known = [s for s in self.odd_statuses if s in (1, 2, 3, 4, 6, 7) or s < 0]
+        if known:
+            raise ValueError(f"odd_statuses must be statuses the API does not list, not {known}")
         for name in ("pay_seconds", "release_seconds", "appeal_seconds"):
             low, high = getattr(self, name)
             if not 1 <= low <= high:
@@ -156,6 +166,9 @@ class ChatConfig(_Strict):
     noise: send `statistics` frames and occasional `risk_alert` frames.
     statistics_seconds: simulated seconds between `statistics` frames.
     ping_interval_seconds: real seconds between the server's protocol pings (0 = none).
+    echo_drop_probability: share of accepted merchant messages whose `self: true` echo never
+        comes (the message is stored and in the REST history all the same; error frames are
+        always sent). Binance does not always echo a send.
     """
 
     credential_ttl_seconds: int = Field(600, ge=1)
@@ -168,6 +181,7 @@ class ChatConfig(_Strict):
     noise: bool = True
     statistics_seconds: int = Field(60, ge=1)
     ping_interval_seconds: float = Field(30.0, ge=0)
+    echo_drop_probability: Decimal = Field(Decimal("0"), ge=0, le=1)
 
 
 class AccountConfig(_Strict):

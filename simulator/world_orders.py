@@ -202,10 +202,15 @@ class OrderBook:
                 order.says.append((now_ms + rng.randint(2, 20) * 1000, rng.choice(lines)))
             if rng.random() < float(cfg.appeal_probability):
                 self._next(order, now_ms + rng.randint(60, 600) * 1000, 3)
+            elif cfg.odd_status_probability and rng.random() < float(cfg.odd_status_probability):
+                odd = rng.choice(cfg.odd_statuses)
+                self._next(order, now_ms + rng.randint(*cfg.release_seconds) * 500, odd)
             else:
                 self._next(order, now_ms + rng.randint(*cfg.release_seconds) * 1000, 4)
         elif order.status == 3:
             self._next(order, now_ms + rng.randint(*cfg.appeal_seconds) * 1000, 4)
+        elif order.status not in STATUS_NAMES:  # an odd status: it ends in completion
+            self._next(order, now_ms + rng.randint(*cfg.release_seconds) * 1000, 4)
 
     @staticmethod
     def _next(order: Order, at_ms: int, status: int) -> None:
@@ -306,7 +311,8 @@ class OrderBook:
             "asset": order.ad.asset, "fiat": order.ad.fiat, "fiatSymbol": order.scales.fiat_symbol,
             "amount": fmt(order.amount), "totalPrice": fmt(order.total),
             "unitPrice": fmt(order.price, order.scales.price_scale),
-            "orderStatus": STATUS_NAMES[order.status], "createTime": order.create_ms,
+            "orderStatus": STATUS_NAMES.get(order.status, f"STATUS_{order.status}"),
+            "createTime": order.create_ms,
             "commission": fmt(order.commission), "counterPartNickName": order.counterparty.nickname,
             "advertisementRole": "MAKER", "payMethodName": order.pay_method,
         }

@@ -218,6 +218,7 @@ def test_orders_walk_their_statuses_and_the_summary_follows() -> None:
     ({"cancel_probability": 1}, [1, 6], True),
     ({"timeout_probability": 1}, [1, 7], True),
     ({"appeal_probability": 1}, [1, 2, 3, 4], False),
+    ({"odd_status_probability": 1, "odd_statuses": [5]}, [1, 2, 5, 4], False),
 ])
 def test_other_order_paths(orders: dict[str, Any], walk: list[int], surplus_back: bool) -> None:
     world, clock = make_world(with_orders(**orders))
@@ -267,6 +268,26 @@ def test_forced_status_moves_follow_the_legal_table() -> None:
     world.orders.force(order_no, 3, clock.now_ms())
     move(world, clock, 30)
     assert statuses(world, order_no) == [1, 2, 3, 4]
+
+
+def test_an_odd_status_is_listed_as_is_and_has_no_system_message() -> None:
+    world, clock = make_world(with_orders(odd_status_probability=1, odd_statuses=[5]))
+    order_no = open_order(world, clock)
+    move(world, clock, 10)
+    move(world, clock, 10)  # paid, then in the odd status before completing
+    assert world.orders.orders[order_no].status == 5
+    detail, _ = world.handle("order_detail", {}, {"adOrderNo": order_no})
+    assert detail["orderStatus"] == 5
+    history, _ = world.handle("order_history", {"tradeType": "SELL"}, None)
+    assert history[0]["orderStatus"] == "STATUS_5"
+    events = [m.content for m in world.chatlog.by_order[order_no] if m.type == "system"]
+    assert len(events) == 2  # created and paid; nothing names status 5
+
+
+@pytest.mark.parametrize("odd", [[3], [4], [-1]])
+def test_odd_statuses_must_be_unlisted_ones(odd: list[int]) -> None:
+    with pytest.raises(ValueError, match="odd_statuses"):
+        make_world(with_orders(odd_status_probability=1, odd_statuses=odd))
 
 
 def test_order_history_rejects_a_span_over_30_days() -> None:
