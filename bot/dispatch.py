@@ -50,6 +50,7 @@ from state.outbox import (
 )
 
 CLOCK_SLACK = 60.0  # seconds: the exchange stamps messages with its clock, rows with ours
+PARALLEL_ORDERS = 8  # orders whose messages are sent side by side
 
 
 class OutboxWorker:
@@ -89,8 +90,10 @@ class OutboxWorker:
             await nap(self.clock, self.tick, self.wake)
 
     async def pass_once(self) -> None:
-        """One pass over the pending rows, oldest first."""
-        blocked = False
+        """One pass over the pending rows, oldest first: chat messages of different orders go
+        out side by side (each may wait `ack` for an echo that never comes), those of one
+        order one after the other."""
+        orders: dict[str, list[OutboxRow]] = {}
         for row in await self.outbox.in_state(PENDING):
             if row.action == "notify":
                 await self._notify(row)
@@ -100,10 +103,23 @@ class OutboxWorker:
                     continue
                 if await self._expire_if_old(row):
                     continue
-                if blocked or not self.chat.ready.is_set():
-                    blocked = True
-                    continue
-                blocked = not await self._chat(row)
+                if self.chat.ready.is_set():
+                    orders.setdefault(row.order_number, []).append(row)
+        if orders:
+            lost = asyncio.Event()
+            gate = asyncio.Semaphore(PARALLEL_ORDERS)
+            await asyncio.gather(*(self._chat_order(rows, lost, gate) for rows in orders.values()))
+
+    async def _chat_order(self, rows: list[OutboxRow], lost: asyncio.Event,
+                          gate: asyncio.Semaphore) -> None:
+        """One order's messages in turn; none once the socket went (they wait for the next)."""
+        async with gate:
+            for row in rows:
+                if lost.is_set() or not self.chat.ready.is_set():
+                    return
+                if not await self._chat(row):
+                    lost.set()
+                    return
 
     def _expired(self, row: OutboxRow) -> bool:
         return self.clock.time() - row.created_at >= self.expiry
