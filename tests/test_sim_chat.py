@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import random
-from decimal import Decimal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
