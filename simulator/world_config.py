@@ -125,6 +125,9 @@ class OrdersConfig(_Strict):
         documents (3 releasing, 5 appeal); it lasts `release_seconds`, and no system message
         announces it.
     odd_statuses: the statuses drawn from (not one of the known 1, 2, 3, 4, 6, 7).
+    history_window_required: listUserOrderHistory answers -1102 unless both startTimestamp and
+        endTimestamp are sent (a fixed window; without an end the list is "until now" and moves
+        between pages).
     """
 
     rate_per_hour: Decimal = Field(Decimal("6"), ge=0)
@@ -139,6 +142,7 @@ class OrdersConfig(_Strict):
     restock: bool = True
     odd_status_probability: Decimal = Field(Decimal("0"), ge=0, le=1)
     odd_statuses: list[int] = Field(default_factory=lambda: [5], min_length=1)
+    history_window_required: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> OrdersConfig:

@@ -252,6 +252,10 @@ class OrderBook:
     def history(self, query: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
         """listUserOrderHistory: string statuses, unitPrice, counterPartNickName; span <= 30 days."""
         side = get_str(query, "tradeType", choices=SIDES)
+        if self.cfg.history_window_required:
+            for name in ("startTimestamp", "endTimestamp"):
+                if not query.get(name):
+                    raise missing(name)
         start = get_int(query, "startTimestamp", default=0)
         end = get_int(query, "endTimestamp", default=0)
         if start and end and end - start > 30 * 86_400_000:

@@ -290,6 +290,15 @@ def test_odd_statuses_must_be_unlisted_ones(odd: list[int]) -> None:
         make_world(with_orders(odd_status_probability=1, odd_statuses=odd))
 
 
+def test_order_history_can_require_a_fixed_window() -> None:
+    world, clock = make_world(with_orders(history_window_required=True))
+    open_order(world, clock)
+    assert code_of(world, "order_history", {"tradeType": "SELL"}, None) == -1102
+    assert code_of(world, "order_history", {"startTimestamp": "1"}, None) == -1102
+    window = {"startTimestamp": str(START_MS - 1000), "endTimestamp": str(START_MS + 1000)}
+    assert world.handle("order_history", window, None)[1] == 1
+
+
 def test_order_history_rejects_a_span_over_30_days() -> None:
     world, _ = make_world(TIMED)
     query = {"tradeType": "SELL", "startTimestamp": "1", "endTimestamp": str(31 * 86_400_000)}
