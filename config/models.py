@@ -111,6 +111,8 @@ class BotConfig(_Table):
     max_response_bytes: StrictInt = Field(4 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
     decisions_retention_days: StrictInt = Field(30, ge=1, le=3650)
     reference_max_jump: Decimal = Field(Decimal(5), gt=0, le=100, allow_inf_nan=False)
+    # the reference price for one payment method (payType); dropped while that call fails
+    reference_pay_type: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,64}$")
 
 
 def _known_capability(name: str) -> str:

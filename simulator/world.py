@@ -41,6 +41,9 @@ RISK_ALERT_P = 0.1
 Handler = Callable[[Mapping[str, str], Any], tuple[Any, "int | None"]]
 
 
+REFERENCE_PAY_TYPE_FAILED = 20001  # the simulator's code; Binance's is not known
+
+
 class World:
     """A local Binance P2P exchange: everything behind the gateway's authentication."""
 
@@ -189,11 +192,15 @@ class World:
             raise SimError(-1100, "Illegal parameter 'assets': a list of at most 3 assets.")
         fiat = get_str(src, "fiatCurrency", required=True)
         get_str(src, "tradeType", required=True, choices=SIDES)
+        pay_type = get_str(src, "payType")
         data = []
         for asset in assets:
             market = self.markets.get((asset, fiat or ""))
             if market is None:
                 continue
+            if pay_type and market.cfg.reference_pay_type_fails:
+                raise SimError(REFERENCE_PAY_TYPE_FAILED,
+                               f"No reference price for payType {pay_type}; try again later.")
             scales = market.scales
             data.append({"asset": asset, "assetScale": scales.asset_scale, "currency": fiat,
                          "currencyScale": 2, "currencySymbol": scales.fiat_symbol,

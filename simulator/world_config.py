@@ -32,6 +32,8 @@ class MarketConfig(_Strict):
     churn_per_hour: ordinary ads replaced by new advertisers per side per simulated hour.
     price_scale: decimals of a price in this fiat.
     pay_methods: identifiers competitors draw from (default: a table per fiat).
+    reference_pay_type_fails: getReferencePrice with a `payType` answers a business error
+        (code 20001 here; Binance's code is unknown) while the same call without it works.
     """
 
     asset: str = "USDT"
@@ -47,6 +49,7 @@ class MarketConfig(_Strict):
     churn_per_hour: Decimal = Field(Decimal("6"), ge=0)
     price_scale: int = Field(2, ge=0, le=8)
     pay_methods: list[str] | None = None
+    reference_pay_type_fails: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> MarketConfig:

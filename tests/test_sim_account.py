@@ -320,3 +320,14 @@ async def test_ad_endpoints_through_the_gateway(
     assert done.json["data"] is True
     detail = await http.call("ad_detail", {"adsNo": adv_no})
     assert detail.json["data"]["price"] == "93.00"
+
+
+def test_reference_price_with_a_pay_type_can_fail_where_the_plain_call_works() -> None:
+    market = TWO_ADS["markets"][0] | {"reference_pay_type_fails": True}
+    world, _ = make_world(TWO_ADS | {"markets": [market]})
+    body = {"assets": ["USDT"], "fiatCurrency": "RUB", "tradeType": "BUY"}
+    assert code_of(world, "reference_price", {}, body | {"payType": "Tinkoff"}) == 20001
+    (price,), _ = world.handle("reference_price", {}, body)
+    assert price["referencePrice"]
+    plain, _ = make_world(TWO_ADS)
+    assert plain.handle("reference_price", {}, body | {"payType": "Tinkoff"})[0]

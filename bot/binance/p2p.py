@@ -175,13 +175,18 @@ class P2PApi:
         return await self._page(SearchItem, "search", body)
 
     async def reference_prices(
-        self, assets: str | Iterable[str], fiat: str, trade_type: str
+        self, assets: str | Iterable[str], fiat: str, trade_type: str,
+        pay_type: str | None = None,
     ) -> list[ReferencePrice]:
-        """Binance's reference price for up to three assets in one fiat."""
+        """Binance's reference price for up to three assets in one fiat (optionally for one
+        payment method: that filter can fail where the unfiltered call works)."""
         names = [assets] if isinstance(assets, str) else list(assets)
         if not 1 <= len(names) <= MAX_REFERENCE_ASSETS:
             raise ValueError(f"reference prices take 1 to {MAX_REFERENCE_ASSETS} assets")
-        body = {"assets": names, "fiatCurrency": fiat, "tradeType": side(trade_type)}
+        body: dict[str, Any] = {"assets": names, "fiatCurrency": fiat,
+                                "tradeType": side(trade_type)}
+        if pay_type:
+            body["payType"] = pay_type
         result: list[ReferencePrice] = read(await self._call("reference_price", body))
         return result
 
