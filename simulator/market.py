@@ -30,6 +30,7 @@ _MAX_UNITS = (300, 1000, 3000, 10000)
 _UNIT = {"BTC": Decimal("0.00001"), "ETH": Decimal("0.0003"), "BNB": Decimal("0.0015")}
 _REPRICE_SECONDS = (30, 300)  # how often an ordinary advertiser re-reads the reference
 _JITTER = Decimal("0.0005")
+BOT_ROLES = frozenset({"bot", "rival", "mirror"})  # ads that reprice against others
 
 
 @dataclass(slots=True)
@@ -57,7 +58,8 @@ class Advertiser:
 
 @dataclass(slots=True, kw_only=True)
 class Listing(AdBase):
-    """A competitor's ad. `role` is regular, bot or decoy."""
+    """A competitor's ad. `role` is regular, decoy, bot, rival (a fast bot) or mirror (a fast
+    bot that sits one tick from the merchant's own ad)."""
 
     role: str
     advertiser: Advertiser
@@ -65,6 +67,7 @@ class Listing(AdBase):
     floor: Decimal = Decimal(0)  # bots: relative distance of the price they never pass
     next_reprice_ms: int = 0
     pending_since_ms: int | None = None
+    answer_ms: int = 0  # rivals and mirrors: how long this answer takes (drawn per answer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +111,17 @@ class Market:
         self.books: dict[str, list[Listing]] = {side: [] for side in SIDES}
         for side in SIDES:
             for i in range(cfg.competitors):
-                role = "bot" if i < cfg.bots else "decoy" if i < cfg.bots + cfg.decoys else "regular"
-                self.books[side].append(self._new_listing(side, role, now_ms))
+                self.books[side].append(self._new_listing(side, self._role(i), now_ms))
+
+    def _role(self, i: int) -> str:
+        """The role of the i-th competitor: bots, decoys, rivals, mirrors, then regulars."""
+        cfg = self.cfg
+        for role, count in (("bot", cfg.bots), ("decoy", cfg.decoys), ("rival", cfg.rival_bots),
+                            ("mirror", cfg.mirror_bots)):
+            if i < count:
+                return role
+            i -= count
+        return "regular"
 
     def reference_price(self) -> Decimal:
         """The reference price at the fiat's price scale."""
@@ -138,7 +150,7 @@ class Market:
     def _follow(self, side: str, now_ms: int) -> None:
         low, high = self.cfg.spread
         for ad in self.books[side]:
-            if ad.role == "bot" or now_ms < ad.next_reprice_ms:
+            if ad.role in BOT_ROLES or now_ms < ad.next_reprice_ms:
                 continue
             top = low if ad.role == "decoy" else high
             bottom = Decimal(0) if ad.role == "decoy" else low
@@ -147,18 +159,20 @@ class Market:
             ad.next_reprice_ms = now_ms + self._rng.randint(*_REPRICE_SECONDS) * 1000
 
     def _bots(self, side: str, now_ms: int, own: Sequence[AdBase]) -> None:
-        bots = [ad for ad in self.books[side] if ad.role == "bot"]
+        bots = [ad for ad in self.books[side] if ad.role in BOT_ROLES]
         top = self._top_two(side, own) if bots else []
         for bot in bots:  # one after the other: each sees the moves made before it
             limit = self.price_at(side, bot.floor)
-            target = self._target(bot, top, limit)
+            target = self._mirror(bot, own, limit) if bot.role == "mirror" else \
+                self._target(bot, top, limit)
             if target == bot.price:
                 bot.pending_since_ms = None
                 continue
             past_floor = bot.price < limit if side == "SELL" else bot.price > limit
             if bot.pending_since_ms is None:  # the change happened during the last step
                 bot.pending_since_ms = now_ms - STEP_MS
-            reacted = now_ms - bot.pending_since_ms >= self.cfg.bot_reaction_seconds * 1000
+                bot.answer_ms = self._answer_ms(bot)
+            reacted = now_ms - bot.pending_since_ms >= bot.answer_ms
             if past_floor or reacted:  # a floor that moved with the reference is obeyed at once
                 worse = target > bot.price if side == "SELL" else target < bot.price
                 self._set_price(bot, target, now_ms)
@@ -167,6 +181,21 @@ class Market:
                     top = self._top_two(side, own)
                 else:
                     top = self._best_two(side, [ad for ad in top if ad is not bot] + [bot])
+
+    def _answer_ms(self, bot: Listing) -> int:
+        """How long `bot` takes to answer this move: fixed for bots, drawn for rivals/mirrors."""
+        if bot.role == "bot":
+            return self.cfg.bot_reaction_seconds * 1000
+        return self._rng.randint(*self.cfg.rival_seconds) * 1000
+
+    def _mirror(self, bot: Listing, own: Sequence[AdBase], limit: Decimal) -> Decimal:
+        """One tick better than the merchant's own online ad of this side, never past the floor."""
+        mine = self._best_two(bot.side, [ad for ad in own if ad.side == bot.side])
+        if not mine:
+            return self.price_at(bot.side, bot.markup)
+        if bot.side == "SELL":
+            return max(mine[0].price - self.tick, limit)
+        return min(mine[0].price + self.tick, limit)
 
     def _top_two(self, side: str, own: Sequence[AdBase]) -> list[AdBase]:
         """The two best non-decoy ads of a book (own online ads included)."""
@@ -222,7 +251,7 @@ class Market:
         unit = _UNIT.get(self.asset, Decimal(1))
         low, high = cfg.spread
         markup = uniform(rng, Decimal(0), low) if role == "decoy" else uniform(rng, low, high)
-        floor = uniform(rng, *cfg.bot_floor) if role == "bot" else Decimal(0)
+        floor = uniform(rng, *cfg.bot_floor) if role in BOT_ROLES else Decimal(0)
         min_amount = nice(self.reference * unit * rng.choice(_MIN_UNITS))
         max_amount = max(nice(self.reference * unit * rng.choice(_MAX_UNITS)), min_amount * 2)
         surplus = unit * rng.randint(200, 20000)
@@ -232,7 +261,7 @@ class Market:
                 max_amount = nice(self.reference * unit * 5)  # a tiny max limit
             else:
                 surplus = unit * rng.randint(2, 6)  # a tiny amount left
-        merchant = role == "bot" or rng.random() < 0.6
+        merchant = role in BOT_ROLES or rng.random() < 0.6
         return Listing(
             adv_no=self._ids.adv_no(), side=side, asset=self.asset, fiat=self.fiat,
             price=self.price_at(side, markup), min_amount=min_amount, max_amount=max_amount,
@@ -275,6 +304,6 @@ class Market:
         scale = self.cfg.price_scale
         return {"advNo": ad.adv_no, "nickName": ad.advertiser.nick_name, "role": ad.role,
                 "userType": ad.advertiser.user_type, "price": fmt(ad.price, scale),
-                "floor": fmt(self.price_at(ad.side, ad.floor), scale) if ad.role == "bot" else None,
+                "floor": fmt(self.price_at(ad.side, ad.floor), scale) if ad.role in BOT_ROLES else None,
                 "min": fmt(ad.min_amount), "max": fmt(ad.max_amount), "surplus": fmt(ad.surplus),
                 "payMethods": list(ad.pay_methods), "updateTime": ad.update_ms}

@@ -32,6 +32,14 @@ class MarketConfig(_Strict):
     churn_per_hour: ordinary ads replaced by new advertisers per side per simulated hour.
     price_scale: decimals of a price in this fiat.
     pay_methods: identifiers competitors draw from (default: a table per fiat).
+    rival_bots: how many of the competitors (besides `bots` and `decoys`) are fast repricing
+        bots: they undercut the best other ad by one tick within `rival_seconds`.
+    mirror_bots: how many of the competitors are bots that mirror the merchant's own online ad
+        of their side one tick better (SELL: one tick below it), within `rival_seconds`; with
+        no own ad online they sit at their markup. Both kinds never pass their floor
+        (`bot_floor`) and answer each move anew, so a bot war with them can go on forever.
+    rival_seconds: [low, high] simulated seconds a rival or mirror bot takes to answer
+        (drawn per answer; Binance desks see 1 to 3 s).
     reference_pay_type_fails: getReferencePrice with a `payType` answers a business error
         (code 20001 here; Binance's code is unknown) while the same call without it works.
     """
@@ -50,11 +58,16 @@ class MarketConfig(_Strict):
     price_scale: int = Field(2, ge=0, le=8)
     pay_methods: list[str] | None = None
     reference_pay_type_fails: bool = False
+    rival_bots: int = Field(0, ge=0)
+    mirror_bots: int = Field(0, ge=0)
+    rival_seconds: tuple[int, int] = (1, 3)
 
     @model_validator(mode="after")
     def _check(self) -> MarketConfig:
-        if self.bots + self.decoys > self.competitors:
-            raise ValueError("bots + decoys must not exceed competitors")
+        if self.bots + self.decoys + self.rival_bots + self.mirror_bots > self.competitors:
+            raise ValueError("bots + decoys + rival_bots + mirror_bots must not exceed competitors")
+        if not 1 <= self.rival_seconds[0] <= self.rival_seconds[1]:
+            raise ValueError("rival_seconds must be [low, high] with 1 <= low <= high")
         if self.reference <= 0:
             raise ValueError("reference must be positive")
         if self.volatility < 0:
