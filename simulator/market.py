@@ -99,7 +99,8 @@ def advertiser_side(taker_side: str) -> str:
 class Market:
     """One asset/fiat market: the reference price and both books of competitor ads."""
 
-    def __init__(self, cfg: MarketConfig, *, rng: random.Random, ids: Ids, now_ms: int) -> None:
+    def __init__(self, cfg: MarketConfig, *, rng: random.Random, ids: Ids, now_ms: int,
+                 rivals: tuple[random.Random, Ids] | None = None) -> None:
         self.cfg = cfg
         self.asset, self.fiat = cfg.asset, cfg.fiat
         self.scales = Scales.of(cfg.asset, cfg.fiat, cfg.price_scale)
@@ -112,16 +113,19 @@ class Market:
         for side in SIDES:
             for i in range(cfg.competitors):
                 self.books[side].append(self._new_listing(side, self._role(i), now_ms))
+        # rivals and mirrors come from their own streams: the rest of the market is unchanged
+        self._rival_rng, rival_ids = rivals or (random.Random(f"rivals:{self.asset}:{self.fiat}"),
+                                                ids)
+        extra = ["rival"] * cfg.rival_bots + ["mirror"] * cfg.mirror_bots
+        for side in SIDES if extra else ():
+            for role in extra:
+                self.books[side].append(self._new_listing(side, role, now_ms,
+                                                          self._rival_rng, rival_ids))
 
     def _role(self, i: int) -> str:
-        """The role of the i-th competitor: bots, decoys, rivals, mirrors, then regulars."""
+        """The role of the i-th competitor: bots, decoys, then regulars."""
         cfg = self.cfg
-        for role, count in (("bot", cfg.bots), ("decoy", cfg.decoys), ("rival", cfg.rival_bots),
-                            ("mirror", cfg.mirror_bots)):
-            if i < count:
-                return role
-            i -= count
-        return "regular"
+        return "bot" if i < cfg.bots else "decoy" if i < cfg.bots + cfg.decoys else "regular"
 
     def reference_price(self) -> Decimal:
         """The reference price at the fiat's price scale."""
@@ -186,7 +190,7 @@ class Market:
         """How long `bot` takes to answer this move: fixed for bots, drawn for rivals/mirrors."""
         if bot.role == "bot":
             return self.cfg.bot_reaction_seconds * 1000
-        return self._rng.randint(*self.cfg.rival_seconds) * 1000
+        return self._rival_rng.randint(*self.cfg.rival_seconds) * 1000
 
     def _mirror(self, bot: Listing, own: Sequence[AdBase], limit: Decimal) -> Decimal:
         """One tick better than the merchant's own online ad of this side, never past the floor."""
@@ -236,18 +240,18 @@ class Market:
 
     # ----- new ads -----------------------------------------------------------------------
 
-    def _advertiser(self, merchant: bool) -> Advertiser:
-        rng = self._rng
+    def _advertiser(self, merchant: bool, rng: random.Random, ids: Ids) -> Advertiser:
         month = rng.randint(200, 4000) if merchant else rng.randint(3, 150)
         return Advertiser(
-            user_no=self._ids.user_no(), nick_name=self._ids.nickname(),
+            user_no=ids.user_no(), nick_name=ids.nickname(),
             user_type="merchant" if merchant else "user", month_order_count=month,
             month_finish_rate=round(rng.uniform(0.9 if merchant else 0.7, 1.0), 4),
             order_count=month * rng.randint(2, 24), positive_rate=round(rng.uniform(0.9, 1.0), 4),
             adv_confirm_time=rng.randint(20, 600), user_grade=rng.randint(2, 3) if merchant else 1)
 
-    def _new_listing(self, side: str, role: str, now_ms: int) -> Listing:
-        rng, cfg = self._rng, self.cfg
+    def _new_listing(self, side: str, role: str, now_ms: int, rng: random.Random | None = None,
+                     ids: Ids | None = None) -> Listing:
+        rng, ids, cfg = rng or self._rng, ids or self._ids, self.cfg
         unit = _UNIT.get(self.asset, Decimal(1))
         low, high = cfg.spread
         markup = uniform(rng, Decimal(0), low) if role == "decoy" else uniform(rng, low, high)
@@ -263,14 +267,14 @@ class Market:
                 surplus = unit * rng.randint(2, 6)  # a tiny amount left
         merchant = role in BOT_ROLES or rng.random() < 0.6
         return Listing(
-            adv_no=self._ids.adv_no(), side=side, asset=self.asset, fiat=self.fiat,
+            adv_no=ids.adv_no(), side=side, asset=self.asset, fiat=self.fiat,
             price=self.price_at(side, markup), min_amount=min_amount, max_amount=max_amount,
             surplus=surplus, init_amount=surplus,
             pay_methods=rng.sample(self._pays, k=rng.randint(1, min(3, len(self._pays)))),
             create_ms=now_ms, update_ms=now_ms,
             classify="profession" if merchant and rng.random() < 0.3 else "mass",
             pay_time_limit=rng.choice((15, 15, 30)), role=role,
-            advertiser=self._advertiser(merchant), markup=markup, floor=floor,
+            advertiser=self._advertiser(merchant, rng, ids), markup=markup, floor=floor,
             next_reprice_ms=now_ms + rng.randint(*_REPRICE_SECONDS) * 1000)
 
     # ----- reading -----------------------------------------------------------------------

@@ -58,7 +58,10 @@ class World:
         self.markets: dict[tuple[str, str], Market] = {
             (m.asset, m.fiat): Market(m, rng=stream(f"market:{m.asset}:{m.fiat}"),
                                       ids=Ids(stream(f"market-ids:{m.asset}:{m.fiat}"), seen),
-                                      now_ms=now)
+                                      now_ms=now,
+                                      rivals=(stream(f"market-rivals:{m.asset}:{m.fiat}"),
+                                              Ids(stream(f"market-rival-ids:{m.asset}:{m.fiat}"),
+                                                  seen)))
             for m in cfg.markets}
         self.account = Account(cfg, self.markets, ids=Ids(stream("account"), seen), now_ms=now)
         self.chatlog = ChatLog(stream("chat"), cfg.chat, self.account.nickname)

@@ -32,9 +32,10 @@ class MarketConfig(_Strict):
     churn_per_hour: ordinary ads replaced by new advertisers per side per simulated hour.
     price_scale: decimals of a price in this fiat.
     pay_methods: identifiers competitors draw from (default: a table per fiat).
-    rival_bots: how many of the competitors (besides `bots` and `decoys`) are fast repricing
-        bots: they undercut the best other ad by one tick within `rival_seconds`.
-    mirror_bots: how many of the competitors are bots that mirror the merchant's own online ad
+    rival_bots: fast repricing bots added to the competitors (per side, drawn from their own
+        random stream, so the rest of the market is the same with or without them): they
+        undercut the best other ad by one tick within `rival_seconds`.
+    mirror_bots: bots added the same way that mirror the merchant's own online ad
         of their side one tick better (SELL: one tick below it), within `rival_seconds`; with
         no own ad online they sit at their markup. Both kinds never pass their floor
         (`bot_floor`) and answer each move anew, so a bot war with them can go on forever.
@@ -64,8 +65,10 @@ class MarketConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> MarketConfig:
-        if self.bots + self.decoys + self.rival_bots + self.mirror_bots > self.competitors:
-            raise ValueError("bots + decoys + rival_bots + mirror_bots must not exceed competitors")
+        if self.bots + self.decoys > self.competitors:
+            raise ValueError("bots + decoys must not exceed competitors")
+        if self.rival_bots + self.mirror_bots > 20:
+            raise ValueError("rival_bots + mirror_bots must not exceed 20")
         if not 1 <= self.rival_seconds[0] <= self.rival_seconds[1]:
             raise ValueError("rival_seconds must be [low, high] with 1 <= low <= high")
         if self.reference <= 0:

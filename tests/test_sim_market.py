@@ -237,7 +237,18 @@ def test_rival_settings_are_validated() -> None:
     with pytest.raises(ValidationError, match="rival_seconds"):
         make_world({"markets": [{"rival_seconds": [3, 1]}]})
     with pytest.raises(ValidationError, match="mirror_bots must not exceed"):
-        make_world({"markets": [{"competitors": 4, "bots": 2, "decoys": 1, "mirror_bots": 2}]})
+        make_world({"markets": [{"rival_bots": 15, "mirror_bots": 6}]})
+
+
+def test_rivals_are_added_without_changing_the_rest_of_the_market() -> None:
+    base = {"competitors": 8, "bots": 2, "decoys": 1, "volatility": "0", "churn_per_hour": 0}
+    plain, _ = make_world({"markets": [base], "own_ads": []})
+    more, _ = make_world({"markets": [base | {"rival_bots": 1, "mirror_bots": 1}], "own_ads": []})
+    rows = plain.markets[("USDT", "RUB")].to_control("SELL")["sides"]["SELL"]
+    rows_more = more.markets[("USDT", "RUB")].to_control("SELL")["sides"]["SELL"]
+    assert [r for r in rows_more if r["role"] not in ("rival", "mirror")] == rows
+    assert sorted(r["role"] for r in rows_more if r["role"] in ("rival", "mirror")) == [
+        "mirror", "rival"]
 
 
 def test_a_price_war_between_bots_ends() -> None:
