@@ -11,7 +11,10 @@ early), the margin kept (the median of how far the ad's price sat above its floo
 at search times: what the war made it give up), and the real time taken.
 
     .venv/bin/python bench/price_war.py [--seed 7] [--hours 1] [--speed 400] [--config PATH]
-                                        [--rivals 1] [--mirrors 1]
+                                        [--rivals 1] [--mirrors 1] [--scenario price_war]
+
+`--scenario calm` plays the same on a quiet market (3 slow bots), where the rivals are
+the only fast ones and what they cost shows plainly.
 
 Without `--config` the bot runs a bench ad with a budget it never reaches
 (1000 updates an hour); `--config config/example.toml` runs the demo's own file,
@@ -46,9 +49,9 @@ def sell_orders(sim: Simulator) -> int:
     return sum(1 for o in sim.world.orders.to_control() if o["advNo"] in own)  # type: ignore[attr-defined]
 
 
-async def baseline(seed: int, seconds: float, speed: float) -> int:
+async def baseline(seed: int, seconds: float, speed: float, name: str = "price_war") -> int:
     """Orders with nobody repricing."""
-    async with run_simulator("price_war", speed=0, seed=seed) as sim:
+    async with run_simulator(name, speed=0, seed=seed) as sim:
         sim.advance(seconds)
         return sell_orders(sim)
 
@@ -56,9 +59,10 @@ async def baseline(seed: int, seconds: float, speed: float) -> int:
 FLOOR = Decimal("91.00")
 
 
-def war(rivals: int = 0, mirrors: int = 0) -> Scenario:
-    """The price_war scenario, with rival and mirror bots added to its USDT/RUB market."""
-    spec = load_scenario("price_war")
+def war(rivals: int = 0, mirrors: int = 0, name: str = "price_war") -> Scenario:
+    """A scenario (price_war by default), with rival and mirror bots added to its USDT/RUB
+    market."""
+    spec = load_scenario(name)
     world = copy.deepcopy(spec.world)
     market = next(m for m in world["markets"] if m.get("asset", "USDT") == "USDT")
     market["rival_bots"], market["mirror_bots"] = rivals, mirrors
@@ -104,18 +108,20 @@ def main() -> None:
                         help="rival bots (answer within 1-3 s) added for the third run")
     parser.add_argument("--mirrors", type=int, default=1,
                         help="mirror bots (one tick below our ad, within 1-3 s) for the third run")
+    parser.add_argument("--scenario", default="price_war", help="price_war (default) or calm")
     args = parser.parse_args()
     setup_logging("ERROR")
     seconds = args.hours * 3600
     started = time.perf_counter()
-    still = asyncio.run(baseline(args.seed, seconds, args.speed))
-    runs = [("price_war", asyncio.run(with_bot(args.seed, seconds, args.speed, args.config)))]
+    still = asyncio.run(baseline(args.seed, seconds, args.speed, args.scenario))
+    runs = [(args.scenario, asyncio.run(with_bot(args.seed, seconds, args.speed, args.config,
+                                                 war(0, 0, args.scenario))))]
     if args.rivals or args.mirrors:
-        rivals = war(args.rivals, args.mirrors)
+        rivals = war(args.rivals, args.mirrors, args.scenario)
         runs.append((f"+ {args.rivals} rival, {args.mirrors} mirror",
                      asyncio.run(with_bot(args.seed, seconds, args.speed, args.config, rivals))))
     took = time.perf_counter() - started
-    print(f"price_war seed={args.seed} simulated={args.hours:g} h speed={args.speed:g}x "
+    print(f"{args.scenario} seed={args.seed} simulated={args.hours:g} h speed={args.speed:g}x "
           f"config={args.config or f'bench ad (floor {FLOOR}, max_updates 1000)'}")
     print(f"  orders on the SELL ad, nobody repricing : {still}")
     for name, bot in runs:
