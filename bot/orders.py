@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 DETAILS_PER_TICK = 10  # open orders gone from the list, read one by one
 # an order in a status this bot does not know: its detail is re-read after these delays
 UNKNOWN_FIRST, UNKNOWN_CAP = 60.0, 3600.0
+FINAL_STATUSES = frozenset({4, 6, 7})  # an order stored in one of these is not followed further
 
 
 @dataclass(slots=True)
@@ -188,6 +189,10 @@ class OrderDesk:
         """Carry the order as unknown: alert once per status; each detail read that still finds
         it unknown doubles the wait before the next one."""
         now = self.clock.time()
+        stored = await self.orders.get(order_no)
+        if stored is not None and stored.status in FINAL_STATUSES:
+            self._unknown.pop(order_no, None)  # a read that left before the order ended
+            return
         known = self._unknown.get(order_no)
         if known is not None and known.status == status:
             if read:
@@ -195,7 +200,6 @@ class OrderDesk:
                 known.next_at = now + known.delay
             return
         self._unknown[order_no] = UnknownStatus(status, UNKNOWN_FIRST, now + UNKNOWN_FIRST)
-        stored = await self.orders.get(order_no)
         was = "" if stored is None else f"; it stays {STATUS_NAME.get(stored.status, stored.status)} here"
         await self.notes.notify(
             "order_status_unknown", f"order:{order_no}:status:{status}",
