@@ -123,6 +123,8 @@ class OrderDesk:
             plan = await self.orders.advance(
                 seen.order_number,
                 lambda stored: plan_change(stored, seen, self.cfg.on, now, self.make_uuid), now)
+        if plan.steps:  # moved on to a known status, however it was heard: no longer unknown
+            self._unknown.pop(seen.order_number, None)
         for step in plan.steps:
             logger.info("order {}: {} -> {}{} ({})", seen.order_number,
                         STATUS_NAME.get(step.old, "new") if step.old else "new",
