@@ -153,6 +153,7 @@ class Bot:
             if (fiat, side) in polled:
                 continue
             poller = ReferencePoller(self.api, sorted(assets), fiat, side,
+                                     pay_type=self.cfg.bot.reference_pay_type,
                                      **self._kw(self.cfg.bot.reference_interval))
             self.pollers.append(poller)
             if self._tg is not None:  # a market added by a reload

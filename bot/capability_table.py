@@ -8,13 +8,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bot.binance.client import Clock
 from bot.binance.p2p import money
+
+HISTORY_PROBE_MS = 86_400_000  # the order-history probe reads the last day, a fixed window
 
 
 class Hinted(Protocol):
-    """What a probe needs to build its parameters: ids and the market learned so far."""
+    """What a probe needs to build its parameters: ids and the market learned so far, and
+    the clock (a time window is fixed when the probe is built)."""
 
     hints: dict[str, str]
+    clock: Clock
 
 
 ProbeParams = Callable[[Hinted], Mapping[str, Any] | None]
@@ -88,6 +93,13 @@ def _market(reg: Hinted) -> tuple[str, str]:
     return reg.hints.get("asset", "USDT"), reg.hints.get("fiat", "USD")
 
 
+def _last_day(clock: Clock) -> dict[str, Any]:
+    """Order history in a fixed window (the last day): never an open end, which is "now"."""
+    end = int(clock.time() * 1000)
+    return {"tradeType": "SELL", "startTimestamp": end - HISTORY_PROBE_MS, "endTimestamp": end,
+            "page": 1, "rows": 1}
+
+
 def _with(key: str, build: Callable[[str], dict[str, Any]]) -> ProbeParams:
     def params(reg: Hinted) -> Mapping[str, Any] | None:
         value = reg.hints.get(key)
@@ -108,7 +120,7 @@ PROBES: dict[str, ProbeParams] = {
     "order_summary": lambda r: {},
     "list_orders": lambda r: {"page": 1, "rows": 1},
     "order_detail": _with("order_no", lambda v: {"adOrderNo": v}),
-    "order_history": lambda r: {"page": 1, "rows": 1},
+    "order_history": lambda r: _last_day(r.clock),
     "chat_credential": lambda r: {},
     "chat_messages": lambda r: {"page": 1, "rows": 1},
     "get_ads": lambda r: {},

@@ -8,6 +8,9 @@
 - After each connect, messages missed meanwhile are re-read over REST for the
   open orders (and those that changed since), then `on_history` lets the desk
   reconcile unacknowledged sends, and only then is sending allowed (`ready`).
+- A send waits `ack` seconds (1.5 by default) for its echo or an `error` frame. The echo
+  does not always come: with neither, the message is taken as sent (`Unconfirmed`) and the
+  outbox confirms it later from the order's chat history; the socket is not cut for it.
 - While the websocket is unavailable (capability `chat` on "rest"), messages are
   read by polling REST; nothing can be sent (there is no REST endpoint for it).
 - The account has one chat socket: a new one kicks the old. Kicked `kick_limit`
@@ -65,7 +68,7 @@ class ChatTimings:
 
     keepalive: float = 20.0
     silence: float = 10.0
-    ack: float = 15.0
+    ack: float = 1.5  # no echo and no error frame within it: taken as sent, confirmed later
     open_timeout: float = 10.0
     rest_poll: float = 15.0
     retry_first: float = 1.0
@@ -82,6 +85,14 @@ class Delivered:
     """The exchange echoed the message: it is in the chat."""
 
     message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unconfirmed:
+    """Neither an echo nor an error frame came within `ack`: taken as sent, to be confirmed
+    from the chat history (the exchange does not always echo a message)."""
+
+    waited: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +281,7 @@ class ChatSession:
         self.bus.publish(ChatTakenOver(len(self._kicks), t.kick_window, now))
 
     def _cut(self, ws: ClientConnection, why: str) -> None:
-        """Drop a connection that is no use (silent, or an echo never came)."""
+        """Drop a connection that is no use (silent)."""
         self._why = why
         logger.warning("chat websocket: {}; reconnecting", why)
         ws.transport.abort()
@@ -380,8 +391,10 @@ class ChatSession:
 
     # --- sending -----------------------------------------------------------------------
 
-    async def send(self, order_no: str, content: str, uuid: str) -> Delivered | Rejected:
-        """Send one text and wait for its echo; ChatLost when the socket is not there or goes."""
+    async def send(self, order_no: str, content: str,
+                   uuid: str) -> Delivered | Rejected | Unconfirmed:
+        """Send one text and wait for its echo or error frame (Unconfirmed when neither comes);
+        ChatLost when the socket is not there or goes."""
         ws = self._ws
         if ws is None or not self.ready.is_set():
             raise ChatLost("the chat websocket is not connected")
@@ -392,8 +405,7 @@ class ChatSession:
             await ws.send(frame)
             return await within(self.clock, self.timings.ack, fut)
         except TimeoutError:
-            self._cut(ws, f"no echo within {self.timings.ack:g} s")
-            raise ChatLost("no acknowledgement") from None
+            return Unconfirmed(self.timings.ack)
         except ConnectionClosed:
             raise ChatLost("the websocket closed") from None
         finally:

@@ -10,6 +10,10 @@ reconciled before anything new is sent:
 - notify: a row whose key the notification log holds was delivered; otherwise
   it is delivered again (the window is the few ms between the channel's answer
   and the commit; the webhook body carries the key so a receiver can drop it).
+A chat message that drew neither its echo nor an error frame within the chat's `ack`
+(1.5 s) is taken as sent and the row is `sent`; `confirm_after` seconds later (and at every
+reconnect) the order's history is read: found, the row is done; absent, it is sent again
+with the same uuid (the exchange stores a uuid once).
 Chat rows wait while the websocket is down and expire after `outbox_expiry_minutes`.
 
 Dry run (`[bot] dry_run`, read at every row, so a reload switches it): a chat row
@@ -28,14 +32,25 @@ from loguru import logger
 from bot.binance.client import Clock
 from bot.binance.errors import BinanceError
 from bot.capabilities import CapabilityUnavailable
-from bot.chat import ChatLost, ChatSession, Delivered
+from bot.chat import ChatLost, ChatSession, Delivered, Unconfirmed
 from bot.notify import Note, Notifications
 from bot.waits import nap
 from state.chat import ChatStore
 from state.orders import OrderStore
-from state.outbox import DONE, DRY_RUN, EXPIRED, FAILED, PENDING, SENDING, Outbox, OutboxRow
+from state.outbox import (
+    DONE,
+    DRY_RUN,
+    EXPIRED,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    Outbox,
+    OutboxRow,
+)
 
 CLOCK_SLACK = 60.0  # seconds: the exchange stamps messages with its clock, rows with ours
+PARALLEL_ORDERS = 8  # orders whose messages are sent side by side
 
 
 class OutboxWorker:
@@ -43,6 +58,7 @@ class OutboxWorker:
 
     def __init__(self, outbox: Outbox, chat: ChatSession, notes: Notifications, chats: ChatStore,
                  clock: Clock, *, expiry_minutes: int = 30, tick: float = 5.0,
+                 confirm_after: float = 5.0,
                  orders: OrderStore | None = None,
                  dry_run: Callable[[], bool] = lambda: False) -> None:
         self.outbox, self.chat, self.notes, self.chats, self.clock = outbox, chat, notes, chats, clock
@@ -50,6 +66,7 @@ class OutboxWorker:
         self.dry_run = dry_run
         self.expiry = expiry_minutes * 60.0
         self.tick = tick
+        self.confirm_after = confirm_after
         self.wake = asyncio.Event()
         self.sent = 0
         # called with ("greeting", seconds from the order's creation to its greeting sent)
@@ -65,6 +82,7 @@ class OutboxWorker:
                     await self.reconcile_notes()
                     reconciled = True
                 await self.pass_once()
+                await self.confirm_sent()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must not stop the outbox: log, and the next tick retries
@@ -72,8 +90,10 @@ class OutboxWorker:
             await nap(self.clock, self.tick, self.wake)
 
     async def pass_once(self) -> None:
-        """One pass over the pending rows, oldest first."""
-        blocked = False
+        """One pass over the pending rows, oldest first: chat messages of different orders go
+        out side by side (each may wait `ack` for an echo that never comes), those of one
+        order one after the other."""
+        orders: dict[str, list[OutboxRow]] = {}
         for row in await self.outbox.in_state(PENDING):
             if row.action == "notify":
                 await self._notify(row)
@@ -83,10 +103,23 @@ class OutboxWorker:
                     continue
                 if await self._expire_if_old(row):
                     continue
-                if blocked or not self.chat.ready.is_set():
-                    blocked = True
-                    continue
-                blocked = not await self._chat(row)
+                if self.chat.ready.is_set():
+                    orders.setdefault(row.order_number, []).append(row)
+        if orders:
+            lost = asyncio.Event()
+            gate = asyncio.Semaphore(PARALLEL_ORDERS)
+            await asyncio.gather(*(self._chat_order(rows, lost, gate) for rows in orders.values()))
+
+    async def _chat_order(self, rows: list[OutboxRow], lost: asyncio.Event,
+                          gate: asyncio.Semaphore) -> None:
+        """One order's messages in turn; none once the socket went (they wait for the next)."""
+        async with gate:
+            for row in rows:
+                if lost.is_set() or not self.chat.ready.is_set():
+                    return
+                if not await self._chat(row):
+                    lost.set()
+                    return
 
     def _expired(self, row: OutboxRow) -> bool:
         return self.clock.time() - row.created_at >= self.expiry
@@ -142,13 +175,13 @@ class OutboxWorker:
         now = self.clock.time()
         if isinstance(result, Delivered):
             await self.outbox.finish(row.id, DONE, f"message {result.message_id}", now)
-            self.sent += 1
-            if row.status == "new":
-                order = await self.orders.get(row.order_number) if self.orders else None
-                born = order.created_at if order and order.created_at else row.created_at
-                for observer in self.observers:
-                    observer("greeting", now - born)
-            logger.info("chat: order {} {} message sent", row.order_number, row.status)
+            await self._sent(row, now, "")
+            return True
+        if isinstance(result, Unconfirmed):
+            await self.outbox.mark_sent(
+                row.id, now, f"no echo and no error frame within {result.waited:g} s: taken as"
+                " sent; to be confirmed from the chat history")
+            await self._sent(row, now, " (no echo: confirmed later from the chat history)")
             return True
         await self.outbox.finish(row.id, FAILED, f"refused: {result.reason}", now)
         await self.notes.notify(
@@ -157,6 +190,28 @@ class OutboxWorker:
             f" ({result.reason}); it will not be retried. Check the template in [orders.on."
             f"{row.status}]. Text: {content[:200]}")
         return True
+
+    async def _sent(self, row: OutboxRow, now: float, note: str) -> None:
+        self.sent += 1
+        if row.status == "new":
+            order = await self.orders.get(row.order_number) if self.orders else None
+            born = order.created_at if order and order.created_at else row.created_at
+            for observer in self.observers:
+                observer("greeting", now - born)
+        logger.info("chat: order {} {} message sent{}", row.order_number, row.status, note)
+
+    async def confirm_sent(self) -> None:
+        """Messages taken as sent without an echo: confirmed from the order's chat history
+        once `confirm_after` seconds have passed (absent there, they go out again)."""
+        if not self.chat.ready.is_set():
+            return  # checked at the reconnect (reconcile_chat) instead
+        due = self.clock.time() - self.confirm_after
+        rows = [r for r in await self.outbox.in_state(SENT, "chat") if r.updated_at <= due]
+        read: dict[str, bool] = {}
+        for row in rows:
+            if row.order_number not in read:
+                read[row.order_number] = await self._read(row.order_number)
+            await self._settle(row, read[row.order_number])
 
     async def reconcile_notes(self) -> None:
         """Notifications a crash left `sending`: done when the log has them, else sent again."""
@@ -170,9 +225,11 @@ class OutboxWorker:
         self.wake.set()
 
     async def reconcile_chat(self) -> None:
-        """Chat rows left `sending`: look for each in the order's history before any resend."""
+        """Chat rows left `sending` (or `sent` unconfirmed): look for each in the order's
+        history before any resend."""
         read: dict[str, bool] = {}
-        for row in await self.outbox.in_state(SENDING, "chat"):
+        rows = await self.outbox.in_state(SENDING, "chat") + await self.outbox.in_state(SENT, "chat")
+        for row in rows:
             if row.order_number not in read:
                 read[row.order_number] = await self._read(row.order_number)
             await self._settle(row, read[row.order_number])
@@ -194,8 +251,9 @@ class OutboxWorker:
         now = self.clock.time()
         if found is not None:
             await self.outbox.finish(row.id, DONE, f"message {found.id} (found in chat history)", now)
-            logger.info("outbox: order {} {} message was sent before: not resent",
-                        row.order_number, row.status)
+            if row.state == SENDING:
+                logger.info("outbox: order {} {} message was sent before: not resent",
+                            row.order_number, row.status)
         elif not history_read:
             if self._expired(row):
                 await self.outbox.finish(row.id, EXPIRED, "unknown: chat history unreadable", now)

@@ -199,13 +199,17 @@ class MarketSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class ReferenceUpdate:
-    """Binance's reference price for (asset, fiat, side). Coalesced: latest wins."""
+    """Binance's reference price for (asset, fiat, side). Coalesced: latest wins.
+
+    `stale`: the reference could not be read; this is the last value read, at `at`.
+    """
 
     asset: str
     fiat: str
     side: str
     price: Any  # Decimal
     at: float
+    stale: bool = False
 
     @property
     def coalesce_key(self) -> tuple[str, str, str]:

@@ -27,6 +27,8 @@ def _intervals(bot: Bot) -> None:
             p.interval = b.market_interval
         elif isinstance(p, ReferencePoller):
             p.interval = b.reference_interval
+            if p.pay_type != b.reference_pay_type:  # a reload: the filter is tried afresh
+                p.pay_type, p.unfiltered_until = b.reference_pay_type, 0
         elif isinstance(p, OwnAdsPoller):
             p.interval = b.my_ads_interval
     bot.governor.budget = b.weight_budget

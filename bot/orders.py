@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 DETAILS_PER_TICK = 10  # open orders gone from the list, read one by one
 # an order in a status this bot does not know: its detail is re-read after these delays
 UNKNOWN_FIRST, UNKNOWN_CAP = 60.0, 3600.0
+FINAL_STATUSES = frozenset({4, 6, 7})  # an order stored in one of these is not followed further
 
 
 @dataclass(slots=True)
@@ -136,6 +137,8 @@ class OrderDesk:
                 seen.order_number,
                 lambda stored: plan_change(stored, seen, self.cfg.on, now, self.make_uuid, since),
                 now)
+        if plan.steps:  # moved on to a known status, however it was heard: no longer unknown
+            self._unknown.pop(seen.order_number, None)
         first = bool(plan.steps) and plan.steps[0].old is None
         if first and plan.record.is_open and predates(plan.record, since):
             self._quiet.append(seen.order_number)
@@ -219,6 +222,10 @@ class OrderDesk:
         """Carry the order as unknown: alert once per status; each detail read that still finds
         it unknown doubles the wait before the next one."""
         now = self.clock.time()
+        stored = await self.orders.get(order_no)
+        if stored is not None and stored.status in FINAL_STATUSES:
+            self._unknown.pop(order_no, None)  # a read that left before the order ended
+            return
         known = self._unknown.get(order_no)
         if known is not None and known.status == status:
             if read:
@@ -226,7 +233,6 @@ class OrderDesk:
                 known.next_at = now + known.delay
             return
         self._unknown[order_no] = UnknownStatus(status, UNKNOWN_FIRST, now + UNKNOWN_FIRST)
-        stored = await self.orders.get(order_no)
         was = "" if stored is None else f"; it stays {STATUS_NAME.get(stored.status, stored.status)} here"
         await self.notes.notify(
             "order_status_unknown", f"order:{order_no}:status:{status}",
@@ -328,6 +334,7 @@ class OrderDesk:
             row = await self.outbox.get(order.order_number, "new", "chat")
             state = "-" if row is None else {"done": "sent", "pending": "waiting",
                                              "sending": "sending",
+                                             "sent": "sent, unconfirmed",
                                              "dry_run": "would send"}.get(row.state, row.state)
             rows.append(ViewRow(order.order_number, order.status, state))
         self.view = rows

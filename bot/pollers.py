@@ -115,23 +115,70 @@ class MarketPoller(Poller):
 
 
 class ReferencePoller(Poller):
-    """Binance's reference price for the assets of one (fiat, side); idle while derived."""
+    """Binance's reference price for the assets of one (fiat, side); idle while derived.
+
+    With a `pay_type` the call is filtered by that payment method. The filtered call can fail
+    where the unfiltered one works: the poller then reads without the filter (said once) and
+    tries the filter again `FILTER_RETRY_TICKS` polls later. When no read works, the last
+    values read are published again marked stale, with the time they were read (their age).
+    """
 
     capability = "reference_price"
     endpoints = ("reference_price",)
+    FILTER_RETRY_TICKS = 20
 
-    def __init__(self, api: P2PApi, assets: Sequence[str], fiat: str, side: str, **kw: Any) -> None:
+    def __init__(self, api: P2PApi, assets: Sequence[str], fiat: str, side: str,
+                 pay_type: str | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.api, self.assets, self.fiat, self.side = api, list(assets)[:3], fiat, side
+        self.pay_type = pay_type
+        self.unfiltered_until = 0  # the tick from which the filter is tried again
+        self.last: dict[str, tuple[Any, float]] = {}  # asset -> (price, read at)
+        self.failing = False
 
     async def fetch(self, source: str) -> None:
         """Read the reference prices (nothing to read when running on the derived source)."""
         if source != "exchange":
             return None
-        for price in await self.api.reference_prices(self.assets, self.fiat, self.side):
+        try:
+            prices = await self._read()
+        except CapabilityUnavailable:
+            raise
+        except BinanceError as exc:
+            self._stale(exc)
+            raise
+        if self.failing:
+            logger.info("{}: the reference price is read again", self.name)
+        self.failing = False
+        now = self.clock.time()
+        for price in prices:
+            self.last[price.asset] = (price.reference_price, now)
             self.bus.publish(ReferenceUpdate(price.asset, self.fiat, self.side,
-                                             price.reference_price, self.clock.time()))
+                                             price.reference_price, now))
         return None
+
+    async def _read(self) -> list[Any]:
+        if self.pay_type and self.ticks >= self.unfiltered_until:
+            try:
+                return await self.api.reference_prices(self.assets, self.fiat, self.side,
+                                                       self.pay_type)
+            except CapabilityUnavailable:
+                raise
+            except BinanceError as exc:
+                if not self.unfiltered_until:
+                    logger.warning("{}: the reference price for payType {} failed ({}); it is "
+                                   "read without the filter", self.name, self.pay_type, exc)
+                self.unfiltered_until = self.ticks + self.FILTER_RETRY_TICKS
+        return await self.api.reference_prices(self.assets, self.fiat, self.side)
+
+    def _stale(self, exc: BinanceError) -> None:
+        """Keep the last values, marked stale with the time they were read."""
+        if not self.failing:
+            logger.warning("{}: the reference price cannot be read ({}); the last value is kept,"
+                           " marked stale", self.name, exc)
+        self.failing = True
+        for asset, (price, at) in self.last.items():
+            self.bus.publish(ReferenceUpdate(asset, self.fiat, self.side, price, at, stale=True))
 
 
 class OwnAdsPoller(Poller):

@@ -227,6 +227,7 @@ class PricingEngine:
         self.dry_run = dry_run
         self.kill_switch = kill_switch
         self.references: dict[tuple[str, str, str], tuple[Decimal, float]] = {}
+        self.stale_references: set[tuple[str, str, str]] = set()
         self.reference_max_jump = reference_max_jump
         self.settle_seconds = settle_seconds
         self.tracks: dict[tuple[str, str, str], ReferenceTrack] = {}  # (asset, fiat, ad side)
@@ -275,6 +276,11 @@ class PricingEngine:
     async def on_reference(self, ev: ReferenceUpdate) -> None:
         """Believe Binance's reference price (unless suspect); re-check floating ads against it."""
         key = (ev.asset, ev.fiat, ev.side)
+        if ev.stale:  # not read: the last value stays, marked stale (its age is kept)
+            if key in self.references:
+                self.stale_references.add(key)
+            return
+        self.stale_references.discard(key)
         track = self.tracks.setdefault(key, ReferenceTrack(self.reference_max_jump))
         was_suspect = track.suspect is not None
         suspect = track.offer(ev.price, ev.at, self.market_median.get(key))
@@ -379,7 +385,7 @@ class PricingEngine:
             row = await self._apply(ad, target, base, why, now)
         trace = {"decision": {"kind": "Correction", "reason": why, "price": str(target)},
                  "guards": [hit], "reference": None if ad.reference is None else
-                 {"price": str(ad.reference.price), "source": ad.reference.source}}
+                 _reference_trace(ad.reference)}
         await self._record(ad, replace(row, trace=trace))
 
     async def on_own_ads(self, ev: OwnAdsUpdate) -> None:
@@ -490,10 +496,13 @@ class PricingEngine:
     def _reference(
         self, own: OwnAd, kept: Sequence[CompetitorAd], now: float
     ) -> Reference | None:
-        if self.registry.route("reference_price") == "exchange":
-            got = self.references.get((own.asset, own.fiat, own.side.value))
-            if got is not None and now - got[1] <= REFERENCE_MAX_AGE:
-                return Reference(got[0], "exchange")
+        key = (own.asset, own.fiat, own.side.value)
+        got = self.references.get(key)
+        if got is not None and now - got[1] <= REFERENCE_MAX_AGE:
+            # the exchange's last value; stale while it cannot be read (kept REFERENCE_MAX_AGE)
+            stale = key in self.stale_references or \
+                self.registry.route("reference_price") != "exchange"
+            return Reference(got[0], "exchange", age=max(0.0, now - got[1]), stale=stale)
         top = [c.price for c in kept[:DERIVED_TOP]]
         if not top:
             return None
@@ -508,7 +517,7 @@ class PricingEngine:
             "best": [{"adv_no": c.adv_no, "user_no": c.user_no, "nickname": c.nickname,
                       "price": str(c.price)} for c in kept[:3]],
             "reference": None if ad.reference is None else
-            {"price": str(ad.reference.price), "source": ad.reference.source},
+            _reference_trace(ad.reference),
             "filtered_out": dropped, "kept": len(kept), "rank": ad.rank, "standing": ad.standing,
             "decision": {"kind": type(decision).__name__, "reason": decision.reason,
                          "price": str(decision.price) if isinstance(decision, Reprice) else None,
@@ -751,3 +760,10 @@ class PricingEngine:
         for alert in self.alerts:
             await alert("ad_visibility", f"visibility:{ad.own.adv_no}:{'hidden' if why else 'shown'}",
                         text)
+
+def _reference_trace(ref: Reference) -> dict[str, Any]:
+    """The reference as a decision records it; a stale one says so, with its age."""
+    trace: dict[str, Any] = {"price": str(ref.price), "source": ref.source}
+    if ref.stale:
+        trace |= {"stale": True, "age": round(ref.age)}
+    return trace

@@ -113,6 +113,8 @@ class BotConfig(_Table):
     reference_max_jump: Decimal = Field(Decimal(5), gt=0, le=100, allow_inf_nan=False)
     # after an ad update, the price set is the truth this long: reads may still show the old one
     settle_seconds: Annotated[float, BeforeValidator(_number), Field(ge=0, le=600)] = 45.0
+    # the reference price for one payment method (payType); dropped while that call fails
+    reference_pay_type: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,64}$")
 
 
 def _known_capability(name: str) -> str:

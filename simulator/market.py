@@ -30,6 +30,7 @@ _MAX_UNITS = (300, 1000, 3000, 10000)
 _UNIT = {"BTC": Decimal("0.00001"), "ETH": Decimal("0.0003"), "BNB": Decimal("0.0015")}
 _REPRICE_SECONDS = (30, 300)  # how often an ordinary advertiser re-reads the reference
 _JITTER = Decimal("0.0005")
+BOT_ROLES = frozenset({"bot", "rival", "mirror"})  # ads that reprice against others
 
 
 @dataclass(slots=True)
@@ -57,7 +58,8 @@ class Advertiser:
 
 @dataclass(slots=True, kw_only=True)
 class Listing(AdBase):
-    """A competitor's ad. `role` is regular, bot or decoy."""
+    """A competitor's ad. `role` is regular, decoy, bot, rival (a fast bot) or mirror (a fast
+    bot that sits one tick from the merchant's own ad)."""
 
     role: str
     advertiser: Advertiser
@@ -65,6 +67,7 @@ class Listing(AdBase):
     floor: Decimal = Decimal(0)  # bots: relative distance of the price they never pass
     next_reprice_ms: int = 0
     pending_since_ms: int | None = None
+    answer_ms: int = 0  # rivals and mirrors: how long this answer takes (drawn per answer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,8 @@ def advertiser_side(taker_side: str) -> str:
 class Market:
     """One asset/fiat market: the reference price and both books of competitor ads."""
 
-    def __init__(self, cfg: MarketConfig, *, rng: random.Random, ids: Ids, now_ms: int) -> None:
+    def __init__(self, cfg: MarketConfig, *, rng: random.Random, ids: Ids, now_ms: int,
+                 rivals: tuple[random.Random, Ids] | None = None) -> None:
         self.cfg = cfg
         self.asset, self.fiat = cfg.asset, cfg.fiat
         self.scales = Scales.of(cfg.asset, cfg.fiat, cfg.price_scale)
@@ -108,8 +112,20 @@ class Market:
         self.books: dict[str, list[Listing]] = {side: [] for side in SIDES}
         for side in SIDES:
             for i in range(cfg.competitors):
-                role = "bot" if i < cfg.bots else "decoy" if i < cfg.bots + cfg.decoys else "regular"
-                self.books[side].append(self._new_listing(side, role, now_ms))
+                self.books[side].append(self._new_listing(side, self._role(i), now_ms))
+        # rivals and mirrors come from their own streams: the rest of the market is unchanged
+        self._rival_rng, rival_ids = rivals or (random.Random(f"rivals:{self.asset}:{self.fiat}"),
+                                                ids)
+        extra = ["rival"] * cfg.rival_bots + ["mirror"] * cfg.mirror_bots
+        for side in SIDES if extra else ():
+            for role in extra:
+                self.books[side].append(self._new_listing(side, role, now_ms,
+                                                          self._rival_rng, rival_ids))
+
+    def _role(self, i: int) -> str:
+        """The role of the i-th competitor: bots, decoys, then regulars."""
+        cfg = self.cfg
+        return "bot" if i < cfg.bots else "decoy" if i < cfg.bots + cfg.decoys else "regular"
 
     def reference_price(self) -> Decimal:
         """The reference price at the fiat's price scale."""
@@ -138,7 +154,7 @@ class Market:
     def _follow(self, side: str, now_ms: int) -> None:
         low, high = self.cfg.spread
         for ad in self.books[side]:
-            if ad.role == "bot" or now_ms < ad.next_reprice_ms:
+            if ad.role in BOT_ROLES or now_ms < ad.next_reprice_ms:
                 continue
             top = low if ad.role == "decoy" else high
             bottom = Decimal(0) if ad.role == "decoy" else low
@@ -147,18 +163,20 @@ class Market:
             ad.next_reprice_ms = now_ms + self._rng.randint(*_REPRICE_SECONDS) * 1000
 
     def _bots(self, side: str, now_ms: int, own: Sequence[AdBase]) -> None:
-        bots = [ad for ad in self.books[side] if ad.role == "bot"]
+        bots = [ad for ad in self.books[side] if ad.role in BOT_ROLES]
         top = self._top_two(side, own) if bots else []
         for bot in bots:  # one after the other: each sees the moves made before it
             limit = self.price_at(side, bot.floor)
-            target = self._target(bot, top, limit)
+            target = self._mirror(bot, own, limit) if bot.role == "mirror" else \
+                self._target(bot, top, limit)
             if target == bot.price:
                 bot.pending_since_ms = None
                 continue
             past_floor = bot.price < limit if side == "SELL" else bot.price > limit
             if bot.pending_since_ms is None:  # the change happened during the last step
                 bot.pending_since_ms = now_ms - STEP_MS
-            reacted = now_ms - bot.pending_since_ms >= self.cfg.bot_reaction_seconds * 1000
+                bot.answer_ms = self._answer_ms(bot)
+            reacted = now_ms - bot.pending_since_ms >= bot.answer_ms
             if past_floor or reacted:  # a floor that moved with the reference is obeyed at once
                 worse = target > bot.price if side == "SELL" else target < bot.price
                 self._set_price(bot, target, now_ms)
@@ -167,6 +185,21 @@ class Market:
                     top = self._top_two(side, own)
                 else:
                     top = self._best_two(side, [ad for ad in top if ad is not bot] + [bot])
+
+    def _answer_ms(self, bot: Listing) -> int:
+        """How long `bot` takes to answer this move: fixed for bots, drawn for rivals/mirrors."""
+        if bot.role == "bot":
+            return self.cfg.bot_reaction_seconds * 1000
+        return self._rival_rng.randint(*self.cfg.rival_seconds) * 1000
+
+    def _mirror(self, bot: Listing, own: Sequence[AdBase], limit: Decimal) -> Decimal:
+        """One tick better than the merchant's own online ad of this side, never past the floor."""
+        mine = self._best_two(bot.side, [ad for ad in own if ad.side == bot.side])
+        if not mine:
+            return self.price_at(bot.side, bot.markup)
+        if bot.side == "SELL":
+            return max(mine[0].price - self.tick, limit)
+        return min(mine[0].price + self.tick, limit)
 
     def _top_two(self, side: str, own: Sequence[AdBase]) -> list[AdBase]:
         """The two best non-decoy ads of a book (own online ads included)."""
@@ -207,22 +240,22 @@ class Market:
 
     # ----- new ads -----------------------------------------------------------------------
 
-    def _advertiser(self, merchant: bool) -> Advertiser:
-        rng = self._rng
+    def _advertiser(self, merchant: bool, rng: random.Random, ids: Ids) -> Advertiser:
         month = rng.randint(200, 4000) if merchant else rng.randint(3, 150)
         return Advertiser(
-            user_no=self._ids.user_no(), nick_name=self._ids.nickname(),
+            user_no=ids.user_no(), nick_name=ids.nickname(),
             user_type="merchant" if merchant else "user", month_order_count=month,
             month_finish_rate=round(rng.uniform(0.9 if merchant else 0.7, 1.0), 4),
             order_count=month * rng.randint(2, 24), positive_rate=round(rng.uniform(0.9, 1.0), 4),
             adv_confirm_time=rng.randint(20, 600), user_grade=rng.randint(2, 3) if merchant else 1)
 
-    def _new_listing(self, side: str, role: str, now_ms: int) -> Listing:
-        rng, cfg = self._rng, self.cfg
+    def _new_listing(self, side: str, role: str, now_ms: int, rng: random.Random | None = None,
+                     ids: Ids | None = None) -> Listing:
+        rng, ids, cfg = rng or self._rng, ids or self._ids, self.cfg
         unit = _UNIT.get(self.asset, Decimal(1))
         low, high = cfg.spread
         markup = uniform(rng, Decimal(0), low) if role == "decoy" else uniform(rng, low, high)
-        floor = uniform(rng, *cfg.bot_floor) if role == "bot" else Decimal(0)
+        floor = uniform(rng, *cfg.bot_floor) if role in BOT_ROLES else Decimal(0)
         min_amount = nice(self.reference * unit * rng.choice(_MIN_UNITS))
         max_amount = max(nice(self.reference * unit * rng.choice(_MAX_UNITS)), min_amount * 2)
         surplus = unit * rng.randint(200, 20000)
@@ -232,16 +265,16 @@ class Market:
                 max_amount = nice(self.reference * unit * 5)  # a tiny max limit
             else:
                 surplus = unit * rng.randint(2, 6)  # a tiny amount left
-        merchant = role == "bot" or rng.random() < 0.6
+        merchant = role in BOT_ROLES or rng.random() < 0.6
         return Listing(
-            adv_no=self._ids.adv_no(), side=side, asset=self.asset, fiat=self.fiat,
+            adv_no=ids.adv_no(), side=side, asset=self.asset, fiat=self.fiat,
             price=self.price_at(side, markup), min_amount=min_amount, max_amount=max_amount,
             surplus=surplus, init_amount=surplus,
             pay_methods=rng.sample(self._pays, k=rng.randint(1, min(3, len(self._pays)))),
             create_ms=now_ms, update_ms=now_ms,
             classify="profession" if merchant and rng.random() < 0.3 else "mass",
             pay_time_limit=rng.choice((15, 15, 30)), role=role,
-            advertiser=self._advertiser(merchant), markup=markup, floor=floor,
+            advertiser=self._advertiser(merchant, rng, ids), markup=markup, floor=floor,
             next_reprice_ms=now_ms + rng.randint(*_REPRICE_SECONDS) * 1000)
 
     # ----- reading -----------------------------------------------------------------------
@@ -275,6 +308,6 @@ class Market:
         scale = self.cfg.price_scale
         return {"advNo": ad.adv_no, "nickName": ad.advertiser.nick_name, "role": ad.role,
                 "userType": ad.advertiser.user_type, "price": fmt(ad.price, scale),
-                "floor": fmt(self.price_at(ad.side, ad.floor), scale) if ad.role == "bot" else None,
+                "floor": fmt(self.price_at(ad.side, ad.floor), scale) if ad.role in BOT_ROLES else None,
                 "min": fmt(ad.min_amount), "max": fmt(ad.max_amount), "surplus": fmt(ad.surplus),
                 "payMethods": list(ad.pay_methods), "updateTime": ad.update_ms}

@@ -33,13 +33,16 @@ from simulator.world_data import (
     get_str,
     page_of,
 )
-from simulator.world_orders import OrderBook, OrderEvent, Party
+from simulator.world_orders import STATUS_NAMES, OrderBook, OrderEvent, Party
 
 SEARCH_CAP = 20  # a search page never holds more than 20 ads, whatever `rows` says
 CATEGORIES = ["mass", "profession"]
 RISK_ALERT_P = 0.1
 
 Handler = Callable[[Mapping[str, str], Any], tuple[Any, "int | None"]]
+
+
+REFERENCE_PAY_TYPE_FAILED = 20001  # the simulator's code; Binance's is not known
 
 
 class World:
@@ -56,7 +59,10 @@ class World:
         self.markets: dict[tuple[str, str], Market] = {
             (m.asset, m.fiat): Market(m, rng=stream(f"market:{m.asset}:{m.fiat}"),
                                       ids=Ids(stream(f"market-ids:{m.asset}:{m.fiat}"), seen),
-                                      now_ms=now)
+                                      now_ms=now,
+                                      rivals=(stream(f"market-rivals:{m.asset}:{m.fiat}"),
+                                              Ids(stream(f"market-rival-ids:{m.asset}:{m.fiat}"),
+                                                  seen)))
             for m in cfg.markets}
         self.account = Account(cfg, self.markets, ids=Ids(stream("account"), seen), now_ms=now)
         self.chatlog = ChatLog(stream("chat"), cfg.chat, self.account.nickname)
@@ -139,6 +145,8 @@ class World:
                                                 event.text, now_ms)
                 self.hub.push(msg.to_json())
                 continue
+            if order.status not in STATUS_NAMES:
+                continue  # an odd status: no system message names it
             msg = self.chatlog.system(order.order_no, system_event(order.side, order.status), now_ms)
             self.hub.push(msg.to_json())
             if event.kind == "created":
@@ -199,11 +207,15 @@ class World:
             raise SimError(-1100, "Illegal parameter 'assets': a list of at most 3 assets.")
         fiat = get_str(src, "fiatCurrency", required=True)
         get_str(src, "tradeType", required=True, choices=SIDES)
+        pay_type = get_str(src, "payType")
         data = []
         for asset in assets:
             market = self.markets.get((asset, fiat or ""))
             if market is None:
                 continue
+            if pay_type and market.cfg.reference_pay_type_fails:
+                raise SimError(REFERENCE_PAY_TYPE_FAILED,
+                               f"No reference price for payType {pay_type}; try again later.")
             scales = market.scales
             data.append({"asset": asset, "assetScale": scales.asset_scale, "currency": fiat,
                          "currencyScale": 2, "currencySymbol": scales.fiat_symbol,

@@ -112,6 +112,7 @@ class ChatLog:
         self.by_order: dict[str, list[Message]] = {}
         self._by_uuid: dict[str, Message] = {}
         self.sent: list[dict[str, Any]] = []
+        self.echoes_dropped = 0
         self._words = [w.lower() for w in cfg.firewall_words if w]
 
     def _new_id(self) -> str:
@@ -162,7 +163,7 @@ class ChatLog:
             return []
         known = self._by_uuid.get(sent.uuid)
         if known is not None:  # a resend of the same message: acknowledge once more, store once
-            return [known.to_json()]
+            return self._echo(known)
         reason = "NO_PERMISSION" if not has_order(sent.order_no) else (
             "ILLEGAL_PARAM" if self._tripped(sent.content) else "")
         self._record(sent.order_no, sent.uuid, sent.content, now_ms, reason, sent.form)
@@ -172,6 +173,14 @@ class ChatLog:
                        from_nick=self.merchant_nick, uuid=sent.uuid)
         self._by_uuid[sent.uuid] = msg
         self.mark_read(sent.order_no)
+        return self._echo(msg)
+
+    def _echo(self, msg: Message) -> list[dict[str, Any]]:
+        """The echo that acknowledges a stored message, unless this one is dropped."""
+        drop = self.cfg.echo_drop_probability
+        if drop and self._rng.random() < float(drop):
+            self.echoes_dropped += 1
+            return []
         return [msg.to_json()]
 
     def _tripped(self, content: str) -> bool:

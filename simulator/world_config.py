@@ -32,6 +32,17 @@ class MarketConfig(_Strict):
     churn_per_hour: ordinary ads replaced by new advertisers per side per simulated hour.
     price_scale: decimals of a price in this fiat.
     pay_methods: identifiers competitors draw from (default: a table per fiat).
+    rival_bots: fast repricing bots added to the competitors (per side, drawn from their own
+        random stream, so the rest of the market is the same with or without them): they
+        undercut the best other ad by one tick within `rival_seconds`.
+    mirror_bots: bots added the same way that mirror the merchant's own online ad
+        of their side one tick better (SELL: one tick below it), within `rival_seconds`; with
+        no own ad online they sit at their markup. Both kinds never pass their floor
+        (`bot_floor`) and answer each move anew, so a bot war with them can go on forever.
+    rival_seconds: [low, high] simulated seconds a rival or mirror bot takes to answer
+        (drawn per answer; Binance desks see 1 to 3 s).
+    reference_pay_type_fails: getReferencePrice with a `payType` answers a business error
+        (code 20001 here; Binance's code is unknown) while the same call without it works.
     """
 
     asset: str = "USDT"
@@ -47,11 +58,19 @@ class MarketConfig(_Strict):
     churn_per_hour: Decimal = Field(Decimal("6"), ge=0)
     price_scale: int = Field(2, ge=0, le=8)
     pay_methods: list[str] | None = None
+    reference_pay_type_fails: bool = False
+    rival_bots: int = Field(0, ge=0)
+    mirror_bots: int = Field(0, ge=0)
+    rival_seconds: tuple[int, int] = (1, 3)
 
     @model_validator(mode="after")
     def _check(self) -> MarketConfig:
         if self.bots + self.decoys > self.competitors:
             raise ValueError("bots + decoys must not exceed competitors")
+        if self.rival_bots + self.mirror_bots > 20:
+            raise ValueError("rival_bots + mirror_bots must not exceed 20")
+        if not 1 <= self.rival_seconds[0] <= self.rival_seconds[1]:
+            raise ValueError("rival_seconds must be [low, high] with 1 <= low <= high")
         if self.reference <= 0:
             raise ValueError("reference must be positive")
         if self.volatility < 0:
@@ -120,6 +139,14 @@ class OrdersConfig(_Strict):
     appeal_seconds: [low, high] time an appeal takes to resolve (3 -> 4).
     commission_rate: the maker fee, a fraction of the amount.
     restock: refill an ad's surplus to its initial amount when it can no longer fill its minimum.
+    odd_status_probability: share of paid orders that pass through a status this page of the
+        API does not list before they complete (2 -> odd -> 4), as Binance's sister venue
+        documents (3 releasing, 5 appeal); it lasts `release_seconds`, and no system message
+        announces it.
+    odd_statuses: the statuses drawn from (not one of the known 1, 2, 3, 4, 6, 7).
+    history_window_required: listUserOrderHistory answers -1102 unless both startTimestamp and
+        endTimestamp are sent (a fixed window; without an end the list is "until now" and moves
+        between pages).
     """
 
     rate_per_hour: Decimal = Field(Decimal("6"), ge=0)
@@ -132,9 +159,15 @@ class OrdersConfig(_Strict):
     appeal_seconds: tuple[int, int] = (600, 1800)
     commission_rate: Decimal = Field(Decimal("0.0016"), ge=0, lt=1)
     restock: bool = True
+    odd_status_probability: Decimal = Field(Decimal("0"), ge=0, le=1)
+    odd_statuses: list[int] = Field(default_factory=lambda: [5], min_length=1)
+    history_window_required: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> OrdersConfig:
+        known = [s for s in self.odd_statuses if s in (1, 2, 3, 4, 6, 7) or s < 0]
+        if known:
+            raise ValueError(f"odd_statuses must be statuses the API does not list, not {known}")
         for name in ("pay_seconds", "release_seconds", "appeal_seconds"):
             low, high = getattr(self, name)
             if not 1 <= low <= high:
@@ -156,6 +189,9 @@ class ChatConfig(_Strict):
     noise: send `statistics` frames and occasional `risk_alert` frames.
     statistics_seconds: simulated seconds between `statistics` frames.
     ping_interval_seconds: real seconds between the server's protocol pings (0 = none).
+    echo_drop_probability: share of accepted merchant messages whose `self: true` echo never
+        comes (the message is stored and in the REST history all the same; error frames are
+        always sent). Binance does not always echo a send.
     """
 
     credential_ttl_seconds: int = Field(600, ge=1)
@@ -168,6 +204,7 @@ class ChatConfig(_Strict):
     noise: bool = True
     statistics_seconds: int = Field(60, ge=1)
     ping_interval_seconds: float = Field(30.0, ge=0)
+    echo_drop_probability: Decimal = Field(Decimal("0"), ge=0, le=1)
 
 
 class AccountConfig(_Strict):

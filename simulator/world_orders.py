@@ -202,10 +202,15 @@ class OrderBook:
                 order.says.append((now_ms + rng.randint(2, 20) * 1000, rng.choice(lines)))
             if rng.random() < float(cfg.appeal_probability):
                 self._next(order, now_ms + rng.randint(60, 600) * 1000, 3)
+            elif cfg.odd_status_probability and rng.random() < float(cfg.odd_status_probability):
+                odd = rng.choice(cfg.odd_statuses)
+                self._next(order, now_ms + rng.randint(*cfg.release_seconds) * 500, odd)
             else:
                 self._next(order, now_ms + rng.randint(*cfg.release_seconds) * 1000, 4)
         elif order.status == 3:
             self._next(order, now_ms + rng.randint(*cfg.appeal_seconds) * 1000, 4)
+        elif order.status not in STATUS_NAMES:  # an odd status: it ends in completion
+            self._next(order, now_ms + rng.randint(*cfg.release_seconds) * 1000, 4)
 
     @staticmethod
     def _next(order: Order, at_ms: int, status: int) -> None:
@@ -255,6 +260,10 @@ class OrderBook:
     def history(self, query: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
         """listUserOrderHistory: string statuses, unitPrice, counterPartNickName; span <= 30 days."""
         side = get_str(query, "tradeType", choices=SIDES)
+        if self.cfg.history_window_required:
+            for name in ("startTimestamp", "endTimestamp"):
+                if not query.get(name):
+                    raise missing(name)
         start = get_int(query, "startTimestamp", default=0)
         end = get_int(query, "endTimestamp", default=0)
         if start and end and end - start > 30 * 86_400_000:
@@ -314,7 +323,8 @@ class OrderBook:
             "asset": order.ad.asset, "fiat": order.ad.fiat, "fiatSymbol": order.scales.fiat_symbol,
             "amount": fmt(order.amount), "totalPrice": fmt(order.total),
             "unitPrice": fmt(order.price, order.scales.price_scale),
-            "orderStatus": STATUS_NAMES[order.status], "createTime": order.create_ms,
+            "orderStatus": STATUS_NAMES.get(order.status, f"STATUS_{order.status}"),
+            "createTime": order.create_ms,
             "commission": fmt(order.commission), "counterPartNickName": order.counterparty.nickname,
             "advertisementRole": "MAKER", "payMethodName": order.pay_method,
         }

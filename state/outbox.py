@@ -3,7 +3,9 @@
 A row is written in the same transaction as the order transition that caused it
 (`insert_rows` takes the open connection), claimed (`pending` -> `sending`)
 before it is sent, and finished (`done`, `failed`, `expired`) with the answer.
-A row left `sending` by a crash is reconciled at the next start.
+A row left `sending` by a crash is reconciled at the next start. A chat message that
+drew neither its echo nor an error frame is `sent`: taken as sent, and confirmed
+(`done`) or sent again (`pending`) once the order's chat history has been read.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from state.db import Store
 
 PENDING, SENDING, DONE, FAILED, EXPIRED = "pending", "sending", "done", "failed", "expired"
 DRY_RUN = "dry_run"  # finished without sending: `[bot] dry_run` was on; the answer says what
-STATES = (PENDING, SENDING, DONE, FAILED, EXPIRED, DRY_RUN)
+SENT = "sent"  # went out without an echo or an error frame: to be confirmed from the chat history
+STATES = (PENDING, SENDING, SENT, DONE, FAILED, EXPIRED, DRY_RUN)
 FINISHED = (DONE, FAILED, EXPIRED, DRY_RUN)
 
 _COLUMNS = ("id, order_number, status, action, payload, state, created_at, updated_at, attempts,"
@@ -139,14 +142,18 @@ class Outbox:
         return await self._move(row_id, SENDING, now, (PENDING,), attempt=True)
 
     async def finish(self, row_id: int, state: str, answer: str, now: float) -> bool:
-        """pending/sending -> done, failed or expired, with the answer."""
+        """pending/sending/sent -> done, failed or expired, with the answer."""
         if state not in FINISHED:
             raise ValueError(f"not a final outbox state: {state}")
-        return await self._move(row_id, state, now, (PENDING, SENDING), answer)
+        return await self._move(row_id, state, now, (PENDING, SENDING, SENT), answer)
+
+    async def mark_sent(self, row_id: int, now: float, answer: str) -> bool:
+        """sending -> sent: out without an echo; the chat history confirms it later."""
+        return await self._move(row_id, SENT, now, (SENDING,), answer)
 
     async def release(self, row_id: int, now: float, answer: str) -> bool:
-        """sending -> pending: it was not sent after all (reconciled)."""
-        return await self._move(row_id, PENDING, now, (SENDING,), answer)
+        """sending/sent -> pending: it was not sent after all (reconciled)."""
+        return await self._move(row_id, PENDING, now, (SENDING, SENT), answer)
 
     async def counts(self) -> dict[str, int]:
         """How many rows are in each state."""

@@ -176,10 +176,16 @@ class OwnAd:
 
 @dataclass(frozen=True)
 class Reference:
-    """The reference price: from the exchange, or derived from the market while it is down."""
+    """The reference price: from the exchange, or derived from the market while it is down.
+
+    `age`: seconds since the exchange gave this value (0 for a derived one). `stale`: the last
+    read failed and this is the last value read; a strategy may hold rather than follow it.
+    """
 
     price: Decimal
     source: ReferenceSource = "exchange"
+    age: float = 0.0
+    stale: bool = False
 
     def __post_init__(self) -> None:
         _require_decimals(self, "price")

@@ -52,7 +52,8 @@ class FollowReference:
             margin = params.margin or Decimal(0)  # the validator guarantees one of the two
             price = ref.price + margin
             how = _signed(margin)
-        reason = f"reference {ref.price}{' (derived)' if derived else ''} {how}"
+        note = " (derived)" if derived else " (stale: last read)" if ref.stale else ""
+        reason = f"reference {ref.price}{note} {how}"
         if ctx.ad.quantize(price) == ctx.ad.price:
             return Hold(f"unchanged: {reason}")
         return Reprice(price, reason)

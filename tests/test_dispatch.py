@@ -11,13 +11,23 @@ from typing import Any
 import pytest
 
 from bot.binance.errors import EndpointUnregistered
-from bot.chat import ChatLost, Delivered, Rejected
+from bot.chat import ChatLost, Delivered, Rejected, Unconfirmed
 from bot.dispatch import OutboxWorker
 from bot.notify import Notifications
 from state.chat import ChatStore, StoredMessage
 from state.db import Store
 from state.notifications import NotificationLog
-from state.outbox import DONE, DRY_RUN, EXPIRED, FAILED, PENDING, SENDING, Outbox, OutboxItem
+from state.outbox import (
+    DONE,
+    DRY_RUN,
+    EXPIRED,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    Outbox,
+    OutboxItem,
+)
 from tests.fakes import FakeClock
 
 ORDER = "22812345678901234567"
@@ -31,7 +41,7 @@ class FakeChat:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     server: list[StoredMessage] = field(default_factory=list)  # what the exchange has
     readable: bool = True
-    answer: Any = None  # Rejected, ChatLost, or None (delivered)
+    answer: Any = None  # Rejected, Unconfirmed, ChatLost, or None (delivered)
     sent: list[tuple[str, str, str]] = field(default_factory=list)
 
     async def history(self, order_no: str) -> list[Any]:
@@ -41,7 +51,7 @@ class FakeChat:
             await self.chats.add(msg)
         return []
 
-    async def send(self, order_no: str, content: str, uuid: str) -> Delivered | Rejected:
+    async def send(self, order_no: str, content: str, uuid: str) -> Any:
         self.sent.append((order_no, content, uuid))
         if isinstance(self.answer, Exception):
             raise self.answer
@@ -149,6 +159,42 @@ async def test_a_lost_socket_leaves_the_row_for_the_next_reconcile(desk: Desk) -
     assert [(r.status, r.state) for r in await desk.outbox.for_order(ORDER)] == [
         ("new", SENDING), ("completed", PENDING)]  # nothing more goes out on a dead socket
     assert len(desk.chat.sent) == 1
+
+
+async def test_no_echo_and_no_error_is_taken_as_sent_then_confirmed_from_history(
+        desk: Desk) -> None:
+    await desk.outbox.add([OutboxItem(ORDER, s, "chat", {"uuid": f"u-{s}", "content": s})
+                           for s in ("new", "completed")], desk.clock.time())
+    desk.chat.ready.set()
+    desk.chat.answer = Unconfirmed(1.5)  # the exchange stored them but echoed neither
+    await desk.worker.pass_once()
+    assert [(r.status, r.state) for r in await desk.outbox.for_order(ORDER)] == [
+        ("new", SENT), ("completed", SENT)]  # the second did not wait on the first's echo
+    assert desk.worker.sent == 2
+    desk.chat.server.append(on_server("u-new", "new"))
+    await desk.worker.confirm_sent()  # too early: nothing read yet
+    assert (await desk.row()).state == SENT
+    desk.clock.advance(desk.worker.confirm_after)
+    await desk.worker.confirm_sent()
+    rows = await desk.outbox.for_order(ORDER)
+    assert [(r.status, r.state) for r in rows] == [("new", DONE), ("completed", PENDING)]
+    assert "found in chat history" in (rows[0].answer or "")
+    desk.chat.answer = None  # the one the history lacks goes out again, with its uuid
+    await desk.worker.pass_once()
+    assert desk.chat.sent[-1] == (ORDER, "completed", "u-completed")
+    assert (await desk.row("completed")).state == DONE
+
+
+async def test_an_unconfirmed_message_is_checked_at_the_reconnect(desk: Desk) -> None:
+    await desk.outbox.add([OutboxItem(ORDER, "new", "chat", {"uuid": "u-new", "content": "Hello!"})],
+                          desk.clock.time())
+    desk.chat.ready.set()
+    desk.chat.answer = Unconfirmed(1.5)
+    await desk.worker.pass_once()
+    desk.chat.ready.clear()  # the socket went before the check was due
+    desk.chat.server.append(on_server("u-new"))
+    await desk.worker.reconcile_chat()
+    assert (await desk.row()).state == DONE and len(desk.chat.sent) == 1
 
 
 async def test_a_refused_message_fails_and_is_reported(desk: Desk) -> None:

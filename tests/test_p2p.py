@@ -30,7 +30,7 @@ from bot.binance.models import (
     ServerTime,
     StatusUpdate,
 )
-from bot.binance.p2p import P2PApi, money
+from bot.binance.p2p import MAX_HISTORY_SPAN_MS, P2PApi, history_windows, money
 from bot.capabilities import CapabilityRegistry
 from tests.fakes import FakeClient, FakeClock
 from tests.wire import (
@@ -321,7 +321,8 @@ async def test_chat_credential_sends_no_parameter(fake: FakeClient, api: P2PApi)
         lambda api: api.reference_prices([], "RUB", "BUY"),
         lambda api: api.my_ads(colour="red"),
         lambda api: api.update_ad_status([ADV_NO], 2),
-        lambda api: api.order_history("SELL", rows=101),
+        lambda api: api.order_history("SELL", start_timestamp=0, end_timestamp=10, rows=101),
+        lambda api: api.order_history("SELL"),  # an open window is "until now": it moves
         lambda api: api.order_history("SELL", start_timestamp=0, end_timestamp=31 * 86_400_000),
         lambda api: api.order_history("SELL", start_timestamp=10, end_timestamp=5),
     ],
@@ -377,3 +378,13 @@ async def test_the_capability_registry_is_a_caller(fake: FakeClient) -> None:
     summary = await P2PApi(reg).order_summary()
     assert summary.trading_count == 3
     assert fake.calls == [("order_summary", None)]
+
+
+def test_history_windows_are_fixed_back_to_back_and_at_most_30_days() -> None:
+    day = 86_400_000
+    windows = history_windows(0, 65 * day)
+    assert windows == [(0, 30 * day), (30 * day + 1, 60 * day + 1), (60 * day + 2, 65 * day)]
+    assert all(end - start <= MAX_HISTORY_SPAN_MS for start, end in windows)
+    assert history_windows(5, 5) == [(5, 5)]
+    with pytest.raises(ValueError):
+        history_windows(10, 5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from decimal import Decimal
 from typing import Any
 
 from bot.binance.client import Response
@@ -111,3 +112,63 @@ def test_a_market_poller_is_named_by_the_side_of_the_ads_it_reads() -> None:
     sell_ads = MarketPoller(P2PApi(reg), "USDT", "USD", "BUY", 20, **kw)  # a SELL ad's rivals
     buy_ads = MarketPoller(P2PApi(reg), "USDT", "USD", "SELL", 20, **kw)
     assert (sell_ads.name, buy_ads.name) == ("market USDT/USD SELL ads", "market USDT/USD BUY ads")
+
+
+REF = {"asset": "USDT", "currency": "RUB", "currencyScale": 2, "currencySymbol": "₽",
+       "assetScale": 2, "priceScale": 2, "referencePrice": "92.50"}
+
+
+def reference_poller(answer: Any) -> tuple[Any, FakeClient, list[Any]]:
+    from bot.pollers import ReferencePoller
+
+    client = FakeClient(FakeClock())
+    reg = CapabilityRegistry(client, rng=random.Random(0),  # type: ignore[arg-type]
+                             config=ProbeConfig(jitter=0.0))
+    bus, seen = EventBus(), []
+    bus.publish = seen.append  # type: ignore[method-assign]
+    client.answers["reference_price"] = answer
+    poller = ReferencePoller(P2PApi(reg), ["USDT"], "RUB", "SELL", pay_type="Tinkoff",
+                             registry=reg, bus=bus, clock=client.clock, interval=30.0)
+    return poller, client, seen
+
+
+async def test_a_failing_pay_type_filter_is_retried_without_it() -> None:
+    from bot.binance.errors import BusinessError
+
+    def answer(params: Any) -> Response:
+        if "payType" in params:
+            raise BusinessError("No reference price for payType Tinkoff", endpoint="reference_price",
+                                code=20001)
+        return Response(ENDPOINTS["reference_price"], 200, envelope([REF]))
+
+    poller, client, seen = reference_poller(answer)
+    await poller.tick("exchange")
+    assert [("payType" in p) for _, p in client.calls] == [True, False]
+    assert [(e.price, e.stale) for e in seen] == [(Decimal("92.50"), False)]
+    await poller.tick("exchange")  # the filter rests for a while: one call
+    assert [("payType" in p) for _, p in client.calls] == [True, False, False]
+    poller.ticks = poller.unfiltered_until
+    await poller.tick("exchange")  # then it is tried again
+    assert [("payType" in p) for _, p in client.calls][-2:] == [True, False]
+
+
+async def test_an_unreadable_reference_keeps_the_last_value_marked_stale() -> None:
+    from bot.binance.errors import ExchangeUnavailable
+
+    state = {"up": True}
+
+    def answer(params: Any) -> Response:
+        if not state["up"]:
+            raise ExchangeUnavailable("Internal error", endpoint="reference_price", status=500,
+                                      code=-1001)
+        return Response(ENDPOINTS["reference_price"], 200, envelope([REF]))
+
+    poller, client, seen = reference_poller(answer)
+    poller.pay_type = None
+    await poller.tick("exchange")
+    read_at = client.clock.time()
+    client.clock.advance(90)
+    state["up"] = False
+    await poller.tick("exchange")
+    assert [(e.price, e.at, e.stale) for e in seen] == [
+        (Decimal("92.50"), read_at, False), (Decimal("92.50"), read_at, True)]

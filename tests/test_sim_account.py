@@ -218,6 +218,7 @@ def test_orders_walk_their_statuses_and_the_summary_follows() -> None:
     ({"cancel_probability": 1}, [1, 6], True),
     ({"timeout_probability": 1}, [1, 7], True),
     ({"appeal_probability": 1}, [1, 2, 3, 4], False),
+    ({"odd_status_probability": 1, "odd_statuses": [5]}, [1, 2, 5, 4], False),
 ])
 def test_other_order_paths(orders: dict[str, Any], walk: list[int], surplus_back: bool) -> None:
     world, clock = make_world(with_orders(**orders))
@@ -269,6 +270,35 @@ def test_forced_status_moves_follow_the_legal_table() -> None:
     assert statuses(world, order_no) == [1, 2, 3, 4]
 
 
+def test_an_odd_status_is_listed_as_is_and_has_no_system_message() -> None:
+    world, clock = make_world(with_orders(odd_status_probability=1, odd_statuses=[5]))
+    order_no = open_order(world, clock)
+    move(world, clock, 10)
+    move(world, clock, 10)  # paid, then in the odd status before completing
+    assert world.orders.orders[order_no].status == 5
+    detail, _ = world.handle("order_detail", {}, {"adOrderNo": order_no})
+    assert detail["orderStatus"] == 5
+    history, _ = world.handle("order_history", {"tradeType": "SELL"}, None)
+    assert history[0]["orderStatus"] == "STATUS_5"
+    events = [m.content for m in world.chatlog.by_order[order_no] if m.type == "system"]
+    assert len(events) == 2  # created and paid; nothing names status 5
+
+
+@pytest.mark.parametrize("odd", [[3], [4], [-1]])
+def test_odd_statuses_must_be_unlisted_ones(odd: list[int]) -> None:
+    with pytest.raises(ValueError, match="odd_statuses"):
+        make_world(with_orders(odd_status_probability=1, odd_statuses=odd))
+
+
+def test_order_history_can_require_a_fixed_window() -> None:
+    world, clock = make_world(with_orders(history_window_required=True))
+    open_order(world, clock)
+    assert code_of(world, "order_history", {"tradeType": "SELL"}, None) == -1102
+    assert code_of(world, "order_history", {"startTimestamp": "1"}, None) == -1102
+    window = {"startTimestamp": str(START_MS - 1000), "endTimestamp": str(START_MS + 1000)}
+    assert world.handle("order_history", window, None)[1] == 1
+
+
 def test_order_history_rejects_a_span_over_30_days() -> None:
     world, _ = make_world(TIMED)
     query = {"tradeType": "SELL", "startTimestamp": "1", "endTimestamp": str(31 * 86_400_000)}
@@ -290,3 +320,14 @@ async def test_ad_endpoints_through_the_gateway(
     assert done.json["data"] is True
     detail = await http.call("ad_detail", {"adsNo": adv_no})
     assert detail.json["data"]["price"] == "93.00"
+
+
+def test_reference_price_with_a_pay_type_can_fail_where_the_plain_call_works() -> None:
+    market = TWO_ADS["markets"][0] | {"reference_pay_type_fails": True}
+    world, _ = make_world(TWO_ADS | {"markets": [market]})
+    body = {"assets": ["USDT"], "fiatCurrency": "RUB", "tradeType": "BUY"}
+    assert code_of(world, "reference_price", {}, body | {"payType": "Tinkoff"}) == 20001
+    (price,), _ = world.handle("reference_price", {}, body)
+    assert price["referencePrice"]
+    plain, _ = make_world(TWO_ADS)
+    assert plain.handle("reference_price", {}, body | {"payType": "Tinkoff"})[0]

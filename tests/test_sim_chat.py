@@ -6,6 +6,7 @@ import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -76,6 +77,22 @@ def test_malformed_or_unaccepted_frames_are_refused(text: str, accepted: str) ->
     with pytest.raises(FrameRefused) as err:
         parse_client_frame(text, accepted)
     assert err.value.reason == "ILLEGAL_PARAM"
+
+
+def test_a_dropped_echo_leaves_the_message_stored_and_errors_still_come() -> None:
+    log = ChatLog(random.Random(1), ChatConfig(echo_drop_probability=Decimal(1)), "Me")
+    known = {"20000000000000000001"}.__contains__
+    assert log.receive(send_frame("20000000000000000001", "hello"), START_MS, known) == []
+    (stored,) = log.by_order["20000000000000000001"]
+    assert stored.uuid == "u-1" and stored.self_ and log.echoes_dropped == 1
+    (error,) = log.receive(send_frame("20000000000000000001", "x; DROP TABLE a", "u-2"),
+                           START_MS, known)
+    assert error["type"] == "error"  # a refusal is always answered
+
+
+def test_the_echo_drop_share_is_validated() -> None:
+    with pytest.raises(ValueError, match="echo_drop_probability"):
+        ChatConfig(echo_drop_probability=Decimal("1.5"))
 
 
 def test_frames_that_are_not_text_are_ignored() -> None:

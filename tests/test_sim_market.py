@@ -189,6 +189,68 @@ def test_a_bot_undercuts_within_its_reaction_time_and_stops_at_its_floor() -> No
     assert world.account.ads[own].rank == 1
 
 
+def role_rows(world: World, role: str, side: str = "SELL") -> list[dict[str, Any]]:
+    market = world.markets[("USDT", "RUB")].to_control(side)
+    return [row for row in market["sides"][side] if row["role"] == role]
+
+
+@pytest.mark.parametrize("role", ["rival", "mirror"])
+def test_rival_and_mirror_bots_answer_our_move_within_one_to_three_seconds(role: str) -> None:
+    kind = "rival_bots" if role == "rival" else "mirror_bots"
+    cfg = {"markets": [{"competitors": 6, "bots": 0, kind: 1, "decoys": 0, "volatility": "0",
+                        "churn_per_hour": 0, "bot_floor": ["0.0001", "0.0002"]}],
+           "own_ads": [{"side": "SELL", "price": "94.50"}]}
+    own = None
+    answers = []
+    for seed in range(6):  # the answer time is drawn per answer
+        world, clock = make_world(cfg, seed=seed)
+        move(world, clock, 60)
+        (bot,) = role_rows(world, role)
+        own = next(iter(world.account.ads))
+        best = min(Decimal(r["price"]) for r in world.markets[("USDT", "RUB")].to_control(
+            "SELL")["sides"]["SELL"])
+        target = best - Decimal("0.05") if role == "rival" else Decimal(bot["price"]) + 1
+        world.handle("update_ad", {}, {"advNo": own, "price": f"{target:f}"})
+        for waited in range(1, 6):
+            move(world, clock, 1)
+            if Decimal(role_rows(world, role)[0]["price"]) == target - Decimal("0.01"):
+                answers.append(waited)
+                break
+    assert answers and len(answers) == 6 and set(answers) <= {1, 2, 3}, answers
+
+
+def test_a_mirror_bot_follows_our_ad_up_and_down_one_tick_below_until_its_floor() -> None:
+    cfg = {"markets": [{"competitors": 6, "bots": 0, "mirror_bots": 1, "decoys": 0,
+                        "volatility": "0", "churn_per_hour": 0, "rival_seconds": [1, 1]}],
+           "own_ads": [{"side": "SELL", "price": "95.00"}]}
+    world, clock = make_world(cfg)
+    own = next(iter(world.account.ads))
+    floor = Decimal(role_rows(world, "mirror")[0]["floor"])
+    for price in (Decimal("95.00"), Decimal("96.20"), floor + Decimal("0.50"), floor):
+        world.handle("update_ad", {}, {"advNo": own, "price": f"{price:f}"})
+        move(world, clock, 2)
+        want = max(price - Decimal("0.01"), floor)
+        assert Decimal(role_rows(world, "mirror")[0]["price"]) == want
+
+
+def test_rival_settings_are_validated() -> None:
+    with pytest.raises(ValidationError, match="rival_seconds"):
+        make_world({"markets": [{"rival_seconds": [3, 1]}]})
+    with pytest.raises(ValidationError, match="mirror_bots must not exceed"):
+        make_world({"markets": [{"rival_bots": 15, "mirror_bots": 6}]})
+
+
+def test_rivals_are_added_without_changing_the_rest_of_the_market() -> None:
+    base = {"competitors": 8, "bots": 2, "decoys": 1, "volatility": "0", "churn_per_hour": 0}
+    plain, _ = make_world({"markets": [base], "own_ads": []})
+    more, _ = make_world({"markets": [base | {"rival_bots": 1, "mirror_bots": 1}], "own_ads": []})
+    rows = plain.markets[("USDT", "RUB")].to_control("SELL")["sides"]["SELL"]
+    rows_more = more.markets[("USDT", "RUB")].to_control("SELL")["sides"]["SELL"]
+    assert [r for r in rows_more if r["role"] not in ("rival", "mirror")] == rows
+    assert sorted(r["role"] for r in rows_more if r["role"] in ("rival", "mirror")) == [
+        "mirror", "rival"]
+
+
 def test_a_price_war_between_bots_ends() -> None:
     cfg = {"markets": [{"competitors": 8, "bots": 3, "decoys": 0, "volatility": "0",
                         "churn_per_hour": 0, "bot_reaction_seconds": 2}], "own_ads": []}

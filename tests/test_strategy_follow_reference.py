@@ -27,6 +27,8 @@ CASES = [
                  Reprice(D("93.8875"), "reference 92.50 (derived) +1.5%"), id="derived-use"),
     pytest.param(DERIVED, {"ratio": "101.5", "on_derived": "hold"},
                  Hold("reference 92.50 is derived (on_derived = hold)"), id="derived-hold"),
+    pytest.param(Reference(D("92.50"), age=95.0, stale=True), {"margin": "0.30"},
+                 Reprice(D("92.80"), "reference 92.50 (stale: last read) +0.30"), id="stale"),
     pytest.param(None, {"margin": "0"}, Hold("no reference price"), id="no-reference"),
     pytest.param(EXCHANGE, {"margin": "0.50"}, Hold("unchanged: reference 92.50 +0.50"),
                  id="unchanged"),

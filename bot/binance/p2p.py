@@ -42,6 +42,20 @@ MAX_REFERENCE_ASSETS = 3
 MAX_HISTORY_ROWS = 100
 MAX_HISTORY_SPAN_MS = 30 * 24 * 3600 * 1000
 
+
+def history_windows(start_ms: int, end_ms: int,
+                    span_ms: int = MAX_HISTORY_SPAN_MS) -> list[tuple[int, int]]:
+    """[start_ms, end_ms] cut into back-to-back fixed windows of at most `span_ms`."""
+    if end_ms < start_ms:
+        raise ValueError("order history: the start must not be after the end")
+    windows, at = [], start_ms
+    while True:
+        end = min(at + span_ms, end_ms)
+        windows.append((at, end))
+        if end >= end_ms:
+            return windows
+        at = end + 1
+
 # my_ads filters: python names and wire names both accepted, sent as wire names
 MY_ADS_FILTERS: dict[str, str] = {
     "adv_no": "advNo",
@@ -161,13 +175,18 @@ class P2PApi:
         return await self._page(SearchItem, "search", body)
 
     async def reference_prices(
-        self, assets: str | Iterable[str], fiat: str, trade_type: str
+        self, assets: str | Iterable[str], fiat: str, trade_type: str,
+        pay_type: str | None = None,
     ) -> list[ReferencePrice]:
-        """Binance's reference price for up to three assets in one fiat."""
+        """Binance's reference price for up to three assets in one fiat (optionally for one
+        payment method: that filter can fail where the unfiltered call works)."""
         names = [assets] if isinstance(assets, str) else list(assets)
         if not 1 <= len(names) <= MAX_REFERENCE_ASSETS:
             raise ValueError(f"reference prices take 1 to {MAX_REFERENCE_ASSETS} assets")
-        body = {"assets": names, "fiatCurrency": fiat, "tradeType": side(trade_type)}
+        body: dict[str, Any] = {"assets": names, "fiatCurrency": fiat,
+                                "tradeType": side(trade_type)}
+        if pay_type:
+            body["payType"] = pay_type
         result: list[ReferencePrice] = read(await self._call("reference_price", body))
         return result
 
@@ -273,24 +292,41 @@ class P2PApi:
         self,
         trade_type: str,
         *,
-        start_timestamp: int | None = None,
-        end_timestamp: int | None = None,
+        start_timestamp: int,
+        end_timestamp: int,
         page: int = 1,
-        rows: int = 20,
+        rows: int = MAX_HISTORY_ROWS,
     ) -> Page[HistoryRow]:
-        """Finished orders (the documented endpoint): span at most 30 days, rows at most 100."""
+        """Finished orders in one fixed window (the documented endpoint): span at most 30 days,
+        rows at most 100. Both ends are required: an open end is "now", a list that moves
+        between pages, and paging a moving list skips or repeats rows."""
         if rows > MAX_HISTORY_ROWS:
             raise ValueError(f"order history pages hold at most {MAX_HISTORY_ROWS} rows")
-        if start_timestamp is not None and end_timestamp is not None:
-            if not 0 <= end_timestamp - start_timestamp <= MAX_HISTORY_SPAN_MS:
-                raise ValueError("order history spans at most 30 days, start before end")
-        query: dict[str, Any] = {"tradeType": side(trade_type)}
-        if start_timestamp is not None:
-            query["startTimestamp"] = int(start_timestamp)
-        if end_timestamp is not None:
-            query["endTimestamp"] = int(end_timestamp)
+        if not 0 <= end_timestamp - start_timestamp <= MAX_HISTORY_SPAN_MS:
+            raise ValueError("order history spans at most 30 days, start before end")
+        query: dict[str, Any] = {"tradeType": side(trade_type),
+                                 "startTimestamp": int(start_timestamp),
+                                 "endTimestamp": int(end_timestamp)}
         query.update(_page_args(page, rows))
         return await self._page(HistoryRow, "order_history", query)
+
+    async def order_history_between(
+        self, trade_type: str, start_ms: int, end_ms: int, *, rows: int = MAX_HISTORY_ROWS,
+        max_pages: int = 50,
+    ) -> list[HistoryRow]:
+        """Every finished order created in [start_ms, end_ms], read in fixed windows of at most
+        30 days (oldest window first), each paged with the same two ends; a row on two pages
+        (a window's edge) is kept once."""
+        found: dict[str, HistoryRow] = {}
+        for start, end in history_windows(start_ms, end_ms):
+            for page in range(1, max_pages + 1):
+                got = await self.order_history(trade_type, start_timestamp=start,
+                                               end_timestamp=end, page=page, rows=rows)
+                for row in got.items:
+                    found.setdefault(row.order_number, row)
+                if len(got.items) < rows or (got.total is not None and page * rows >= got.total):
+                    break
+        return list(found.values())
 
     # --- chat --------------------------------------------------------------------
 

@@ -187,3 +187,23 @@ async def test_a_chat_taken_over_by_another_client_is_left_to_it_with_one_alert(
     assert chat.mode == "rest" and not chat.connected
     assert [e.via for e in run.events if isinstance(e, ChatMessageReceived)] == ["rest"]
     assert [r[0] for r in alerted] == ["chat:taken_over"]
+
+
+async def test_sends_without_echo_are_taken_as_sent_and_confirmed_from_history(tmp_path) -> None:
+    """World switch `echo_drop_probability = 1`: no send is ever echoed. Each message is taken as
+    sent after `ack`, the socket stays up, and the chat history confirms it: done, sent once."""
+    scen = scenario(speed=SPEED, orders=STILL, three_ads=False,
+                    chat={"message_probability": "0", "echo_drop_probability": "1"})
+    timings = ChatTimings(keepalive=10, silence=10, ack=1.5, rest_poll=15)
+    async with run_simulator(scen, start_ms=START_MS) as sim:
+        async with running_bot(sim, tmp_path, config_text(), timings=timings) as run:
+            orders = [await open_order(sim) for _ in range(3)]
+            for order in orders:
+                await until(lambda o=order: _row_done(run, o, "new"), limit=20,
+                            what="the greeting confirmed from the chat history")
+            sent = await accepted_sent(sim)
+            assert sorted(s["orderNo"] for s in sent) == sorted(orders)  # each once
+            assert sim.world.chatlog.echoes_dropped == 3
+            assert run.desk.chat.connects == 1 and sim.world.hub.connections == 1  # never cut
+            row = await run.desk.outbox.get(orders[0], "new", "chat")
+            assert "found in chat history" in (row.answer or "")

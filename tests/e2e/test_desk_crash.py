@@ -5,6 +5,9 @@ kill points are chosen at random among: the n-th exchange request of a run, the
 n-th chat frame (after the exchange stored it, or lost on the way), and a random
 moment. After every restart, and at the end, each order has exactly one greeting
 and one message per status, no frame was sent twice, and every transition is stored.
+It runs twice: with every send echoed, and with half the echoes dropped (the exchange does
+not always echo: the bot takes a send without an error frame as sent and confirms it from
+the chat history).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from simulator.app import Simulator, run_simulator
 from tests.e2e.desk import REACTIONS, scenario, sim_post, until
@@ -115,7 +120,9 @@ def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
         return conn.execute(sql).fetchall()
 
 
-async def test_sigkill_at_random_points_loses_no_reaction_and_duplicates_none(tmp_path) -> None:
+@pytest.mark.parametrize("echo_drop", ["0", "0.5"], ids=["echoed", "echoes-dropped"])
+async def test_sigkill_at_random_points_loses_no_reaction_and_duplicates_none(
+        tmp_path, echo_drop: str) -> None:
     rng = random.Random(SEED)
     texts = {"greeting": "Hi {nickname}, order {order_no}: pay {total} {fiat} by {pay_method}.",
              "paid": "Paid noted: {order_no}.", "completed": "Thanks for {order_no}!",
@@ -124,7 +131,8 @@ async def test_sigkill_at_random_points_loses_no_reaction_and_duplicates_none(tm
     db = tmp_path / "bot.db"
     kinds: Counter[str] = Counter()
     with (tmp_path / "bot.log").open("ab") as log:
-        async with run_simulator(scenario(speed=1, orders=ORDERS)) as sim:
+        chat = {"echo_drop_probability": echo_drop}
+        async with run_simulator(scenario(speed=1, orders=ORDERS, chat=chat)) as sim:
             killer = Killer(sim)
             for _ in range(KILLS):
                 proc = await start_bot(sim, tmp_path, log)
@@ -151,7 +159,10 @@ async def test_sigkill_at_random_points_loses_no_reaction_and_duplicates_none(tm
             history = {no: [s for _, s in o.history] for no, o in sim.world.orders.orders.items()}
             sent = [s for s in sim.world.chatlog.sent if s["accepted"]]
             frames = killer.frames
-    print(f"\nkills: {dict(kinds)}; orders {len(history)}; messages {len(sent)}")
+            dropped = sim.world.chatlog.echoes_dropped
+    print(f"\nkills: {dict(kinds)}; orders {len(history)}; messages {len(sent)}; "
+          f"echoes dropped {dropped}")
+    assert dropped or echo_drop == "0"
     _check(db, history, sent, frames, texts)
 
 
@@ -167,7 +178,8 @@ def _settled(sim: Simulator, db: Path) -> bool:
         return False
     try:
         open_orders = query(db, "SELECT COUNT(*) FROM orders WHERE status IN (1, 2, 3)")[0][0]
-        busy = query(db, "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')")[0][0]
+        busy = query(db, "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending', 'sent')"
+                     )[0][0]
         known = query(db, "SELECT COUNT(*) FROM orders")[0][0]
     except sqlite3.OperationalError:
         return False

@@ -71,3 +71,30 @@ async def test_an_unlisted_order_in_an_unknown_status_is_re_read_on_back_off(tmp
             reads = _details_of(sim, order) - first
     # 120 polls in 30 minutes; re-read after 1, 2, 4, 8 and 16 minutes at most
     assert 1 <= reads <= 5, reads
+
+
+async def test_the_desk_follows_an_order_through_a_status_the_simulator_emits(tmp_path) -> None:
+    """World switch `odd_status_probability`: a paid order passes through status 5 (the sister
+    venue's "appeal") and completes; the desk carries it, alerts once, and follows it to the end."""
+    warnings: list[str] = []
+    sink = logger.add(lambda m: warnings.append(m.record["message"]), level="WARNING")
+    odd = {**STILL, "pay_seconds": [30, 30], "release_seconds": [600, 600],
+           "odd_status_probability": "1", "odd_statuses": [5]}
+    scen = scenario(speed=SPEED, orders=odd, chat={"message_probability": "0"}, three_ads=False)
+    try:
+        async with run_simulator(scen, start_ms=START_MS) as sim:
+            async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS) as run:
+                order = await open_order(sim)
+                await until(lambda: run.desk.unknown_status(order) == 5, limit=30,
+                            what="the odd status seen")
+                assert (await run.desk.orders.get(order)).status == 2  # carried, not moved
+                await until(lambda: _status(run, order, 4), limit=30, what="the order completed")
+                assert run.desk.unknown_status(order) is None
+                assert [s for _, s in sim.world.orders.orders[order].history] == [1, 2, 5, 4]
+                outbox = {r.status: r.state for r in await run.desk.outbox.for_order(order)
+                          if r.action == "chat"}
+                assert set(outbox) == {"new", "buyer_paid", "completed"}
+        alerts = [w for w in warnings if w.startswith("ALERT [order_status_unknown]")]
+        assert len(alerts) == 1 and "status 5" in alerts[0]
+    finally:
+        logger.remove(sink)
