@@ -116,3 +116,25 @@ async def test_probe_prints_the_matrix_for_every_scenario(tmp_path) -> None:
         assert all(r.state for r in rows)
         for name in ("market", "reference_price", "orders", "chat"):
             assert name in text
+
+
+async def test_probe_tells_the_truth_in_the_realistic_scenario(tmp_path) -> None:
+    """The real exchange's habits (-9000 wrappers, clientType, weight headers, read lag, ...)
+    are not outages: every read endpoint is available, and the writes' harmless probes too."""
+    from bot.capabilities import WRITE_PROBES
+
+    async with run_simulator("realistic", speed=0, seed=7) as sim:
+        clock = ClientClock(sim.clock)
+        async with registry_on(sim, clock, tmp_path / "realistic.db",
+                               request_timeout=2.0) as (reg, _store):
+            rows = await probe_once(reg)
+            states = {r.endpoint: str(reg.state(r.endpoint)) for r in rows}
+            ad = next(a for a in sim.world.account.ads.values() if a.side == "SELL")
+            reg.hints["adv_no"] = ad.adv_no
+            for name in WRITE_PROBES:
+                await reg.probe(name)
+                states[name] = str(reg.state(name))
+    down = {n: s for n, s in states.items()
+            if s != "available" and n not in ("get_ads", "order_detail")}
+    assert down == {}, down
+    assert states["get_ads"] == "bogus"  # probed only: it answers an empty 200 everywhere
