@@ -48,7 +48,8 @@ def config_text(*, orders_interval: float = 15, expiry_minutes: int = 30, stuck:
 
 
 def scenario(*, speed: float, seed: int = 7, orders: dict[str, Any] | None = None,
-             chat: dict[str, Any] | None = None, three_ads: bool = True) -> Scenario:
+             chat: dict[str, Any] | None = None, three_ads: bool = True,
+             realism: dict[str, Any] | None = None) -> Scenario:
     """A quiet market with two or three own ads (several ads take orders)."""
     ads = [{"side": "SELL", "price": "93.00", "adv_no": SELL_AD, "surplus": "1000000", "max": "20000"},
            {"side": "BUY", "price_type": "floating", "ratio": "99", "adv_no": BUY_AD,
@@ -64,7 +65,7 @@ def scenario(*, speed: float, seed: int = 7, orders: dict[str, Any] | None = Non
         "chat": {"credential_ttl_seconds": 86400, "ping_interval_seconds": 0, **(chat or {})},
     }
     return parse_scenario({"sim": {"seed": seed, "speed": speed}, "keys": [{"label": "main"}],
-                           "world": world})
+                           "world": world, "realism": realism or {}})
 
 
 @dataclass

@@ -7,7 +7,8 @@ moment. After every restart, and at the end, each order has exactly one greeting
 and one message per status, no frame was sent twice, and every transition is stored.
 It runs twice: with every send echoed, and with half the echoes dropped (the exchange does
 not always echo: the bot takes a send without an error frame as sent and confirms it from
-the chat history).
+the chat history) and the exchange's other habits on (business errors wrapped in -9000,
+clientType required).
 """
 
 from __future__ import annotations
@@ -132,7 +133,11 @@ async def test_sigkill_at_random_points_loses_no_reaction_and_duplicates_none(
     kinds: Counter[str] = Counter()
     with (tmp_path / "bot.log").open("ab") as log:
         chat = {"echo_drop_probability": echo_drop}
-        async with run_simulator(scenario(speed=1, orders=ORDERS, chat=chat)) as sim:
+        # with echoes dropped, the exchange's other habits too: -9000 wrappers and clientType
+        realism = {} if echo_drop == "0" else {"wrap_business_errors": True,
+                                               "require_client_type": True}
+        async with run_simulator(scenario(speed=1, orders=ORDERS, chat=chat,
+                                          realism=realism)) as sim:
             killer = Killer(sim)
             for _ in range(KILLS):
                 proc = await start_bot(sim, tmp_path, log)
