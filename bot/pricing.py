@@ -140,6 +140,7 @@ class AdRuntime:
     band_hold: str = ""  # the exchange's band leaves no price within the guards (last decision)
     market_at: float | None = None  # when market data last reached this ad
     settle: Settle | None = None  # the last update, the truth for the settle window
+    stale_reads: int = 0  # reads of the ad not believed because they predate our update
     held_until: float = 0.0  # no strategy update before this (the exchange kept refusing it)
 
     @property
@@ -328,8 +329,11 @@ class PricingEngine:
             return False
         if ad.own.price_type == "floating":
             old_ratio = ratio is not None and settle.ratio is not None and ratio != settle.ratio
-            return seen == settle.before or old_ratio
-        return seen != settle.price
+            stale = seen == settle.before or old_ratio
+        else:
+            stale = seen != settle.price
+        ad.stale_reads += stale  # shown on the view and the status page
+        return stale
 
     def _rank(self, ad: AdRuntime, items: Sequence[SearchItem]) -> int | None:
         """Our position in the search results. While a read shows our ad as it was before our

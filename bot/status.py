@@ -129,6 +129,17 @@ def budget_text(b: Budget) -> str:
     return f"{b.left} of {b.total} left in the window ({b.window:.0f} s); {pace}"
 
 
+def settling(bot: Bot, ad: AdRuntime) -> dict[str, Any]:
+    """The read-your-write settle window: the price the bot set while reads may lag, until
+    when, and how many lagging reads of the ad were not believed so far."""
+    window = bot.engine.settle_seconds
+    settle = ad.settle
+    live = settle is not None and bot.clock.time() - settle.at < window
+    return {"price": _s(settle.price) if live and settle else None,
+            "until": settle.at + window if live and settle else None,
+            "stale_reads_ignored": ad.stale_reads}
+
+
 def exchange_band(bot: Bot, ad: AdRuntime) -> dict[str, Any] | None:
     """The exchange's price band for the ad as learned from its refusals, or None."""
     own = ad.own
@@ -161,6 +172,7 @@ async def ad_status(bot: Bot, ad: AdRuntime, since: float) -> dict[str, Any]:
         "budget": edit_budget(ad, bot.clock.time()),
         "hidden": ad.hidden or None, "hidden_by_bot": ad.hidden_by_bot or None,
         "on_unsafe": ad.loaded.config.on_unsafe, "band": exchange_band(bot, ad),
+        "settle": settling(bot, ad),
     }
     out["history"] = await history(bot, ad, since)
     return out

@@ -88,6 +88,12 @@ def _ads(bot: Bot) -> list[str]:
         if ad.rank is not None:
             rank += f" #{ad.rank}"
         lines.append(f"{ad.label[:14]:<14} {own.side.value:<4} {own.price!s:>10} {rank:>8}  {best}")
+        band = bot.engine.bands.band((own.asset, own.fiat, own.side.value), own.tick,
+                                     bot.clock.time())
+        if band is not None:
+            lines.append(f"  exchange band: {band.low or '?'} to {band.high or '?'} ({band.source})")
+        if ad.stale_reads:
+            lines.append(f"  lagging reads of its own price not believed: {ad.stale_reads}")
         if ad.hidden:
             lines.append(f"  hidden by the exchange: {ad.hidden}")
         if ad.hidden_by_bot:

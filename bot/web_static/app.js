@@ -160,6 +160,9 @@
       ["spread", ad.spread === null ? "-" : ad.spread],
       ["strategy", ad.strategy + (ad.enabled ? "" : " (disabled)")],
       ["budget", ad.budget ? ad.budget.text : "-"],
+      ["own price reads", ad.settle ? (ad.settle.price ? "set " + ad.settle.price + ", lagging reads not believed until " +
+                          new Date(ad.settle.until * 1000).toLocaleTimeString() : "believed") +
+                          " (" + ad.settle.stale_reads_ignored + " lagging reads ignored so far)" : "-"],
       ["exchange band", ad.band ? (ad.band.low || "?") + " to " + (ad.band.high || "?") +
                         (ad.band.source === "bisect" ? " (finding the edge)" : "") : "-"],
       ["last decision", last ? last.result + ": " + last.reason + " (" + ago(last.at, doc.now) + repeated(last, doc.now) + ")" : "-"],

@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
+from bot import status
 from bot.app import Bot
 from bot.binance.endpoints import Endpoint, Style, UnofficialPath
 from bot.binance.errors import ClientBug, QuantityConflict
 from bot.pollers import MarketPoller, OwnAdsPoller
 from bot.states import EndpointState
+from bot.view import render
 from config.loader import load_config
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import Scenario, load_scenario
@@ -87,6 +89,12 @@ async def test_read_lag_never_resends_the_same_update_nor_trusts_the_stale_price
             rows = await _drive(sim, bot, 90)  # 15 simulated minutes
             ad = bot.ads[0]
             assert ad.own is not None and ad.own.price == _own(sim, "SELL").price
+            # the view and the status page say that lagging reads were not believed
+            assert ad.stale_reads > 0
+            said = (await status.ad_status(bot, ad, bot.clock.time()))["settle"]
+            assert said["stale_reads_ignored"] == ad.stale_reads
+            assert f"lagging reads of its own price not believed: {ad.stale_reads}" in \
+                render(bot, bot.clock.time())
     sent = _accepted(sim)
     assert len(sent) > 5
     assert [a for a, b in zip(sent, sent[1:], strict=False) if a == b] == []
