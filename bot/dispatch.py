@@ -52,6 +52,9 @@ class OutboxWorker:
         self.tick = tick
         self.wake = asyncio.Event()
         self.sent = 0
+        # a reconcile left rows `sending` because their order's chat history could not be
+        # read: each pass reads it again while the socket is up, not only at the next reconnect
+        self.unchecked = False
         # called with ("greeting", seconds from the order's creation to its greeting sent)
         self.observers: list[Callable[[str, float], None]] = []
 
@@ -72,7 +75,9 @@ class OutboxWorker:
             await nap(self.clock, self.tick, self.wake)
 
     async def pass_once(self) -> None:
-        """One pass over the pending rows, oldest first."""
+        """One pass over the pending rows, oldest first (after re-checking unchecked rows)."""
+        if self.unchecked and self.chat.ready.is_set():
+            await self.reconcile_chat()
         blocked = False
         for row in await self.outbox.in_state(PENDING):
             if row.action == "notify":
@@ -170,12 +175,20 @@ class OutboxWorker:
         self.wake.set()
 
     async def reconcile_chat(self) -> None:
-        """Chat rows left `sending`: look for each in the order's history before any resend."""
+        """Chat rows left `sending`: look for each in the order's history before any resend.
+
+        Runs at every (re)connect before sending resumes; rows whose history could not be
+        read are checked again by each pass while the socket is up (see pass_once): the
+        worker is the only sender and sends one row at a time, so no row is in flight then.
+        """
         read: dict[str, bool] = {}
+        unchecked = False
         for row in await self.outbox.in_state(SENDING, "chat"):
             if row.order_number not in read:
                 read[row.order_number] = await self._read(row.order_number)
             await self._settle(row, read[row.order_number])
+            unchecked = unchecked or not (read[row.order_number] or self._expired(row))
+        self.unchecked = unchecked
         self.wake.set()
 
     async def _read(self, order_no: str) -> bool:
