@@ -240,8 +240,9 @@ class Lives:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - the test reports it
-            if not life.dead:
-                life.error = exc
+            if life.dead:
+                return  # what a killed life did on its way out (a commit refused, ...)
+            life.error = exc
             raise
 
     async def _run(self, life: Life) -> None:
