@@ -54,8 +54,6 @@ import random
 import sqlite3
 import tomllib
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -74,8 +72,8 @@ from tests.e2e.virtual import (
     Stepper,
     every_life,
     inline_sqlite,
+    loop_watch,
     settle,
-    task_factory,
 )
 
 SEED = int(os.environ.get("P2PBOT_CHAOS_SEED", "20251125"))
@@ -258,20 +256,6 @@ class Judge:
         ad = self.account.ads[BUY_AD]
         self.samples += 1
         self.outside += not BUY_GUARDS[0] <= ad.price <= BUY_GUARDS[1]
-
-
-@contextmanager
-def loop_watch(lives: Lives) -> Iterator[None]:
-    """The task factory that tells which life a task belongs to, for the test's duration."""
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    before = loop.get_task_factory()
-    loop.set_task_factory(task_factory(lives))
-    try:
-        yield
-    finally:
-        loop.set_task_factory(before)
 
 
 async def run_day(tmp: Path, seed: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import random
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -196,6 +197,18 @@ def task_factory(lives: Lives) -> Callable[..., asyncio.Task[Any]]:
         return task
 
     return factory
+
+
+@contextmanager
+def loop_watch(lives: Lives) -> Iterator[None]:
+    """The task factory that tells which life a task belongs to, while the block runs."""
+    loop = asyncio.get_running_loop()
+    before = loop.get_task_factory()
+    loop.set_task_factory(task_factory(lives))
+    try:
+        yield
+    finally:
+        loop.set_task_factory(before)
 
 
 @dataclass
