@@ -45,6 +45,8 @@ class VirtualClock:
 
     def now_ms(self) -> int:
         """Simulated epoch milliseconds."""
+        if not self._speed:  # frozen or stepped: only advance() moves it (read very often)
+            return self._start_ms + self._offset_ms
         real_elapsed = time.monotonic() - self._real0
         return self._start_ms + int(real_elapsed * 1000 * self._speed) + self._offset_ms
 
