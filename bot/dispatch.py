@@ -69,6 +69,9 @@ class OutboxWorker:
         self.confirm_after = confirm_after
         self.wake = asyncio.Event()
         self.sent = 0
+        # a reconcile left rows `sending` because their order's chat history could not be
+        # read: each pass reads it again while the socket is up, not only at the next reconnect
+        self.unchecked = False
         # called with ("greeting", seconds from the order's creation to its greeting sent)
         self.observers: list[Callable[[str, float], None]] = []
 
@@ -90,9 +93,12 @@ class OutboxWorker:
             await nap(self.clock, self.tick, self.wake)
 
     async def pass_once(self) -> None:
-        """One pass over the pending rows, oldest first: chat messages of different orders go
-        out side by side (each may wait `ack` for an echo that never comes), those of one
-        order one after the other."""
+        """One pass over the pending rows, oldest first, after re-checking rows whose history
+        could not be read (no row is in flight between passes): chat messages of different
+        orders go out side by side (each may wait `ack` for an echo that never comes), those
+        of one order one after the other."""
+        if self.unchecked and self.chat.ready.is_set():
+            await self.reconcile_chat(sent_before=self.clock.time() - self.confirm_after)
         orders: dict[str, list[OutboxRow]] = {}
         for row in await self.outbox.in_state(PENDING):
             if row.action == "notify":
@@ -224,15 +230,25 @@ class OutboxWorker:
                 await self.outbox.release(row.id, now, "not delivered before a restart: again")
         self.wake.set()
 
-    async def reconcile_chat(self) -> None:
+    async def reconcile_chat(self, *, sent_before: float | None = None) -> None:
         """Chat rows left `sending` (or `sent` unconfirmed): look for each in the order's
-        history before any resend."""
+        history before any resend.
+
+        Runs at every (re)connect before sending resumes; rows whose history could not be
+        read are checked again by each pass while the socket is up (see pass_once): no row
+        is in flight between two passes.
+        """
         read: dict[str, bool] = {}
-        rows = await self.outbox.in_state(SENDING, "chat") + await self.outbox.in_state(SENT, "chat")
-        for row in rows:
+        unchecked = False
+        sent = await self.outbox.in_state(SENT, "chat")  # taken as sent without an echo
+        if sent_before is not None:  # between passes: only those past confirm_after
+            sent = [r for r in sent if r.updated_at <= sent_before]
+        for row in await self.outbox.in_state(SENDING, "chat") + sent:
             if row.order_number not in read:
                 read[row.order_number] = await self._read(row.order_number)
             await self._settle(row, read[row.order_number])
+            unchecked = unchecked or not (read[row.order_number] or self._expired(row))
+        self.unchecked = unchecked
         self.wake.set()
 
     async def _read(self, order_no: str) -> bool:

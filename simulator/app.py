@@ -155,12 +155,13 @@ def build_app(gateway: Gateway, control: Control) -> web.Application:
 def prepare(
     scenario: Scenario, *, seed: int | None = None, speed: float | None = None,
     start_ms: int | None = None, world_factory: WorldFactory | None = None,
+    stepped: bool = False,
 ) -> Gateway:
     """Clock, world and gateway for a scenario (overrides as run_simulator takes them)."""
     seed = scenario.sim.seed if seed is None else seed
-    speed = scenario.sim.speed if speed is None else speed
+    speed = 0 if stepped else scenario.sim.speed if speed is None else speed
     start = start_ms if start_ms is not None else start_ms_of(scenario)
-    clock = VirtualClock(start_ms=start, speed=speed)
+    clock = VirtualClock(start_ms=start, speed=speed, stepped=stepped)
     factory = world_factory or default_world_factory()
     try:
         world = factory.from_config(dict(scenario.world), seed=seed, clock=clock)
@@ -191,12 +192,19 @@ async def run_simulator(
     seed: int | None = None,
     start_ms: int | None = None,
     world_factory: WorldFactory | None = None,
+    stepped: bool = False,
 ) -> AsyncIterator[Simulator]:
-    """Run the simulator on 127.0.0.1 (port 0: any free port) for the duration of the block."""
+    """Run the simulator on 127.0.0.1 (port 0: any free port) for the duration of the block.
+
+    `stepped=True`: the clock stands still (speed 0) and only `sim.advance()` moves it;
+    what sleeps on it (SteppedClock, the gateway's latency and held requests) wakes in
+    deadline order as it moves, and nothing moves the world in the background.
+    """
     spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if api_key or api_secret:
         spec = spec.with_first_key(api_key, api_secret)
-    gateway = prepare(spec, seed=seed, speed=speed, start_ms=start_ms, world_factory=world_factory)
+    gateway = prepare(spec, seed=seed, speed=speed, start_ms=start_ms, world_factory=world_factory,
+                      stepped=stepped)
     control = Control(gateway)
     runner = web.AppRunner(build_app(gateway, control), access_log=None,
                            shutdown_timeout=SHUTDOWN_SECONDS)
@@ -207,7 +215,8 @@ async def run_simulator(
         await site.start()
         bound = int(runner.addresses[0][1])
         gateway.world.ws_base_url = f"ws://{HOST}:{bound}/chat"
-        ticker = asyncio.create_task(_tick(gateway), name="sim-world-tick")
+        if not stepped:  # stepped: advance() brings the world along, at the test's steps
+            ticker = asyncio.create_task(_tick(gateway), name="sim-world-tick")
         yield Simulator(f"http://{HOST}:{bound}", bound, gateway.clock, gateway.world, spec,
                         gateway, control)
     finally:

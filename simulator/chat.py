@@ -177,7 +177,7 @@ class ChatHub:
         if not interval:
             return
         while not conn.ws.closed:
-            await asyncio.sleep(interval)  # the server's own heartbeat runs on real time
+            await self._clock.pause(interval)  # real time, unless the clock is stepped
             if self.silent:
                 continue
             if conn.awaiting_pong:

@@ -1,19 +1,35 @@
-"""The simulator's virtual clock: runs at `speed` times real time, and tests can move it."""
+"""The simulator's virtual clock: runs at `speed` times real time, and tests can move it.
+
+A *stepped* clock (speed 0, `stepped=True`) is moved only by `advance()`, and things
+can sleep on it: each sleeper wakes when an advance reaches its deadline, in the order
+of the deadlines (ties: in the order they went to sleep), so the same steps wake the
+same sleepers in the same order on a slow or a fast machine. `SteppedClock` gives the
+bot's Clock protocol on it; `next_wake_ms()` tells a driver where the next sleeper is.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+import math
 import time
 
 
 class VirtualClock:
     """Simulated epoch time. `speed=0` freezes it so only `advance()` moves it (tests)."""
 
-    def __init__(self, start_ms: int | None = None, speed: float = 1.0) -> None:
+    def __init__(self, start_ms: int | None = None, speed: float = 1.0, *,
+                 stepped: bool = False) -> None:
+        if stepped and speed != 0:
+            raise ValueError("a stepped clock has speed 0: only advance() moves it")
         self._start_ms = int(time.time() * 1000) if start_ms is None else start_ms
         self._real0 = time.monotonic()
         self._speed = speed
         self._offset_ms = 0
+        self.stepped = stepped
+        self._sleepers: list[tuple[int, int, asyncio.Future[None]]] = []  # (deadline, seq, fut)
+        self._seq = itertools.count()
 
     @property
     def speed(self) -> float:
@@ -22,11 +38,15 @@ class VirtualClock:
 
     def set_speed(self, speed: float) -> None:
         """Change the speed without a jump in simulated time."""
+        if self.stepped and speed != 0:
+            raise ValueError("a stepped clock has speed 0: only advance() moves it")
         now = self.now_ms()
         self._start_ms, self._real0, self._offset_ms, self._speed = now, time.monotonic(), 0, speed
 
     def now_ms(self) -> int:
         """Simulated epoch milliseconds."""
+        if not self._speed:  # frozen or stepped: only advance() moves it (read very often)
+            return self._start_ms + self._offset_ms
         real_elapsed = time.monotonic() - self._real0
         return self._start_ms + int(real_elapsed * 1000 * self._speed) + self._offset_ms
 
@@ -39,7 +59,52 @@ class VirtualClock:
         if seconds < 0:
             raise ValueError("the clock only moves forward")
         self._offset_ms += int(seconds * 1000)
-        return self.now_ms()
+        now = self.now_ms()
+        self._wake(now)
+        return now
+
+    # --- sleeping on a stepped clock ---------------------------------------------------
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep `seconds` of simulated time: until advance() gets there (stepped clock), or
+        for seconds/speed real seconds (running clock)."""
+        if not self.stepped:
+            if self._speed <= 0:
+                raise ValueError("nothing moves a frozen, unstepped clock: sleeping would hang")
+            await asyncio.sleep(max(0.0, seconds) / self._speed)
+            return
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        deadline = self.now_ms() + max(1, math.ceil(seconds * 1000))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (deadline, next(self._seq), fut))
+        await fut  # a cancelled sleeper is dropped from the heap when it comes up
+
+    async def pause(self, seconds: float) -> None:
+        """How the simulator itself waits (latency, held requests): on the clock when it is
+        stepped (the test moves it), else in real seconds, as before stepping existed."""
+        if self.stepped:
+            await self.sleep(seconds)
+        else:
+            await asyncio.sleep(max(0.0, seconds))
+
+    def next_wake_ms(self) -> int | None:
+        """The deadline of the earliest sleeper still waiting, if any."""
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+        return self._sleepers[0][0] if self._sleepers else None
+
+    @property
+    def sleeping(self) -> int:
+        """How many sleepers wait (cancelled ones not yet dropped included)."""
+        return len(self._sleepers)
+
+    def _wake(self, now_ms: int) -> None:
+        while self._sleepers and self._sleepers[0][0] <= now_ms:
+            _, _, fut = heapq.heappop(self._sleepers)
+            if not fut.done():
+                fut.set_result(None)
 
 
 class ScaledClock:
@@ -65,3 +130,26 @@ class ScaledClock:
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds` of simulated time."""
         await asyncio.sleep(max(0.0, seconds) / self.clock.speed)
+
+
+class SteppedClock:
+    """The bot's Clock on a stepped simulator clock: its time, and sleeps that wake only
+    when the test advances the simulator (see VirtualClock)."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        if not clock.stepped:
+            raise ValueError("SteppedClock needs a stepped simulator clock "
+                             "(run_simulator(..., stepped=True))")
+        self.clock = clock
+
+    def time(self) -> float:
+        """Simulated epoch seconds."""
+        return self.clock.now()
+
+    def monotonic(self) -> float:
+        """Simulated seconds."""
+        return self.clock.now()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep `seconds` of simulated time."""
+        await self.clock.sleep(seconds)

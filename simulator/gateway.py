@@ -199,7 +199,7 @@ class Gateway:
         draw = self.faults.draw(call.name, self.elapsed())
         call.record["faults"] = draw.kinds
         if draw.latency_ms:
-            await asyncio.sleep(draw.latency_ms / 1000)
+            await self.clock.pause(draw.latency_ms / 1000)
         if draw.fault is not None and draw.kind not in ("malformed", "reshape"):
             return self._fault_reply(call, draw.fault)
         admission = self.limiter.admit(call.ticket, self.clock.now_ms())
@@ -365,10 +365,14 @@ class Gateway:
         return web.Response(status=answer.status, body=answer.body, headers=headers)
 
     async def _hold(self, seconds: float) -> None:
+        """Hold a request `seconds` (on the clock when it is stepped), or until shutdown."""
+        closing = asyncio.ensure_future(self._closing.wait())
+        timer = asyncio.ensure_future(self.clock.pause(seconds))
         try:
-            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+            await asyncio.wait({closing, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            timer.cancel()
 
 
 def _resolve(method: str, path: str) -> tuple[str, Endpoint | None]:

@@ -1,7 +1,8 @@
 """Scenario files: TOML validated into pydantic models; errors name the file, key and field.
 
     [sim]        name, description, seed, speed (simulated s per real s), start (TOML
-                 datetime; default: now), hold_seconds (how long a "timeout" holds, real s)
+                 datetime; default: now), hold_seconds (how long a "timeout" holds, real s;
+                 simulated s on a stepped simulator, as latency_ms is)
     [[keys]]     label, api_key, secret (HMAC) or ed25519_public_key (PEM); both generated
                  when absent. [keys.permissions]: account_access (false: -2015) and the
                  apiRestrictions flags. [keys.registration]: endpoint (or "default") =

@@ -138,6 +138,24 @@ async def test_an_unreadable_history_never_means_a_blind_resend(desk: Desk) -> N
     assert (row.state, row.answer) == (EXPIRED, "unknown: chat history unreadable")
 
 
+async def test_an_unreadable_history_is_read_again_by_the_next_pass_not_the_next_reconnect(
+        desk: Desk) -> None:
+    await desk.left_sending()
+    await desk.left_sending("completed", "Thanks!")
+    desk.chat.server.append(on_server("u-new"))  # the greeting got through, "completed" did not
+    desk.chat.readable = False
+    await desk.worker.reconcile_chat()  # at a reconnect: one failed read (a 5xx, a flap)
+    desk.chat.ready.set()
+    desk.chat.readable = True
+    desk.clock.advance(60)
+    await desk.worker.pass_once()  # the socket stays up: no other reconnect comes
+    assert [(r.status, r.state) for r in await desk.outbox.for_order(ORDER)] == [
+        ("new", DONE), ("completed", DONE)]
+    assert desk.chat.sent == [(ORDER, "Thanks!", "u-completed")]
+    await desk.worker.pass_once()
+    assert len(desk.chat.sent) == 1
+
+
 async def test_messages_wait_while_the_chat_is_down_and_expire_unsent(desk: Desk) -> None:
     await desk.outbox.add([OutboxItem(ORDER, "new", "chat", {"uuid": "u-1", "content": "hi"})],
                           desk.clock.time())

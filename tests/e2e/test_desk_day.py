@@ -1,8 +1,10 @@
 """The order desk against the simulator for a simulated day of trading on three ads.
 
-The bot lives in simulated time (ScaledClock). Every order must get exactly one
-greeting and exactly one message per status it went through, as the simulator
-recorded them (GET /_sim/world/chat/sent); every transition is stored, none inferred.
+The bot lives in simulated time on the simulator's stepped clock (SteppedClock, moved
+by tests.e2e.virtual.Stepper): the same day on a slow or a fast machine, in a fraction of
+the real time a scaled clock needs. Every order must get exactly one greeting and
+exactly one message per status it went through, as the simulator recorded them
+(GET /_sim/world/chat/sent); every transition is stored, none inferred.
 """
 
 from __future__ import annotations
@@ -10,53 +12,61 @@ from __future__ import annotations
 from collections import Counter
 from decimal import Decimal
 
+import aiosqlite
+import pytest
+
 from bot.chat import ChatTimings
 from bot.order_track import REACTION_OF
 from bot.reactions import render
 from simulator.app import run_simulator
 from state.outbox import DONE
-from tests.e2e.desk import (
-    REACTIONS,
-    START_MS,
-    accepted_sent,
-    config_text,
-    running_bot,
-    scenario,
-    until,
-)
+from tests.e2e.desk import REACTIONS, START_MS, accepted_sent, config_text, scenario
+from tests.e2e.virtual import Lives, Stepper, inline_sqlite, loop_watch
 
-SPEED = 2000.0  # simulated seconds per real second
-HOURS = 24.0  # a simulated day: about 45 s of real time at SPEED
+HOURS = 24.0  # a simulated day
 STUCK_MINUTES = 20
+CLOSING_MS = 3 * 3600 * 1000  # at most, after the day: the open orders run out
 
 
-async def test_a_day_of_orders_on_three_ads_gets_each_reaction_exactly_once(tmp_path) -> None:
-    scen = scenario(speed=SPEED, orders={
-        "rate_per_hour": 0, "pay_seconds": [60, 600], "release_seconds": [60, 1800],
+@pytest.fixture
+def inline_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's SQLite in the loop's thread (tests.e2e.virtual.InlineConnection)."""
+    monkeypatch.setattr(aiosqlite, "connect", inline_sqlite)
+
+
+async def test_a_day_of_orders_on_three_ads_gets_each_reaction_exactly_once(
+        tmp_path, inline_store) -> None:  # type: ignore[no-untyped-def]
+    scen = scenario(speed=0, orders={
+        "rate_per_hour": 4, "pay_seconds": [60, 600], "release_seconds": [60, 1800],
         "appeal_probability": "0.1", "appeal_seconds": [300, 900], "cancel_probability": "0.1",
         "timeout_probability": "0.05"}, chat={"noise": True, "message_probability": "0.5"})
     timings = ChatTimings(keepalive=120, silence=90, ack=120, rest_poll=60)
-    async with run_simulator(scen, start_ms=START_MS) as sim:
-        toml = config_text(orders_interval=30, stuck=STUCK_MINUTES)
-        async with running_bot(sim, tmp_path, toml, timings=timings) as run:
+    async with run_simulator(scen, start_ms=START_MS, stepped=True) as sim:
+        config = tmp_path / "bot.toml"
+        config.write_text(config_text(orders_interval=30, stuck=STUCK_MINUTES))
+        lives = Lives(sim, config, tmp_path / "bot.db", 7, timings)
+        stepper = Stepper(sim)
+        with loop_watch(lives):
+            life = lives.start()
+            end = START_MS + int(HOURS * 3600_000)
+            await stepper.to(end)
             book = sim.world.orders
-            # the shop opens once the bot runs: on its new store an order created before it
-            # would be recorded without reactions (tests/e2e/test_desk_new_store.py)
-            sim.world.advance()  # the world's steps up to now stay without arrivals
-            book.cfg = book.cfg.model_copy(update={"rate_per_hour": Decimal(4)})
-            end = START_MS / 1000 + HOURS * 3600
-            await until(lambda: sim.clock.now() >= end, limit=HOURS * 3600 / SPEED + 10)
             book.cfg = book.cfg.model_copy(update={"rate_per_hour": Decimal(0)})  # closing time
-            await until(lambda: _settled(run), limit=30, what="every order final and sent")
+            assert life.bot is not None
+            run = type("Run", (), {"sim": sim, "desk": life.bot.desk})()
+            while not await _settled(run):
+                assert sim.clock.now_ms() < end + CLOSING_MS, "orders still open or unsent"
+                await stepper.to(sim.clock.now_ms() + 60_000)
             orders = {o.order_number: o for o in await run.desk.orders.recent(10_000)}
             transitions = await run.desk.orders.transitions()
             rows = [r for o in orders for r in await run.desk.outbox.for_order(o)]
             incoming = await run.desk.chats.count("in")
+            await lives.stop()
+            assert life.error is None, life.error
         sent = await accepted_sent(sim)
         history = {no: [s for _, s in o.history] for no, o in sim.world.orders.orders.items()}
         said = sum(1 for msgs in sim.world.chatlog.by_order.values() for m in msgs
                    if m.type == "text" and not m.self_)
-
     print(f"\norders {len(history)}; messages {len(sent)}; transitions {len(transitions)}")
     assert len(history) >= 60, "the day was too quiet to prove anything"
     assert set(orders) == set(history)

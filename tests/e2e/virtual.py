@@ -1,0 +1,335 @@
+"""The real bot in-process on a stepped simulator: the test moves time, and kills the bot.
+
+- `settle()` runs the event loop until nothing is left to do before the clock moves:
+  no callback ready, no socket with something to read or write. The store runs inline
+  (`inline_sqlite`), so no thread can still be working when the loop looks quiet.
+- `Stepper` moves the simulator's clock from one sleeper's deadline to the next (at most
+  one world step at a time), settling in between: the same seed gives the same run on a
+  slow or a fast machine, and a simulated day takes seconds.
+- `Lives` runs one Bot after another on the same store file; `kill()` ends the current
+  one the way SIGKILL ends a process (see its docstring).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import random
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from pydantic import SecretStr
+
+from bot.app import Bot
+from bot.binance.client import SignedClient
+from bot.binance.errors import ExchangeUnavailable
+from bot.binance.signing import HmacSigner
+from bot.chat import ChatTimings
+from bot.waits import within
+from config.loader import load_config
+from simulator.app import Simulator
+from simulator.clock import SteppedClock
+from state.db import Store
+
+STEP_MS = 1000  # the world moves in one-second steps: the clock never jumps further at once
+QUIET_CHECKS = 1  # quiet looks at the loop in a row before it counts as settled
+MAX_SPINS = 200_000  # loop turns one settle() may take before it gives up (a busy loop)
+
+LIFE: contextvars.ContextVar[int | None] = contextvars.ContextVar("bot_life", default=None)
+
+
+# --- the store without its thread -------------------------------------------------------------
+
+
+class InlineConnection(aiosqlite.Connection):
+    """aiosqlite run in the loop's own thread: every call yields once (the cancellation point
+    aiosqlite's thread hop is), then runs at once. `kill()` closes the SQLite connection
+    without a commit: SQLite rolls back the open transaction, as after SIGKILL."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(connector, 64)
+        self.killed = False
+        self.on_commit: Callable[[str], None] | None = None  # "before" / "after"
+
+    def __await__(self) -> Any:
+        return self._connect().__await__()  # no thread is started
+
+    async def _connect(self) -> InlineConnection:
+        if self._connection is None:
+            self._connection = self._connector()
+        return self
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.killed or self._connection is None:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        commit = bool(args) and args[0] == "COMMIT" and self.on_commit is not None
+        if commit:
+            self.on_commit("before")  # type: ignore[misc]
+            if self.killed:
+                raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        result = partial(fn, *args, **kwargs)()
+        if commit:
+            self.on_commit("after")  # type: ignore[misc]
+        return result
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            conn, self._connection = self._connection, None
+            conn.close()
+
+    def kill(self) -> None:
+        """Close now, committing nothing (an open transaction is rolled back by SQLite)."""
+        self.killed = True
+        if self._connection is not None:
+            conn, self._connection = self._connection, None
+            conn.close()
+
+
+def inline_sqlite(database: str | Path, **kwargs: Any) -> InlineConnection:
+    """Stands in for aiosqlite.connect (monkeypatched by the test)."""
+    return InlineConnection(lambda: sqlite3.connect(str(database), **kwargs))
+
+
+# --- the loop and the clock ---------------------------------------------------------------------
+
+
+def _busy(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the loop has work before the clock moves: a ready callback, or a socket event
+    (a peek: the selector is level-triggered, so looking consumes nothing)."""
+    return bool(loop._ready) or bool(loop._selector.select(0))  # type: ignore[attr-defined]
+
+
+async def settle() -> None:
+    """Run the loop until it is quiet (see _busy) QUIET_CHECKS times in a row."""
+    loop = asyncio.get_running_loop()
+    quiet = 0
+    for _ in range(MAX_SPINS):
+        await asyncio.sleep(0)
+        quiet = 0 if _busy(loop) else quiet + 1
+        if quiet >= QUIET_CHECKS:
+            return
+    raise AssertionError("the event loop never went quiet: something spins without sleeping")
+
+
+@dataclass
+class Stepper:
+    """Moves a stepped simulator's clock to `until`, waking sleepers in deadline order."""
+
+    sim: Simulator
+    steps: int = 0
+
+    @property
+    def now_ms(self) -> int:
+        """The simulator's time."""
+        return self.sim.clock.now_ms()
+
+    async def to(self, until_ms: int) -> None:
+        """Settle, move to the next deadline (a sleeper's, a world step or `until_ms`), repeat."""
+        clock = self.sim.clock
+        loop = asyncio.get_running_loop()
+        while True:
+            await settle()
+            while True:  # world steps that wake nobody need no settling
+                now = clock.now_ms()
+                if now >= until_ms:
+                    break
+                target = min(now + STEP_MS, until_ms)
+                wake = clock.next_wake_ms()
+                if wake is not None and wake < target:
+                    target = max(wake, now + 1)
+                self.sim.advance((target - now + 0.5) / 1000)
+                self.steps += 1
+                if _busy(loop):
+                    break
+            if clock.now_ms() >= until_ms:
+                await settle()
+                return
+
+
+# --- a bot that can be killed -----------------------------------------------------------------
+
+
+class SteppedClient(SignedClient):
+    """The bot's client with its request timeout on the bot's clock (aiohttp's own is real
+    time, which a stepped clock leaves behind). `dead`: nothing more leaves it."""
+
+    dead = False
+
+    async def _send_once(self, ep: Any, params: Any) -> Any:
+        if self.dead:
+            raise asyncio.CancelledError
+        try:
+            return await within(self.clock, self.timeout, super()._send_once(ep, params))
+        except TimeoutError:
+            raise ExchangeUnavailable(f"no answer within {self.timeout:g} s: {ep.method} "
+                                      f"{self.base_url}{ep.path}", endpoint=ep.name) from None
+
+
+@dataclass
+class Life:
+    """One run of the bot: from its start to its kill."""
+
+    number: int
+    store: Store | None = None
+    client: SteppedClient | None = None
+    bot: Bot | None = None
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    dead: bool = False
+    error: BaseException | None = None  # how the life ended when no kill ended it
+
+
+def task_factory(lives: Lives) -> Callable[..., asyncio.Task[Any]]:
+    """Notes every task created inside a life (the context variable LIFE says which)."""
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, context: Any = None) -> Any:
+        task = asyncio.Task(coro, loop=loop, context=context)
+        number = context.get(LIFE) if context is not None else LIFE.get()
+        if number is not None:
+            lives.note(number, task)
+        return task
+
+    return factory
+
+
+@contextmanager
+def loop_watch(lives: Lives) -> Iterator[None]:
+    """The task factory that tells which life a task belongs to, while the block runs."""
+    loop = asyncio.get_running_loop()
+    before = loop.get_task_factory()
+    loop.set_task_factory(task_factory(lives))
+    try:
+        yield
+    finally:
+        loop.set_task_factory(before)
+
+
+@dataclass
+class Lives:
+    """The bot started, killed and started again on one store file, on a stepped simulator."""
+
+    sim: Simulator
+    config: Path
+    db: Path
+    seed: int
+    timings: ChatTimings
+    on_life: Callable[[Life], Any] = lambda life: None  # called once a life's store is open
+    current: Life | None = None
+    kills: list[tuple[int, str]] = field(default_factory=list)  # (time ms, what)
+    _count: int = 0
+    _all: dict[int, Life] = field(default_factory=dict)
+
+    def note(self, number: int, task: asyncio.Task[Any]) -> None:
+        """A task of life `number`."""
+        life = self._all.get(number)
+        if life is not None and not life.dead:
+            life.tasks.add(task)
+            task.add_done_callback(life.tasks.discard)
+        elif life is not None:  # born after the kill (a finally block): it dies at once
+            task.cancel()
+
+    def start(self) -> Life:
+        """Start the next life (its start-up runs in the loop as the test steps the clock)."""
+        self._count += 1
+        life = Life(self._count)
+        self._all[life.number] = life
+        self.current = life
+        main = asyncio.get_running_loop().create_task(self._live(life), name=f"life-{life.number}")
+        life.tasks.add(main)
+        main.add_done_callback(life.tasks.discard)
+        return life
+
+    async def _live(self, life: Life) -> None:
+        LIFE.set(life.number)
+        try:
+            await self._run(life)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            if life.dead:
+                return  # what a killed life did on its way out (a commit refused, ...)
+            life.error = exc
+            raise
+
+    async def _run(self, life: Life) -> None:
+        clock = SteppedClock(self.sim.clock)
+        life.store = await Store.open(self.db)
+        self.on_life(life)
+        life.client = SteppedClient(
+            self.sim.base_url, api_key=SecretStr(self.sim.api_key),
+            signer=HmacSigner(SecretStr(self.sim.api_secret or "")), clock=clock, timeout=10.0)
+        bot = life.bot = Bot(load_config(self.config), life.client, life.store, clock=clock)
+        await bot.start()
+        chat = bot.desk.chat
+        chat.rng = random.Random(f"{self.seed}:chat:{life.number}")
+        chat.set_timings(self.timings)
+        ids = random.Random(f"{self.seed}:uuid:{life.number}")
+        bot.desk.make_uuid = lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4))
+        await bot.run(asyncio.Event())  # runs until killed (or stopped by the test)
+
+    def kill(self, what: str) -> None:
+        """End the current life as SIGKILL would, now, from wherever this is called.
+
+        What crosses the process boundary stops at once: the store connection is closed
+        without a commit (SQLite rolls back the open transaction), the client sends nothing
+        more, the chat socket is cut (no close frame). Then every task of the life is
+        cancelled: its finally blocks run, but they can no longer reach the store, the
+        exchange or the socket, so they change nothing anyone can see.
+        """
+        life = self.current
+        if life is None or life.dead:
+            return
+        life.dead = True
+        self.kills.append((self.sim.clock.now_ms(), what))
+        if life.store is not None and isinstance(life.store._db, InlineConnection):
+            life.store._db.kill()
+        if life.client is not None:
+            life.client.dead = True
+        ws = getattr(getattr(getattr(life.bot, "desk", None), "chat", None), "_ws", None)
+        if ws is not None:
+            ws.transport.abort()
+        for task in list(life.tasks):
+            task.cancel()
+
+    async def bury(self) -> None:
+        """Wait until the killed life's tasks are gone, and drop its HTTP session."""
+        life = self.current
+        assert life is not None and life.dead
+        for _ in range(100):
+            if not life.tasks:
+                break
+            await settle()
+        assert not life.tasks, f"tasks outlived the kill: {life.tasks}"
+        if life.client is not None:
+            with contextlib.suppress(Exception):
+                await SignedClient.close(life.client)
+
+    async def stop(self) -> None:
+        """Stop the current life gracefully (the end of the test)."""
+        life = self.current
+        if life is None or life.dead or life.bot is None:
+            return
+        stopper = life.bot._stop_event
+        if stopper is not None:
+            stopper.set()
+        for _ in range(100):
+            if not life.tasks:
+                break
+            await settle()
+        if life.client is not None:
+            await life.client.close()
+        if life.store is not None:
+            await life.store.close()
+
+
+def every_life(lives: Lives) -> Iterator[Life]:
+    """The lives so far, in order."""
+    return iter(lives._all[n] for n in sorted(lives._all))
+
