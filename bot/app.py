@@ -75,6 +75,7 @@ class Bot:
             reference_max_jump=self.cfg.bot.reference_max_jump,
             settle_seconds=self.cfg.bot.settle_seconds,
         )
+        self.engine.reference_interval = self.cfg.bot.reference_interval
         self.parts = Parts()
         self.pollers: list[Poller] = []
         self.started_at: float | None = None

@@ -114,6 +114,18 @@ class ReferenceTrack:
     suspect: Suspect | None = None
     _agreeing: int = 0
 
+    implied: Decimal | None = None  # the reference a floating ad's observed price implies
+    implied_at: float = 0.0
+
+    def observe_implied(self, implied: Decimal, at: float, every: float) -> None:
+        """Learn the reference's moves from a floating ad's observed price (price x 100 /
+        ratio) while the reference endpoint is not read: one move per `every` seconds, the
+        interval the reference would be read at."""
+        if self.implied is None or at - self.implied_at >= every:
+            if self.implied is not None and at - self.at >= every:
+                self.moves.append(abs(implied - self.implied))
+            self.implied, self.implied_at = implied, at
+
     def typical_move(self) -> Decimal:
         """The median absolute move between two reads (0 before two reads)."""
         return Decimal(statistics.median(self.moves)) if self.moves else Decimal(0)

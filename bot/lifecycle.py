@@ -63,6 +63,7 @@ async def apply_config(bot: Bot, loaded: LoadedConfig) -> list[str]:
     bot.registry.dry_run = loaded.app.bot.dry_run  # no write probes in a dry run
     bot.engine.kill_switch = loaded.app.bot.kill_switch
     bot.engine.reference_max_jump = loaded.app.bot.reference_max_jump
+    bot.engine.reference_interval = loaded.app.bot.reference_interval
     bot.engine.settle_seconds = loaded.app.bot.settle_seconds
     for track in bot.engine.tracks.values():
         track.max_jump = loaded.app.bot.reference_max_jump

@@ -58,6 +58,7 @@ REFERENCE_MAX_AGE = 600.0  # seconds after which Binance's reference is too old 
 # seconds after an update during which the price the bot set is the truth: the exchange's reads
 # of the ad (search, the ads list, getDetailByNo) may still show it as it was (read-your-write
 # lag); peers keep their price for 30 to 60 s. [bot] settle_seconds
+REFERENCE_EVERY = 30.0  # seconds between reference reads (the margin is per read interval)
 SETTLE = 45.0
 CONFLICT_HOLD = 300.0  # seconds an ad holds after its quantity state was refused twice in a row
 
@@ -230,6 +231,7 @@ class PricingEngine:
         self.references: dict[tuple[str, str, str], tuple[Decimal, float]] = {}
         self.stale_references: set[tuple[str, str, str]] = set()
         self.reference_max_jump = reference_max_jump
+        self.reference_interval = REFERENCE_EVERY  # the Bot sets [bot] reference_interval
         self.settle_seconds = settle_seconds
         self.tracks: dict[tuple[str, str, str], ReferenceTrack] = {}  # (asset, fiat, ad side)
         self.market_median: dict[tuple[str, str, str], Decimal] = {}  # of the last snapshot
@@ -360,7 +362,10 @@ class PricingEngine:
         if own is None or own.price_type != "floating" or not own.ratio:
             return
         ad.own = replace(own, price=shown)
-        ad.price_seen_at = self.clock.time()
+        ad.price_seen_at = now = self.clock.time()
+        key = (own.asset, own.fiat, own.side.value)
+        track = self.tracks.setdefault(key, ReferenceTrack(self.reference_max_jump))
+        track.observe_implied(shown * 100 / own.ratio, now, self.reference_interval)
         g = ad.loaded.config.guards
         crossed = outside(shown, g.floor, g.ceiling)
         if crossed is None:

@@ -68,3 +68,13 @@ def test_the_typical_move_is_the_median_of_recent_moves() -> None:
                                              (D("90"), None)])
 def test_outside(price, said) -> None:
     assert outside(price, D(88), D(93)) == said
+
+
+def test_moves_are_learned_from_the_ads_observed_price_while_the_reference_is_not_read() -> None:
+    track = ReferenceTrack(max_jump=D(5))
+    track.offer(D(100), 0, None)  # the last exchange read, long ago
+    for i, implied in enumerate(["100.2", "100.5", "100.4", "100.9"]):
+        track.observe_implied(D(implied), 100 + 30 * i, every=30)
+    assert track.typical_move() == D("0.3")  # median of 0.3, 0.1, 0.5
+    track.observe_implied(D("110"), 200, every=30)  # within the interval: not a move
+    assert len(track.moves) == 3
