@@ -81,6 +81,7 @@ class Call:
     key: KeyState | None
     ticket: Ticket
     record: dict[str, Any]
+    arrival: tuple[int, int] = (0, 0)  # (arrival number, simulated ms) as it came in
     body: Any = None
     body_error: SimError | None = None
     body_signed: bool = False
@@ -159,8 +160,10 @@ class Gateway:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Serve one exchange request (everything outside /_sim/)."""
+        arrival = (self.limiter.arrive(), self.clock.now_ms())  # before anything may wait
         self.advance_world()
         call = await self._read(request)
+        call.arrival = arrival
         answer = await self._answer(call)
         self._weight_header(call, answer)
         return await self._send(request, call, answer)
@@ -197,7 +200,7 @@ class Gateway:
             await asyncio.sleep(draw.latency_ms / 1000)
         if draw.fault is not None and draw.kind not in ("malformed", "reshape"):
             return self._fault_reply(call, draw.fault)
-        admission = self.limiter.admit(call.ticket, self.clock.now_ms())
+        admission = self.limiter.admit(call.ticket, self.clock.now_ms(), call.arrival)
         if not admission.ok:
             return self._limit_reply(admission)
         answer = self._route(call, draw.skew_ms)
@@ -207,8 +210,8 @@ class Gateway:
 
     def _fault_reply(self, call: Call, fault: ActiveFault) -> Answer:
         if fault.spec.kind == "http429":
-            until = self.clock.now_ms() + fault.spec.retry_after * 1000
-            self.limiter.note_rate_limited(call.ticket.ip, until)
+            now = self.clock.now_ms()
+            self.limiter.note_rate_limited(call.ticket.ip, now, now + fault.spec.retry_after * 1000)
         return self.faults.answer(fault, self.scenario.limits.ip_weight_per_minute)
 
     def _limit_reply(self, admission: Admission) -> Answer:

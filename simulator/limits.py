@@ -4,6 +4,13 @@ Windows are fixed simulated minutes (epoch-aligned), as Binance's `1M` counters 
 A client that sends again before a 429's Retry-After has passed is banned (418):
 2 minutes the first time, doubling each time, capped at 3 days. Requests during a
 ban get 418 with the time left and do not lengthen it.
+
+Ignoring a 429 means sending after having received it, so a request is judged by
+when it *arrived* (the gateway stamps each request in arrival order as it comes in),
+not by when it is admitted: a request that arrived before the 429 was issued was
+already in flight (say, slowed by a latency fault) and cannot have ignored it. Every
+request that arrives after the 429 was issued and before its Retry-After ends is
+banned, however close behind it came; the rest stays as strict.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ class _Window:
 @dataclass(slots=True)
 class _Offender:
     wait_until_ms: int = 0  # the end of the last 429's Retry-After
+    wait_from: int = 0  # the arrival number at which that 429 was issued (earlier arrivals are spared)
     banned_until_ms: int = 0
     bans: int = 0
 
@@ -74,6 +82,12 @@ class Limiter:
         self.spec = spec
         self._windows: dict[tuple[str, str], _Window] = defaultdict(_Window)
         self._offenders: dict[str, _Offender] = defaultdict(_Offender)
+        self._arrivals = 0
+
+    def arrive(self) -> int:
+        """A request has come in: its arrival number (requests are numbered in arrival order)."""
+        self._arrivals += 1
+        return self._arrivals
 
     def weight(self, endpoint: str | None) -> int:
         """An endpoint's weight: the scenario's override, else the endpoint table, else 1."""
@@ -107,18 +121,23 @@ class Limiter:
             window.minute, window.used = minute, 0
         return window
 
-    def admit(self, ticket: Ticket, now_ms: int) -> Admission:
-        """Charge the request, or refuse it with 429 / 418."""
+    def admit(self, ticket: Ticket, now_ms: int, arrival: tuple[int, int] | None = None) -> Admission:
+        """Charge the request, or refuse it with 429 / 418.
+
+        `arrival`: (arrival number, simulated ms) from `arrive()` when the request came in;
+        None: it arrives now. A 429 is ignored only by a request that arrived after it.
+        """
+        number, arrived_ms = arrival if arrival is not None else (self.arrive(), now_ms)
         offender = self._offenders[ticket.ip]
         if now_ms < offender.banned_until_ms:
             return Admission(418, _seconds_until(now_ms, offender.banned_until_ms))
-        if now_ms < offender.wait_until_ms:
+        if number > offender.wait_from and arrived_ms < offender.wait_until_ms:
             return Admission(418, self._ban(offender, now_ms))
         window = self._window(ticket, now_ms)
         budget = self._budget(ticket.scope)
         if window.used + ticket.weight > budget:
             window_end = (window.minute + 1) * MINUTE_MS
-            offender.wait_until_ms = max(offender.wait_until_ms, window_end)
+            self._rate_limited(offender, now_ms, window_end)
             return Admission(429, _seconds_until(now_ms, window_end), budget)
         window.used += ticket.weight
         return Admission(200)
@@ -130,9 +149,15 @@ class Limiter:
         offender.wait_until_ms = 0
         return seconds
 
-    def note_rate_limited(self, ip: str, until_ms: int) -> None:
+    def note_rate_limited(self, ip: str, now_ms: int, until_ms: int) -> None:
         """A 429 sent for another reason (a fault): sending before `until_ms` ignores it."""
-        offender = self._offenders[ip]
+        self._rate_limited(self._offenders[ip], now_ms, until_ms)
+
+    def _rate_limited(self, offender: _Offender, now_ms: int, until_ms: int) -> None:
+        """A 429 issued now: requests arriving after it until `until_ms` ignore it (a 429 issued
+        while another one's Retry-After runs does not spare those that ignored the first)."""
+        if offender.wait_until_ms <= now_ms:
+            offender.wait_from = self._arrivals
         offender.wait_until_ms = max(offender.wait_until_ms, until_ms)
 
     def used(self, ticket: Ticket, now_ms: int) -> int:
