@@ -56,6 +56,7 @@ class Bot:
         self.cfg = loaded.app
         self.client = client
         client.max_response_bytes = self.cfg.bot.max_response_bytes
+        client.max_in_flight = self.cfg.bot.max_in_flight
         self.store = store
         self.clock: Clock = clock or client.clock or SystemClock()
         self.bus = EventBus()
