@@ -111,3 +111,29 @@ def test_a_market_poller_is_named_by_the_side_of_the_ads_it_reads() -> None:
     sell_ads = MarketPoller(P2PApi(reg), "USDT", "USD", "BUY", 20, **kw)  # a SELL ad's rivals
     buy_ads = MarketPoller(P2PApi(reg), "USDT", "USD", "SELL", 20, **kw)
     assert (sell_ads.name, buy_ads.name) == ("market USDT/USD SELL ads", "market USDT/USD BUY ads")
+
+
+async def test_the_pollers_first_requests_are_spread_not_fired_at_once(
+        fast_sim: Any, tmp_path: Any) -> None:
+    from tests.ops import bot_on_sim, write_config
+
+    config = write_config(tmp_path / "bot.toml", market_interval=5)
+    polled = ("search", "reference_price", "order_summary", "my_ads")
+    async with bot_on_sim(fast_sim, config, tmp_path / "bot.db", web=False) as r:
+        run_at = int(r.bot.clock.time() * 1000)  # start() is over; the pollers start now
+        seen: set[str] = set()
+        every = asyncio.Event()
+
+        def saw(endpoint: str, outcome: str, latency: float) -> None:
+            seen.add(endpoint)
+            if seen >= set(polled):
+                every.set()
+
+        r.bot.registry.observers.append(saw)
+        await asyncio.wait_for(every.wait(), 10)
+    firsts: dict[str, int] = {}
+    for row in fast_sim.requests(since=run_at):
+        firsts.setdefault(row["endpoint"], row["time_ms"])
+    times = sorted(firsts[e] for e in polled)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 400  # ms: each poller's first request in its own slot (0.5 s apart)
