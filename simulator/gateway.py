@@ -26,7 +26,7 @@ from simulator.answers import Answer
 from simulator.clock import VirtualClock
 from simulator.errors import SimError, missing
 from simulator.faults import ActiveFault, FaultBook
-from simulator.limits import Admission, Limiter, Ticket
+from simulator.limits import Admission, Arrival, Limiter, Ticket
 from simulator.registration import OK, KeyBook, KeyState, verdict_answer
 from simulator.scenario import Permissions, Scenario
 
@@ -81,7 +81,7 @@ class Call:
     key: KeyState | None
     ticket: Ticket
     record: dict[str, Any]
-    arrival: tuple[int, int] = (0, 0)  # (arrival number, simulated ms) as it came in
+    arrival: Arrival | None = None  # when it came in (simulator.limits)
     body: Any = None
     body_error: SimError | None = None
     body_signed: bool = False
@@ -138,6 +138,7 @@ class Gateway:
         self.faults = FaultBook(list(scenario.faults.rules), seed, scenario.sim.hold_seconds)
         self.log = RequestLog()
         self._closing = asyncio.Event()
+        self.waiting = 0  # requests waiting on the clock (latency, held): in flight, yet quiet
 
     def elapsed(self) -> float:
         """Simulated seconds since the scenario started."""
@@ -160,7 +161,8 @@ class Gateway:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Serve one exchange request (everything outside /_sim/)."""
-        arrival = (self.limiter.arrive(), self.clock.now_ms())  # before anything may wait
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        arrival = self.limiter.arrive(self.clock.now_ms(), str(peer))  # before anything waits
         self.advance_world()
         call = await self._read(request)
         call.arrival = arrival
@@ -197,7 +199,7 @@ class Gateway:
         draw = self.faults.draw(call.name, self.elapsed())
         call.record["faults"] = draw.kinds
         if draw.latency_ms:
-            await asyncio.sleep(draw.latency_ms / 1000)
+            await self._wait(draw.latency_ms / 1000)
         if draw.fault is not None and draw.kind not in ("malformed", "reshape"):
             return self._fault_reply(call, draw.fault)
         admission = self.limiter.admit(call.ticket, self.clock.now_ms(), call.arrival)
@@ -211,7 +213,9 @@ class Gateway:
     def _fault_reply(self, call: Call, fault: ActiveFault) -> Answer:
         if fault.spec.kind == "http429":
             now = self.clock.now_ms()
-            self.limiter.note_rate_limited(call.ticket.ip, now, now + fault.spec.retry_after * 1000)
+            conn = call.arrival.conn if call.arrival is not None else ""
+            self.limiter.note_rate_limited(call.ticket.ip, now, now + fault.spec.retry_after * 1000,
+                                           conn)
         return self.faults.answer(fault, self.scenario.limits.ip_weight_per_minute)
 
     def _limit_reply(self, admission: Admission) -> Answer:
@@ -338,10 +342,21 @@ class Gateway:
         return web.Response(status=answer.status, body=answer.body, headers=headers)
 
     async def _hold(self, seconds: float) -> None:
+        closing = asyncio.ensure_future(self._closing.wait())
+        waiting = asyncio.ensure_future(self._wait(seconds))
         try:
-            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+            await asyncio.wait({closing, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            waiting.cancel()
+
+    async def _wait(self, seconds: float) -> None:
+        """Wait on the clock (simulated time when it is driven, else real time)."""
+        self.waiting += 1
+        try:
+            await self.clock.wait(seconds)
+        finally:
+            self.waiting -= 1
 
 
 def _resolve(method: str, path: str) -> tuple[str, Endpoint | None]:

@@ -160,6 +160,22 @@ def test_a_second_429_does_not_spare_those_that_ignored_the_first() -> None:
     limiter = Limiter(LimitsSpec(ip_weight_per_minute=100))
     ticket = limiter.ticket("1.2.3.4", "/sapi/v1/c2c/x", "search", None)
     limiter.note_rate_limited("1.2.3.4", 1_000, 3_000)
-    late = (limiter.arrive(), 1_500)  # arrived after the first 429
+    late = limiter.arrive(1_500)  # arrived after the first 429
     limiter.note_rate_limited("1.2.3.4", 1_600, 4_000)  # a second 429 while the first runs
     assert limiter.admit(ticket, 1_700, late).status == 418
+
+
+async def test_a_request_crossing_the_429_on_another_connection_is_not_banned(
+    http_session: aiohttp.ClientSession,
+) -> None:
+    """In flight together: another connection, the 429's very millisecond. A millisecond later
+    it is judged; on the 429's own connection it is judged at once (test above)."""
+    async with run_simulator(limited(ip_weight_per_minute=100), speed=0, start_ms=SIM_START_MS,
+                             world_factory=FakeWorld) as sim, aiohttp.ClientSession() as other:
+        one, two = SimHttp(http_session, sim), SimHttp(other, sim)
+        assert (await one.call("categories")).status == (await two.call("categories")).status == 200
+        sim.add_fault("http429", endpoint="order_summary", retry_after=5, count=1)
+        assert (await one.call("order_summary")).status == 429
+        assert (await two.call("categories")).status == 200  # crossed it on the way
+        sim.advance(0.001)
+        assert (await two.call("categories")).status == 418  # sent after it could be read
