@@ -10,7 +10,8 @@ loops on one key are what turns latency into 429s): at most `max_in_flight` requ
 are on the wire at once (default 3), handed out by priority (ad writes, then chat,
 then orders, then market and reference reads). When a 429 pause ends, exactly one
 request goes first; only when it came back without a 429 do the others go, spread
-at random over RELEASE_SPREAD seconds, so a pause never ends in a burst.
+at random over RELEASE_SPREAD seconds, so a pause never ends in a burst (a 418 ban
+ends the same way).
 """
 
 from __future__ import annotations
@@ -573,6 +574,7 @@ class SignedClient:
         if isinstance(exc, IpBanned):
             end = capped(self._ban_end(exc, now) - now, MAX_BAN_SECONDS, "418 ban", exc.endpoint)
             self.banned_until = max(self.banned_until, now + end)
+            self._recovering = True  # when it ends, one request goes first
             logger.error("IP banned by the exchange until {}; all traffic stopped",
                          describe_until(self.banned_until, now))
         elif isinstance(exc, RateLimited):
