@@ -18,7 +18,14 @@ from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
 from bot.events import CapabilityChanged, EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.lifecycle import apply_config
 from bot.orders import attach_order_desk
-from bot.pollers import MarketPoller, OwnAdsPoller, Poller, ReferencePoller, plan_intervals
+from bot.pollers import (
+    MarketPoller,
+    OwnAdsPoller,
+    Poller,
+    ReferencePoller,
+    plan_intervals,
+    stagger,
+)
 from bot.pricing import AdRuntime, PricingEngine, search_side, step_warning, to_own
 from bot.ratelimit import RateGovernor
 from bot.retention import DecisionRetention
@@ -56,6 +63,7 @@ class Bot:
         self.cfg = loaded.app
         self.client = client
         client.max_response_bytes = self.cfg.bot.max_response_bytes
+        client.max_in_flight = self.cfg.bot.max_in_flight
         self.store = store
         self.clock: Clock = clock or client.clock or SystemClock()
         self.bus = EventBus()
@@ -229,6 +237,7 @@ class Bot:
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
+                stagger(self._first_ticks())
                 workers = self._workers
                 workers += [tg.create_task(p.run(), name=p.name) for p in self.pollers]
                 workers.append(tg.create_task(self.registry.run_prober(), name="prober"))
@@ -246,6 +255,14 @@ class Bot:
             for close in self.parts.closers:
                 with contextlib.suppress(Exception):
                     await close()
+
+    def _first_ticks(self) -> list[Poller]:
+        """Every poller in the order of its first tick: markets (the first decision waits for
+        them), references, orders, then own ads (read once already by start)."""
+        desk_poller = getattr(self.desk, "poller", None)
+        pollers = [*self.pollers, *([desk_poller] if isinstance(desk_poller, Poller) else [])]
+        rank = {MarketPoller: 0, ReferencePoller: 1, OwnAdsPoller: 3}
+        return sorted(pollers, key=lambda p: rank.get(type(p), 2))
 
     def abort(self, reason: str) -> None:
         """Stop the bot because it must not go on (`run` exits 2 with the reason)."""

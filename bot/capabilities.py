@@ -19,11 +19,12 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from loguru import logger
 
-from bot.binance.client import Response, SignedClient, describe_until
+from bot.binance.client import Response, SignedClient, describe_duration, describe_until
 from bot.binance.endpoints import ENDPOINTS
 from bot.binance.errors import (
     BinanceError,
@@ -96,6 +97,24 @@ class CapabilityStatus:
     source: str | None  # the source it runs on, or (unchecked) the one to try
     cause: Cause | None  # what moved it last
     causes: tuple[Cause, ...] = ()  # disabled: every endpoint that is down, on every source
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """The exchange holds every request: a 429 pause or a 418 ban, until `until` (epoch s)."""
+
+    kind: str  # "paused" (429) or "banned" (418)
+    until: float
+    now: float
+
+    @property
+    def says(self) -> str:
+        """"paused by the exchange until 14:03:12 local (in 42 s)" (the date too when not today)."""
+        end, today = datetime.fromtimestamp(self.until), datetime.fromtimestamp(self.now)
+        at = end.strftime("%H:%M:%S" if end.date() == today.date() else "%Y-%m-%d %H:%M:%S")
+        why = "an IP ban (418)" if self.kind == "banned" else "a rate limit (429)"
+        return (f"paused by the exchange until {at} local "
+                f"(in {describe_duration(self.until - self.now)}): {why}")
 
 
 class CapabilityUnavailable(Exception):
@@ -182,6 +201,23 @@ class CapabilityRegistry:
         until = self.client.banned_until
         return until if until > self.clock.time() else None
 
+    def paused_until(self) -> float | None:
+        """The end of a running 429 pause (every request waits for it), else None."""
+        until = getattr(self.client, "paused_until", 0.0)
+        return until if until > self.clock.time() else None
+
+    def halted(self) -> Halt | None:
+        """A pause (429) or a ban (418) that holds every request now, the later one; else None.
+
+        While it runs, every capability is down: nothing is sent, whatever its state says."""
+        now = self.clock.time()
+        ban, pause = self.client.banned_until, getattr(self.client, "paused_until", 0.0)
+        if ban > now and ban >= pause:
+            return Halt("banned", ban, now)
+        if pause > now:
+            return Halt("paused", pause, now)
+        return None
+
     def route(self, capability: str) -> str | None:
         """The source a consumer should use now, or None when every source is blocked.
 
@@ -220,14 +256,17 @@ class CapabilityRegistry:
         if self.governor is not None:
             await self.governor.acquire(ENDPOINTS[endpoint].weight)
         started = self.clock.monotonic()
+        limited = getattr(self.client, "rate_limited", 0)
         try:
             resp = await self.client.call(endpoint, params)
             read(resp)  # data that does not fit its model is this endpoint's failure (ShapeChanged)
         except BinanceError as exc:
             if exc.status is None and isinstance(exc, IpBanned):
                 raise  # not sent: the ban is running
+            self._learn_limit(limited)
             await self._after_error(endpoint, exc, self.clock.monotonic() - started, probe)
             raise
+        self._learn_limit(limited)
         self._report_weight()
         self._observe(endpoint, "ok", resp.latency)
         self.last_response[endpoint] = resp
@@ -253,6 +292,16 @@ class CapabilityRegistry:
         cause = Cause(endpoint, exc.code if exc.code is not None else exc.status, exc.msg or exc.advice)
         await self.record(endpoint, outcome_of(exc, self.health[endpoint].answered), cause, latency,
                           probe=probe)
+
+    def _learn_limit(self, limited_before: int) -> None:
+        """A 429 met on the way (the client may have waited it out and retried): the governor
+        keeps below what was used when it came."""
+        if self.governor is None or getattr(self.client, "rate_limited", 0) == limited_before:
+            return
+        self._report_weight()
+        limit = self.governor.rate_limited()
+        logger.info("rate limited: keeping below {} weight a minute for now (budget {})", limit,
+                    self.governor.budget)
 
     def _report_weight(self) -> None:
         if self.governor is not None and self.client.used_weight:

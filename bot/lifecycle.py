@@ -33,6 +33,7 @@ def _intervals(bot: Bot) -> None:
             p.interval = b.my_ads_interval
     bot.governor.budget = b.weight_budget
     bot.client.max_response_bytes = b.max_response_bytes
+    bot.client.max_in_flight = b.max_in_flight
     plan_intervals(bot.pollers, b.weight_budget)
 
 

@@ -239,7 +239,11 @@ class _StateCollector(Collector):
                                 "Request weight used in the current minute", value=gov.used())
         yield GaugeMetricFamily("p2pbot_rate_limit_weight_budget",
                                 "The request weight budget per minute", value=gov.budget)
+        yield GaugeMetricFamily("p2pbot_rate_limit_weight_limit",
+                                "The weight per minute kept below now (the budget, lower after a 429)",
+                                value=gov.limit())
         yield GaugeMetricFamily("p2pbot_rate_limit_budget_used_ratio",
-                                "Share of the weight budget used (0..1+)", value=gov.utilisation())
+                                "Share of the weight budget used (0..1+)",
+                                value=gov.used() / gov.budget)
         yield CounterMetricFamily("p2pbot_rate_limit_waits",
                                   "Times a sender waited for the weight budget", value=gov.waits)

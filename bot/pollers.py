@@ -23,6 +23,7 @@ from bot.ratelimit import RateGovernor
 
 HOT = 0.8  # share of the weight budget above which intervals stretch
 MAX_STRETCH = 10.0
+STAGGER = 0.5  # seconds between the pollers' first ticks (a start is not a burst)
 
 
 class Poller:
@@ -43,6 +44,7 @@ class Poller:
         self.stretch = 1.0  # set by plan_intervals
         self.ticks = 0
         self.parked = False
+        self.start_delay = 0.0  # seconds before the first tick (set by stagger)
 
     @property
     def name(self) -> str:
@@ -63,7 +65,9 @@ class Poller:
         return self.interval * self.stretch * min(MAX_STRETCH, max(1.0, heat))
 
     async def run(self) -> None:
-        """Poll until cancelled."""
+        """Poll until cancelled (the first tick after `start_delay`)."""
+        if self.start_delay > 0:
+            await self.clock.sleep(self.start_delay)
         while True:
             source = self.registry.route(self.capability)
             if source is None:
@@ -222,6 +226,13 @@ def plan_intervals(pollers: Sequence[Poller], budget: int) -> float:
         logger.warning("poll intervals stretched x{:.1f} to stay within the weight budget of {}/min",
                        stretch, budget)
     return stretch
+
+
+def stagger(pollers: Sequence[Poller], step: float = STAGGER) -> None:
+    """Spread the pollers' first ticks `step` apart, so they do not all fire in the same
+    millisecond at start (and, their intervals being equal, at every round after it)."""
+    for i, p in enumerate(pollers):
+        p.start_delay = i * step
 
 
 async def run_all(pollers: Sequence[Poller]) -> None:

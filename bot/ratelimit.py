@@ -4,6 +4,13 @@ It counts the weight it lets through in a sliding minute and believes the
 exchange's used-weight headers when they say more. Senders `await acquire(w)`
 before each request; when the budget is spent they wait for the window to free.
 429/418 pauses live in the SignedClient, which every sender shares.
+
+The governor also learns: a 429 says the real limit is lower than what was used, so
+the limit it keeps below becomes that used weight x BACKOFF, and grows back by
+RECOVERY of the budget for every minute without a 429, never above the budget
+(`[bot] weight_budget`). The growth is a share of the budget, not of the learned
+limit: the 429s of a flaky exchange (not caused by weight) must not ratchet it down
+for good.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from collections import deque
 from bot.binance.client import Clock, SystemClock
 
 WINDOW = 60.0
+BACKOFF = 0.8  # after a 429: keep below this share of the weight used when it came
+RECOVERY = 0.05  # share of the budget the learned limit grows back each minute without a 429
 
 
 class RateGovernor:
@@ -27,6 +36,25 @@ class RateGovernor:
         self._reported = 0  # the exchange's latest used-weight figure
         self._reported_at = 0.0
         self.waits = 0
+        self._learned: float | None = None  # the limit set by the last 429
+        self._learned_at = 0.0
+
+    def limit(self) -> int:
+        """The weight a minute it keeps below now: the budget, or less after a 429."""
+        if self._learned is None:
+            return self.budget
+        minutes = (self.clock.monotonic() - self._learned_at) / WINDOW
+        grown = self._learned + RECOVERY * self.budget * minutes
+        if grown >= self.budget:
+            self._learned = None
+            return self.budget
+        return max(1, int(grown))
+
+    def rate_limited(self) -> int:
+        """A 429 came: keep below BACKOFF of the weight used now (returns the new limit)."""
+        learned = min(self.limit(), max(1.0, self.used() * BACKOFF))
+        self._learned, self._learned_at = learned, self.clock.monotonic()
+        return self.limit()
 
     def _expire(self, now: float) -> None:
         while self._spent and now - self._spent[0][0] >= WINDOW:
@@ -41,15 +69,17 @@ class RateGovernor:
         return max(sum(w for _, w in self._spent), self._reported)
 
     def utilisation(self) -> float:
-        """Used share of the budget, 0..1+ (pollers stretch their intervals by it)."""
-        return self.used() / self.budget
+        """Used share of the limit kept now (the budget, or the learned one), 0..1+
+        (pollers stretch their intervals by it)."""
+        return self.used() / self.limit()
 
     async def acquire(self, weight: int = 1) -> None:
         """Wait until `weight` fits in the budget, then count it."""
         while True:
             now = self.clock.monotonic()
             self._expire(now)
-            if self.used() + weight <= self.budget or weight > self.budget:
+            limit = self.limit()
+            if self.used() + weight <= limit or weight > limit:
                 self._spent.append((now, weight))
                 return
             self.waits += 1

@@ -36,14 +36,16 @@ def readiness(bot: Bot) -> tuple[bool, list[str]]:
     """(ready, the essential capabilities not seen working).
 
     Ready means every essential capability has been seen working (unchecked never counts)
-    and no IP ban runs (a 418, or one restored from the store at start). A dry run sends no
-    write, so a capability that only writes (repricing) cannot be seen working: it is not
+    and the exchange holds nothing: no IP ban (a 418, or one restored from the store at
+    start) and no 429 pause; during one every essential capability is down. A dry run sends
+    no write, so a capability that only writes (repricing) cannot be seen working: it is not
     asked for then.
     """
     skip = write_only() if bot.engine.dry_run else frozenset()
+    halted = bot.registry.halted() is not None
     down = [name for name in bot.cfg.capabilities.essential
-            if name not in skip and bot.registry.status(name).state not in WORKING]
-    return not down and bot.registry.banned_until() is None, down
+            if name not in skip and (halted or bot.registry.status(name).state not in WORKING)]
+    return not down and not halted, down
 
 
 def write_only() -> frozenset[str]:
@@ -53,15 +55,22 @@ def write_only() -> frozenset[str]:
 
 
 def capabilities(bot: Bot) -> list[dict[str, Any]]:
-    """Every capability: state, source, cause, and the sentence of its state (`says`)."""
+    """Every capability: state, source, cause, and the sentence of its state (`says`).
+
+    During a 429 pause or a 418 ban every capability is `paused` (nothing is sent), and
+    `says` gives the end: "paused by the exchange until 14:03:12 local (in 42 s): ..."."""
     essential = set(bot.cfg.capabilities.essential)
+    halt = bot.registry.halted()
     out = []
     for name, spec in CAPABILITIES.items():
         s = bot.registry.status(name)
         cause = None if s.cause is None else cause_json(s.cause)
-        out.append({"name": name, "state": str(s.state), "source": s.source, "cause": cause,
+        state = "paused" if halt is not None else str(s.state)
+        says = halt.says if halt is not None else spec.says(state)
+        out.append({"name": name, "state": state, "source": s.source, "cause": cause,
                     "causes": [cause_json(c) for c in s.causes],
-                    "essential": name in essential, "says": spec.says(str(s.state)),
+                    "paused_until": halt.until if halt is not None else None,
+                    "essential": name in essential, "says": says,
                     "does": spec.does, "degraded": spec.degraded, "without": spec.without,
                     "endpoints": sorted({e for src in spec.sources for e in src.endpoints})})
     return out
@@ -222,6 +231,7 @@ async def build(bot: Bot, hours: float = HISTORY_HOURS, orders: list[Any] | None
     return {
         "now": now, "started_at": bot.started_at, "window": {"from": start, "to": now},
         "ready": ready, "essential_down": down, "banned_until": bot.registry.banned_until(),
+        "paused_until": bot.registry.paused_until(),
         "dry_run": bot.engine.dry_run, "kill_switch": bot.engine.kill_switch,
         "config": str(bot.loaded.path),
         "capabilities": capabilities(bot),

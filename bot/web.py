@@ -3,7 +3,7 @@
 | route | what |
 |---|---|
 | GET /healthz | the process and its event loop are alive (loop lag); never needs the token |
-| GET /readyz | 200 when the `[capabilities] essential` capabilities were seen working and no ban runs, else 503 |
+| GET /readyz | 200 when the `[capabilities] essential` capabilities were seen working and no ban or 429 pause runs, else 503 |
 | GET /metrics | Prometheus text format (the bot's own CollectorRegistry) |
 | GET /api/status | JSON: capabilities, endpoint timelines, ads, decisions, open orders |
 | GET / | the status page (bot/web_static/, no external assets, no data of its own) |
@@ -256,14 +256,16 @@ class WebServer:
 
     async def readyz(self, request: web.Request) -> web.Response:
         """200 when the bot runs and every essential capability has been seen working and no IP
-        ban runs; else 503 with those not seen working (unchecked ones too), the ban's end, or
-        `starting` (`run` listens before it checks the key and reads the ads)."""
+        ban or 429 pause runs; else 503 with those not seen working (unchecked ones too; all of
+        them during a ban or pause), the ban's or pause's end, or `starting` (`run` listens
+        before it checks the key and reads the ads)."""
         capable, down = status.readiness(self.bot)
         ready = capable and self.serving
         caps = {c["name"]: c for c in status.capabilities(self.bot)}
         body = {"ready": ready, "starting": not self.serving,
                 "essential": list(self.bot.cfg.capabilities.essential),
                 "banned_until": self.bot.registry.banned_until(),
+                "paused_until": self.bot.registry.paused_until(),
                 "down": [{"capability": n, "state": caps[n]["state"], "cause": caps[n]["cause"],
                           "causes": caps[n]["causes"], "without": caps[n]["without"]}
                          for n in down]}

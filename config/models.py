@@ -106,6 +106,7 @@ class BotConfig(_Table):
     my_ads_interval: PollSeconds = 60.0
     orders_interval: PollSeconds = 15.0
     weight_budget: StrictInt = Field(6000, ge=1, le=12000)
+    max_in_flight: StrictInt = Field(3, ge=1, le=10)  # requests on the wire at once (per key)
     search_rows: StrictInt = Field(20, ge=1, le=20)
     # a reply larger than this is refused unread (the endpoint is failing): 4 MiB by default
     max_response_bytes: StrictInt = Field(4 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)

@@ -1,10 +1,16 @@
 """The simulator's virtual clock: runs at `speed` times real time, and tests can move it.
 
-A *stepped* clock (speed 0, `stepped=True`) is moved only by `advance()`, and things
-can sleep on it: each sleeper wakes when an advance reaches its deadline, in the order
-of the deadlines (ties: in the order they went to sleep), so the same steps wake the
-same sleepers in the same order on a slow or a fast machine. `SteppedClock` gives the
-bot's Clock protocol on it; `next_wake_ms()` tells a driver where the next sleeper is.
+A frozen clock (speed 0) can let things sleep on simulated time, in two ways that
+share one mechanism (a heap of sleepers woken by `advance()` in the order of their
+deadlines, ties in the order they went to sleep):
+- *stepped* (`stepped=True`): the test moves the clock explicitly with `advance()`;
+  `SteppedClock` gives the bot's Clock protocol on it, `next_wake_ms()` tells the test
+  where the next sleeper is. The same steps wake the same sleepers in the same order
+  on a slow or a fast machine.
+- *driven* (`DrivenClock`): a driver task moves the clock to the next wake-up whenever
+  nothing is in flight, so a simulated day runs as fast as the CPU allows and no
+  real-time latency reorders events.
+In both, the simulator's own waits (latency, held requests: `pause`) take simulated time.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import heapq
 import itertools
 import math
 import time
+from collections.abc import Callable
 
 
 class VirtualClock:
@@ -28,6 +35,7 @@ class VirtualClock:
         self._speed = speed
         self._offset_ms = 0
         self.stepped = stepped
+        self.driven = False  # set by DrivenClock
         self._sleepers: list[tuple[int, int, asyncio.Future[None]]] = []  # (deadline, seq, fut)
         self._seq = itertools.count()
 
@@ -63,12 +71,17 @@ class VirtualClock:
         self._wake(now)
         return now
 
-    # --- sleeping on a stepped clock ---------------------------------------------------
+    # --- sleeping on a stepped or driven clock -----------------------------------------
+
+    @property
+    def virtual(self) -> bool:
+        """Whether sleepers wait on simulated time (stepped or driven), not real time."""
+        return self.stepped or self.driven
 
     async def sleep(self, seconds: float) -> None:
-        """Sleep `seconds` of simulated time: until advance() gets there (stepped clock), or
-        for seconds/speed real seconds (running clock)."""
-        if not self.stepped:
+        """Sleep `seconds` of simulated time: until advance() gets there (stepped or driven
+        clock), or for seconds/speed real seconds (running clock)."""
+        if not self.virtual:
             if self._speed <= 0:
                 raise ValueError("nothing moves a frozen, unstepped clock: sleeping would hang")
             await asyncio.sleep(max(0.0, seconds) / self._speed)
@@ -83,8 +96,8 @@ class VirtualClock:
 
     async def pause(self, seconds: float) -> None:
         """How the simulator itself waits (latency, held requests): on the clock when it is
-        stepped (the test moves it), else in real seconds, as before stepping existed."""
-        if self.stepped:
+        stepped or driven, else in real seconds, as before either existed."""
+        if self.virtual:
             await self.sleep(seconds)
         else:
             await asyncio.sleep(max(0.0, seconds))
@@ -153,3 +166,61 @@ class SteppedClock:
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds` of simulated time."""
         await self.clock.sleep(seconds)
+
+
+QUIET_ROUNDS = 5  # loop turns in a row with nothing in flight before time moves
+
+
+class DrivenClock:
+    """The bot's Clock on a frozen simulator clock that moves only when all is quiet.
+
+    `sleep` waits on simulated time; `run` (a task) moves the clock to the earliest wake-up
+    each time nothing is in flight (`busy()` false for QUIET_ROUNDS loop turns: requests
+    on the wire that are not themselves waiting on the clock in the gateway). Events at
+    one simulated instant all happen before time moves on, as they would with no latency.
+    """
+
+    def __init__(self, clock: VirtualClock, busy: Callable[[], bool] | None = None) -> None:
+        if clock.speed != 0:
+            raise ValueError("DrivenClock needs a frozen simulator clock (speed 0)")
+        clock.driven = True
+        self.clock = clock
+        self.busy: Callable[[], bool] = busy or (lambda: False)
+        self.steps = 0
+
+    def time(self) -> float:
+        """Simulated epoch seconds."""
+        return self.clock.now()
+
+    def monotonic(self) -> float:
+        """Simulated seconds."""
+        return self.clock.now()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep `seconds` of simulated time."""
+        await self.clock.sleep(seconds)
+
+    async def run(self, until: float, idle_step: float = 1.0) -> None:
+        """Move time from wake-up to wake-up until `until` (epoch seconds), then return."""
+        end_ms = int(until * 1000)
+        while (now := self.clock.now_ms()) < end_ms:
+            await self.quiet()
+            wake = self.clock.next_wake_ms()
+            target = min(wake if wake is not None else now + int(idle_step * 1000), end_ms)
+            if target > now:
+                self.clock.advance((target - now) / 1000)
+            else:
+                self.clock.advance(0)  # wake those due now
+            self.steps += 1
+
+    async def quiet(self) -> None:
+        """Return once nothing has been in flight for QUIET_ROUNDS loop turns."""
+        calm = spins = 0
+        while calm < QUIET_ROUNDS:
+            await asyncio.sleep(0)
+            if self.busy():
+                calm, spins = 0, spins + 1
+                if spins % 100 == 0:  # a thread or the kernel has work: give it real time
+                    await asyncio.sleep(0.001)
+            else:
+                calm += 1

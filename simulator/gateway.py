@@ -26,7 +26,7 @@ from simulator.answers import Answer
 from simulator.clock import VirtualClock
 from simulator.errors import SimError, missing
 from simulator.faults import ActiveFault, FaultBook
-from simulator.limits import Admission, Limiter, Ticket
+from simulator.limits import Admission, Arrival, Limiter, Ticket
 from simulator.registration import OK, KeyBook, KeyState, verdict_answer
 from simulator.scenario import Permissions, Scenario
 
@@ -82,6 +82,7 @@ class Call:
     key: KeyState | None
     ticket: Ticket
     record: dict[str, Any]
+    arrival: Arrival | None = None  # when it came in (simulator.limits)
     body: Any = None
     body_error: SimError | None = None
     body_signed: bool = False
@@ -142,6 +143,7 @@ class Gateway:
         if callable(use_realism):  # the world's share: read lag, quantity-state refusals
             use_realism(scenario.realism)
         self._closing = asyncio.Event()
+        self.waiting = 0  # requests waiting on the clock (latency, held): in flight, yet quiet
 
     def elapsed(self) -> float:
         """Simulated seconds since the scenario started."""
@@ -164,8 +166,11 @@ class Gateway:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Serve one exchange request (everything outside /_sim/)."""
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        arrival = self.limiter.arrive(self.clock.now_ms(), str(peer))  # before anything waits
         self.advance_world()
         call = await self._read(request)
+        call.arrival = arrival
         answer = await self._answer(call)
         self._weight_header(call, answer)
         return await self._send(request, call, answer)
@@ -199,10 +204,10 @@ class Gateway:
         draw = self.faults.draw(call.name, self.elapsed())
         call.record["faults"] = draw.kinds
         if draw.latency_ms:
-            await self.clock.pause(draw.latency_ms / 1000)
+            await self._wait(draw.latency_ms / 1000)
         if draw.fault is not None and draw.kind not in ("malformed", "reshape"):
             return self._fault_reply(call, draw.fault)
-        admission = self.limiter.admit(call.ticket, self.clock.now_ms())
+        admission = self.limiter.admit(call.ticket, self.clock.now_ms(), call.arrival)
         if not admission.ok:
             return self._limit_reply(admission)
         answer = self._route(call, draw.skew_ms)
@@ -212,8 +217,10 @@ class Gateway:
 
     def _fault_reply(self, call: Call, fault: ActiveFault) -> Answer:
         if fault.spec.kind == "http429":
-            until = self.clock.now_ms() + fault.spec.retry_after * 1000
-            self.limiter.note_rate_limited(call.ticket.ip, until)
+            now = self.clock.now_ms()
+            conn = call.arrival.conn if call.arrival is not None else ""
+            self.limiter.note_rate_limited(call.ticket.ip, now, now + fault.spec.retry_after * 1000,
+                                           conn)
         return self.faults.answer(fault, self.scenario.limits.ip_weight_per_minute)
 
     def _limit_reply(self, admission: Admission) -> Answer:
@@ -365,14 +372,24 @@ class Gateway:
         return web.Response(status=answer.status, body=answer.body, headers=headers)
 
     async def _hold(self, seconds: float) -> None:
-        """Hold a request `seconds` (on the clock when it is stepped), or until shutdown."""
+        """Hold a request `seconds` (on the clock when it is stepped or driven), or until
+        shutdown."""
         closing = asyncio.ensure_future(self._closing.wait())
-        timer = asyncio.ensure_future(self.clock.pause(seconds))
+        waiting = asyncio.ensure_future(self._wait(seconds))
         try:
-            await asyncio.wait({closing, timer}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({closing, waiting}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             closing.cancel()
-            timer.cancel()
+            waiting.cancel()
+
+    async def _wait(self, seconds: float) -> None:
+        """Wait on the clock (simulated time when it is stepped or driven, else real time);
+        counted in `waiting`, so a driver knows the request is not busy on the wire."""
+        self.waiting += 1
+        try:
+            await self.clock.pause(seconds)
+        finally:
+            self.waiting -= 1
 
 
 def _resolve(method: str, path: str) -> tuple[str, Endpoint | None]:

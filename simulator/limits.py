@@ -4,6 +4,19 @@ Windows are fixed simulated minutes (epoch-aligned), as Binance's `1M` counters 
 A client that sends again before a 429's Retry-After has passed is banned (418):
 2 minutes the first time, doubling each time, capped at 3 days. Requests during a
 ban get 418 with the time left and do not lengthen it.
+
+Ignoring a 429 means sending after having received it, so a request is judged by
+when it *arrived* (the gateway stamps each request in arrival order as it comes in),
+not by when it is admitted:
+- a request that arrived before the 429 was issued was already in flight (say, slowed
+  by a latency fault) and cannot have ignored it;
+- nor can one that arrived on another connection in the same simulated millisecond as
+  the 429 was issued: it crossed the 429 on the way (no client receives an answer and
+  reacts within the millisecond; on a frozen or driven clock, requests in flight together
+  all arrive in that millisecond). On the 429's own connection the next request was
+  necessarily sent after the answer was read (HTTP/1.1 sends one at a time): it is judged.
+Every other request that arrives before the Retry-After ends is banned; the rest stays
+as strict.
 """
 
 from __future__ import annotations
@@ -27,9 +40,26 @@ class _Window:
     used: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """When a request came in: its number in arrival order, the simulated ms, its connection."""
+
+    number: int
+    ms: int
+    conn: str = ""
+
+
 @dataclass(slots=True)
 class _Offender:
     wait_until_ms: int = 0  # the end of the last 429's Retry-After
+    wait_from: Arrival = Arrival(0, 0)  # the last arrival when that 429 was issued, its connection
+
+    def ignores(self, arrival: Arrival) -> bool:
+        """Whether a request that arrived so ignored the running 429 (see the module's text)."""
+        if arrival.number <= self.wait_from.number or arrival.ms >= self.wait_until_ms:
+            return False
+        crossed = arrival.ms <= self.wait_from.ms and arrival.conn != self.wait_from.conn
+        return not crossed
     banned_until_ms: int = 0
     bans: int = 0
 
@@ -74,6 +104,12 @@ class Limiter:
         self.spec = spec
         self._windows: dict[tuple[str, str], _Window] = defaultdict(_Window)
         self._offenders: dict[str, _Offender] = defaultdict(_Offender)
+        self._arrivals = 0
+
+    def arrive(self, now_ms: int, conn: str = "") -> Arrival:
+        """A request has come in (numbered in arrival order) on connection `conn`."""
+        self._arrivals += 1
+        return Arrival(self._arrivals, now_ms, conn)
 
     def weight(self, endpoint: str | None) -> int:
         """An endpoint's weight: the scenario's override, else the endpoint table, else 1."""
@@ -107,18 +143,22 @@ class Limiter:
             window.minute, window.used = minute, 0
         return window
 
-    def admit(self, ticket: Ticket, now_ms: int) -> Admission:
-        """Charge the request, or refuse it with 429 / 418."""
+    def admit(self, ticket: Ticket, now_ms: int, arrival: Arrival | None = None) -> Admission:
+        """Charge the request, or refuse it with 429 / 418.
+
+        `arrival`: from `arrive()` when the request came in; None: it arrives now.
+        """
+        arrival = arrival if arrival is not None else self.arrive(now_ms)
         offender = self._offenders[ticket.ip]
         if now_ms < offender.banned_until_ms:
             return Admission(418, _seconds_until(now_ms, offender.banned_until_ms))
-        if now_ms < offender.wait_until_ms:
+        if offender.ignores(arrival):
             return Admission(418, self._ban(offender, now_ms))
         window = self._window(ticket, now_ms)
         budget = self._budget(ticket.scope)
         if window.used + ticket.weight > budget:
             window_end = (window.minute + 1) * MINUTE_MS
-            offender.wait_until_ms = max(offender.wait_until_ms, window_end)
+            self._rate_limited(offender, now_ms, window_end, arrival.conn)
             return Admission(429, _seconds_until(now_ms, window_end), budget)
         window.used += ticket.weight
         return Admission(200)
@@ -130,9 +170,16 @@ class Limiter:
         offender.wait_until_ms = 0
         return seconds
 
-    def note_rate_limited(self, ip: str, until_ms: int) -> None:
-        """A 429 sent for another reason (a fault): sending before `until_ms` ignores it."""
-        offender = self._offenders[ip]
+    def note_rate_limited(self, ip: str, now_ms: int, until_ms: int, conn: str = "") -> None:
+        """A 429 sent for another reason (a fault) on `conn`: sending before `until_ms`
+        ignores it."""
+        self._rate_limited(self._offenders[ip], now_ms, until_ms, conn)
+
+    def _rate_limited(self, offender: _Offender, now_ms: int, until_ms: int, conn: str) -> None:
+        """A 429 issued now: requests arriving after it until `until_ms` ignore it (a 429 issued
+        while another one's Retry-After runs does not spare those that ignored the first)."""
+        if offender.wait_until_ms <= now_ms:
+            offender.wait_from = Arrival(self._arrivals, now_ms, conn)
         offender.wait_until_ms = max(offender.wait_until_ms, until_ms)
 
     def used(self, ticket: Ticket, now_ms: int) -> int:

@@ -47,6 +47,8 @@ class FakeClient:
         self.calls: list[tuple[str, Mapping[str, Any] | None]] = []
         self.used_weight: dict[str, int] = {}
         self.banned_until = 0.0
+        self.paused_until = 0.0
+        self.rate_limited = 0  # 429s met (the registry's governor learns from them)
 
     def ok(self, endpoint: str, data: Any = None) -> None:
         self.answers[endpoint] = Response(

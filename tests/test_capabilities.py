@@ -613,3 +613,56 @@ async def test_an_endpoint_that_never_answered_properly_is_bogus_on_an_empty_ans
     assert reg.state("list_orders") is EndpointState.BOGUS
     with pytest.raises(CapabilityUnavailable):
         await reg.call("list_orders", {"page": 1, "rows": 20})
+
+
+def test_a_pause_or_a_ban_takes_every_capability_down_until_its_end(reg, client) -> None:
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from bot.commands.probe import render, render_json
+    from bot.status import capabilities, readiness
+
+    bot = SimpleNamespace(registry=reg, client=client, clock=client.clock,
+                          cfg=SimpleNamespace(capabilities=SimpleNamespace(
+                              essential=("market", "repricing"))),
+                          engine=SimpleNamespace(dry_run=False))
+    for ep in ("search", "update_ad"):
+        reg.assume(ep, EndpointState.AVAILABLE, None, "")
+    assert readiness(bot) == (True, [])
+    client.paused_until = client.clock.now + 42  # a 429's Retry-After runs
+    assert readiness(bot) == (False, ["market", "repricing"])
+    local = datetime.fromtimestamp(client.paused_until).strftime("%H:%M:%S")
+    caps = capabilities(bot)
+    assert {c["state"] for c in caps} == {"paused"}
+    assert all(c["says"].startswith("paused by the exchange until ") for c in caps)
+    assert all(f"{local} local (in 42 s): a rate limit (429)" in c["says"] for c in caps)
+    assert all(c["paused_until"] == client.paused_until for c in caps)
+    text = render(reg, [])
+    assert text.count(f"{local} local (in 42 s)") == len(caps) and " enabled " not in text
+    assert '"state": "enabled"' not in render_json(reg, [])
+    client.clock.advance(43)  # the pause is over: back as they were
+    assert readiness(bot) == (True, [])
+    assert "paused" not in {c["state"] for c in capabilities(bot)}
+    client.banned_until = client.clock.now + 600
+    assert readiness(bot)[0] is False
+    assert all("(in 10 min): an IP ban (418)" in c["says"] for c in capabilities(bot))
+
+
+async def test_a_429_met_on_the_way_lowers_the_governors_limit(client) -> None:
+    from bot.ratelimit import RateGovernor
+
+    governor = RateGovernor(6000, clock=client.clock)
+    reg = CapabilityRegistry(client, governor=governor)  # type: ignore[arg-type]
+    for _ in range(50):
+        await reg.call("order_summary", {})
+    assert governor.limit() == 6000
+
+    def limited_then_ok(params: object) -> object:
+        client.rate_limited += 1  # the client waited a 429 out and retried
+        return client_ok
+
+    client.ok("order_summary", {})
+    client_ok = client.answers["order_summary"]
+    client.answers["order_summary"] = limited_then_ok
+    await reg.call("order_summary", {})
+    assert governor.limit() == 40  # 51 used when it came (x 0.8)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import random
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
@@ -12,6 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from aioresponses import CallbackResult
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from loguru import logger
 from pydantic import SecretStr
@@ -267,12 +270,114 @@ async def test_a_429_pauses_every_sender(clock: FakeClock) -> None:
     assert other.param("timestamp") == str(NOW_MS + 5000)
 
 
-async def test_429_without_retry_after_waits_a_default(client: SignedClient, clock: FakeClock) -> None:
+async def test_429_without_retry_after_waits_two_and_a_half_seconds(
+    client: SignedClient, clock: FakeClock
+) -> None:
     with mocked() as m:
         m.get(path_re(ORDER_SUMMARY), status=429)
         m.get(path_re(ORDER_SUMMARY), payload=envelope({}))
         await client.call("order_summary")
-    assert clock.sleeps == [1.0]
+    assert clock.sleeps == [2.5]
+
+
+class Wire:
+    """An aioresponses callback that holds every request until `gate` opens, and counts."""
+
+    def __init__(self, *, status: int = 200, payload: Any = None) -> None:
+        self.gate = asyncio.Event()
+        self.active = self.peak = 0
+        self.order: list[str] = []
+        self.status, self.payload = status, payload if payload is not None else envelope([])
+
+    async def respond(self, url: Any, **kwargs: Any) -> CallbackResult:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        self.order.append(str(url.path).rsplit("/", 1)[1])
+        try:
+            await self.gate.wait()
+        finally:
+            self.active -= 1
+        return CallbackResult(status=self.status, payload=self.payload)
+
+
+async def settle(until: Any) -> None:
+    """Let the loop run (no time passes) until `until()` holds."""
+    for _ in range(1000):
+        if until():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("never settled")
+
+
+async def test_at_most_three_requests_are_on_the_wire_and_writes_go_first(
+    client: SignedClient,
+) -> None:
+    wire = Wire()
+    calls = [("search", {}), ("search", {}), ("search", {}),  # take the three slots
+             ("search", {}), ("list_orders", {}), ("chat_messages", {}), ("update_ad", {})]
+    with mocked() as m:
+        for path in ("/ads/search", "/orderMatch/listOrders", "/ads/update"):
+            m.post(path_re(f"/sapi/v1/c2c{path}"), callback=wire.respond, repeat=True)
+        m.get(path_re(CHAT_MESSAGES), callback=wire.respond, repeat=True)
+        tasks = [asyncio.create_task(client.call(ep, p)) for ep, p in calls]
+        await settle(lambda: client._slots.waiting == 4)
+        assert wire.active == 3 and client.in_flight == 3
+        wire.gate.set()
+        await asyncio.gather(*tasks)
+    assert wire.peak == 3
+    assert wire.order[3:] == ["update", "retrieveChatMessagesWithPagination", "listOrders", "search"]
+
+
+def test_max_in_flight_is_bounded(clock: FakeClock) -> None:
+    assert make_client(clock, max_in_flight=1).max_in_flight == 1
+    for wrong in (0, 11):
+        with pytest.raises(ValueError, match="max_in_flight"):
+            make_client(clock, max_in_flight=wrong)
+
+
+async def test_after_a_pause_one_request_goes_first_then_the_rest_spread(clock: FakeClock) -> None:
+    async with make_client(clock, max_rate_limit_retries=0, rng=random.Random(3)) as c:
+        with mocked() as m:
+            m.get(path_re(ORDER_SUMMARY), status=429, headers={"Retry-After": "2"})
+            with pytest.raises(RateLimited):
+                await c.call("order_summary")
+            pause_end = clock.now + 2
+            wire = Wire(payload=envelope({}))
+            m.get(path_re(CATEGORIES), callback=wire.respond, repeat=True)
+            tasks = [asyncio.create_task(c.call("categories")) for _ in range(5)]
+            await settle(lambda: wire.active == 1)
+            for _ in range(50):
+                await asyncio.sleep(0)
+            assert len(wire.order) == 1  # the first after the pause goes alone
+            assert clock.now >= pause_end
+            wire.gate.set()
+            await asyncio.gather(*tasks)
+    assert len(wire.order) == 5
+    spread = clock.sleeps[-4:]  # each of the others waited its own share of up to a second
+    assert all(0 <= s <= 1.0 for s in spread) and len(set(spread)) == 4
+
+
+async def test_a_first_request_that_meets_another_429_keeps_the_others_waiting(
+    clock: FakeClock,
+) -> None:
+    async with make_client(clock, max_rate_limit_retries=0, rng=random.Random(3)) as c:
+        with mocked() as m:
+            m.get(path_re(ORDER_SUMMARY), status=429, headers={"Retry-After": "2"})
+            with pytest.raises(RateLimited):
+                await c.call("order_summary")
+            first = Wire(status=429, payload=gw(-1003, "Too much request weight used"))
+            m.get(path_re(CATEGORIES), callback=first.respond)
+            m.get(path_re(CATEGORIES), payload=envelope({}), repeat=True)
+            tasks = [asyncio.create_task(c.call("categories")) for _ in range(3)]
+            await settle(lambda: first.active == 1)
+            sent_before = len(sent_requests())
+            trial_at = int(sent_requests()[-1].param("timestamp"))
+            first.gate.set()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            times = [int(r.param("timestamp")) for r in sent_requests()[sent_before:]]
+    assert sum(isinstance(r, RateLimited) for r in results) == 1
+    assert len(times) == 2  # the others went only after the second pause (2.5 s: no Retry-After)
+    assert all(t >= trial_at + 2500 for t in times)
 
 
 async def test_418_stops_all_traffic_until_the_ban_ends(client: SignedClient, clock: FakeClock) -> None:

@@ -236,6 +236,7 @@ def test_unknown_keys(tmp_path: Path, text: str, said: str) -> None:
     ("[bot]\nmarket_interval = 'ten'\n", '[bot] → market_interval: Input should be a number, got "ten"'),
     ("[bot]\nmarket_interval = 0\n", "[bot] → market_interval: Input should be greater than 0"),
     ("[bot]\nweight_budget = 20000\n", "[bot] → weight_budget: Input should be less than or equal to 12000"),
+    ("[bot]\nmax_in_flight = 11\n", "[bot] → max_in_flight: Input should be less than or equal to 10"),
     ("[bot]\nsearch_rows = 2.5\n", "[bot] → search_rows: Input should be a valid integer, got 2.5"),
     ("[bot]\nmax_response_bytes = 100\n",
      "[bot] → max_response_bytes: Input should be greater than or equal to 65536"),
@@ -318,8 +319,9 @@ def test_every_problem_is_reported(tmp_path: Path) -> None:
     assert said == [
         "[bot] → dry_run: Input should be a valid boolean, got 1",
         "[bot] → typo: unknown key (allowed: dry_run, kill_switch, market_interval, reference_interval, "
-        "my_ads_interval, orders_interval, weight_budget, search_rows, max_response_bytes, "
-        "decisions_retention_days, reference_max_jump, settle_seconds, reference_pay_type)",
+        "my_ads_interval, orders_interval, weight_budget, max_in_flight, search_rows, "
+        "max_response_bytes, decisions_retention_days, reference_max_jump, settle_seconds, "
+        "reference_pay_type)",
         "[web] → port: Input should be greater than or equal to 1",
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -126,3 +127,55 @@ def test_windows_are_epoch_minutes() -> None:
     refused = limiter.admit(ticket, 59_900)
     assert (refused.status, refused.retry_after) == (429, 1)
     assert limiter.admit(ticket, 60_000).ok  # a new minute, and not before Retry-After ran out
+
+
+async def test_a_request_in_flight_when_a_429_is_issued_is_not_banned(
+    http_session: aiohttp.ClientSession,
+) -> None:
+    """Arrived before the 429 (held up by a latency fault), admitted after it: not ignoring it.
+    A request arriving after the 429, even in the same simulated millisecond, is banned."""
+    async with run_simulator(limited(ip_weight_per_minute=100), speed=0, start_ms=SIM_START_MS,
+                             world_factory=FakeWorld) as sim:
+        http = SimHttp(http_session, sim)
+        sim.add_fault("latency", endpoint="categories", latency_ms=300, count=1)
+        sim.add_fault("http429", endpoint="order_summary", retry_after=5, count=1)
+        arrived = asyncio.Event()
+        original = sim.gateway.log.open
+
+        def open_(**fields: Any) -> dict[str, Any]:
+            if fields.get("endpoint") == "categories":
+                arrived.set()
+            return original(**fields)
+
+        sim.gateway.log.open = open_  # type: ignore[method-assign]
+        slow = asyncio.create_task(http.call("categories"))
+        await asyncio.wait_for(arrived.wait(), 5)  # on the wire, waiting out its latency
+        assert (await http.call("order_summary")).status == 429
+        assert (await asyncio.wait_for(slow, 5)).status == 200  # was in flight: not banned
+        assert (await http.call("categories")).status == 418  # sent after the 429: banned
+        assert [r["status"] for r in sim.requests()] == [200, 429, 418]  # in arrival order
+
+
+def test_a_second_429_does_not_spare_those_that_ignored_the_first() -> None:
+    limiter = Limiter(LimitsSpec(ip_weight_per_minute=100))
+    ticket = limiter.ticket("1.2.3.4", "/sapi/v1/c2c/x", "search", None)
+    limiter.note_rate_limited("1.2.3.4", 1_000, 3_000)
+    late = limiter.arrive(1_500)  # arrived after the first 429
+    limiter.note_rate_limited("1.2.3.4", 1_600, 4_000)  # a second 429 while the first runs
+    assert limiter.admit(ticket, 1_700, late).status == 418
+
+
+async def test_a_request_crossing_the_429_on_another_connection_is_not_banned(
+    http_session: aiohttp.ClientSession,
+) -> None:
+    """In flight together: another connection, the 429's very millisecond. A millisecond later
+    it is judged; on the 429's own connection it is judged at once (test above)."""
+    async with run_simulator(limited(ip_weight_per_minute=100), speed=0, start_ms=SIM_START_MS,
+                             world_factory=FakeWorld) as sim, aiohttp.ClientSession() as other:
+        one, two = SimHttp(http_session, sim), SimHttp(other, sim)
+        assert (await one.call("categories")).status == (await two.call("categories")).status == 200
+        sim.add_fault("http429", endpoint="order_summary", retry_after=5, count=1)
+        assert (await one.call("order_summary")).status == 429
+        assert (await two.call("categories")).status == 200  # crossed it on the way
+        sim.advance(0.001)
+        assert (await two.call("categories")).status == 418  # sent after it could be read

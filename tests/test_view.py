@@ -23,7 +23,7 @@ from tests.e2e.test_engine import decide, started
 
 def fake_bot(states: dict[str, CapState]) -> SimpleNamespace:
     registry = SimpleNamespace(status=lambda name: CapabilityStatus(
-        name, states.get(name, CapState.ENABLED), "x", None))
+        name, states.get(name, CapState.ENABLED), "x", None), halted=lambda: None)
     return SimpleNamespace(cfg=SimpleNamespace(capabilities=SimpleNamespace(essential=())),
                            registry=registry)
 

@@ -122,6 +122,27 @@ async def test_readyz_names_the_essential_capability_that_is_down(fast_sim: Simu
         assert m[("p2pbot_requests_total", (("endpoint", "search"), ("outcome", "-2008")))] >= 1
 
 
+async def test_readyz_is_503_during_a_429_pause_with_every_capability_paused(
+        fast_sim: Simulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "bot.toml", market_interval=5)
+    async with bot_on_sim(fast_sim, config, tmp_path / "bot.db") as r:
+        assert r.web is not None
+        await _seen_working(r)
+        status, _ = await _json(r.web.url + "/readyz")
+        assert status == 200
+        r.client.paused_until = r.bot.clock.time() + 600  # a 429's Retry-After runs
+        status, ready = await _json(r.web.url + "/readyz")
+        assert status == 503 and ready["paused_until"] == r.client.paused_until
+        assert {d["capability"] for d in ready["down"]} == set(r.bot.cfg.capabilities.essential)
+        _, doc = await _json(r.web.url + "/api/status")
+        assert doc["ready"] is False and doc["paused_until"] == r.client.paused_until
+        assert {c["state"] for c in doc["capabilities"]} == {"paused"}
+        assert all(c["says"].startswith("paused by the exchange until ") for c in doc["capabilities"])
+        r.client.paused_until = 0.0
+        status, _ = await _json(r.web.url + "/readyz")
+        assert status == 200
+
+
 async def _seen_working(r: Running) -> None:
     """Wait until both essential capabilities have answered (the first ad update applied)."""
     for name in r.bot.cfg.capabilities.essential:

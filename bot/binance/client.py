@@ -4,13 +4,24 @@ It builds and percent-encodes the query exactly once, signs those bytes, and sen
 those bytes (yarl must not re-quote them). It keeps the server-time offset, honours
 429 `Retry-After` for every sender, stops all traffic during a 418 ban, and reads
 the used-weight headers. It never logs the key, the secret or the signature.
+
+Pacing (a 418 is what the exchange gives for ignoring 429s, and bursts from several
+loops on one key are what turns latency into 429s): at most `max_in_flight` requests
+are on the wire at once (default 3), handed out by priority (ad writes, then chat,
+then orders, then market and reference reads). When a 429 pause ends, exactly one
+request goes first; only when it came back without a 429 do the others go, spread
+at random over RELEASE_SPREAD seconds, so a pause never ends in a burst (a 418 ban
+ends the same way).
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import json
 import os
+import random
 import re
 import time
 from collections.abc import Mapping
@@ -46,7 +57,10 @@ WEIGHT_HEADERS = (
 DEFAULT_BAN_SECONDS = 120.0
 RESYNC_SECONDS = 900.0  # peers re-sync the server-time offset every 10 to 30 minutes
 _BANNED_UNTIL = re.compile(r"until\s+(\d{13})")
-DEFAULT_RATE_LIMIT_SECONDS = 1.0
+DEFAULT_RATE_LIMIT_SECONDS = 2.5  # a 429 without Retry-After (what desks found works)
+DEFAULT_MAX_IN_FLIGHT = 3  # requests on the wire at once per key (desks: about 3)
+MAX_IN_FLIGHT = 10
+RELEASE_SPREAD = 1.0  # seconds over which the senders held by a pause are let go
 # what the exchange asks is honoured up to a bound: a `Retry-After: 1e9` must not freeze the
 # daemon for good, nor store a ban until 2058. Binance bans for 2 minutes up to 3 days.
 MAX_PAUSE_SECONDS = 300.0
@@ -209,6 +223,65 @@ class PreparedRequest:
     signed_payload: str
 
 
+def priority(ep: Endpoint) -> int:
+    """Who goes first when requests queue for a slot: ad writes (0), chat (1), orders (2),
+    then market, reference and every other read (3)."""
+    if ep.write:
+        return 0
+    if "/chat/" in ep.path:
+        return 1
+    if "/orderMatch/" in ep.path:
+        return 2
+    return 3
+
+
+class Slots:
+    """At most `limit` holders at once; waiters are served by priority (lower first), then
+    in arrival order. Pure asyncio: no clock, no sleeping."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        """Senders queued for a slot."""
+        return sum(1 for *_, f in self._waiters if not f.done())
+
+    async def acquire(self, rank: int) -> None:
+        """Take a slot, waiting behind higher-priority and earlier waiters."""
+        if self.in_use < self.limit and not self.waiting:
+            self.in_use += 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (rank, next(self._order), fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():  # granted as it was cancelled: hand it on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        """Give a slot back; the first waiter in priority order gets it."""
+        self.in_use -= 1
+        self._wake()
+
+    def resize(self, limit: int) -> None:
+        """A new limit (a reload); extra room goes to waiters at once."""
+        self.limit = limit
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_use < self.limit:
+            *_, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                self.in_use += 1
+                fut.set_result(None)
+
+
 class SignedClient:
     """Sends signed requests; one instance per API key, shared by every sender."""
 
@@ -225,6 +298,8 @@ class SignedClient:
         max_rate_limit_retries: int = 2,
         proxy: str | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        rng: random.Random | None = None,
     ) -> None:
         if not 0 < recv_window <= 60000:
             raise ValueError("recvWindow must be between 1 and 60000 ms")
@@ -247,6 +322,29 @@ class SignedClient:
         self.paused_until = 0.0  # wall time; every sender waits for it (429)
         self.banned_until = 0.0  # wall time; nothing is sent before it (418)
         self.requests_sent = 0
+        self.rate_limited = 0  # 429s received
+        self._slots = Slots(DEFAULT_MAX_IN_FLIGHT)
+        self.max_in_flight = max_in_flight
+        self.rng = rng or random.Random()
+        # after a 429 pause: one request (the trial) goes first; the others wait for its outcome
+        self._recovering = False
+        self._trial: asyncio.Future[bool] | None = None
+
+    @property
+    def max_in_flight(self) -> int:
+        """Requests on the wire at once (1 to MAX_IN_FLIGHT)."""
+        return self._slots.limit
+
+    @max_in_flight.setter
+    def max_in_flight(self, value: int) -> None:
+        if not 1 <= value <= MAX_IN_FLIGHT:
+            raise ValueError(f"max_in_flight must be between 1 and {MAX_IN_FLIGHT}")
+        self._slots.resize(value)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests on the wire now."""
+        return self._slots.in_use
 
     def __repr__(self) -> str:
         return f"SignedClient(base_url={self.base_url!r}, signer={self._signer!r})"
@@ -348,18 +446,77 @@ class SignedClient:
         # a loop: while this sender sleeps, another may meet a longer 429 or a 418
         while True:
             now = self.clock.time()
-            if self.banned_until > now:
-                raise IpBanned(
-                    f"not sent: the IP ban lasts until {describe_until(self.banned_until, now)}",
-                    endpoint=ep.name,
-                    retry_after=self.banned_until - now,
-                )
-            if self.paused_until <= now:
+            self._check_ban(ep, now)
+            if self.paused_until > now:
+                await self.clock.sleep(self.paused_until - now)
+                continue
+            trial = self._trial
+            if trial is None:
                 return
-            await self.clock.sleep(self.paused_until - now)
+            if await asyncio.shield(trial):  # the first request after a pause came back fine
+                await self.clock.sleep(self.rng.uniform(0.0, RELEASE_SPREAD))
+
+    def _check_ban(self, ep: Endpoint, now: float) -> None:
+        if self.banned_until > now:
+            raise IpBanned(
+                f"not sent: the IP ban lasts until {describe_until(self.banned_until, now)}",
+                endpoint=ep.name,
+                retry_after=self.banned_until - now,
+            )
+
+    async def _enter(self, ep: Endpoint) -> bool:
+        """Wait for clearance and a slot; True when this request is the first after a pause."""
+        while True:
+            await self._wait_for_clearance(ep)
+            await self._slots.acquire(priority(ep))
+            now = self.clock.time()
+            try:
+                self._check_ban(ep, now)
+            except IpBanned:
+                self._slots.release()
+                raise
+            if self.paused_until <= now and self._trial is None:  # nothing changed meanwhile
+                if not self._recovering:
+                    return False
+                self._trial = asyncio.get_running_loop().create_future()
+                return True
+            self._slots.release()
+
+    def _end_trial(self, status: int | None) -> None:
+        """The first request after a pause is back: an answer other than 429/418 lets the
+        others go; a 429 or 418 keeps them (the new pause or the ban holds them); no answer
+        at all (a timeout, a dropped connection) proves nothing: the next sender tries."""
+        trial, self._trial = self._trial, None
+        cleared = status is not None and status not in (418, 429)
+        if cleared:
+            self._recovering = False
+        if trial is not None and not trial.done():
+            trial.set_result(cleared)
 
     async def _send_once(self, ep: Endpoint, params: Mapping[str, Any] | None) -> Response:
-        await self._wait_for_clearance(ep)
+        trial = await self._enter(ep)
+        status: int | None = None
+        try:
+            status, headers, raw, latency = await self._exchange(ep, params)
+        finally:
+            self._slots.release()
+            if trial:
+                self._end_trial(status)
+        self._read_weights(headers)
+        logger.debug("{} {} -> {} in {:.0f} ms", ep.method, ep.path, status, latency * 1000)
+        try:
+            payload = check_response(
+                status, raw, endpoint=ep.name, envelope=ep.envelope, headers=headers
+            )
+        except BinanceError as exc:
+            self._note_limits(exc)
+            raise
+        return Response(ep, status, payload, headers, latency)
+
+    async def _exchange(
+        self, ep: Endpoint, params: Mapping[str, Any] | None
+    ) -> tuple[int, dict[str, str], bytes, float]:
+        """One request on the wire: (status, headers, body, latency)."""
         req = self.prepare(ep, params)
         started = self.clock.monotonic()
         self.requests_sent += 1
@@ -381,17 +538,7 @@ class SignedClient:
             where = f"{ep.method} {self.base_url}{ep.path}"
             raise ExchangeUnavailable(f"{transport_reason(exc, self.timeout)}: {where}",
                                       endpoint=ep.name) from None
-        latency = self.clock.monotonic() - started
-        self._read_weights(headers)
-        logger.debug("{} {} -> {} in {:.0f} ms", ep.method, ep.path, status, latency * 1000)
-        try:
-            payload = check_response(
-                status, raw, endpoint=ep.name, envelope=ep.envelope, headers=headers
-            )
-        except BinanceError as exc:
-            self._note_limits(exc)
-            raise
-        return Response(ep, status, payload, headers, latency)
+        return status, headers, raw, self.clock.monotonic() - started
 
     async def _read_body(self, ep: Endpoint, resp: aiohttp.ClientResponse) -> bytes:
         """The body, or TooLarge as soon as it exceeds max_response_bytes (never held whole)."""
@@ -428,12 +575,17 @@ class SignedClient:
         if isinstance(exc, IpBanned):
             end = capped(self._ban_end(exc, now) - now, MAX_BAN_SECONDS, "418 ban", exc.endpoint)
             self.banned_until = max(self.banned_until, now + end)
+            self._recovering = True  # when it ends, one request goes first
             logger.error("IP banned by the exchange until {}; all traffic stopped",
                          describe_until(self.banned_until, now))
         elif isinstance(exc, RateLimited):
+            self.rate_limited += 1
             wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_SECONDS
             wait = capped(wait, MAX_PAUSE_SECONDS, "429 pause", exc.endpoint)
             self.paused_until = max(self.paused_until, now + wait)
+            self._recovering = True  # when it ends, one request goes first
+            logger.warning("{}: rate limited (429); every request waits {:.1f} s", exc.endpoint,
+                           self.paused_until - now)
 
     @staticmethod
     def _ban_end(exc: BinanceError, now: float) -> float:

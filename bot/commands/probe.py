@@ -101,7 +101,7 @@ async def _main(args: argparse.Namespace) -> int:
 
 def _exit_status(reg: CapabilityRegistry) -> int:
     states = {s.state for s in reg.capabilities().values()}
-    return EXIT_OK if states == {CapState.ENABLED} else EXIT_DEGRADED
+    return EXIT_OK if states == {CapState.ENABLED} and reg.halted() is None else EXIT_DEGRADED
 
 
 async def probe_once(
@@ -209,6 +209,9 @@ def _print_round(reg: CapabilityRegistry, rows: list[ProbeRow], as_json: bool) -
     up = sum(1 for r in rows if r.state == "available")
     caps = ", ".join(f"{n} {s.state}" for n, s in reg.capabilities().items()
                      if s.state is not CapState.ENABLED) or "all enabled"
+    halt = reg.halted()
+    if halt is not None:
+        caps = f"all {halt.says}"
     stamp = datetime.now().strftime("%H:%M:%S")
     print(f"{stamp}  {up}/{len(rows)} endpoints available; capabilities: {caps}", flush=True)
 
@@ -222,8 +225,12 @@ def render(reg: CapabilityRegistry, rows: list[ProbeRow]) -> str:
         said = r.note or r.message
         lines.append(f"{r.endpoint:<17} {r.method:<6} {r.state:<12} {code:>6} {latency:>9}  {said}")
     lines += ["", f"{'capability':<16} {'state':<9} {'source':<13} what the bot does"]
+    halt = reg.halted()
     for name, status in reg.capabilities().items():
         spec = CAPABILITIES[name]
+        if halt is not None:  # nothing is sent: every capability is down until it ends
+            lines.append(f"{name:<16} {'paused':<9} {status.source or '-':<13} {halt.says}")
+            continue
         what = spec.does if status.state is CapState.ENABLED else f"without it: {spec.without}"
         if status.state is CapState.DEGRADED:
             what = f"on its alternative: {spec.degraded}"
@@ -242,6 +249,9 @@ def _unchecked(reg: CapabilityRegistry, capability: str) -> list[str]:
 
 def render_json(reg: CapabilityRegistry, rows: list[ProbeRow]) -> str:
     """The matrix and capabilities as JSON."""
-    caps = {n: {"state": str(s.state), "source": s.source, "without": CAPABILITIES[n].without}
+    halt = reg.halted()
+    caps = {n: {"state": "paused" if halt else str(s.state), "source": s.source,
+                "without": halt.says if halt else CAPABILITIES[n].without,
+                "paused_until": halt.until if halt else None}
             for n, s in reg.capabilities().items()}
     return json.dumps({"endpoints": [asdict(r) for r in rows], "capabilities": caps})

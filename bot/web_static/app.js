@@ -75,6 +75,7 @@
   function capabilityText(c) {  // each state has its own words
     if (c.state === "enabled") return c.says || c.does;
     if (c.state === "unchecked") return "not seen working yet (tried at its first use): " + c.does;
+    if (c.state === "paused") return c.says;  // a 429 pause or a 418 ban: its end, local time
     const down = (c.causes || []).map((x) => x.endpoint + " " + said(x.code, x.message)).join("; ");
     return (c.says || c.without) + (down ? " (" + down + ")" : "");
   }

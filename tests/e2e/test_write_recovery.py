@@ -106,7 +106,7 @@ async def test_readyz_is_503_during_a_ban_restored_at_start(fast_sim: Simulator,
         assert status == 503 and ready["ready"] is False
         assert ready["banned_until"] == pytest.approx(until)
         assert {d["capability"] for d in ready["down"]} == {"market", "repricing"}
-        assert {d["state"] for d in ready["down"]} == {"unchecked"}
+        assert {d["state"] for d in ready["down"]} == {"paused"}  # nothing is sent until it ends
 
 
 async def test_probe_never_calls_repricing_enabled_when_nothing_answered(sim: Simulator,
