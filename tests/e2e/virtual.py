@@ -264,8 +264,10 @@ class Lives:
         self.on_life(life)
         life.client = SteppedClient(
             self.sim.base_url, api_key=SecretStr(self.sim.api_key),
-            signer=HmacSigner(SecretStr(self.sim.api_secret or "")), clock=clock, timeout=10.0)
+            signer=HmacSigner(SecretStr(self.sim.api_secret or "")), clock=clock, timeout=10.0,
+            rng=random.Random(f"{self.seed}:client:{life.number}"))
         bot = life.bot = Bot(load_config(self.config), life.client, life.store, clock=clock)
+        bot.registry.rng = random.Random(f"{self.seed}:registry:{life.number}")
         await bot.start()
         chat = bot.desk.chat
         chat.rng = random.Random(f"{self.seed}:chat:{life.number}")
