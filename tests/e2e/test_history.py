@@ -9,7 +9,8 @@ import aiohttp
 from bot.cli import main
 from bot.events import OrderChanged
 from simulator.app import run_simulator
-from tests.e2e.helpers import SELL_AD, running_bot, when, write_config
+from state.endpoints import EndpointLog
+from tests.e2e.helpers import BUY_AD, SELL_AD, after, running_bot, when, write_config
 
 
 async def test_history_shows_endpoints_prices_and_orders(tmp_path, monkeypatch, capsys) -> None:
@@ -47,3 +48,18 @@ async def test_history_shows_endpoints_prices_and_orders(tmp_path, monkeypatch, 
     assert "trading" in out  # the order's first status
     code = await asyncio.to_thread(main, ["history", "--show", "orders", "--json"])
     assert code == 0
+
+
+async def test_history_tells_the_truth_in_the_realistic_scenario(tmp_path) -> None:
+    """The real exchange's habits (-9000 wrappers, quantity refusals, clientType, read lag, a
+    moving band) are answers, not outages: a simulated half hour of `realistic` leaves no
+    endpoint down in the stored history, while the bot kept repricing."""
+    config = write_config(tmp_path, SELL_AD.format(floor="80", ceiling="99") + BUY_AD)
+    async with run_simulator("realistic", speed=200, seed=7) as sim:
+        async with running_bot(sim, config, tmp_path / "r.db") as bot:
+            await asyncio.wait_for(after(bot, 1800).wait(), timeout=60)
+            rows = await EndpointLog(bot.store).transitions(None, None, None)
+            applied = bot.engine.counts.get("applied", 0)
+    down = [(t.endpoint, t.new, t.code) for t in rows if t.new != "available"]
+    assert down == [], down
+    assert applied > 5
