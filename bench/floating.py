@@ -24,24 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.logging import setup_logging  # noqa: E402
 from simulator.app import Simulator, run_simulator  # noqa: E402
-from tests.e2e.helpers import after, running_bot, write_config  # noqa: E402
+from tests.e2e.helpers import FLOATING_BUY, after, running_bot, write_config  # noqa: E402
 
 FLOOR, CEILING = Decimal("88.00"), Decimal("93.00")
-AD = f"""
-[[ads]]
-name = "buy"
-asset = "USDT"
-fiat = "RUB"
-side = "BUY"
-strategy = "follow_reference"
-[ads.params]
-ratio = "101.5"
-[ads.guards]
-floor = "{FLOOR}"
-ceiling = "{CEILING}"
-max_updates = 120
-min_interval = 10
-"""
+AD = FLOATING_BUY.format(floor=FLOOR, ceiling=CEILING, max_updates=120, min_interval=10)
 SAMPLE = 10.0  # simulated seconds between samples
 
 

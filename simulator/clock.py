@@ -150,7 +150,7 @@ class SteppedClock:
     when the test advances the simulator (see VirtualClock)."""
 
     def __init__(self, clock: VirtualClock) -> None:
-        if not clock.stepped:
+        if not clock.virtual:
             raise ValueError("SteppedClock needs a stepped simulator clock "
                              "(run_simulator(..., stepped=True))")
         self.clock = clock
@@ -171,7 +171,7 @@ class SteppedClock:
 QUIET_ROUNDS = 5  # loop turns in a row with nothing in flight before time moves
 
 
-class DrivenClock:
+class DrivenClock(SteppedClock):
     """The bot's Clock on a frozen simulator clock that moves only when all is quiet.
 
     `sleep` waits on simulated time; `run` (a task) moves the clock to the earliest wake-up
@@ -184,21 +184,9 @@ class DrivenClock:
         if clock.speed != 0:
             raise ValueError("DrivenClock needs a frozen simulator clock (speed 0)")
         clock.driven = True
-        self.clock = clock
+        self.clock = clock  # time, monotonic and sleep: SteppedClock's, on the driven clock
         self.busy: Callable[[], bool] = busy or (lambda: False)
         self.steps = 0
-
-    def time(self) -> float:
-        """Simulated epoch seconds."""
-        return self.clock.now()
-
-    def monotonic(self) -> float:
-        """Simulated seconds."""
-        return self.clock.now()
-
-    async def sleep(self, seconds: float) -> None:
-        """Sleep `seconds` of simulated time."""
-        await self.clock.sleep(seconds)
 
     async def run(self, until: float, idle_step: float = 1.0) -> None:
         """Move time from wake-up to wake-up until `until` (epoch seconds), then return."""

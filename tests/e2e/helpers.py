@@ -112,3 +112,40 @@ def when(bot: Any, predicate: Any) -> Any:
         done.set()  # it happened already
     bot.engine.observers.append(lambda ad, row: done.set() if predicate(ad, row) else None)
     return done
+
+
+@asynccontextmanager
+async def started(sim: Simulator, tmp: Path, body: str, bot: str = "",
+                  request_timeout: float = 2.0) -> AsyncIterator[Any]:
+    """A started (not running) Bot on a frozen simulator: the test drives every step."""
+    from bot.app import Bot
+    from config.loader import load_config
+    from tests.conftest import ClientClock
+
+    clock = ClientClock(sim.clock)
+    store = await Store.open(tmp / "started.db")
+    client = sim_client(sim, clock, timeout=request_timeout)
+    try:
+        b = Bot(load_config(write_config(tmp, body, bot)), client, store, clock=clock)
+        await b.start()
+        yield b
+    finally:
+        await client.close()
+        await store.close()
+
+
+FLOATING_BUY = """
+[[ads]]
+name = "buy"
+asset = "USDT"
+fiat = "RUB"
+side = "BUY"
+strategy = "follow_reference"
+[ads.params]
+ratio = "101.5"
+[ads.guards]
+floor = "{floor}"
+ceiling = "{ceiling}"
+max_updates = {max_updates}
+min_interval = {min_interval}
+"""

@@ -9,8 +9,6 @@ price is the judge.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,43 +16,14 @@ from typing import Any
 from bot.app import Bot
 from bot.events import ReferenceUpdate
 from bot.pollers import MarketPoller, ReferencePoller
-from config.loader import load_config
 from simulator.app import Simulator, run_simulator
-from state.db import Store
-from tests.conftest import ClientClock
-from tests.e2e.helpers import sim_client, write_config
+from tests.e2e.helpers import FLOATING_BUY as FLOATING
+from tests.e2e.helpers import started
 
 FLOOR, CEILING = Decimal("88.00"), Decimal("93.00")
-FLOATING_BUY = f"""
-[[ads]]
-name = "buy"
-asset = "USDT"
-fiat = "RUB"
-side = "BUY"
-strategy = "follow_reference"
-[ads.params]
-ratio = "101.5"
-[ads.guards]
-floor = "{FLOOR}"
-ceiling = "{CEILING}"
-max_updates = 1000
-min_interval = 0
-"""
+FLOATING_BUY = FLOATING.format(floor=FLOOR, ceiling=CEILING, max_updates=1000, min_interval=0)
 
 
-@asynccontextmanager
-async def started(sim: Simulator, tmp: Path, body: str, bot: str = "") -> AsyncIterator[Bot]:
-    """A started (not running) Bot on a frozen simulator: the test drives every step."""
-    clock = ClientClock(sim.clock)
-    store = await Store.open(tmp / "f.db")
-    client = sim_client(sim, clock, timeout=2.0)
-    try:
-        b = Bot(load_config(write_config(tmp, body, bot)), client, store, clock=clock)
-        await b.start()
-        yield b
-    finally:
-        await client.close()
-        await store.close()
 
 
 def _market(sim: Simulator) -> Any:

@@ -7,8 +7,6 @@ simulated seconds, the own-ads list every 20), so that every read the lag can sp
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,12 +20,10 @@ from bot.binance.errors import ClientBug, QuantityConflict
 from bot.pollers import MarketPoller, OwnAdsPoller
 from bot.states import EndpointState
 from bot.view import render
-from config.loader import load_config
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import Scenario, load_scenario
-from state.db import Store
 from tests.conftest import ClientClock
-from tests.e2e.helpers import SELL_AD, registry_on, sim_client, write_config
+from tests.e2e.helpers import SELL_AD, registry_on, sim_client, started
 
 LAG = 30.0  # simulated seconds reads lag an update, longer than the search and list intervals
 
@@ -38,19 +34,6 @@ def scenario(**realism: Any) -> Scenario:
     return base.model_copy(update={"realism": base.realism.model_copy(update=realism)})
 
 
-@asynccontextmanager
-async def started(sim: Simulator, tmp: Path, body: str, bot: str = "") -> AsyncIterator[Bot]:
-    """A started (not running) Bot on a frozen simulator: the test drives every step."""
-    clock = ClientClock(sim.clock)
-    store = await Store.open(tmp / "r.db")
-    client = sim_client(sim, clock, timeout=2.0)
-    try:
-        b = Bot(load_config(write_config(tmp, body, bot)), client, store, clock=clock)
-        await b.start()
-        yield b
-    finally:
-        await client.close()
-        await store.close()
 
 
 def _own(sim: Simulator, side: str) -> Any:
