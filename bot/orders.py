@@ -246,13 +246,16 @@ class OrderDesk:
         return None if known is None else known.status
 
     async def on_heard(self, ev: OrderStatusHeard) -> None:
-        """A chat system message: merged with polling (a new order's details are read).
+        """A chat system message: merged with polling (the details of an order not known in
+        full are read: a new one, or one whose detail read failed before, so its reactions are
+        planned while it is open rather than never).
 
         The message's status is what is recorded, even when the detail is further
         along: the later system messages follow and each step gets its reaction.
         """
         seen = OrderRecord(ev.order_no, ev.status, source="chat")
-        if await self.orders.get(ev.order_no) is None:
+        stored = await self.orders.get(ev.order_no)
+        if stored is None or not stored.complete:  # new, or its detail could not be read yet
             detail = await self._detail(ev.order_no)
             if detail is not None:
                 seen = replace(detail, status=ev.status, source="chat")
