@@ -166,8 +166,19 @@ def _os_reason(exc: OSError) -> str:
 
 def describe_until(until: float, now: float) -> str:
     """An end time as a person reads it: local time, and how long from now."""
-    local = datetime.fromtimestamp(until).strftime("%Y-%m-%d %H:%M:%S")
-    return f"{local} local time (in {describe_duration(until - now)})"
+    local = local_time(until)
+    return local if local == FAR_FUTURE else f"{local} (in {describe_duration(until - now)})"
+
+
+FAR_FUTURE = "the far future"
+
+
+def local_time(at: float) -> str:
+    """Epoch seconds as the merchant's local time, `2026-11-25 17:32:05 local time`."""
+    try:
+        return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S") + " local time"
+    except (OverflowError, OSError, ValueError):  # a stored end no clock can show
+        return FAR_FUTURE
 
 
 def describe_duration(seconds: float) -> str:

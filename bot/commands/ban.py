@@ -12,10 +12,9 @@ import argparse
 import asyncio
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.binance.client import MAX_BAN_SECONDS
+from bot.binance.client import MAX_BAN_SECONDS, describe_duration, describe_until, local_time
 from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, fail, load_settings, open_store
 from bot.lock import AlreadyRunning, InstanceLock
 from state.meta import Meta
@@ -71,27 +70,9 @@ async def _clear(db: Path, now: float) -> str:
 def describe(until: float, now: float) -> str:
     """The stored ban in words: in force until when, and for how long the bot will wait."""
     if until <= now:
-        return "no IP ban in force" + (f" (the last one ended {_stamp(until)} UTC)" if until else "")
-    left = until - now
-    said = f"IP banned by the exchange until {_stamp(until)} UTC ({_span(left)} left)"
-    if left > MAX_BAN_SECONDS:
-        said += (f"; longer than Binance's longest ban, so a run waits {_span(MAX_BAN_SECONDS)} "
-                 "at most")
+        return "no IP ban in force" + (f" (the last one ended {local_time(until)})" if until else "")
+    said = f"IP banned by the exchange until {describe_until(until, now)}"
+    if until - now > MAX_BAN_SECONDS:
+        said += (f"; longer than Binance's longest ban, so a run waits "
+                 f"{describe_duration(MAX_BAN_SECONDS)} at most")
     return said + "; `p2pbot ban --clear` forgets it"
-
-
-def _stamp(at: float) -> str:
-    try:
-        return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-    except (OverflowError, OSError, ValueError):
-        return "the far future"
-
-
-def _span(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
