@@ -1,4 +1,4 @@
-"""The exchange's price band, learned from its refusals (API notes: 187055).
+"""The exchange's price band, learned from its refusals (docs/exchange.md §11.4: 187055).
 
 Binance refuses a price outside a band that moves with the market; the band is not a
 fixed percentage. A refusal usually names the allowed minimum and maximum: they are

@@ -44,9 +44,10 @@ from state.db import StoreFull
 from state.endpoints import EndpointLog, Transition
 from state.meta import Meta
 
-# Seconds a read may still show an ad's old price after an update that took effect (API
-# notes: read-your-write lag; peers trust their own write for 30 to 60 s). A write probe
-# re-sends the price it reads, so it waits this long after a write that may have landed.
+# Seconds a read may still show an ad's old price after an update that took effect
+# (docs/exchange.md §11.1: read-your-write lag; peers trust their own write for 30 to
+# 60 s). A write probe re-sends the price it reads, so it waits this long after a write
+# that may have landed.
 WRITE_SETTLE = 60.0
 
 

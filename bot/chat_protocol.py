@@ -86,7 +86,7 @@ class ChatProtocol:
         self.dropped: Counter[str] = Counter()
 
     def text_frame(self, order_no: str, content: str, uuid: str, now_ms: int) -> str:
-        """The frame that sends `content` to an order's chat (the API page's first form)."""
+        """The frame that sends `content` to an order's chat (docs/exchange.md §5, the first form)."""
         self.pending[uuid] = order_no
         return json.dumps({"type": "text", "uuid": uuid, "orderNo": order_no, "content": content,
                            "self": True, "clientType": "web", "createTime": now_ms,

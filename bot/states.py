@@ -19,7 +19,7 @@ class EndpointState(StrEnum):
 # A call on an endpoint in one of these states is not sent (no weight spent).
 BLOCKED = frozenset({EndpointState.UNREGISTERED, EndpointState.REFUSED, EndpointState.BOGUS})
 # Endpoint states the background prober re-tests. Refused and bogus are in too: during a
-# key rollout -1022 and empty answers come and go (API notes, section 10), and a person
+# key rollout -1022 and empty answers come and go (docs/exchange.md §10), and a person
 # fixing a whitelist should not need a restart; the backoff keeps it to one request in
 # up to 30 minutes.
 PROBED = frozenset({EndpointState.UNREGISTERED, EndpointState.FAILING, EndpointState.REFUSED,

@@ -33,7 +33,7 @@ from simulator.world_data import (
 HISTORY = 2000  # points of price and rank history kept per ad
 LIST_CAP = 20  # the exchange caps a page of ads at about 20 rows
 _STATUSES = (1, 3, 4)
-# open orders at which the exchange hides an ad, and at which it shows it again (API notes §11)
+# open orders at which the exchange hides an ad, and at which it shows it again (docs/exchange.md §11.6)
 HIDE_AT_OPEN_ORDERS = {"BUY": (8, 4), "SELL": (50, 40)}
 BAND_STEP = Decimal("0.5")  # percent the moving band's half-width may move in a simulated minute
 QUANTITY_TEXT = "The ad's quantity does not match its current state; refresh the ad and try again"

@@ -90,7 +90,7 @@ WRAPPER = -9000
 
 def wrapped(code: int, msg: str | None = None, http: int = 200) -> Answer:
     """A business error the way the live C2C service often sends it: code -9000 with the real
-    code and reason inside the message text (API notes, section 11)."""
+    code and reason inside the message text (docs/exchange.md §11.2)."""
     text = msg if msg is not None else message(code)
     return Answer(http, dumps({"code": WRAPPER, "msg": f"{code}: {text}"}), code=WRAPPER)
 

@@ -32,7 +32,7 @@ from simulator.scenario import Permissions, Scenario
 
 SIGNING_PARAMS = frozenset({"recvWindow", "timestamp", "signature"})
 C2C_PREFIX = "/sapi/v1/c2c/"
-MBX_C2C_HEADER = "x-mbx-used-weight-1m"  # spelled as C2C answers carry it (API notes, section 7)
+MBX_C2C_HEADER = "x-mbx-used-weight-1m"  # spelled as C2C answers carry it (docs/exchange.md §7)
 PHANTOM = frozenset({"get_ads"})  # in the table, but not real: an empty 200 like any unknown path
 PATHS: dict[str, Endpoint] = {ep.path: ep for ep in ENDPOINTS.values()}
 MAX_RECV_WINDOW = 60_000

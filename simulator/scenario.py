@@ -276,7 +276,7 @@ QUANTITY_CODES = (187049, 187040, 187031)
 
 
 class RealismSpec(Strict):
-    """What the real exchange does that a tidy one would not (API notes, section 11).
+    """What the real exchange does that a tidy one would not (docs/exchange.md §11).
 
     Every switch is off by default; the `realistic` scenario turns them all on.
 
@@ -296,20 +296,20 @@ class RealismSpec(Strict):
     "both".
     """
 
-    # --- read-your-write lag (section 11.1) ---
+    # --- read-your-write lag (§11.1) ---
     read_lag_seconds: float = Field(default=0.0, ge=0, le=600)
     read_lag_endpoints: list[Literal["search", "ad_detail", "my_ads"]] = Field(
         default_factory=lambda: ["search"])
-    # --- -9000 wraps the real code (11.2); quantity state (11.3) ---
+    # --- -9000 wraps the real code (§11.2); quantity state (§11.3) ---
     wrap_business_errors: bool = False
     wrap_http: Literal[200, 400] = 200
     quantity_conflict_rate: float = Field(default=0.0, ge=0, le=1)
     quantity_conflict_codes: list[int] = Field(default_factory=lambda: list(QUANTITY_CODES),
                                                min_length=1)
     quantity_conflict_clears: bool = True
-    # --- clientType enforcement (11.5) ---
+    # --- clientType enforcement (§11.5) ---
     require_client_type: bool = False
-    # --- used-weight headers (section 7) ---
+    # --- used-weight headers (§7) ---
     c2c_weight_header: Literal["sapi", "mbx", "both"] = "sapi"
 
     @model_validator(mode="after")

@@ -217,7 +217,7 @@ class OrderBook:
         order.next_ms, order.next_status = at_ms, status
 
     def open_per_ad(self) -> dict[str, int]:
-        """Open orders (trading, paid, in appeal) per ad number: what hides an ad (API notes §11)."""
+        """Open orders (trading, paid, in appeal) per ad number: what hides an ad (docs/exchange.md §11.6)."""
         counts: dict[str, int] = {}
         for order in self._active:
             if order.status not in FINAL:

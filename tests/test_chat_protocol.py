@@ -1,4 +1,4 @@
-"""ChatProtocol without a socket: frames as BINANCE_P2P_API.md section 5 shows them."""
+"""ChatProtocol without a socket: frames as docs/exchange.md §5 shows them."""
 
 from __future__ import annotations
 

@@ -109,7 +109,7 @@ def test_ad_detail_signs_its_query_and_sends_no_body(client: SignedClient) -> No
     query = req.url.split("?", 1)[1]
     assert query.startswith(f"adsNo=12345678901234567890&recvWindow=5000&timestamp={NOW_MS}&signature=")
     assert query.rsplit("=", 1)[1] == expected_signature(query)
-    assert req.method == "POST" and req.body is None  # the API page: an empty body, not `{}`
+    assert req.method == "POST" and req.body is None  # docs/exchange.md §3: an empty body, not `{}`
 
 
 def test_query_params_of_a_json_endpoint_are_signed(client: SignedClient) -> None:

@@ -1,4 +1,4 @@
-"""Every reply the API page lists maps to the right exception, carrying what the exchange said."""
+"""Every reply docs/exchange.md §6 lists maps to the right exception, carrying what the exchange said."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ REGION = "Service unavailable from a restricted location according to 'b. Eligib
 
 # (id, status, body, headers, class, code)
 CASES: list[tuple[str, int, Any, dict[str, str], type[E.BinanceError], int | None]] = [
-    # section 6: gateway codes
+    # docs/exchange.md §6: gateway codes
     ("-2008", 400, gw(-2008, "Invalid Api-Key ID."), {}, E.EndpointUnregistered, -2008),
     ("-2015", 401, gw(-2015, "Invalid API-key, IP, or permissions for action."), {},
      E.PermissionDenied, -2015),
@@ -65,7 +65,7 @@ CASES: list[tuple[str, int, Any, dict[str, str], type[E.BinanceError], int | Non
     ("negative code in envelope", 200, biz("-1102", "Mandatory parameter 'page'"), {},
      E.BadParameter, -1102),
     ("-2008 in envelope", 200, biz("-2008", "Invalid Api-Key ID."), {}, E.EndpointUnregistered, -2008),
-    # section 6: business codes, as string, as int, only in msg
+    # docs/exchange.md §6: business codes, as string, as int, only in msg
     ("83998 str", 200, biz("83998", "operation is illegal"), {}, E.OperationIllegal, 83998),
     ("83998 int", 200, biz(83998, "operation is illegal"), {}, E.OperationIllegal, 83998),
     ("83023", 200, biz("83023", "already paid"), {}, E.AlreadyPaid, 83023),
@@ -219,7 +219,7 @@ def test_long_messages_are_cut_in_str() -> None:
     assert exc.msg == "x" * 1000
 
 
-# --- API notes section 11: -9000 wraps the real code; 1870xx is the ad's quantity state -------
+# --- docs/exchange.md §11.2, §11.3: -9000 wraps the real code; 1870xx is the ad's quantity state
 
 WRAPPED = [
     # (id, status, body, class, code)

@@ -97,7 +97,7 @@ CASES = [
          reply=envelope([ad_json()], 1),
          check=lambda r: isinstance(r, Page) and r.items[0].adv_no == ADV_NO),
     Case("ad_detail", lambda api: api.ad_detail(ADV_NO), "POST", f"{C2C}/ads/getDetailByNo",
-         query=[("adsNo", ADV_NO)], reply=envelope(ad_json()),  # no body at all (the API page)
+         query=[("adsNo", ADV_NO)], reply=envelope(ad_json()),  # no body at all (docs/exchange.md §3)
          check=lambda r: isinstance(r, Ad) and r.price == Decimal("92.51")),
     Case("update_ad", lambda api: api.update_ad_price(ADV_NO, price=Decimal("92.51")),
          "POST", f"{C2C}/ads/update", body={"advNo": ADV_NO, "price": "92.51"},

@@ -1,5 +1,5 @@
 """The settle window: after an update, the price the bot set is the truth for a while, whatever
-a lagging read of the ad says (API notes: read-your-write lag)."""
+a lagging read of the ad says (docs/exchange.md §11.1, read-your-write lag)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from bot.binance.signing import HmacSigner
 from tests.fakes import FakeClock
 
 BASE = "https://api.binance.com"
-# Binance's documented example key pair (BINANCE_P2P_API.md, test vectors)
+# Binance's documented example key pair (docs/exchange.md §1.1)
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 NOW_MS = 1_700_000_000_000

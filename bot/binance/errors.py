@@ -109,7 +109,7 @@ class IllegalParameter(Transient):
 
 class WrappedTransient(Transient):
     """-9000 whose message names no code or reason the bot knows: a passing business error,
-    retried on backoff (API notes, section 11)."""
+    retried on backoff (docs/exchange.md §11.2)."""
 
     advice = "the exchange refused the operation for now (-9000 without a known reason); retried later"
 

@@ -1,9 +1,9 @@
 """The typed P2P API: one async method per endpoint, parameters named as on the wire.
 
 `P2PApi` sits on a `Caller` (the SignedClient, or the capability registry around
-it). It builds each request's parameters exactly as BINANCE_P2P_API.md names
+it). It builds each request's parameters exactly as docs/exchange.md §3 names
 them, sends money as decimal strings, and returns the models of
-`bot.binance.models`. It never retries except where the API page says so
+`bot.binance.models`. It never retries except where docs/exchange.md §6 says so
 (order detail on -31002, once, with the other parameter name).
 """
 
@@ -236,7 +236,7 @@ class P2PApi:
         return read(resp) is not False  # the success envelope without data is a success
 
     async def update_ad_visible(self, adv_no: str, visible: bool) -> bool:
-        """Show (`visible` 1) or hide (0) an ad in search; it stays online either way (API notes §11)."""
+        """Show (`visible` 1) or hide (0) an ad in search; it stays online either way (docs/exchange.md §11.7)."""
         resp = await self._call("update_ad", {"advNo": str(adv_no), "visible": 1 if visible else 0})
         return read(resp) is not False
 
