@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.logging import setup_logging  # noqa: E402
+from bot.logs import setup_logging  # noqa: E402
 from tests.driven import run_driven  # noqa: E402
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.logging import setup_logging  # noqa: E402
+from bot.logs import setup_logging  # noqa: E402
 from simulator.app import Simulator, run_simulator  # noqa: E402
 from tests.e2e.helpers import FLOATING_BUY, after, running_bot, write_config  # noqa: E402
 

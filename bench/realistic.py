@@ -31,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.read_lag import accepted_updates, churn  # noqa: E402
-from bot.logging import setup_logging  # noqa: E402
+from bot.logs import setup_logging  # noqa: E402
 from simulator.app import Simulator, run_simulator  # noqa: E402
 from tests.e2e.helpers import BUY_AD, SELL_AD, after, running_bot, write_config  # noqa: E402
 

@@ -10,15 +10,17 @@ from typing import Any
 
 from loguru import logger
 
-from bot.binance.client import Clock, SignedClient, SystemClock
+from bot.binance.client import SignedClient
 from bot.binance.errors import BinanceError
 from bot.binance.models import Ad
 from bot.binance.p2p import P2PApi
-from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
+from bot.capabilities.registry import CapabilityRegistry, CapabilityUnavailable
+from bot.clock import Clock, SystemClock
 from bot.events import CapabilityChanged, EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
-from bot.lifecycle import apply_config
-from bot.orders import attach_order_desk
-from bot.pollers import (
+from bot.ops.retention import DecisionRetention
+from bot.orders.desk import attach_order_desk
+from bot.pricing.engine import AdRuntime, PricingEngine, search_side, step_warning, to_own
+from bot.pricing.pollers import (
     MarketPoller,
     OwnAdsPoller,
     Poller,
@@ -26,9 +28,8 @@ from bot.pollers import (
     plan_intervals,
     stagger,
 )
-from bot.pricing import AdRuntime, PricingEngine, search_side, step_warning, to_own
 from bot.ratelimit import RateGovernor
-from bot.retention import DecisionRetention
+from bot.reload import apply_config
 from config.loader import LoadedConfig
 from config.settings import Settings
 from state.db import Store, full_message

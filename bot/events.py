@@ -16,7 +16,7 @@ from typing import Any
 
 from loguru import logger
 
-from bot.states import CapState, EndpointState
+from bot.health import CapState, EndpointState
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,13 @@ import aiohttp
 from loguru import logger
 from pydantic import SecretStr
 
-from bot.binance.client import Clock, transport_reason
+from bot.binance.client import transport_reason
 from bot.binance.errors import SHAPE_CHANGED
-from bot.capabilities import CAPABILITIES, describe_causes
+from bot.capabilities.registry import CAPABILITIES, describe_causes
+from bot.clock import Clock
 from bot.events import CapabilityChanged, ChatTakenOver, EndpointChanged
-from bot.logging import register_secret
-from bot.states import CapState, EndpointState
+from bot.health import CapState, EndpointState
+from bot.logs import register_secret
 from state.notifications import NotificationLog
 
 TELEGRAM_API = "https://api.telegram.org"

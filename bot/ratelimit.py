@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from bot.binance.client import Clock, SystemClock
+from bot.clock import Clock, SystemClock
 
 WINDOW = 60.0
 BACKOFF = 0.8  # after a 429: keep below this share of the weight used when it came

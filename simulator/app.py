@@ -31,7 +31,7 @@ SHUTDOWN_SECONDS = 2.0
 
 
 class WorldFactory(Protocol):
-    """Builds the world (simulator.world.World satisfies this)."""
+    """Builds the world (simulator.world.core.World satisfies this)."""
 
     def from_config(self, cfg: Mapping[str, Any], *, seed: int, clock: VirtualClock) -> WorldLike:
         """A world from the scenario's [world] table."""
@@ -39,7 +39,7 @@ class WorldFactory(Protocol):
 
 
 class MissingWorld:
-    """Stands in while simulator/world.py does not exist: every world endpoint answers -1001."""
+    """Stands in while simulator/world/core.py does not exist: every world endpoint answers -1001."""
 
     ws_base_url = ""
 
@@ -53,20 +53,20 @@ class MissingWorld:
 
     def handle(self, endpoint: str, query: dict[str, str], body: Any) -> tuple[Any, int | None]:
         """Always an internal error."""
-        raise SimError(-1001, "the simulator's world is not built (simulator/world.py)", 500)
+        raise SimError(-1001, "the simulator's world is not built (simulator/world/core.py)", 500)
 
     def add_routes(self, app: web.Application) -> None:
         """No routes."""
 
 
 def default_world_factory() -> WorldFactory:
-    """simulator.world.World, imported only when needed (MissingWorld when it is not there)."""
+    """simulator.world.core.World, imported only when needed (MissingWorld when it is not there)."""
     try:
-        from simulator.world import World  # type: ignore[import-not-found,unused-ignore]
+        from simulator.world.core import World  # type: ignore[import-not-found,unused-ignore]
     except ModuleNotFoundError as exc:
-        if exc.name != "simulator.world":
+        if exc.name != "simulator.world.core":
             raise
-        logger.warning("simulator.world is missing: world endpoints will answer -1001")
+        logger.warning("simulator.world.core is missing: world endpoints will answer -1001")
         return MissingWorld
     return World  # type: ignore[no-any-return,unused-ignore]
 

@@ -3,7 +3,7 @@
 Refusal: a bad, expired, used or tainted credential gets HTTP 401 before the upgrade, with a
 JSON body {"code": 401, "msg": reason}. A socket replaced by a newer connection is closed with
 code 4001 ("kicked"); a socket that misses a pong is closed with 1011; shutdown closes with 1001.
-The protocol (parsing, serialising, storing) lives in `simulator.world_chatlog`.
+The protocol (parsing, serialising, storing) lives in `simulator.world.chatlog`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from simulator.clock import VirtualClock
-from simulator.world_config import ChatConfig
-from simulator.world_data import Ids
+from simulator.world.config import ChatConfig
+from simulator.world.data import Ids
 
 KICKED = 4001
 

@@ -45,7 +45,7 @@ KEY_CREATED_DAYS_AGO = 30
 
 
 class WorldLike(Protocol):
-    """What the gateway needs from the world (simulator/world.py)."""
+    """What the gateway needs from the world (simulator/world/core.py)."""
 
     ws_base_url: str
 

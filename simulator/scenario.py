@@ -19,7 +19,7 @@
                  read_lag_seconds, read_lag_endpoints; wrap_business_errors, wrap_http;
                  quantity_conflict_rate, quantity_conflict_codes, quantity_conflict_clears;
                  require_client_type; c2c_weight_header
-    [world]      passed verbatim to World.from_config (simulator/world.py owns its keys)
+    [world]      passed verbatim to World.from_config (simulator/world/core.py owns its keys)
 
 Times (`until`, `at`, `start`, `end`) are simulated seconds after the scenario started.
 """

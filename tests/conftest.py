@@ -85,11 +85,11 @@ class FakeWorld:
 
 
 def world_factory() -> WorldFactory:
-    """The real World when simulator/world.py exists, else FakeWorld."""
+    """The real World when simulator/world/core.py exists, else FakeWorld."""
     try:
-        from simulator.world import World  # type: ignore[import-not-found,unused-ignore]
+        from simulator.world.core import World  # type: ignore[import-not-found,unused-ignore]
     except ModuleNotFoundError as exc:
-        if exc.name != "simulator.world":
+        if exc.name != "simulator.world.core":
             raise
         return FakeWorld
     return World  # type: ignore[no-any-return,unused-ignore]
@@ -235,7 +235,7 @@ def sim_http(http_session: aiohttp.ClientSession, fake_sim: Simulator) -> SimHtt
 
 @pytest.fixture(autouse=True, scope="session")
 def private_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Key locks (bot.lock) of the daemons tests start go to a folder of this session alone.
+    """Key locks (bot.ops.lock) of the daemons tests start go to a folder of this session alone.
 
     Another test run on the machine, or the user's own bot, may hold a lock on the
     same key (scenario keys come from a seed): neither must see this run's.

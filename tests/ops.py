@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from bot.app import Bot
 from bot.binance.client import SignedClient
-from bot.web import WebServer, attach_web
+from bot.ops.web import WebServer, attach_web
 from config.loader import load_config
 from simulator.app import Simulator
 from simulator.clock import ScaledClock

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import build_parser
 from bot.commands import ban as ban_command
-from bot.lock import InstanceLock
+from bot.ops.lock import InstanceLock
+from p2pbot.cli import build_parser
 from state.db import Store
 from state.meta import Meta
 
@@ -80,7 +80,7 @@ async def test_ban_without_a_store_says_so(tmp_path: Path, capsys) -> None:
 
 
 async def test_a_stored_ban_beyond_three_days_is_waited_three_days_at_most(tmp_path: Path) -> None:
-    from bot.capabilities import CapabilityRegistry
+    from bot.capabilities.registry import CapabilityRegistry
     from tests.fakes import FakeClock
     from tests.wire import make_client
 

@@ -1,5 +1,5 @@
-"""Issue 13 item 3: the exchange's price band learned from refusals (bot.band), and the guard
-that clamps into it; item 5: why the exchange hides an ad (bot.visibility)."""
+"""Issue 13 item 3: the exchange's price band learned from refusals (bot.pricing.band), and the guard
+that clamps into it; item 5: why the exchange hides an ad (bot.pricing.visibility)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from bot.band import BandBook, bounds_in
-from bot.guards import check
-from bot.visibility import hidden_reason, unsafe_reason
+from bot.pricing.band import BandBook, bounds_in
+from bot.pricing.guards import check
+from bot.pricing.visibility import hidden_reason, unsafe_reason
 from strategies.base import OwnAd, PriceBand, PricingContext, Reprice, Side
 from tests.test_guards import NOW, G, ad
 

@@ -19,9 +19,9 @@ from loguru import logger
 from bot.app import Bot
 from bot.binance.client import SignedClient
 from bot.commands.common import credentials, load_settings
-from bot.logging import REDACTOR, setup_logging
-from bot.service import check_key
-from bot.web import attach_web
+from bot.logs import REDACTOR, setup_logging
+from bot.ops.service import check_key
+from bot.ops.web import attach_web
 from config.loader import load_config
 from simulator.app import run_simulator
 from simulator.clock import ScaledClock

@@ -16,9 +16,9 @@ from bot.binance.errors import (
     RateLimited,
     TooLarge,
 )
-from bot.capabilities import CapabilityRegistry, CapabilityUnavailable, ProbeConfig
+from bot.capabilities.registry import CapabilityRegistry, CapabilityUnavailable, ProbeConfig
 from bot.events import CapabilityChanged, EndpointChanged, EventBus
-from bot.states import CapState, EndpointState
+from bot.health import CapState, EndpointState
 from state.db import Store
 from state.endpoints import EndpointLog
 from state.meta import Meta
@@ -253,7 +253,7 @@ async def test_refused_endpoint_is_re_probed_and_comes_back(reg, client) -> None
 
 def test_endpoint_table_and_capability_table_agree() -> None:
     from bot.binance.endpoints import ENDPOINTS
-    from bot.capabilities import CAPABILITIES
+    from bot.capabilities.registry import CAPABILITIES
 
     for cap in CAPABILITIES.values():
         for source in cap.sources:
@@ -473,7 +473,7 @@ async def test_a_capability_down_on_every_source_names_every_endpoint(reg, clien
 def test_readiness_needs_the_essentials_seen_working_and_no_ban(reg, client) -> None:
     from types import SimpleNamespace
 
-    from bot.status import readiness
+    from bot.ops.status_api import readiness
 
     bot = SimpleNamespace(registry=reg, client=client, clock=client.clock,
                           cfg=SimpleNamespace(capabilities=SimpleNamespace(
@@ -518,7 +518,7 @@ async def test_the_bots_own_write_waits_for_a_write_probe_between_its_read_and_w
 
 def test_every_write_endpoint_has_a_probe_that_changes_nothing() -> None:
     from bot.binance.endpoints import ENDPOINTS
-    from bot.capability_table import PROBES, WRITE_PROBES
+    from bot.capabilities.table import PROBES, WRITE_PROBES
 
     writes = {name for name, ep in ENDPOINTS.items() if ep.write}
     assert writes == set(WRITE_PROBES)
@@ -620,7 +620,7 @@ def test_a_pause_or_a_ban_takes_every_capability_down_until_its_end(reg, client)
     from types import SimpleNamespace
 
     from bot.commands.probe import render, render_json
-    from bot.status import capabilities, readiness
+    from bot.ops.status_api import capabilities, readiness
 
     bot = SimpleNamespace(registry=reg, client=client, clock=client.clock,
                           cfg=SimpleNamespace(capabilities=SimpleNamespace(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.binance.models import ChatMessage
-from bot.chat_protocol import (
+from bot.chat.protocol import (
     Ack,
     ChatProtocol,
     Incoming,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from p2pbot.cli import main
 from tests.test_config import EXAMPLE, SELL_AD
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import build_parser, main
+from p2pbot.cli import build_parser, main
 from tests.test_config import EXAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]

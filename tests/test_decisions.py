@@ -15,15 +15,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot import status
 from bot.binance.models import SearchItem, parse
 from bot.binance.p2p import P2PApi
-from bot.capabilities import CapabilityRegistry
-from bot.cli import main
+from bot.capabilities.registry import CapabilityRegistry
 from bot.events import MarketSnapshot
-from bot.pricing import AdRuntime, PricingEngine
-from bot.retention import INTERVAL, PAUSE, DecisionRetention, next_delay
+from bot.ops import status_api as status
+from bot.ops.retention import INTERVAL, PAUSE, DecisionRetention, next_delay
+from bot.pricing.engine import AdRuntime, PricingEngine
 from config.loader import load_config
+from p2pbot.cli import main
 from state.db import Store
 from state.decisions import DecisionLog, DecisionRow
 from state.migrations import MIGRATIONS

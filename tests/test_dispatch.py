@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from bot.binance.errors import EndpointUnregistered
-from bot.chat import ChatLost, Delivered, Rejected, Unconfirmed
-from bot.dispatch import OutboxWorker
+from bot.chat.session import ChatLost, Delivered, Rejected, Unconfirmed
 from bot.notify import Notifications
+from bot.orders.outbox import OutboxWorker
 from state.chat import ChatStore, StoredMessage
 from state.db import Store
 from state.notifications import NotificationLog

@@ -266,8 +266,8 @@ def test_the_quantity_state_codes_share_one_reaction(code: int) -> None:
 
 
 def test_minus_31002_on_the_chat_credential_is_a_client_bug_not_unregistered() -> None:
-    from bot.capabilities import outcome_of
-    from bot.states import EndpointState
+    from bot.capabilities.registry import outcome_of
+    from bot.health import EndpointState
 
     exc = classify(400, gw(-31002, "illegal parameter"), endpoint="chat_credential")
     assert type(exc) is E.ClientBug and exc.code == -31002

@@ -1,4 +1,4 @@
-"""bot.floating: the ratio sent for a floating ad, its margin, and the watch on the reference."""
+"""bot.pricing.floating: the ratio sent for a floating ad, its margin, and the watch on the reference."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.floating import ReferenceTrack, choose_ratio, effective, inner_bounds, outside, ratio_for
+from bot.pricing.floating import (
+    ReferenceTrack,
+    choose_ratio,
+    effective,
+    inner_bounds,
+    outside,
+    ratio_for,
+)
 from strategies.base import Side
 
 D = Decimal

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from bot.guards import Budget, Update, budget, burst, check
+from bot.pricing.guards import Budget, Update, budget, burst, check
 from strategies.base import Hold, OwnAd, Reference, Reprice, Side
 
 NOW = 1_700_000_000.0
@@ -223,7 +223,7 @@ def test_hold_at_the_current_price_says_where_it_stands() -> None:
 
 
 def _sent(decision: Reprice, limits: G, own: OwnAd, *prices: str) -> str:
-    from bot.pricing import sent_reason
+    from bot.pricing.engine import sent_reason
     from tests.plugins_fixture.market import comp
 
     v = check(decision, ad=own, limits=limits, reference=None, now=NOW, updates=[])

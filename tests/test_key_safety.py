@@ -14,8 +14,8 @@ import pytest
 from loguru import logger
 
 from bot.binance.p2p import P2PApi
-from bot.capabilities import CapabilityRegistry
-from bot.service import ACCEPT_FLAG, check_key
+from bot.capabilities.registry import CapabilityRegistry
+from bot.ops.service import ACCEPT_FLAG, check_key
 from config.secret_files import SecretFileError
 from config.settings import Settings
 from simulator.app import Simulator, run_simulator

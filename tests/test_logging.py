@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from bot.binance.errors import BinanceError
 from bot.binance.p2p import P2PApi
-from bot.logging import (
+from bot.logs import (
     MASK,
     REDACTOR,
     InterceptHandler,

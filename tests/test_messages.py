@@ -22,10 +22,10 @@ from websockets.exceptions import ConnectionClosedError, InvalidHandshake
 
 from bot.binance.client import SignedClient, describe_until
 from bot.binance.errors import ExchangeUnavailable, IpBanned
-from bot.capabilities import CapabilityRegistry
-from bot.chat import ws_reason
-from bot.cli import main
+from bot.capabilities.registry import CapabilityRegistry
+from bot.chat.session import ws_reason
 from bot.notify import Note, NotifyError, WebhookNotifier
+from p2pbot.cli import main
 from simulator.scenario import generate_credential
 from state.db import Store
 from tests.fakes import FakeClock

@@ -13,8 +13,8 @@ from loguru import logger
 from pydantic import SecretStr
 
 from bot.events import CapabilityChanged, Cause, EndpointChanged
+from bot.health import CapState, EndpointState
 from bot.notify import Note, Notifications, NotifyError, TelegramNotifier, WebhookNotifier
-from bot.states import CapState, EndpointState
 from state.db import Store
 from state.notifications import NotificationLog
 from tests.fakes import FakeClock

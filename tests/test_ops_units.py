@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
-from bot import sdnotify
-from bot.logging import MASK, REDACTOR, setup_logging, wants_json
-from bot.metrics import skip_reason
+from bot.logs import MASK, REDACTOR, setup_logging, wants_json
+from bot.ops import sdnotify
+from bot.ops.metrics import skip_reason
 from config.loader import load_config
 from simulator.app import Simulator
 from simulator.scenario import generate_credential

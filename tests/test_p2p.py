@@ -31,7 +31,7 @@ from bot.binance.models import (
     StatusUpdate,
 )
 from bot.binance.p2p import MAX_HISTORY_SPAN_MS, P2PApi, history_windows, money
-from bot.capabilities import CapabilityRegistry
+from bot.capabilities.registry import CapabilityRegistry
 from tests.fakes import FakeClient, FakeClock
 from tests.wire import (
     KEY,

@@ -10,9 +10,9 @@ from typing import Any
 from bot.binance.client import Response
 from bot.binance.endpoints import ENDPOINTS
 from bot.binance.p2p import P2PApi
-from bot.capabilities import CapabilityRegistry, ProbeConfig
+from bot.capabilities.registry import CapabilityRegistry, ProbeConfig
 from bot.events import EventBus
-from bot.pollers import MarketPoller, OwnAdsPoller, Poller, plan_intervals
+from bot.pricing.pollers import MarketPoller, OwnAdsPoller, Poller, plan_intervals
 from bot.ratelimit import RateGovernor
 from tests.fakes import FakeClient, FakeClock
 from tests.wire import ad_json, envelope
@@ -119,7 +119,7 @@ REF = {"asset": "USDT", "currency": "RUB", "currencyScale": 2, "currencySymbol":
 
 
 def reference_poller(answer: Any) -> tuple[Any, FakeClient, list[Any]]:
-    from bot.pollers import ReferencePoller
+    from bot.pricing.pollers import ReferencePoller
 
     client = FakeClient(FakeClock())
     reg = CapabilityRegistry(client, rng=random.Random(0),  # type: ignore[arg-type]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.reactions import alert_text, plan_change, plan_stuck, render, template_values
+from bot.orders.reactions import alert_text, plan_change, plan_stuck, render, template_values
 from config.loader import load_config
 from config.models import TEMPLATE_SAMPLE, Reaction, Reactions
+from p2pbot.cli import main
 from simulator.app import Simulator
 from state.orders import OrderRecord, Step
 
@@ -174,7 +174,7 @@ def test_the_example_greeting_asks_only_the_buyer_to_pay() -> None:
     assert "I will pay" in greet["BUY"].payload["content"]
 
 
-# --- a new store: orders created before it (bot.reactions: store_since) ------------------
+# --- a new store: orders created before it (bot.orders.reactions: store_since) ------------------
 
 SINCE = NOW - 60  # the store began following orders a minute ago; rec() was created 5 min ago
 

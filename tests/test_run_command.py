@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cli import main
+from p2pbot.cli import main
 from simulator.app import run_simulator
 
 GOOD_AD = """

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.binance.models import Ad
 from bot.events import OwnAdsUpdate
-from bot.pricing import AdRuntime, PricingEngine, Settle
+from bot.pricing.engine import AdRuntime, PricingEngine, Settle
 from strategies.base import OwnAd, Side
 from tests.fakes import FakeClock
 

@@ -11,7 +11,7 @@ import pytest
 from simulator.app import Simulator
 from simulator.clock import VirtualClock
 from simulator.errors import SimError
-from simulator.world import World
+from simulator.world.core import World
 from tests.conftest import SimHttp
 
 START_MS = 1_700_000_000_000

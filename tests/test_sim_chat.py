@@ -15,9 +15,9 @@ from aiohttp import WSMsgType, web
 
 from simulator.app import Simulator
 from simulator.clock import VirtualClock
-from simulator.world import World
-from simulator.world_chatlog import ChatLog, FrameRefused, parse_client_frame
-from simulator.world_config import ChatConfig
+from simulator.world.chatlog import ChatLog, FrameRefused, parse_client_frame
+from simulator.world.config import ChatConfig
+from simulator.world.core import World
 from tests.conftest import SimHttp
 
 START_MS = 1_700_000_000_000

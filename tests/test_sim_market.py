@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from simulator.clock import VirtualClock
 from simulator.errors import SimError
-from simulator.world import World
+from simulator.world.core import World
 
 START_MS = 1_700_000_000_000
 

@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from simulator.errors import SimError
-from simulator.world import World
-from simulator.world_config import RulesConfig
+from simulator.world.config import RulesConfig
+from simulator.world.core import World
 from tests.test_sim_account import FIXED, FLOATING, TWO_ADS, make_world, move
 
 SEARCH = {"asset": "USDT", "fiat": "RUB", "page": 1, "rows": 20}

@@ -194,7 +194,7 @@ async def test_cli_serves_until_interrupted() -> None:
 async def test_invalid_world_table_names_the_file(tmp_path: Path) -> None:
     factory = world_factory()
     if factory is FakeWorld:
-        pytest.skip("simulator/world.py is not there: nothing validates [world]")
+        pytest.skip("simulator/world/core.py is not there: nothing validates [world]")
     path = tmp_path / "w.toml"
     path.write_text('[[keys]]\nlabel = "a"\n[world]\n[[world.markets]]\nvolatilty = "1"\n')
     with pytest.raises(ScenarioError, match=r"w\.toml: world\.markets\[0\]\.volatilty"):

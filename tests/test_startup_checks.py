@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from p2pbot.cli import main
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import generate_credential
 from tests.conftest import world_factory

@@ -16,7 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.commands import backup as backup_command
-from bot.lock import AlreadyRunning, InstanceLock, KeyLock, key_lock_path, lock_path
+from bot.ops.lock import AlreadyRunning, InstanceLock, KeyLock, key_lock_path, lock_path
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import generate_credential
 from state.db import Store, StoreFull, is_full

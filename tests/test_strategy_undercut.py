@@ -376,7 +376,7 @@ def test_rounded_price_keeps_the_relation_the_strategy_meant(
 ) -> None:
     """Whatever the market's decimals and the step, the price sent after rounding to the
     0.01 tick is still ahead of (or not behind, for "level") the competitor named."""
-    from bot.guards import check
+    from bot.pricing.guards import check
 
     @dataclass
     class Open:  # no bound, no pacing in the way

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import pytest
 from loguru import logger
 
-from bot import status
-from bot.capabilities import CAPABILITIES, CapabilityStatus
-from bot.commands import demo
+from bot.capabilities.registry import CAPABILITIES, CapabilityStatus
 from bot.commands.run import load
-from bot.states import CapState
-from bot.view import WIDTH, Alerts, render
+from bot.health import CapState
+from bot.ops import status_api as status
+from bot.ops.terminal import WIDTH, Alerts, render
+from p2pbot import demo
 from simulator.app import run_simulator
 from tests.e2e.helpers import SELL_AD
 from tests.e2e.test_engine import decide, started

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from bot.app import Bot
-from bot.web import host_allowed, listen_web, web_problems
+from bot.ops.web import host_allowed, listen_web, web_problems
 from config.loader import load_config
 from config.models import WebConfig
 from simulator.app import Simulator

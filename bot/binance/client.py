@@ -23,7 +23,6 @@ import json
 import os
 import random
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +47,7 @@ from bot.binance.errors import (
     check_response,
 )
 from bot.binance.signing import Signer
+from bot.clock import Clock, SystemClock
 
 WEIGHT_HEADERS = (
     "X-SAPI-USED-IP-WEIGHT-1M",
@@ -67,38 +67,6 @@ MAX_PAUSE_SECONDS = 300.0
 MAX_BAN_SECONDS = 3 * 86400.0
 DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 _CHUNK = 64 * 1024
-
-
-class Clock(Protocol):
-    """Wall time, monotonic time and sleeping, injected so tests can move time."""
-
-    def time(self) -> float:
-        """Epoch seconds."""
-        ...
-
-    def monotonic(self) -> float:
-        """Seconds on a clock that never goes back."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait for `seconds`."""
-        ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def time(self) -> float:
-        """Epoch seconds."""
-        return time.time()
-
-    def monotonic(self) -> float:
-        """Monotonic seconds."""
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        """asyncio.sleep."""
-        await asyncio.sleep(seconds)
 
 
 NOT_PARSED: Any = object()  # Response.parsed before the reply's data met its model

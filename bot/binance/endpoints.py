@@ -49,7 +49,7 @@ class Endpoint:
     write: bool = False  # changes state on the exchange: a timeout is an unknown outcome
     query_params: tuple[str, ...] = ()  # JSON-body endpoints that take some params in the query
     summary: str = ""
-    capability: str | None = None  # the feature of the bot that needs it (bot.capabilities)
+    capability: str | None = None  # the feature of the bot that needs it (bot.capabilities.registry)
 
     def __post_init__(self) -> None:
         check_official(self.path)

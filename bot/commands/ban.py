@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bot.binance.client import MAX_BAN_SECONDS, describe_duration, describe_until, local_time
 from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, fail, load_settings, open_store
-from bot.lock import AlreadyRunning, InstanceLock
+from bot.ops.lock import AlreadyRunning, InstanceLock
 from state.meta import Meta
 
 

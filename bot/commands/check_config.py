@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, load_settings
-from bot.web import is_loopback_name, web_problems
+from bot.ops.web import is_loopback_name, web_problems
 from config.loader import ConfigFileError, LoadedAd, LoadedConfig, load_config
 from config.models import AdConfig, AppConfig, BotConfig, NotifyConfig, Reaction
 from config.settings import Settings, config_path

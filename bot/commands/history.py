@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from bot.commands.common import EXIT_OK, ConfigError, fail, load_settings, open_store
-from bot.order_track import STATUS_NAME
+from bot.orders.track import STATUS_NAME
 from state.decisions import DecisionLog, DecisionRow
 from state.endpoints import EndpointLog, Transition
 from state.orders import OrderStore, TransitionRow

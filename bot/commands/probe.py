@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.binance.endpoints import ENDPOINTS
-from bot.capabilities import CAPABILITIES, CapabilityRegistry
+from bot.capabilities.registry import CAPABILITIES, CapabilityRegistry
 from bot.commands.common import (
     EXIT_DEGRADED,
     EXIT_OK,
@@ -27,7 +27,7 @@ from bot.commands.common import (
     make_client,
     open_store,
 )
-from bot.states import CapState, EndpointState
+from bot.health import CapState, EndpointState
 from state.endpoints import EndpointLog
 from state.meta import Meta
 
@@ -171,7 +171,7 @@ async def _write_row(
 
 
 async def _probe_write(reg: CapabilityRegistry, name: str) -> str:
-    """The daemon's own write probe (bot.capability_table.WRITE_PROBES); the note says what it sent."""
+    """The daemon's own write probe (bot.capabilities.table.WRITE_PROBES); the note says what it sent."""
     adv_no = reg.hints.get("adv_no")
     if not adv_no:
         return "not probed: no ad found to re-send"

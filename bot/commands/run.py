@@ -12,7 +12,6 @@ from pathlib import Path
 
 from loguru import logger
 
-from bot import sdnotify
 from bot.app import Bot, StartupError
 from bot.commands.common import (
     EXIT_CONFIG,
@@ -25,9 +24,10 @@ from bot.commands.common import (
     make_client,
     open_store,
 )
-from bot.lock import AlreadyRunning, InstanceLock, KeyLock
-from bot.logging import register_secret, say_error
-from bot.service import (
+from bot.logs import register_secret, say_error
+from bot.ops import sdnotify
+from bot.ops.lock import AlreadyRunning, InstanceLock, KeyLock
+from bot.ops.service import (
     ACCEPT_FLAG,
     check_credentials,
     check_key,
@@ -35,7 +35,7 @@ from bot.service import (
     report_first_decision,
     status_line,
 )
-from bot.web import listen_web
+from bot.ops.web import listen_web
 from config.loader import ConfigFileError, LoadedConfig, load_config
 from config.settings import EXAMPLE_CONFIG, Settings, config_path
 from state.db import StoreFull

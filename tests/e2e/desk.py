@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from bot.app import Bot
 from bot.binance.client import SignedClient
 from bot.binance.signing import HmacSigner
-from bot.chat import ChatTimings
+from bot.chat.session import ChatTimings
 from config.loader import load_config
 from simulator.app import Simulator
 from simulator.clock import ScaledClock

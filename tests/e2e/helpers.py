@@ -9,9 +9,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bot.binance.client import Clock, SignedClient
+from bot.binance.client import SignedClient
 from bot.binance.signing import HmacSigner
-from bot.capabilities import CapabilityRegistry, ProbeConfig
+from bot.capabilities.registry import CapabilityRegistry, ProbeConfig
+from bot.clock import Clock
 from simulator.app import Simulator
 from state.db import Store
 from state.endpoints import EndpointLog

@@ -61,8 +61,8 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from bot.chat import ChatTimings
-from bot.order_track import REACTION_OF
+from bot.chat.session import ChatTimings
+from bot.orders.track import REACTION_OF
 from simulator.app import Simulator, run_simulator
 from simulator.gateway import RequestLog
 from simulator.scenario import SCENARIO_DIR, Scenario, parse_scenario

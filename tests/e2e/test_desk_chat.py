@@ -12,9 +12,9 @@ import pytest
 import websockets
 from websockets.protocol import State
 
-from bot.chat import ChatTimings
+from bot.chat.session import ChatTimings
 from bot.events import ChatMessageReceived, ChatTakenOver
-from bot.reactions import render
+from bot.orders.reactions import render
 from simulator.app import Simulator, run_simulator
 from tests.e2e.desk import (
     REACTIONS,

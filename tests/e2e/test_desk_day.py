@@ -15,9 +15,9 @@ from decimal import Decimal
 import aiosqlite
 import pytest
 
-from bot.chat import ChatTimings
-from bot.order_track import REACTION_OF
-from bot.reactions import render
+from bot.chat.session import ChatTimings
+from bot.orders.reactions import render
+from bot.orders.track import REACTION_OF
 from simulator.app import run_simulator
 from state.outbox import DONE
 from tests.e2e.desk import REACTIONS, START_MS, accepted_sent, config_text, scenario

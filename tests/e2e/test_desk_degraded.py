@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.chat import ChatTimings
+from bot.chat.session import ChatTimings
 from simulator.app import run_simulator
 from tests.e2e.desk import (
     START_MS,

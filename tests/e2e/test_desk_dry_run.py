@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any
 
-from bot import status
+from bot.ops import status_api as status
 from simulator.app import run_simulator
 from state.notifications import NotificationLog
 from tests.e2e.desk import (

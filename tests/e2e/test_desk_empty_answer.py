@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.chat import ChatTimings
+from bot.chat.session import ChatTimings
 from bot.events import CapabilityChanged, EndpointChanged
 from simulator.app import run_simulator
 from tests.e2e.desk import START_MS, config_text, open_order, running_bot, scenario, until

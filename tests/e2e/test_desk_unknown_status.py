@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from loguru import logger
 
-from bot.chat import ChatTimings
+from bot.chat.session import ChatTimings
 from simulator.app import run_simulator
 from tests.e2e.desk import START_MS, config_text, open_order, running_bot, scenario, until
 from tests.e2e.test_desk_chat import STILL

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.app import Bot
-from bot.pollers import MarketPoller
+from bot.pricing.pollers import MarketPoller
 from simulator.app import Simulator, run_simulator
 from tests.e2e import helpers
 from tests.e2e.helpers import SELL_AD

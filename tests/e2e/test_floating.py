@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.app import Bot
 from bot.events import ReferenceUpdate
-from bot.pollers import MarketPoller, ReferencePoller
+from bot.pricing.pollers import MarketPoller, ReferencePoller
 from simulator.app import Simulator, run_simulator
 from tests.e2e.helpers import FLOATING_BUY as FLOATING
 from tests.e2e.helpers import started

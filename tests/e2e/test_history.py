@@ -6,8 +6,8 @@ import asyncio
 
 import aiohttp
 
-from bot.cli import main
 from bot.events import OrderChanged
+from p2pbot.cli import main
 from simulator.app import run_simulator
 from state.endpoints import EndpointLog
 from tests.e2e.helpers import BUY_AD, SELL_AD, after, running_bot, when, write_config

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.binance.p2p import P2PApi
-from bot.capabilities import EndpointState
+from bot.capabilities.registry import EndpointState
 from simulator.app import Simulator, run_simulator
 from tests.conftest import ClientClock
 from tests.e2e.desk import SELL_AD, START_MS, scenario

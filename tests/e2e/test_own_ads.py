@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from loguru import logger
 
-from bot.pollers import MarketPoller, OwnAdsPoller
+from bot.pricing.pollers import MarketPoller, OwnAdsPoller
 from simulator.app import run_simulator
 from simulator.scenario import load_scenario
 from tests.e2e.test_engine import started

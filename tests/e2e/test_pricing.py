@@ -88,8 +88,8 @@ async def test_example_edit_budget_is_paced_over_the_hour_of_the_price_war(tmp_p
 
     import aiohttp
 
-    from bot.guards import burst
-    from bot.view import render
+    from bot.ops.terminal import render
+    from bot.pricing.guards import burst
     from tests.ops import bot_on_sim
 
     async with run_simulator("price_war", speed=FAST, seed=7) as sim:

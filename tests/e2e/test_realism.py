@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from bot import status
 from bot.app import Bot
 from bot.binance.endpoints import Endpoint, Style, UnofficialPath
 from bot.binance.errors import ClientBug, QuantityConflict
-from bot.pollers import MarketPoller, OwnAdsPoller
-from bot.states import EndpointState
-from bot.view import render
+from bot.health import EndpointState
+from bot.ops import status_api as status
+from bot.ops.terminal import render
+from bot.pricing.pollers import MarketPoller, OwnAdsPoller
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import Scenario, load_scenario
 from tests.conftest import ClientClock

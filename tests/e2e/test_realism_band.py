@@ -11,10 +11,10 @@ import math
 from decimal import Decimal as D
 from typing import Any
 
-from bot.band import BAND_TTL
-from bot.states import CapState
-from bot.status import build
-from bot.view import render
+from bot.health import CapState
+from bot.ops.status_api import build
+from bot.ops.terminal import render
+from bot.pricing.band import BAND_TTL
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import Scenario, load_scenario
 from tests.e2e.helpers import BUY_AD, SELL_AD

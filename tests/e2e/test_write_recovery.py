@@ -12,7 +12,7 @@ import pytest
 
 from bot.commands.probe import probe_once, render
 from bot.events import Cause
-from bot.states import CapState, EndpointState
+from bot.health import CapState, EndpointState
 from simulator.app import Simulator
 from state.db import Store
 from state.meta import Meta

@@ -32,8 +32,8 @@ from bot.app import Bot
 from bot.binance.client import SignedClient
 from bot.binance.errors import ExchangeUnavailable
 from bot.binance.signing import HmacSigner
-from bot.chat import ChatTimings
-from bot.waits import within
+from bot.chat.session import ChatTimings
+from bot.clock import within
 from config.loader import load_config
 from simulator.app import Simulator
 from simulator.clock import SteppedClock

@@ -1,0 +1,778 @@
+"""The pricing engine: snapshot -> context -> strategy -> guards -> ad update, with a trace.
+
+The strategy decides; the engine does the I/O and enforces the envelope
+(bot.pricing.guards). The reason recorded for an update describes the price sent, which the
+guards may have changed (`sent_reason`). A timeout or 5xx on an update is an
+unknown outcome: the ad is read back and the update reissued only if the price
+differs, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from loguru import logger
+
+from bot.binance.errors import (
+    AdNotFound,
+    BadResponse,
+    BinanceError,
+    BusinessError,
+    ExchangeUnavailable,
+    PriceOutOfRange,
+    QuantityConflict,
+)
+from bot.binance.models import Ad, SearchItem
+from bot.binance.p2p import P2PApi
+from bot.capabilities.registry import CapabilityRegistry, CapabilityUnavailable, describe_causes
+from bot.clock import Clock
+from bot.events import CapabilityChanged, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
+from bot.health import CapState
+from bot.pricing.band import BandBook
+from bot.pricing.floating import ReferenceTrack, Suspect, choose_ratio, effective, outside
+from bot.pricing.guards import Update, Verdict, check
+from bot.pricing.visibility import MARKET_STALE, hidden_reason, unsafe_reason
+from config.loader import LoadedAd
+from state.db import StoreFull
+from state.decisions import DecisionLog, DecisionRow
+from strategies.base import (
+    CompetitorAd,
+    Decision,
+    Hold,
+    OwnAd,
+    PricingContext,
+    Reference,
+    Reprice,
+    Side,
+    ordinal,
+    safe_decide,
+)
+
+DERIVED_TOP = 5  # the derived reference is the median of this many best filtered ads
+REFERENCE_MAX_AGE = 600.0  # seconds after which Binance's reference is too old to use
+# seconds after an update during which the price the bot set is the truth: the exchange's reads
+# of the ad (search, the ads list, getDetailByNo) may still show it as it was (read-your-write
+# lag); peers keep their price for 30 to 60 s. [bot] settle_seconds
+REFERENCE_EVERY = 30.0  # seconds between reference reads (the margin is per read interval)
+SETTLE = 45.0
+CONFLICT_HOLD = 300.0  # seconds an ad holds after its quantity state was refused twice in a row
+
+
+def _str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _relation(decision: Decision) -> dict[str, Any]:
+    """The relation a Reprice keeps to the competitor it names, for the trace."""
+    if not isinstance(decision, Reprice) or decision.relation is None:
+        return {}
+    return {"relation": decision.relation, "target": _str(decision.target),
+            "target_name": decision.target_name}
+
+
+def search_side(side: Side) -> str:
+    """The taker's side to search with: a SELL ad's rivals are found with BUY."""
+    return "BUY" if side is Side.SELL else "SELL"
+
+
+def to_competitor(item: SearchItem) -> CompetitorAd:
+    """A search result as the strategy sees it."""
+    adv, who = item.adv, item.advertiser
+    dec = Decimal
+    return CompetitorAd(
+        adv_no=adv.adv_no, user_no=who.user_no or "", nickname=who.nick_name, price=adv.price,
+        min_amount=adv.min_single_trans_amount or dec(0),
+        max_amount=adv.dynamic_max_single_trans_amount or adv.max_single_trans_amount or dec(0),
+        available=adv.tradable_quantity or adv.surplus_amount or dec(0),
+        pay_methods=frozenset(m.identifier for m in adv.trade_methods if m.identifier),
+        is_merchant=(who.user_type or "").lower() == "merchant",
+        month_orders=who.month_order_count or 0, completion_rate=who.month_finish_rate or dec(0),
+    )
+
+
+def to_own(ad: Ad, side: Side) -> OwnAd:
+    """One of the merchant's ads as the strategy sees it."""
+    floating = ad.price_type == 2
+    return OwnAd(
+        adv_no=ad.adv_no, side=side, asset=ad.asset or "", fiat=ad.fiat_unit or "", price=ad.price,
+        price_type="floating" if floating else "fixed",
+        ratio=ad.price_floating_ratio if floating else None,
+        min_amount=ad.min_single_trans_amount or Decimal(0),
+        max_amount=ad.max_single_trans_amount or Decimal(0),
+        available=ad.tradable_quantity or ad.surplus_amount or Decimal(0),
+        pay_methods=frozenset(m.identifier for m in ad.trade_methods if m.identifier),
+        price_scale=ad.price_scale if ad.price_scale is not None else 2,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """The bot's last update of an ad: what it set, and what the ad showed before."""
+
+    at: float
+    price: Decimal
+    before: Decimal
+    ratio: Decimal | None = None  # floating ads: the ratio set, and the one before
+    ratio_before: Decimal | None = None
+
+
+@dataclass
+class AdRuntime:
+    """One configured ad while the bot runs."""
+
+    loaded: LoadedAd
+    own: OwnAd | None = None
+    online: bool = True
+    updates: list[Update] = field(default_factory=list)
+    last: DecisionRow | None = None
+    rank: int | None = None  # position in the exchange's search results (decoys included)
+    standing: int | None = None  # position among the competitors that count (after filters)
+    best: CompetitorAd | None = None
+    reference: Reference | None = None
+    price_seen_at: float = 0.0  # when `own.price` was last seen at the exchange (floating ads)
+    problem: str = ""  # why it cannot be resolved (e.g. its selector matches two ads)
+    hidden: str = ""  # why the exchange hides it from search now, as the bot works it out
+    hidden_by_bot: str = ""  # why the bot hid it (visible = 0; on_unsafe = "hide")
+    band_hold: str = ""  # the exchange's band leaves no price within the guards (last decision)
+    market_at: float | None = None  # when market data last reached this ad
+    settle: Settle | None = None  # the last update, the truth for the settle window
+    stale_reads: int = 0  # reads of the ad not believed because they predate our update
+    held_until: float = 0.0  # no strategy update before this (the exchange kept refusing it)
+
+    @property
+    def label(self) -> str:
+        """The ad's name for logs."""
+        return self.loaded.label
+
+    @property
+    def market(self) -> tuple[str, str, str] | None:
+        """(asset, fiat, search side) once resolved."""
+        if self.own is None:
+            return None
+        return (self.own.asset, self.own.fiat, search_side(self.own.side))
+
+
+def sent_reason(decision: Reprice, verdict: Verdict, side: Side,
+                competitors: Sequence[CompetitorAd]) -> str:
+    """The reason for sending `verdict.price`, describing that price and not the one asked for.
+
+    When the guards sent the strategy's price, its reason stands. When they changed it
+    (rounding to the tick, a bound, max_step...), the reason is rebuilt from the price
+    sent: the rank it takes among `competitors` and where it stands against the
+    competitor the decision names, e.g. "1st: 0.99, 0.003 below 'alpha' (0.993); rounded
+    from 0.992 to the 0.01 tick"; a decision naming none keeps its reason with the price
+    sent added. The guards hit follow in brackets.
+    """
+    sent = verdict.price
+    assert sent is not None
+    notes = list(verdict.notes)
+    if sent == decision.price:
+        why = decision.reason
+    else:
+        if not any(n.startswith(f"rounded from {decision.price} ") for n in notes):
+            notes.append(f"the strategy asked for {decision.price}")
+        if decision.relation is not None and decision.target is not None:
+            rank = 1 + sum(1 for c in competitors if side.better(c.price, sent))
+            where = side.position(sent, decision.target, decision.target_name or "the target")
+            why = f"{ordinal(rank)}: {sent}, {where}"
+        else:
+            why = f"{decision.reason}; sent {sent}"
+        why = "; ".join([why, *notes])
+    if verdict.hits:
+        why = f"{why} [guards: {', '.join(verdict.hits)}]"
+    return why
+
+
+def step_warning(ad: AdRuntime) -> str | None:
+    """A warning when the strategy's `step` is finer than (or off) the ad's tick, else None.
+
+    The tick is the ad's price scale, known once the ad is read from the exchange.
+    Rounding keeps the step's intent (strictly ahead of the competitor), so the ad
+    moves a whole tick where the step says less: the merchant should know.
+    """
+    step = getattr(ad.loaded.params, "step", None)
+    if ad.own is None or not isinstance(step, Decimal) or step % ad.own.tick == 0:
+        return None
+    tick = ad.own.tick
+    how = "finer than" if step < tick else "not a multiple of"
+    return (f"ad {ad.label}: step {step} is {how} the ad's price tick {tick} "
+            f"({ad.own.fiat} prices have {ad.own.price_scale} decimals): prices are rounded "
+            f"to the tick, keeping them ahead of the competitor beaten, so moves are whole ticks")
+
+
+class PricingEngine:
+    """Decides and applies prices for every configured ad."""
+
+    def __init__(
+        self,
+        ads: Sequence[AdRuntime],
+        *,
+        api: P2PApi,
+        registry: CapabilityRegistry,
+        clock: Clock,
+        log: DecisionLog | None = None,
+        dry_run: bool = False,
+        kill_switch: bool = False,
+        reference_max_jump: Decimal = Decimal(5),
+        settle_seconds: float = SETTLE,
+    ) -> None:
+        self.ads = list(ads)
+        self.api = api
+        self.registry = registry
+        self.clock = clock
+        self.log = log
+        self.dry_run = dry_run
+        self.kill_switch = kill_switch
+        self.references: dict[tuple[str, str, str], tuple[Decimal, float]] = {}
+        self.stale_references: set[tuple[str, str, str]] = set()
+        self.reference_max_jump = reference_max_jump
+        self.reference_interval = REFERENCE_EVERY  # the Bot sets [bot] reference_interval
+        self.settle_seconds = settle_seconds
+        self.tracks: dict[tuple[str, str, str], ReferenceTrack] = {}  # (asset, fiat, ad side)
+        self.market_median: dict[tuple[str, str, str], Decimal] = {}  # of the last snapshot
+        # alerts for the merchant, (kind, key, text); the bot connects its notifications here
+        self.alerts: list[Callable[[str, str, str], Awaitable[Any]]] = []
+        self.reported: set[tuple[str, str]] = set()
+        self.counts: dict[str, int] = {}
+        self.observers: list[Callable[[AdRuntime, DecisionRow], Any]] = []  # metrics, alerts
+        self._staged: list[tuple[AdRuntime, DecisionRow]] = []  # recorded, not yet flushed
+        self.bands = BandBook()  # the exchange's price band, learned from its refusals
+        # open orders of an ad (the order desk connects this); None: unknown
+        self.open_orders: Callable[[str], int | None] = lambda adv_no: None
+        self.market_stale = MARKET_STALE
+        self.started_at = clock.time()
+        self._hide_failed: dict[str, str] = {}  # adv_no -> the last failure, said once
+
+    # --- events --------------------------------------------------------------------
+
+    async def on_market(self, snap: MarketSnapshot) -> None:
+        """Decide for every ad of this market; their decisions are written in one transaction."""
+        for ad in self.ads:
+            if ad.market == (snap.asset, snap.fiat, snap.search_side):
+                await self._evaluate(ad, snap)
+        await self._flush()
+
+    async def on_capability(self, ev: CapabilityChanged) -> None:
+        """Say why ads hold while market data or repricing is unavailable."""
+        if ev.capability in ("market", "repricing"):
+            await self.check_visibility()
+        if ev.capability not in ("market", "repricing") or ev.new is not CapState.DISABLED:
+            return
+        cause = ev.cause
+        said = "" if cause is None else f" ({cause.endpoint} {cause.code}: {cause.message})"
+        if ev.causes:
+            said = f" ({describe_causes(ev.causes)})"
+        what = "market data" if ev.capability == "market" else "ad updates"
+        for ad in self.ads:
+            if ad.own is None:
+                continue
+            row = DecisionRow(self.clock.time(), ad.label, ad.own.adv_no, ad.loaded.strategy.name,
+                              ad.own.price, None, "held", f"holding: {what} unavailable{said}")
+            await self._record(ad, row)
+        await self._flush()
+
+    async def on_reference(self, ev: ReferenceUpdate) -> None:
+        """Believe Binance's reference price (unless suspect); re-check floating ads against it."""
+        key = (ev.asset, ev.fiat, ev.side)
+        if ev.stale:  # not read: the last value stays, marked stale (its age is kept)
+            if key in self.references:
+                self.stale_references.add(key)
+            return
+        self.stale_references.discard(key)
+        track = self.tracks.setdefault(key, ReferenceTrack(self.reference_max_jump))
+        was_suspect = track.suspect is not None
+        suspect = track.offer(ev.price, ev.at, self.market_median.get(key))
+        if suspect is not None:
+            if not was_suspect:
+                await self._suspect_reference(key, suspect)
+            return
+        if was_suspect:
+            logger.info("reference {}/{} {}: {} is believed again", *key, ev.price)
+        self.references[key] = (ev.price, ev.at)
+        for ad in self.ads:
+            if ad.own is not None and (ad.own.asset, ad.own.fiat, ad.own.side.value) == key:
+                own = ad.own
+                if own.price_type == "floating" and own.ratio:
+                    shown = effective(ev.price, own.ratio, own.tick)
+                    await self._check_floating(ad, shown, f"reference {ev.price} x {own.ratio}%")
+
+    async def _suspect_reference(self, key: tuple[str, str, str], suspect: Suspect) -> None:
+        text = f"{key[0]}/{key[1]} {key[2]}: {suspect.text()} (bound: [bot] reference_max_jump)"
+        logger.warning("{}", text)
+        for alert in self.alerts:
+            await alert("reference_suspect", f"reference:{'/'.join(key)}:suspect", text)
+
+    def _follows_reference(self, ad: AdRuntime) -> bool:
+        assert ad.own is not None
+        return ad.own.price_type == "floating" or ad.loaded.strategy.name == "follow_reference"
+
+    def _settling(self, ad: AdRuntime) -> Settle | None:
+        """The ad's last update while its settle window runs, else None."""
+        settle = ad.settle
+        if settle is None or self.clock.time() - settle.at >= self.settle_seconds:
+            return None
+        return settle
+
+    def _stale(self, ad: AdRuntime, seen: Decimal, ratio: Decimal | None = None) -> bool:
+        """Whether a read of our ad may predate our last update (read-your-write lag).
+
+        For the settle window after an update the price the bot set is the truth: a fixed ad
+        read at any other price is not believed (believing it re-sends the same update, or
+        "corrects" back and forth). A floating ad's price moves with the reference, so only a
+        read showing the price or a ratio from before the update is not believed.
+        """
+        settle = self._settling(ad)
+        if settle is None or ad.own is None:
+            return False
+        if ad.own.price_type == "floating":
+            old_ratio = ratio is not None and settle.ratio is not None and ratio != settle.ratio
+            stale = seen == settle.before or old_ratio
+        else:
+            stale = seen != settle.price
+        ad.stale_reads += stale  # shown on the view and the status page
+        return stale
+
+    def _rank(self, ad: AdRuntime, items: Sequence[SearchItem]) -> int | None:
+        """Our position in the search results. While a read shows our ad as it was before our
+        update, the position our own price takes (behind ads at the same price: an update
+        moves an ad behind them), not the stale one."""
+        assert ad.own is not None
+        mine = ad.own.adv_no
+        at = next((n for n, i in enumerate(items, 1) if i.adv.adv_no == mine), None)
+        seen = items[at - 1].adv if at is not None else None
+        if self._settling(ad) is None or (seen is not None and not self._stale(
+                ad, seen.price, seen.price_floating_ratio)):
+            return at
+        side, price = ad.own.side, ad.own.price
+        rank = 1 + sum(1 for i in items if i.adv.adv_no != mine and not side.better(price, i.adv.price))
+        return rank if at is not None or rank <= len(items) else None
+
+    async def _check_floating(self, ad: AdRuntime, shown: Decimal, how: str) -> None:
+        """Take the price a floating ad has now; correct it at once when it crossed a bound.
+
+        `shown` comes from a reference read (reference x ratio), or from the exchange's own
+        view of the ad (search results, the own-ads read) while the reference cannot be read.
+        """
+        own = ad.own
+        if own is None or own.price_type != "floating" or not own.ratio:
+            return
+        ad.own = replace(own, price=shown)
+        ad.price_seen_at = now = self.clock.time()
+        key = (own.asset, own.fiat, own.side.value)
+        track = self.tracks.setdefault(key, ReferenceTrack(self.reference_max_jump))
+        track.observe_implied(shown * 100 / own.ratio, now, self.reference_interval)
+        g = ad.loaded.config.guards
+        crossed = outside(shown, g.floor, g.ceiling)
+        if crossed is None:
+            return
+        bound = g.floor if crossed == "floor" else g.ceiling
+        assert bound is not None
+        why = f"safety: the effective price {shown} ({how}) crossed the {crossed} {bound}"
+        await self._correct(ad, bound, why, f"floating_{crossed}")
+
+    async def _correct(self, ad: AdRuntime, target: Decimal, why: str, hit: str) -> None:
+        """A safety correction: not the strategy's move, so it skips the pacing guards."""
+        assert ad.own is not None
+        now = self.clock.time()
+        base = DecisionRow(now, ad.label, ad.own.adv_no, ad.loaded.strategy.name, ad.own.price,
+                           target, "held", why, (hit,))
+        kill = self._kill(ad)
+        if kill:
+            row = replace(base, reason=f"{why}; not corrected: kill switch: {kill}")
+        elif self.dry_run:
+            logger.warning("dry run: would correct {}: {}", ad.label, why)
+            row = replace(base, result="dry_run")
+        elif self.registry.route("repricing") is None:
+            row = replace(base, reason=f"{why}; not corrected: repricing unavailable")
+        else:
+            logger.warning("{}: {}; correcting", ad.label, why)
+            row = await self._apply(ad, target, base, why, now)
+        trace = {"decision": {"kind": "Correction", "reason": why, "price": str(target)},
+                 "guards": [hit], "reference": None if ad.reference is None else
+                 _reference_trace(ad.reference)}
+        await self._record(ad, replace(row, trace=trace))
+
+    async def on_own_ads(self, ev: OwnAdsUpdate) -> None:
+        """Take the exchange's word for our ads' current prices and status."""
+        by_no = {a.adv_no: a for a in ev.ads}
+        for ad in self.ads:
+            if ad.own is not None and ad.own.adv_no in by_no:
+                fresh = by_no[ad.own.adv_no]
+                ad.online = fresh.adv_status in (None, 1)
+                if self._stale(ad, fresh.price, fresh.price_floating_ratio):
+                    continue
+                ad.own = to_own(fresh, ad.own.side)
+                await self._check_floating(ad, ad.own.price, "as your ads list shows it")
+        await self.check_visibility()
+
+    # --- one decision --------------------------------------------------------------
+
+    async def evaluate(self, ad: AdRuntime, snap: MarketSnapshot) -> DecisionRow | None:
+        """Decide for one ad and write its decision."""
+        row = await self._evaluate(ad, snap)
+        await self._flush()
+        return row
+
+    async def _evaluate(self, ad: AdRuntime, snap: MarketSnapshot) -> DecisionRow | None:
+        """Build the context, ask the strategy, run the guards, apply, record."""
+        if ad.own is None:
+            return None
+        now = self.clock.time()
+        items = [i for i in snap.items if isinstance(i, SearchItem)]
+        ad.rank = self._rank(ad, items)
+        seen = next((i.adv for i in items if i.adv.adv_no == ad.own.adv_no), None)
+        if seen is not None and not self._stale(ad, seen.price, seen.price_floating_ratio):
+            await self._check_floating(ad, seen.price, "as search shows it")
+            if ad.own is None:
+                return None
+        own_ids = self._own_ids(items)
+        filtered = ad.loaded.config.filters.apply(
+            (to_competitor(i) for i in items), ad.own, own_ids
+        )
+        ad.best = filtered.kept[0] if filtered.kept else None
+        ad.standing = 1 + sum(1 for c in filtered.kept if ad.own.side.better(c.price, ad.own.price))
+        ad.reference = self._reference(ad.own, filtered.kept, now)
+        key = (ad.own.asset, ad.own.fiat, ad.own.side.value)
+        if filtered.kept:
+            top = [c.price for c in filtered.kept[:DERIVED_TOP]]
+            self.market_median[key] = Decimal(statistics.median(top))
+        track = self.tracks.get(key)
+        suspect = track.suspect if track is not None and self._follows_reference(ad) else None
+        guards = ad.loaded.config.guards
+        band = self.bands.band(key, ad.own.tick, now)
+        ctx = PricingContext(
+            ad=ad.own, competitors=filtered.kept, now=now, reference=ad.reference,
+            capabilities=self.registry.enabled(), floor=guards.floor, ceiling=guards.ceiling,
+            filtered_out=filtered.dropped, band=band,
+        )
+        hidden = await self._exchange_hidden(ad)
+        decision = (Hold(suspect.text()) if suspect is not None else
+                    Hold(f"hidden by the exchange: {hidden}; holding the price") if hidden else
+                    safe_decide(ad.loaded.strategy, ctx, ad.loaded.params, reported=self.reported))
+        verdict = check(decision, ad=ad.own, limits=guards, reference=ad.reference, now=now,
+                        updates=ad.updates, kill_switch=self._kill(ad), band=band)
+        ad.market_at = now
+        ad.band_hold = verdict.reason if verdict.price is None and "band" in verdict.hits else ""
+        row = await self._act(ad, decision, verdict, now, filtered.kept)
+        trace = self._trace(ad, filtered.kept, filtered.dropped, decision, verdict)
+        row = replace(row, trace={**trace, "sent": {"price": _str(verdict.price),
+                                                    "reason": row.reason}})
+        if band is not None:
+            row.trace["band"] = {"low": _str(band.low), "high": _str(band.high),
+                                 "source": band.source}
+        await self._record(ad, row)
+        await self._visibility(ad, show=True)
+        return row
+
+    async def _record(self, ad: AdRuntime, row: DecisionRow) -> None:
+        """Count and stage for the store (repeats are counted there) until the next flush."""
+        if self.log is not None:
+            row = self.log.stage(row)
+        ad.last = row
+        self.counts[row.result] = self.counts.get(row.result, 0) + 1
+        self._staged.append((ad, row))
+
+    async def _flush(self) -> None:
+        """Write the decisions staged since the last flush (one transaction), then tell the
+        observers: what they are told is already in the store."""
+        staged, self._staged = self._staged, []
+        if self.log is not None:
+            with contextlib.suppress(StoreFull):  # pricing goes on; the store alerted once
+                await self.log.flush()
+        for ad, row in staged:
+            for observer in self.observers:
+                observer(ad, row)
+
+    def _own_ids(self, items: Iterable[SearchItem]) -> set[str]:
+        mine = {a.own.adv_no for a in self.ads if a.own is not None}
+        users = {i.advertiser.user_no for i in items if i.adv.adv_no in mine and i.advertiser.user_no}
+        return mine | users
+
+    def _kill(self, ad: AdRuntime) -> str | None:
+        if self.kill_switch:
+            return "global kill_switch is on"
+        if not ad.loaded.config.enabled:
+            return f"ad {ad.label} has enabled = false"
+        if not ad.online:
+            return "the ad is not online"
+        return None
+
+    def _reference(
+        self, own: OwnAd, kept: Sequence[CompetitorAd], now: float
+    ) -> Reference | None:
+        key = (own.asset, own.fiat, own.side.value)
+        got = self.references.get(key)
+        if got is not None and now - got[1] <= REFERENCE_MAX_AGE:
+            # the exchange's last value; stale while it cannot be read (kept REFERENCE_MAX_AGE)
+            stale = key in self.stale_references or \
+                self.registry.route("reference_price") != "exchange"
+            return Reference(got[0], "exchange", age=max(0.0, now - got[1]), stale=stale)
+        top = [c.price for c in kept[:DERIVED_TOP]]
+        if not top:
+            return None
+        return Reference(Decimal(statistics.median(top)).quantize(own.tick), "derived")
+
+    def _trace(
+        self, ad: AdRuntime, kept: Sequence[CompetitorAd], dropped: dict[str, int],
+        decision: Decision, verdict: Verdict,
+    ) -> dict[str, Any]:
+        chosen = decision.competitor if isinstance(decision, Reprice) else None
+        return {
+            "best": [{"adv_no": c.adv_no, "user_no": c.user_no, "nickname": c.nickname,
+                      "price": str(c.price)} for c in kept[:3]],
+            "reference": None if ad.reference is None else
+            _reference_trace(ad.reference),
+            "filtered_out": dropped, "kept": len(kept), "rank": ad.rank, "standing": ad.standing,
+            "decision": {"kind": type(decision).__name__, "reason": decision.reason,
+                         "price": str(decision.price) if isinstance(decision, Reprice) else None,
+                         **_relation(decision)},
+            "competitor": chosen, "guards": list(verdict.hits), "notes": list(verdict.notes),
+        }
+
+    # --- acting --------------------------------------------------------------------
+
+    async def _act(
+        self, ad: AdRuntime, decision: Decision, verdict: Verdict, now: float,
+        kept: Sequence[CompetitorAd] = (),
+    ) -> DecisionRow:
+        assert ad.own is not None
+        base = DecisionRow(now, ad.label, ad.own.adv_no, ad.loaded.strategy.name, ad.own.price,
+                           verdict.price, "held", verdict.reason, verdict.hits)
+        if verdict.price is None:
+            return base
+        assert isinstance(decision, Reprice)  # the guards send only a Reprice
+        why = sent_reason(decision, verdict, ad.own.side, kept)
+        if self.dry_run:
+            logger.info("dry run: would reprice {} from {} to {}: {}", ad.label, ad.own.price,
+                        verdict.price, why)
+            return replace(base, result="dry_run", reason=why)
+        if ad.held_until > now:
+            return replace(base, reason=f"{why}; not sent: held until the exchange's refusals "
+                                        f"settle ({ad.held_until - now:.0f} s left)")
+        if self.registry.route("repricing") is None:
+            h = self.registry.health["update_ad"]
+            return replace(base, reason=f"repricing unavailable: update_ad is {h.state} "
+                                        f"({h.code} {h.message})".rstrip())
+        return await self._apply(ad, verdict.price, base, why, now)
+
+    def _wire_value(self, ad: AdRuntime, price: Decimal) -> tuple[str, Decimal, Decimal]:
+        """The field and value to send, and the price the ad will show.
+
+        A floating ad gets a ratio computed from the freshest reference (the exchange's own,
+        else the one its price implies), rounded toward the safe side and aimed one tick plus
+        the reference's typical move inside the floor and ceiling (bot.pricing.floating).
+        """
+        own = ad.own
+        assert own is not None
+        if own.price_type != "floating" or not own.ratio:
+            return "price", price, price
+        key = (own.asset, own.fiat, own.side.value)
+        got = self.references.get(key)
+        fresher = got is not None and self.clock.time() - got[1] <= REFERENCE_MAX_AGE \
+            and got[1] >= ad.price_seen_at  # else the ad's price as last seen implies a newer one
+        reference = got[0] if got is not None and fresher else own.price * 100 / own.ratio
+        track = self.tracks.get(key)
+        move = track.typical_move() if track is not None else Decimal(0)
+        margin = own.tick + move * own.ratio / 100
+        g = ad.loaded.config.guards
+        ratio, shown = choose_ratio(price, reference, own.side, own.tick, g.floor, g.ceiling, margin)
+        return "ratio", ratio, shown
+
+    async def _send(self, own: OwnAd, field_: str, value: Decimal) -> None:
+        if field_ == "ratio":
+            await self.api.update_ad_price(own.adv_no, ratio=value)
+        else:
+            await self.api.update_ad_price(own.adv_no, price=value)
+
+    async def _apply(
+        self, ad: AdRuntime, price: Decimal, base: DecisionRow, why: str, now: float
+    ) -> DecisionRow:
+        assert ad.own is not None
+        field_, value, price = self._wire_value(ad, price)
+        if field_ == "ratio" and value == ad.own.ratio:  # the margin already holds it there
+            return replace(base, reason=f"{why}; unchanged: ratio {value}% already prices it "
+                                        f"at {ad.own.price}")
+        try:
+            await self._send(ad.own, field_, value)
+        except (ExchangeUnavailable, BadResponse) as exc:  # the update may have taken effect
+            return await self._unknown_outcome(ad, field_, value, price, base, why, now, exc)
+        except CapabilityUnavailable as exc:
+            return replace(base, reason=f"repricing unavailable: {exc}")
+        except PriceOutOfRange as exc:
+            return await self._band_refused(ad, price, base, exc, now)
+        except QuantityConflict as exc:
+            return await self._quantity_conflict(ad, field_, value, price, base, why, now, exc)
+        except AdNotFound as exc:
+            ad.online = False
+            logger.error("ad {} is not found or not online ({}); holding it", ad.label, exc)
+            return replace(base, result="failed", reason=str(exc), code=exc.code)
+        except BusinessError as exc:
+            return replace(base, result="failed", reason=f"exchange refused: {exc}", code=exc.code)
+        except BinanceError as exc:
+            return replace(base, result="failed", reason=str(exc), code=exc.code or exc.status)
+        self._applied(ad, price, field_, value, now)
+        self.bands.accepted(self._band_key(ad), price, now)
+        logger.info("repriced {} {} -> {}: {}", ad.label, base.price_before, price, why)
+        return replace(base, result="applied", reason=why)
+
+    def _applied(self, ad: AdRuntime, price: Decimal, field_: str, value: Decimal, now: float) -> None:
+        assert ad.own is not None
+        ratio = value if field_ == "ratio" else None
+        ad.settle = Settle(now, price, ad.own.price, ratio, ad.own.ratio if ratio else None)
+        ad.updates.append(Update(now, ad.own.price, price))
+        keep_after = now - max(3600.0, ad.loaded.config.guards.update_window)
+        ad.updates = [u for u in ad.updates if u.at >= keep_after]
+        ad.own = replace(ad.own, price=price, ratio=value if field_ == "ratio" else ad.own.ratio)
+
+    async def _quantity_conflict(
+        self, ad: AdRuntime, field_: str, value: Decimal, price: Decimal, base: DecisionRow,
+        why: str, now: float, exc: QuantityConflict,
+    ) -> DecisionRow:
+        """187049/187040/187031: the ad's quantities disagree with the exchange's state. Read the
+        ad back (that settles the state), then resend the minimal body (advNo and the price
+        field) once; refused again, hold the ad's updates for CONFLICT_HOLD and alert."""
+        assert ad.own is not None
+        logger.warning("update of {} refused ({}); reading the ad back and resending once",
+                       ad.label, exc)
+        try:
+            back = await self.api.ad_detail(ad.own.adv_no)
+            ad.online = back.adv_status in (None, 1)
+            await self._send(ad.own, field_, value)
+        except BusinessError as err:  # refused again (or the ad is gone): hold and alert
+            return await self._hold_refused(ad, base, exc, err, now)
+        except (BinanceError, CapabilityUnavailable) as err:  # passing trouble: the next tick
+            return replace(base, result="failed", code=exc.code,
+                           reason=f"exchange refused: {exc}; reading the ad back and resending "
+                                  f"failed: {err}")
+        self._applied(ad, price, field_, value, now)
+        return replace(base, result="applied",
+                       reason=f"{why} (resent after reading the ad back: code {exc.code})")
+
+    async def _hold_refused(self, ad: AdRuntime, base: DecisionRow, exc: BinanceError,
+                            err: BaseException, now: float) -> DecisionRow:
+        """Hold an ad whose update the exchange still refuses after a read-back, and say so."""
+        assert ad.own is not None
+        ad.held_until = now + CONFLICT_HOLD
+        text = (f"ad {ad.label}: the exchange refuses its price updates (code {exc.code}: the ad's "
+                f"quantities disagree with the exchange's state), again after reading the ad back "
+                f"and resending the price alone ({err}); its updates hold for "
+                f"{CONFLICT_HOLD / 60:.0f} min. Check the ad's amounts in the Binance app.")
+        logger.error("{}", text)
+        for alert in self.alerts:
+            await alert("ad_refused", f"ad:{ad.own.adv_no}:refused", text)
+        code = getattr(err, "code", None) or exc.code
+        return replace(base, result="failed", reason=text, code=code)
+
+    async def _unknown_outcome(
+        self, ad: AdRuntime, field_: str, value: Decimal, price: Decimal, base: DecisionRow,
+        why: str, now: float, exc: BinanceError,
+    ) -> DecisionRow:
+        """Read the ad back; reissue once only if it does not show the new price."""
+        assert ad.own is not None
+        logger.warning("update of {} has an unknown outcome ({}); reading it back", ad.label, exc)
+        try:
+            back = await self.api.ad_detail(ad.own.adv_no)
+        except (BinanceError, CapabilityUnavailable) as err:
+            return replace(base, result="unknown", reason=f"outcome unknown, read-back failed: {err}")
+        shown = back.price_floating_ratio if field_ == "ratio" else back.price
+        if shown is not None and shown == value:
+            self._applied(ad, price, field_, value, now)
+            return replace(base, result="applied", reason=f"{why} (confirmed by read-back)")
+        try:
+            await self._send(ad.own, field_, value)
+        except (BinanceError, CapabilityUnavailable) as err:
+            return replace(base, result="unknown", reason=f"reissue after read-back failed: {err}")
+        self._applied(ad, price, field_, value, now)
+        return replace(base, result="applied", reason=f"{why} (reissued after read-back)")
+
+    # --- the exchange's band, hidden ads, hiding on purpose -----------------------------
+
+    @staticmethod
+    def _band_key(ad: AdRuntime) -> tuple[str, str, str]:
+        assert ad.own is not None
+        return (ad.own.asset, ad.own.fiat, ad.own.side.value)
+
+    async def _band_refused(self, ad: AdRuntime, price: Decimal, base: DecisionRow,
+                            exc: PriceOutOfRange, now: float) -> DecisionRow:
+        """187055: learn the band from the refusal; the next decision is clamped into it.
+        The refused price is not sent again: no retry here, and none in a loop."""
+        assert ad.own is not None
+        learned = self.bands.refused(self._band_key(ad), price, ad.own.price, exc.msg or "", now)
+        text = f"the exchange refused {price} as outside its price band ({exc.msg}); {learned}"
+        logger.warning("ad {}: {}", ad.label, text)
+        for alert in self.alerts:
+            await alert("price_band", f"band:{ad.own.adv_no}", f"ad {ad.label}: {text}")
+        return replace(base, result="failed", reason=text, code=exc.code)
+
+    async def _exchange_hidden(self, ad: AdRuntime) -> str:
+        """Why the exchange hides the ad from search now ("" when it shows it), from the bot's own
+        order count and the ad's amounts; an ad found in search is not hidden whatever they say."""
+        assert ad.own is not None
+        was = ad.hidden
+        ad.hidden = "" if ad.rank is not None else hidden_reason(
+            ad.own, self.open_orders(ad.own.adv_no), was)
+        if ad.hidden and ad.hidden != was:
+            logger.warning("ad {} is hidden by the exchange: {}", ad.label, ad.hidden)
+            if ad.hidden.startswith("available amount"):
+                for alert in self.alerts:
+                    await alert("ad_hidden", f"hidden:{ad.own.adv_no}:amount",
+                                f"ad {ad.label} is hidden by the exchange: {ad.hidden}; "
+                                "refill it to show it again (it will have lost its rank)")
+        elif was and not ad.hidden:
+            logger.info("ad {} is shown in search again", ad.label)
+        return ad.hidden
+
+    def unsafe(self, ad: AdRuntime) -> str:
+        """Why the ad's price cannot be kept inside its guards now ("" when it can)."""
+        age = self.clock.time() - (ad.market_at if ad.market_at is not None else self.started_at)
+        lost = self.registry.status("repricing").state is CapState.DISABLED
+        return unsafe_reason(kill_switch=self.kill_switch, repricing=not lost,
+                             market_age=age, stale_after=self.market_stale, band_hold=ad.band_hold)
+
+    async def check_visibility(self) -> None:
+        """Hide every ad that became unsafe (on_unsafe = "hide"); showing again waits for a
+        decision on fresh market data (`_evaluate`), so a flapping endpoint does not flip it."""
+        for ad in self.ads:
+            await self._visibility(ad, show=False)
+
+    async def _visibility(self, ad: AdRuntime, *, show: bool) -> None:
+        """Hide the ad (visible = 0) once while it is unsafe; with `show`, show it again once it
+        is safe, only if the bot hid it. A failed request is tried at the next check, not looped."""
+        if ad.own is None or ad.loaded.config.on_unsafe != "hide" or not ad.online:
+            return
+        why = self.unsafe(ad)
+        if bool(why) == bool(ad.hidden_by_bot) or (not why and not show):
+            return
+        if self.dry_run:
+            logger.warning("dry run: would {} ad {}: {}", "hide" if why else "show",
+                           ad.label, why or "safe again")
+            ad.hidden_by_bot = f"dry run, not sent: {why}" if why else ""
+            return
+        try:
+            await self.api.update_ad_visible(ad.own.adv_no, visible=not why)
+        except (BinanceError, CapabilityUnavailable) as exc:
+            said = f"could not {'hide' if why else 'show'} it ({exc}): {why or 'safe again'}"
+            level = "DEBUG" if self._hide_failed.get(ad.own.adv_no) == said else "WARNING"
+            logger.log(level, "ad {}: {}; tried again at the next check", ad.label, said)
+            self._hide_failed[ad.own.adv_no] = said
+            return
+        self._hide_failed.pop(ad.own.adv_no, None)
+        ad.hidden_by_bot = why
+        text = (f"ad {ad.label} hidden from search (visible = 0): {why}" if why
+                else f"ad {ad.label} shown in search again (visible = 1): safe again")
+        logger.warning("{}", text)
+        for alert in self.alerts:
+            await alert("ad_visibility", f"visibility:{ad.own.adv_no}:{'hidden' if why else 'shown'}",
+                        text)
+
+def _reference_trace(ref: Reference) -> dict[str, Any]:
+    """The reference as a decision records it; a stale one says so, with its age."""
+    trace: dict[str, Any] = {"price": str(ref.price), "source": ref.source}
+    if ref.stale:
+        trace |= {"stale": True, "age": round(ref.age)}
+    return trace

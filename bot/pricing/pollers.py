@@ -1,0 +1,242 @@
+"""Pollers: one per cadence, gated by a capability, turning replies into events.
+
+A poller whose capability has no usable source parks until the registry reports
+a change; a failing call is not logged here (the registry logs transitions once):
+the next tick is the retry. Intervals stretch when the weight budget runs hot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from loguru import logger
+
+from bot.binance.endpoints import ENDPOINTS
+from bot.binance.errors import BinanceError
+from bot.binance.p2p import P2PApi
+from bot.capabilities.registry import CapabilityRegistry, CapabilityUnavailable
+from bot.clock import Clock
+from bot.events import EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
+from bot.ratelimit import RateGovernor
+
+HOT = 0.8  # share of the weight budget above which intervals stretch
+MAX_STRETCH = 10.0
+STAGGER = 0.5  # seconds between the pollers' first ticks (a start is not a burst)
+
+
+class Poller:
+    """Fetch, publish, sleep; parked while its capability is disabled."""
+
+    capability: str = ""
+    endpoints: tuple[str, ...] = ()
+
+    def __init__(
+        self, *, registry: CapabilityRegistry, bus: EventBus, clock: Clock, interval: float,
+        governor: RateGovernor | None = None,
+    ) -> None:
+        self.registry = registry
+        self.bus = bus
+        self.clock = clock
+        self.interval = interval
+        self.governor = governor
+        self.stretch = 1.0  # set by plan_intervals
+        self.ticks = 0
+        self.parked = False
+        self.start_delay = 0.0  # seconds before the first tick (set by stagger)
+
+    @property
+    def name(self) -> str:
+        """The poller's name for logs."""
+        return type(self).__name__
+
+    async def fetch(self, source: str) -> Any | None:
+        """One poll on `source`; returns the event to publish, or None."""
+        raise NotImplementedError
+
+    def weight_per_minute(self) -> float:
+        """The request weight this poller spends per minute at its interval."""
+        return sum(ENDPOINTS[e].weight for e in self.endpoints) * 60.0 / self.interval
+
+    def next_delay(self) -> float:
+        """The interval, stretched by the plan and by the budget's current heat."""
+        heat = self.governor.utilisation() / HOT if self.governor is not None else 0.0
+        return self.interval * self.stretch * min(MAX_STRETCH, max(1.0, heat))
+
+    async def run(self) -> None:
+        """Poll until cancelled (the first tick after `start_delay`)."""
+        if self.start_delay > 0:
+            await self.clock.sleep(self.start_delay)
+        while True:
+            source = self.registry.route(self.capability)
+            if source is None:
+                if not self.parked:
+                    logger.info("{} parked: capability {} is disabled", self.name, self.capability)
+                self.parked = True
+                await self.registry.wait_for_change()
+                continue
+            if self.parked:
+                logger.info("{} resumed on {}", self.name, source)
+                self.parked = False
+            await self.tick(source)
+            await self.clock.sleep(self.next_delay())
+
+    async def tick(self, source: str) -> None:
+        """One poll pass: fetch and publish; errors leave the state to the registry."""
+        self.ticks += 1
+        try:
+            event = await self.fetch(source)
+        except (CapabilityUnavailable, BinanceError) as exc:
+            logger.debug("{}: {}", self.name, exc)
+            return
+        if event is not None:
+            self.bus.publish(event)
+
+
+class MarketPoller(Poller):
+    """One ads search per (asset, fiat, search side), shared by every ad in that market."""
+
+    capability = "market"
+    endpoints = ("search",)
+
+    def __init__(self, api: P2PApi, asset: str, fiat: str, search_side: str, rows: int,
+                 **kw: Any) -> None:
+        super().__init__(**kw)
+        self.api, self.asset, self.fiat, self.search_side, self.rows = api, asset, fiat, search_side, rows
+
+    @property
+    def name(self) -> str:
+        """Names the market by the side of the ads it reads (a BUY search reads SELL ads)."""
+        ads_side = "SELL" if self.search_side == "BUY" else "BUY"
+        return f"market {self.asset}/{self.fiat} {ads_side} ads"
+
+    async def fetch(self, source: str) -> MarketSnapshot:
+        """Search the market."""
+        page = await self.api.search_ads(self.asset, self.fiat, self.search_side, rows=self.rows)
+        return MarketSnapshot(self.asset, self.fiat, self.search_side, tuple(page.items),
+                              page.total, self.clock.time())
+
+
+class ReferencePoller(Poller):
+    """Binance's reference price for the assets of one (fiat, side); idle while derived.
+
+    With a `pay_type` the call is filtered by that payment method. The filtered call can fail
+    where the unfiltered one works: the poller then reads without the filter (said once) and
+    tries the filter again `FILTER_RETRY_TICKS` polls later. When no read works, the last
+    values read are published again marked stale, with the time they were read (their age).
+    """
+
+    capability = "reference_price"
+    endpoints = ("reference_price",)
+    FILTER_RETRY_TICKS = 20
+
+    def __init__(self, api: P2PApi, assets: Sequence[str], fiat: str, side: str,
+                 pay_type: str | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.api, self.assets, self.fiat, self.side = api, list(assets)[:3], fiat, side
+        self.pay_type = pay_type
+        self.unfiltered_until = 0  # the tick from which the filter is tried again
+        self.last: dict[str, tuple[Any, float]] = {}  # asset -> (price, read at)
+        self.failing = False
+
+    async def fetch(self, source: str) -> None:
+        """Read the reference prices (nothing to read when running on the derived source)."""
+        if source != "exchange":
+            return None
+        try:
+            prices = await self._read()
+        except CapabilityUnavailable:
+            raise
+        except BinanceError as exc:
+            self._stale(exc)
+            raise
+        if self.failing:
+            logger.info("{}: the reference price is read again", self.name)
+        self.failing = False
+        now = self.clock.time()
+        for price in prices:
+            self.last[price.asset] = (price.reference_price, now)
+            self.bus.publish(ReferenceUpdate(price.asset, self.fiat, self.side,
+                                             price.reference_price, now))
+        return None
+
+    async def _read(self) -> list[Any]:
+        if self.pay_type and self.ticks >= self.unfiltered_until:
+            try:
+                return await self.api.reference_prices(self.assets, self.fiat, self.side,
+                                                       self.pay_type)
+            except CapabilityUnavailable:
+                raise
+            except BinanceError as exc:
+                if not self.unfiltered_until:
+                    logger.warning("{}: the reference price for payType {} failed ({}); it is "
+                                   "read without the filter", self.name, self.pay_type, exc)
+                self.unfiltered_until = self.ticks + self.FILTER_RETRY_TICKS
+        return await self.api.reference_prices(self.assets, self.fiat, self.side)
+
+    def _stale(self, exc: BinanceError) -> None:
+        """Keep the last values, marked stale with the time they were read."""
+        if not self.failing:
+            logger.warning("{}: the reference price cannot be read ({}); the last value is kept,"
+                           " marked stale", self.name, exc)
+        self.failing = True
+        for asset, (price, at) in self.last.items():
+            self.bus.publish(ReferenceUpdate(asset, self.fiat, self.side, price, at, stale=True))
+
+
+class OwnAdsPoller(Poller):
+    """The merchant's own ads (all pages): prices, status, and ids for selectors."""
+
+    capability = "my_ads"
+    endpoints = ("my_ads",)
+    rows = 20  # the exchange caps a page at about 20 rows
+    max_pages = 2500  # 50,000 ads: only a guard against an answer that never ends
+
+    def __init__(self, api: P2PApi, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.api = api
+        self.capped = False  # the guard was hit (said once)
+
+    async def fetch(self, source: str) -> OwnAdsUpdate:
+        """Read every page of own ads: until a short page, the total, or a page with nothing new."""
+        ads: dict[str, Any] = {}
+        for page_no in range(1, self.max_pages + 1):
+            page = await self.api.my_ads(page=page_no, rows=self.rows)
+            fresh = {a.adv_no: a for a in page.items if a.adv_no not in ads}
+            ads.update(fresh)
+            if (len(page.items) < self.rows or not fresh
+                    or (page.total is not None and len(ads) >= page.total)):
+                break
+        else:
+            if not self.capped:
+                logger.warning("your ads: stopped reading after {} pages ({} ads)", self.max_pages,
+                               len(ads))
+            self.capped = True
+        return OwnAdsUpdate(tuple(ads.values()), self.clock.time())
+
+
+def plan_intervals(pollers: Sequence[Poller], budget: int) -> float:
+    """Stretch every interval so the pollers' steady weight stays under HOT of the budget."""
+    need = sum(p.weight_per_minute() for p in pollers)
+    stretch = max(1.0, need / (budget * HOT))
+    for p in pollers:
+        p.stretch = stretch
+    if stretch > 1.0:
+        logger.warning("poll intervals stretched x{:.1f} to stay within the weight budget of {}/min",
+                       stretch, budget)
+    return stretch
+
+
+def stagger(pollers: Sequence[Poller], step: float = STAGGER) -> None:
+    """Spread the pollers' first ticks `step` apart, so they do not all fire in the same
+    millisecond at start (and, their intervals being equal, at every round after it)."""
+    for i, p in enumerate(pollers):
+        p.start_delay = i * step
+
+
+async def run_all(pollers: Sequence[Poller]) -> None:
+    """Run pollers side by side until cancelled."""
+    async with asyncio.TaskGroup() as tg:
+        for p in pollers:
+            tg.create_task(p.run(), name=p.name)

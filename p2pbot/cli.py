@@ -1,0 +1,109 @@
+"""The command line: `p2pbot COMMAND` (`.venv/bin/p2pbot` in a checkout; `run.py` does the same).
+
+Each command lives in its own module with `add_arguments(parser)` and
+`run(args) -> int`; the table below names them. Modules load only when used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from bot.logs import FORMATS, setup_from_args, wants_json
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+UMASK = 0o077  # every file the bot creates (store, WAL, log, lock, backups) is its owner's alone
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("bot.commands.run", "the daemon: pollers, pricing engine, order desk; until SIGTERM/SIGINT"),
+    "demo": ("p2pbot.demo", "the whole product against the built-in simulator, no keys needed"),
+    "probe": ("bot.commands.probe", "call every endpoint once and print the capability matrix"),
+    "check-config": ("bot.commands.check_config", "validate env and TOML, print the plan, send nothing"),
+    "history": ("bot.commands.history", "endpoint transitions, price updates and order events"),
+    "sim": ("simulator.cli", "run the simulator alone on 127.0.0.1"),
+    "backup": ("bot.commands.backup", "write a consistent copy of the store while the daemon runs"),
+    "ban": ("bot.commands.ban", "show the IP ban the exchange imposed (418) as stored; --clear forgets it"),
+}
+
+
+LOUD = {"run", "demo", "sim"}  # commands whose log is their output
+
+
+def _load(module: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
+
+
+def add_global_options(parser: argparse._ActionsContainer, *, after: bool = False) -> None:
+    """The options every command takes, before it or (with `after`) after it.
+
+    After the command their default is SUPPRESS, so a command's parser never overwrites
+    a value given before the command with its default.
+    """
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if after else value
+
+    parser.add_argument("--log-level", default=default(None),
+                        help="DEBUG, INFO, WARNING, ERROR (default: INFO for run and demo, "
+                             "WARNING for the other commands)")
+    parser.add_argument("--log-json", action="store_true", default=default(False),
+                        help="JSON log lines for machines")
+    parser.add_argument("--log-format", choices=FORMATS, default=default("auto"),
+                        help="human lines, JSON lines, or auto: JSON when stderr is not a terminal")
+    parser.add_argument("--log-file", default=default(None), metavar="PATH",
+                        help="also log to this file (rotated, old files removed)")
+    parser.add_argument("--log-rotation", default=default("50 MB"),
+                        help='rotate the log file at a size ("50 MB"), an age ("1 day") or a time '
+                             '("00:00") (default: 50 MB)')
+    parser.add_argument("--log-retention", default=default("10"),
+                        help='keep this many rotated files ("10"), or files this young ("30 days") '
+                             "(default: 10)")
+
+
+def build_parser(load: bool = True) -> argparse.ArgumentParser:
+    """The argument parser; with `load`, each built command adds its own options."""
+    parser = argparse.ArgumentParser(
+        prog="p2pbot", description="Binance P2P merchant bot that keeps working in degraded mode."
+    )
+    add_global_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        mod = _load(module) if load else None
+        built = mod is not None
+        p = sub.add_parser(
+            name, help=help_text if built else f"{help_text} (not built yet)", description=help_text
+        )
+        if mod is not None and hasattr(mod, "add_arguments"):
+            mod.add_arguments(p)
+        add_global_options(p.add_argument_group("global options (also before the command)"),
+                           after=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run one command; returns the exit status."""
+    os.umask(UMASK)  # before any file is created: outside systemd the umask is often 022
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_CONFIG
+    module = _load(COMMANDS[args.command][0])
+    if module is None:
+        print(f"p2pbot {args.command}: not built yet", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.log_level is None:
+        args.log_level = "INFO" if args.command in LOUD else "WARNING"
+    args.log_json = wants_json(args.log_format, args.log_json)
+    setup_from_args(args)
+    return int(module.run(args))
