@@ -19,15 +19,9 @@ from bot.clock import Clock, SystemClock
 from bot.events import CapabilityChanged, EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.ops.retention import DecisionRetention
 from bot.orders.desk import attach_order_desk
+from bot.polling import Poller, plan_intervals, stagger
 from bot.pricing.engine import AdRuntime, PricingEngine, search_side, step_warning, to_own
-from bot.pricing.pollers import (
-    MarketPoller,
-    OwnAdsPoller,
-    Poller,
-    ReferencePoller,
-    plan_intervals,
-    stagger,
-)
+from bot.pricing.pollers import MarketPoller, OwnAdsPoller, ReferencePoller
 from bot.ratelimit import RateGovernor
 from bot.reload import apply_config
 from config.loader import LoadedConfig

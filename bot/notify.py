@@ -23,7 +23,8 @@ from pydantic import SecretStr
 
 from bot.binance.client import transport_reason
 from bot.binance.errors import SHAPE_CHANGED
-from bot.capabilities.registry import CAPABILITIES, describe_causes
+from bot.capabilities.registry import describe_causes
+from bot.capabilities.table import CAPABILITIES
 from bot.clock import Clock
 from bot.events import CapabilityChanged, ChatTakenOver, EndpointChanged
 from bot.health import CapState, EndpointState

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from bot.polling import plan_intervals
 from bot.pricing.engine import AdRuntime
-from bot.pricing.pollers import MarketPoller, OwnAdsPoller, ReferencePoller, plan_intervals
+from bot.pricing.pollers import MarketPoller, OwnAdsPoller, ReferencePoller
 from config.loader import LoadedConfig
 
 if TYPE_CHECKING:

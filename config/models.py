@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.capabilities.registry import CAPABILITIES, ProbeConfig
+from bot.capabilities.table import CAPABILITIES, ProbeConfig
 from strategies.base import Side
 from strategies.filters import CompetitorFilters
 

@@ -15,8 +15,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from pydantic import TypeAdapter
 
 from bot.binance.endpoints import ENDPOINTS
@@ -31,6 +29,7 @@ from simulator.scenario import (
     Registered,
     Unregistered,
     Verdict,
+    load_public_key,
 )
 
 BEHAVIOUR = TypeAdapter(Behaviour)
@@ -39,17 +38,6 @@ VERDICT = TypeAdapter(PhaseAnswer)
 _MODES = ("registered", "unregistered", "flapping")
 OK = Verdict(kind="ok")
 UNREGISTERED = Verdict(kind="unregistered")
-
-
-def load_public_key(pem: str) -> ed25519.Ed25519PublicKey:
-    """An Ed25519 public key from PEM text; ValueError otherwise."""
-    try:
-        key = serialization.load_pem_public_key(pem.encode())
-    except (ValueError, TypeError):
-        raise ValueError("ed25519_public_key is not a PEM public key") from None
-    if not isinstance(key, ed25519.Ed25519PublicKey):
-        raise ValueError(f"ed25519_public_key holds a {type(key).__name__}, not an Ed25519 key")
-    return key
 
 
 def flap_draw(seed: int, label: str, endpoint: str, slot: int) -> float:

@@ -34,6 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -179,6 +181,17 @@ class Permissions(Strict):
     enable_portfolio_margin_trading: bool = False
 
 
+def load_public_key(pem: str) -> ed25519.Ed25519PublicKey:
+    """An Ed25519 public key from PEM text; ValueError otherwise."""
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except (ValueError, TypeError):
+        raise ValueError("ed25519_public_key is not a PEM public key") from None
+    if not isinstance(key, ed25519.Ed25519PublicKey):
+        raise ValueError(f"ed25519_public_key holds a {type(key).__name__}, not an Ed25519 key")
+    return key
+
+
 class KeySpec(Strict):
     """One API key: credentials (HMAC secret or Ed25519 public key), permissions, registration."""
 
@@ -202,8 +215,6 @@ class KeySpec(Strict):
     @model_validator(mode="after")
     def _check(self) -> KeySpec:
         if self.ed25519_public_key is not None:
-            from simulator.registration import load_public_key
-
             load_public_key(self.ed25519_public_key)
         times = [phase.at for phase in self.timeline]
         if times != sorted(set(times)):

@@ -16,7 +16,8 @@ from bot.binance.errors import (
     RateLimited,
     TooLarge,
 )
-from bot.capabilities.registry import CapabilityRegistry, CapabilityUnavailable, ProbeConfig
+from bot.capabilities.registry import CapabilityRegistry, CapabilityUnavailable
+from bot.capabilities.table import ProbeConfig
 from bot.events import CapabilityChanged, EndpointChanged, EventBus
 from bot.health import CapState, EndpointState
 from state.db import Store
@@ -253,7 +254,7 @@ async def test_refused_endpoint_is_re_probed_and_comes_back(reg, client) -> None
 
 def test_endpoint_table_and_capability_table_agree() -> None:
     from bot.binance.endpoints import ENDPOINTS
-    from bot.capabilities.registry import CAPABILITIES
+    from bot.capabilities.table import CAPABILITIES
 
     for cap in CAPABILITIES.values():
         for source in cap.sources:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import config
-from bot.capabilities.registry import ProbeConfig
+from bot.capabilities.table import ProbeConfig
 from config.loader import ConfigFileError, LoadedConfig, load_config, read_toml
 from config.models import (
     AdConfig,

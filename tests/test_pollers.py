@@ -10,9 +10,11 @@ from typing import Any
 from bot.binance.client import Response
 from bot.binance.endpoints import ENDPOINTS
 from bot.binance.p2p import P2PApi
-from bot.capabilities.registry import CapabilityRegistry, ProbeConfig
+from bot.capabilities.registry import CapabilityRegistry
+from bot.capabilities.table import ProbeConfig
 from bot.events import EventBus
-from bot.pricing.pollers import MarketPoller, OwnAdsPoller, Poller, plan_intervals
+from bot.polling import Poller, plan_intervals
+from bot.pricing.pollers import MarketPoller, OwnAdsPoller
 from bot.ratelimit import RateGovernor
 from tests.fakes import FakeClient, FakeClock
 from tests.wire import ad_json, envelope

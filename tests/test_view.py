@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 from loguru import logger
 
-from bot.capabilities.registry import CAPABILITIES, CapabilityStatus
+from bot.capabilities.registry import CapabilityStatus
+from bot.capabilities.table import CAPABILITIES
 from bot.commands.run import load
 from bot.health import CapState
 from bot.ops import status_api as status

@@ -197,11 +197,6 @@ class Ad(Model):
     price_scale: int | None = None
     offline_reason: str | None = None
 
-    @property
-    def is_floating(self) -> bool:
-        """True for a floating-price ad (priced by `priceFloatingRatio`)."""
-        return self.price_type == PriceType.FLOATING
-
 
 class Advertiser(Model):
     """Who published a searched ad."""

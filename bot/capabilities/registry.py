@@ -35,7 +35,7 @@ from bot.binance.errors import (
     Refused,
 )
 from bot.binance.p2p import read
-from bot.capabilities.table import CAPABILITIES, PROBES, WRITE_PROBES, CapabilitySpec
+from bot.capabilities.table import CAPABILITIES, PROBES, WRITE_PROBES, CapabilitySpec, ProbeConfig
 from bot.clock import backoff
 from bot.events import CapabilityChanged, Cause, EndpointChanged, EventBus
 from bot.health import BLOCKED, PROBED, WORKING, CapState, EndpointState
@@ -49,19 +49,6 @@ from state.meta import Meta
 # 60 s). A write probe re-sends the price it reads, so it waits this long after a write
 # that may have landed.
 WRITE_SETTLE = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeConfig:
-    """Re-probing and flap damping (the `[capabilities]` table of the TOML file)."""
-
-    first: float = 60.0
-    factor: float = 2.0
-    cap: float = 1800.0
-    jitter: float = 0.2
-    flap_window: float = 3600.0
-    flap_threshold: int = 3  # more flaps than this in the window ...
-    trust_after: int = 3  # ... and this many consecutive successes are needed to trust it again
 
 
 @dataclass

@@ -26,6 +26,19 @@ ProbeParams = Callable[[Hinted], Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True, slots=True)
+class ProbeConfig:
+    """Re-probing and flap damping (the `[capabilities]` table of the TOML file)."""
+
+    first: float = 60.0
+    factor: float = 2.0
+    cap: float = 1800.0
+    jitter: float = 0.2
+    flap_window: float = 3600.0
+    flap_threshold: int = 3  # more flaps than this in the window ...
+    trust_after: int = 3  # ... and this many consecutive successes are needed to trust it again
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     """One way to provide a capability: all its endpoints must work."""
 

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.binance.endpoints import ENDPOINTS
-from bot.capabilities.registry import CAPABILITIES, CapabilityRegistry
+from bot.capabilities.registry import CapabilityRegistry
+from bot.capabilities.table import CAPABILITIES
 from bot.commands.common import (
     EXIT_DEGRADED,
     EXIT_OK,

@@ -23,7 +23,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bot.capabilities.registry import CAPABILITIES
+from bot.capabilities.table import CAPABILITIES
 from bot.health import WORKING, CapState, EndpointState
 from state.decisions import DecisionRow
 

@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from bot.binance.endpoints import ENDPOINTS
-from bot.capabilities.registry import CAPABILITIES, cause_json
+from bot.capabilities.registry import cause_json
+from bot.capabilities.table import CAPABILITIES
 from bot.health import WORKING
 from bot.pricing.guards import Budget, budget
 from state.decisions import DecisionRow

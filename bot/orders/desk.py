@@ -41,7 +41,7 @@ from bot.orders.outbox import OutboxWorker
 from bot.orders.poller import OrderPoller
 from bot.orders.reactions import new_uuid, plan_change, plan_stuck, predates
 from bot.orders.track import RANK, STATUS_NAME, record_from_row
-from bot.pricing.pollers import plan_intervals
+from bot.polling import plan_intervals
 from config.models import AppConfig
 from state.chat import ChatStore
 from state.db import Store

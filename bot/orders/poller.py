@@ -19,7 +19,7 @@ from bot.binance.models import OrderRow, OrderSummary
 from bot.binance.p2p import P2PApi
 from bot.capabilities.registry import CapabilityUnavailable
 from bot.health import EndpointState
-from bot.pricing.pollers import Poller
+from bot.polling import Poller
 
 if TYPE_CHECKING:
     from bot.orders.desk import OrderDesk

@@ -11,7 +11,8 @@ from pydantic import SecretStr
 
 from bot.binance.client import SignedClient
 from bot.binance.signing import HmacSigner
-from bot.capabilities.registry import CapabilityRegistry, ProbeConfig
+from bot.capabilities.registry import CapabilityRegistry
+from bot.capabilities.table import ProbeConfig
 from bot.clock import Clock
 from simulator.app import Simulator
 from state.db import Store

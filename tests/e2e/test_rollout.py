@@ -121,7 +121,7 @@ async def test_probe_prints_the_matrix_for_every_scenario(tmp_path) -> None:
 async def test_probe_tells_the_truth_in_the_realistic_scenario(tmp_path) -> None:
     """The real exchange's habits (-9000 wrappers, clientType, weight headers, read lag, ...)
     are not outages: every read endpoint is available, and the writes' harmless probes too."""
-    from bot.capabilities.registry import WRITE_PROBES
+    from bot.capabilities.table import WRITE_PROBES
 
     async with run_simulator("realistic", speed=0, seed=7) as sim:
         clock = ClientClock(sim.clock)
