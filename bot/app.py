@@ -1,10 +1,14 @@
-"""Bot: wires and supervises everything (client, registry, store, bus, pollers, engine)."""
+"""Bot: the one composition root. It builds every part of one merchant account (registry,
+store logs, bus, pollers, pricing engine, order desk), wires them, starts them, takes a
+new config while running (reload) and stops them. Nothing plugs itself into it: the
+commands hand it extra parts (the web server, the config reloader) through `add_part`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,14 +20,22 @@ from bot.binance.models import Ad
 from bot.binance.p2p import P2PApi
 from bot.capabilities.registry import CapabilityRegistry, CapabilityUnavailable
 from bot.clock import Clock, SystemClock
-from bot.events import CapabilityChanged, EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
-from bot.ops.retention import DecisionRetention
-from bot.orders.desk import attach_order_desk
+from bot.events import (
+    CapabilityChanged,
+    ChatTakenOver,
+    EndpointChanged,
+    EventBus,
+    MarketSnapshot,
+    OwnAdsUpdate,
+    ReferenceUpdate,
+)
+from bot.orders.desk import OrderDesk, build_channels
 from bot.polling import Poller, plan_intervals, stagger
+from bot.pricing import ads as own_ads
 from bot.pricing.engine import AdRuntime, PricingEngine, search_side, step_warning, to_own
 from bot.pricing.pollers import MarketPoller, OwnAdsPoller, ReferencePoller
+from bot.pricing.retention import DecisionRetention
 from bot.ratelimit import RateGovernor
-from bot.reload import apply_config
 from config.loader import LoadedConfig
 from config.settings import Settings
 from state.db import Store, full_message
@@ -42,9 +54,9 @@ class StartupError(Exception):
 
 @dataclass
 class Parts:
-    """Extra long-running parts (the order desk, the web server) plugged into the bot."""
+    """Extra long-running parts a command adds (the web server, the reloader): run and close."""
 
-    tasks: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    tasks: list[Callable[[], Coroutine[Any, Any, Any]]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
 
@@ -85,7 +97,14 @@ class Bot:
         self.first_decision = asyncio.Event()
         self._markets: dict[tuple[str, str, str], MarketPoller] = {}
         self._tg: asyncio.TaskGroup | None = None
-        self.desk: Any = None
+        self.desk = OrderDesk(
+            api=self.api, registry=self.registry, bus=self.bus, clock=self.clock, store=store,
+            app=self.cfg, channels=build_channels(self.cfg, settings or Settings()),
+            banned_until=lambda: self.client.banned_until,
+            dry_run=lambda: self.cfg.bot.dry_run)  # the one flag, as a reload leaves it
+        self.desk.poller.governor = self.governor
+        self.engine.open_orders = self.desk.open_count  # the exchange hides ads with too many
+        self.engine.alerts.append(self.desk.notes.notify)
         self._workers: list[asyncio.Task[Any]] = []  # cancelled first at stop (pollers, parts)
         self.own_seen: tuple[Ad, ...] = ()  # the latest read of own ads (a reload resolves from it)
         self._missing: tuple[str, ...] = ()  # configured ads last said to be not found
@@ -121,12 +140,32 @@ class Bot:
             raise StartupError("; ".join(problems))
         # an ad's market is searched once the ad is found among your ads (_resolve), not before
         self._reference_pollers()
-        plan_intervals(self.pollers, self.cfg.bot.weight_budget)
-        self.desk = attach_order_desk(self)
-        self.engine.open_orders = self.desk.open_count  # the exchange hides ads with too many
-        notes = getattr(self.desk, "notes", None)
-        if notes is not None:
-            self.engine.alerts.append(notes.notify)
+        self._start_desk()
+
+    def _start_desk(self) -> None:
+        """The order side: the desk hears chat statuses; notifications hear the registry."""
+        desk = self.desk
+        desk.started_at = self.client.now_ms() / 1000  # the exchange's time, as orders' creation
+        desk.subscribe()
+        self.bus.subscribe(CapabilityChanged, desk.notes.on_capability, name="notify-capabilities")
+        self.bus.subscribe(EndpointChanged, desk.notes.on_endpoint, name="notify-endpoints")
+        self.bus.subscribe(ChatTakenOver, desk.notes.on_chat_taken_over, name="notify-chat")
+        self._plan()
+        for run in desk.tasks():
+            self.add_part(run)
+        self.add_part(close=desk.close)
+
+    def add_part(self, run: Callable[[], Coroutine[Any, Any, Any]] | None = None,
+                 close: Callable[[], Awaitable[Any]] | None = None) -> None:
+        """A long-running part to run beside the others (until stop) and/or close at the end."""
+        if run is not None:
+            self.parts.tasks.append(run)
+        if close is not None:
+            self.parts.closers.append(close)
+
+    def _plan(self) -> None:
+        """One weight budget for every poller, the order desk's included."""
+        plan_intervals([*self.pollers, self.desk.poller], self.cfg.bot.weight_budget)
 
     def _kw(self, interval: float) -> dict[str, Any]:
         return {"registry": self.registry, "bus": self.bus, "clock": self.clock,
@@ -181,30 +220,22 @@ class Bot:
             return
         self._missing = labels
         if missing:
-            named = "; ".join(ad.label if ad.label == ad.loaded.config.selector
-                              else f"{ad.label} ({ad.loaded.config.selector})" for ad in missing)
+            named = own_ads.missing_labels(missing)
             logger.warning("not found among your {} ads: {}; each waits for the next read of your "
                            "ads (its market is not searched meanwhile)", len(self.own_seen), named)
 
     def _resolve(self, ad: AdRuntime, ads: tuple[Ad, ...]) -> None:
-        c = ad.loaded.config
-        if c.adv_no:
-            matches = [a for a in ads if a.adv_no == c.adv_no]
-        else:
-            matches = [a for a in ads if (a.asset, a.fiat_unit, (a.trade_type or "").upper())
-                       == (c.asset, c.fiat, str(c.side))]
-            online = [a for a in matches if a.adv_status in (None, 1)]
-            matches = online or matches
-            if len(matches) > 1:
-                if not ad.problem:
-                    ad.problem = (f"ad {ad.label}: {c.selector} matches {len(matches)} of your ads "
-                                  f"({', '.join(a.adv_no for a in matches)}); set adv_no in [[ads]]")
-                    logger.error("{}", ad.problem)
-                return
+        matches = own_ads.matches(ad, ads)
+        problem = own_ads.ambiguity(ad, matches)
+        if problem is not None:
+            if not ad.problem:
+                ad.problem = problem
+                logger.error("{}", ad.problem)
+            return
         if not matches:
             return  # said by _say_missing, once
         found = matches[0]
-        side = Side((found.trade_type or str(c.side)).upper())
+        side = Side((found.trade_type or str(ad.loaded.config.side)).upper())
         ad.own = to_own(found, side)
         ad.online = found.adv_status in (None, 1)
         self.registry.hints.setdefault("adv_no", found.adv_no)  # the ad write probes re-send
@@ -223,8 +254,58 @@ class Bot:
     # --- run -----------------------------------------------------------------------
 
     async def reload(self, loaded: LoadedConfig) -> list[str]:
-        """Take a new validated config without a restart; each ad keeps its runtime state."""
-        return await apply_config(self, loaded)
+        """Take a new validated config without a restart; each ad keeps its runtime state
+        (current price, rank, edit history), only what the file says changes. Returns what
+        changed, for the log."""
+        old = self.cfg
+        ads, added, removed = own_ads.merge(self.ads, loaded.ads)
+        self.loaded, self.cfg, self.ads = loaded, loaded.app, ads
+        self._configure(loaded)
+        for ad in added:  # its market is searched once it is found (_resolve)
+            if self.own_seen:
+                self._resolve(ad, self.own_seen)
+        self._reference_pollers()
+        self._intervals()
+        changes = [f"{len(ads)} ad(s)"]
+        changes += [f"added {ad.label}" for ad in added] + [f"removed {label}" for label in removed]
+        if old.bot.dry_run != loaded.app.bot.dry_run:
+            changes.append(f"dry_run {loaded.app.bot.dry_run}")
+        if old.bot.kill_switch != loaded.app.bot.kill_switch:
+            changes.append(f"kill_switch {loaded.app.bot.kill_switch}")
+        if old.web != loaded.app.web:
+            logger.warning("config reload: [web] changes take effect at the next restart")
+        return changes
+
+    def _configure(self, loaded: LoadedConfig) -> None:
+        """Hand the reloaded settings to the parts that hold them."""
+        b = loaded.app.bot
+        engine = self.engine
+        engine.ads = self.ads
+        engine.dry_run = self.registry.dry_run = b.dry_run  # no write probes in a dry run
+        engine.kill_switch = b.kill_switch
+        engine.reference_max_jump = b.reference_max_jump
+        engine.reference_interval = b.reference_interval
+        engine.settle_seconds = b.settle_seconds
+        for track in engine.tracks.values():
+            track.max_jump = b.reference_max_jump
+        self.registry.config = loaded.app.capabilities.probe_config()
+        self.retention.days = b.decisions_retention_days
+
+    def _intervals(self) -> None:
+        b = self.cfg.bot
+        for p in self.pollers:
+            if isinstance(p, MarketPoller):
+                p.interval = b.market_interval
+            elif isinstance(p, ReferencePoller):
+                p.interval = b.reference_interval
+                if p.pay_type != b.reference_pay_type:  # a reload: the filter is tried afresh
+                    p.pay_type, p.unfiltered_until = b.reference_pay_type, 0
+            elif isinstance(p, OwnAdsPoller):
+                p.interval = b.my_ads_interval
+        self.governor.budget = b.weight_budget
+        self.client.max_response_bytes = b.max_response_bytes
+        self.client.max_in_flight = b.max_in_flight
+        self._plan()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set; then let in-flight work finish (bounded) and close."""
@@ -254,8 +335,7 @@ class Bot:
     def _first_ticks(self) -> list[Poller]:
         """Every poller in the order of its first tick: markets (the first decision waits for
         them), references, orders, then own ads (read once already by start)."""
-        desk_poller = getattr(self.desk, "poller", None)
-        pollers = [*self.pollers, *([desk_poller] if isinstance(desk_poller, Poller) else [])]
+        pollers = [*self.pollers, self.desk.poller]
         rank = {MarketPoller: 0, ReferencePoller: 1, OwnAdsPoller: 3}
         return sorted(pollers, key=lambda p: rank.get(type(p), 2))
 
@@ -286,10 +366,8 @@ class Bot:
         if full:
             logger.error("{}. Pricing goes on; decisions, orders and chat are not stored until "
                          "there is room", full_message(self.store.path))
-            alert = getattr(self.desk, "notes", None)
-            if alert is not None:
-                self._alerts.append(asyncio.ensure_future(alert.alert_now(
-                    "disk_full", f"Disk full: {full_message(self.store.path)}")))
+            self._alerts.append(asyncio.ensure_future(self.desk.notes.alert_now(
+                "disk_full", f"Disk full: {full_message(self.store.path)}")))
         else:
             logger.warning("the store {} is writable again", self.store.path)
 

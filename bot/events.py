@@ -16,6 +16,7 @@ from typing import Any
 
 from loguru import logger
 
+from bot.binance.models import OrderRow, OrderSummary
 from bot.health import CapState, EndpointState
 
 
@@ -121,6 +122,16 @@ class EventBus:
         for sub in self._subs:
             if isinstance(event, sub.types):
                 sub.offer(event)
+
+    async def dispatch(self, event: Any) -> None:
+        """Hand an event to every subscriber of its type and wait until each has handled it,
+        in the caller's task. For a producer that must not run ahead of its consumers: an
+        order read is stored before the next read (queued reads lost to a crash would be
+        orders never seen, since the next start reads only the recent ones)."""
+        self.published += 1
+        for sub in self._subs:
+            if isinstance(event, sub.types):
+                await self.deliver(sub, event)
 
     async def run(self) -> None:
         """Run every subscriber until cancelled."""
@@ -250,6 +261,31 @@ class ChatMessageReceived:
     message: Any  # bot.binance.models.ChatMessage
     via: str  # websocket | rest
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersListed:
+    """One read of the order list: the open orders (all of them when `complete_open`) and
+    the most recent ones. The desk stores what changed and queues the reactions."""
+
+    rows: tuple[OrderRow, ...]
+    complete_open: bool
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCountsRead:
+    """Only the order summary works: counts, not orders (the desk alerts on them)."""
+
+    summary: OrderSummary
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSourceChanged:
+    """Orders are now followed on another source (summary+list, list, summary)."""
+
+    source: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -310,7 +311,8 @@ def _check_field(field: str, spec: str, conversion: str | None) -> None:
     _check_spec_size(field, spec)
     value = TEMPLATE_SAMPLE[field]
     if conversion is not None:
-        value = {"r": repr, "s": str, "a": ascii}[conversion](value)
+        convert: dict[str, Callable[[object], str]] = {"r": repr, "s": str, "a": ascii}
+        value = convert[conversion](value)
     try:
         format(value, spec)
     except (ValueError, TypeError) as exc:

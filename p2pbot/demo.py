@@ -89,14 +89,14 @@ async def _session(args: argparse.Namespace, loaded, sim: Simulator,  # type: ig
     with tempfile.TemporaryDirectory() as tmp:
         store = await Store.open(Path(tmp) / "demo.db")
         client = SignedClient(sim.base_url, api_key=SecretStr(sim.api_key),
-                              signer=HmacSigner(SecretStr(sim.api_secret)), clock=clock)
+                              signer=HmacSigner(SecretStr(sim.api_secret or "")), clock=clock)
         try:
             # no environment: a demo never reaches the merchant's Telegram or webhook
             bot = Bot(loaded, client, store, clock=clock, settings=Settings.model_construct())
             web = attach_web(bot, port=args.web_port) if loaded.app.web.enabled else None
             await bot.start()
             if web is not None:
-                bot.parts.tasks.append(lambda: _announce(web))
+                bot.add_part(lambda: _announce(web))
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(bot.run(stop))
                 if view:  # off a terminal: log lines only, no screens among them

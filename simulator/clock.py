@@ -120,7 +120,31 @@ class VirtualClock:
                 fut.set_result(None)
 
 
-class ScaledClock:
+class SimTime:
+    """The bot's Clock reading the simulator's time (wall and monotonic alike); how a sleep
+    passes is each subclass's: scaled real time, a stepped wait, or moving the clock."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+
+    def time(self) -> float:
+        """Simulated epoch seconds."""
+        return self.clock.now()
+
+    def monotonic(self) -> float:
+        """Simulated seconds (never go back)."""
+        return self.clock.now()
+
+
+class AdvancingClock(SimTime):
+    """Sleeping moves the simulator's clock at once: for tests where nothing else waits."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Advance the virtual clock instead of waiting."""
+        self.clock.advance(max(0.0, seconds))
+
+
+class ScaledClock(SimTime):
     """The bot's Clock on a running simulator: its time, and sleeps shortened by the speed.
 
     With it the whole bot lives in simulated time (intervals, backoff, rate-limit
@@ -130,22 +154,14 @@ class ScaledClock:
     def __init__(self, clock: VirtualClock) -> None:
         if clock.speed <= 0:
             raise ValueError("ScaledClock needs a running simulator clock (speed > 0)")
-        self.clock = clock
-
-    def time(self) -> float:
-        """Simulated epoch seconds."""
-        return self.clock.now()
-
-    def monotonic(self) -> float:
-        """Simulated seconds."""
-        return self.clock.now()
+        super().__init__(clock)
 
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds` of simulated time."""
         await asyncio.sleep(max(0.0, seconds) / self.clock.speed)
 
 
-class SteppedClock:
+class SteppedClock(SimTime):
     """The bot's Clock on a stepped simulator clock: its time, and sleeps that wake only
     when the test advances the simulator (see VirtualClock)."""
 
@@ -153,15 +169,7 @@ class SteppedClock:
         if not clock.virtual:
             raise ValueError("SteppedClock needs a stepped simulator clock "
                              "(run_simulator(..., stepped=True))")
-        self.clock = clock
-
-    def time(self) -> float:
-        """Simulated epoch seconds."""
-        return self.clock.now()
-
-    def monotonic(self) -> float:
-        """Simulated seconds."""
-        return self.clock.now()
+        super().__init__(clock)
 
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds` of simulated time."""

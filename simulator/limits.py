@@ -168,7 +168,7 @@ class Limiter:
         offender.bans += 1
         offender.banned_until_ms = now_ms + seconds * 1000
         offender.wait_until_ms = 0
-        return seconds
+        return int(seconds)
 
     def note_rate_limited(self, ip: str, now_ms: int, until_ms: int, conn: str = "") -> None:
         """A 429 sent for another reason (a fault) on `conn`: sending before `until_ms`

@@ -310,7 +310,7 @@ class RealismSpec(Strict):
     # --- read-your-write lag (§11.1) ---
     read_lag_seconds: float = Field(default=0.0, ge=0, le=600)
     read_lag_endpoints: list[Literal["search", "ad_detail", "my_ads"]] = Field(
-        default_factory=lambda: ["search"])
+        default_factory=lambda: ["search"])  # type: ignore[arg-type]  # a Literal list
     # --- -9000 wraps the real code (§11.2); quantity state (§11.3) ---
     wrap_business_errors: bool = False
     wrap_http: Literal[200, 400] = 200

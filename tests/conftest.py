@@ -23,7 +23,7 @@ from yarl import URL
 
 from bot.binance.endpoints import ENDPOINTS
 from simulator.app import Simulator, WorldFactory, run_simulator
-from simulator.clock import VirtualClock
+from simulator.clock import AdvancingClock, VirtualClock
 from simulator.errors import SimError, missing
 from simulator.scenario import generate_credential
 
@@ -123,23 +123,7 @@ async def fake_sim() -> AsyncIterator[Simulator]:
         yield running
 
 
-class ClientClock:
-    """The bot client's Clock protocol on the simulator's virtual clock (sleeping moves it)."""
-
-    def __init__(self, clock: VirtualClock) -> None:
-        self.clock = clock
-
-    def time(self) -> float:
-        """Simulated epoch seconds."""
-        return self.clock.now()
-
-    def monotonic(self) -> float:
-        """Simulated seconds (never go back)."""
-        return self.clock.now()
-
-    async def sleep(self, seconds: float) -> None:
-        """Advance the virtual clock instead of waiting."""
-        self.clock.advance(max(0.0, seconds))
+ClientClock = AdvancingClock  # the bot client's Clock on the simulator's virtual clock
 
 
 @dataclass

@@ -20,8 +20,8 @@ from bot.binance.p2p import P2PApi
 from bot.capabilities.registry import CapabilityRegistry
 from bot.events import MarketSnapshot
 from bot.ops import status_api as status
-from bot.ops.retention import INTERVAL, PAUSE, DecisionRetention, next_delay
 from bot.pricing.engine import AdRuntime, PricingEngine
+from bot.pricing.retention import INTERVAL, PAUSE, DecisionRetention, next_delay
 from config.loader import load_config
 from p2pbot.cli import main
 from state.db import Store

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.binance import errors as E
-from bot.binance.errors import check_response, classify, is_retryable
+from bot.binance.errors import check_response, classify
 
 
 def gw(code: int, msg: str) -> str:
@@ -181,16 +181,50 @@ def test_retry_after_header(value: str, expected: float | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("cls", "retryable"),
+    ("cls", "reaction"),
     [
-        (E.RateLimited, True), (E.IpBanned, True), (E.ClockSkew, True), (E.ExchangeUnavailable, True),
-        (E.IllegalParameter, True), (E.EndpointUnregistered, False), (E.PermissionDenied, False),
-        (E.BadSignature, False), (E.RegionRestricted, False), (E.Forbidden, False),
-        (E.BadParameter, False), (E.BusinessError, False), (E.BadResponse, False),
+        (E.RateLimited, "failing"), (E.IpBanned, "failing"), (E.ClockSkew, "failing"),
+        (E.ExchangeUnavailable, "failing"), (E.IllegalParameter, "failing"),
+        (E.WrappedTransient, "failing"), (E.EndpointUnregistered, "unregistered"),
+        (E.PermissionDenied, "refused"), (E.BadSignature, "refused"),
+        (E.RegionRestricted, "refused"), (E.Forbidden, "refused"), (E.NotAuthorized, "refused"),
+        (E.RequestRejected, "failing"), (E.BadParameter, "failing"), (E.ClientBug, "failing"),
+        (E.BusinessError, "available"), (E.AdNotFound, "available"),
+        (E.QuantityConflict, "available"), (E.BadResponse, "failing"),
+        (E.ShapeChanged, "failing"), (E.TooLarge, "failing"), (E.BogusResponse, "bogus"),
     ],
 )
-def test_is_retryable(cls: type[E.BinanceError], retryable: bool) -> None:
-    assert is_retryable(cls("x")) is retryable
+def test_each_error_class_carries_its_reaction(cls: type[E.BinanceError], reaction: str) -> None:
+    from bot.capabilities.registry import outcome_of
+
+    assert cls.reaction == reaction
+    assert outcome_of(cls("x")) == reaction  # the registry applies the class's reaction
+
+
+def _error_classes() -> list[type[E.BinanceError]]:
+    found, todo = [], [E.BinanceError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def test_every_error_class_has_a_reaction_the_registry_knows() -> None:
+    from bot.health import EndpointState
+
+    classes = _error_classes()
+    assert len(classes) > 20
+    for cls in classes:
+        assert isinstance(cls.reaction, EndpointState), cls
+        assert cls.__doc__, f"{cls.__name__} says nothing of what the bot does"
+
+
+def test_an_empty_answer_from_an_endpoint_that_answered_before_is_passing_trouble() -> None:
+    from bot.capabilities.registry import outcome_of
+
+    assert outcome_of(E.BogusResponse("x"), answered=False) == "bogus"
+    assert outcome_of(E.BogusResponse("x"), answered=True) == "failing"
 
 
 def test_exception_keeps_what_the_exchange_said_across_pickling() -> None:
@@ -256,8 +290,9 @@ def test_minus_9000_is_decoded_and_reacted_to_by_its_inner_code(
 
 def test_an_undecodable_minus_9000_is_transient_and_retried() -> None:
     exc = classify(200, gw(-9000, "system busy"), endpoint="update_ad")
-    assert is_retryable(exc)
-    assert not is_retryable(classify(200, gw(-9000, "187049 field"), endpoint="update_ad"))
+    assert isinstance(exc, E.Transient) and exc.reaction == "failing"
+    known = classify(200, gw(-9000, "187049 field"), endpoint="update_ad")
+    assert not isinstance(known, E.Transient) and known.reaction == "available"
 
 
 @pytest.mark.parametrize("code", [187049, 187040, 187031])
@@ -273,7 +308,7 @@ def test_minus_31002_on_the_chat_credential_is_a_client_bug_not_unregistered() -
     assert type(exc) is E.ClientBug and exc.code == -31002
     assert "clientType" in str(exc) and "bug" in str(exc)
     assert outcome_of(exc) is not EndpointState.UNREGISTERED
-    assert not is_retryable(exc)
+    assert not isinstance(exc, E.Transient)
     # on order detail it stays the intermittent one, retried with the other parameter name
     other = classify(400, gw(-31002, "illegal parameter"), endpoint="order_detail")
     assert type(other) is E.IllegalParameter

@@ -49,7 +49,6 @@ class Endpoint:
     write: bool = False  # changes state on the exchange: a timeout is an unknown outcome
     query_params: tuple[str, ...] = ()  # JSON-body endpoints that take some params in the query
     summary: str = ""
-    capability: str | None = None  # the feature of the bot that needs it (bot.capabilities.registry)
 
     def __post_init__(self) -> None:
         check_official(self.path)
@@ -58,31 +57,31 @@ class Endpoint:
 C2C = "/sapi/v1/c2c"
 
 _TABLE: tuple[Endpoint, ...] = (
-    Endpoint("search", "POST", f"{C2C}/ads/search", Style.JSON, summary="competitor ads of a market", capability="market"),
+    Endpoint("search", "POST", f"{C2C}/ads/search", Style.JSON, summary="competitor ads of a market"),
     Endpoint("reference_price", "POST", f"{C2C}/ads/getReferencePrice", Style.JSON,
-             summary="Binance's reference price", capability="reference_price"),
+             summary="Binance's reference price"),
     Endpoint("categories", "GET", f"{C2C}/ads/getAvailableAdsCategory", Style.QUERY,
-             summary="ad categories open to the account", capability="categories"),
+             summary="ad categories open to the account"),
     Endpoint("my_ads", "POST", f"{C2C}/ads/listWithPagination", Style.JSON,
-             summary="the merchant's own ads", capability="my_ads"),
+             summary="the merchant's own ads"),
     Endpoint("ad_detail", "POST", f"{C2C}/ads/getDetailByNo", Style.QUERY,  # adsNo, empty body
-             summary="one own ad, read back", capability="repricing"),
+             summary="one own ad, read back"),
     Endpoint("update_ad", "POST", f"{C2C}/ads/update", Style.JSON, write=True,
-             summary="change an ad's price", capability="repricing"),
+             summary="change an ad's price"),
     Endpoint("update_ad_status", "POST", f"{C2C}/ads/updateStatus", Style.JSON, write=True,
              summary="put ads online / offline"),
     Endpoint("order_summary", "GET", f"{C2C}/orderMatch/getUserOrderSummary", Style.QUERY,
-             summary="counts of open orders", capability="orders"),
+             summary="counts of open orders"),
     Endpoint("list_orders", "POST", f"{C2C}/orderMatch/listOrders", Style.JSON,
-             summary="the merchant's orders", capability="orders"),
+             summary="the merchant's orders"),
     Endpoint("order_detail", "POST", f"{C2C}/orderMatch/getUserOrderDetail", Style.JSON,
-             summary="one order in full", capability="orders"),
+             summary="one order in full"),
     Endpoint("order_history", "GET", f"{C2C}/orderMatch/listUserOrderHistory", Style.QUERY,
              summary="finished orders (documented endpoint)"),
     Endpoint("chat_credential", "GET", f"{C2C}/chat/retrieveChatCredential", Style.QUERY,
-             summary="chat websocket credential", capability="chat"),
+             summary="chat websocket credential"),
     Endpoint("chat_messages", "GET", f"{C2C}/chat/retrieveChatMessagesWithPagination",
-             Style.QUERY, summary="chat history of an order", capability="chat"),
+             Style.QUERY, summary="chat history of an order"),
     Endpoint("get_ads", "GET", f"{C2C}/ads/getAds", Style.QUERY,
              summary="not a real endpoint: answers an empty 200"),
     Endpoint("server_time", "GET", "/api/v3/time", Style.QUERY, signed=False, envelope=False,

@@ -1,7 +1,11 @@
 """The exchange's errors as one exception tree: the tree is the bot's reaction table.
 
 `check_response(endpoint, status, body)` is the one place that turns an HTTP
-reply into data or a typed error. Each class's docstring says what the bot does.
+reply into data or a typed error. Each class carries its reaction as data: `reaction`,
+the state the error puts its endpoint in, which the capability registry applies
+(blocked states are not sent again until a probe succeeds; failing endpoints are
+tried on the next tick and re-probed on backoff). There is no second table: the
+registry reads this attribute, and tests/test_errors.py checks every class has one.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from bot.health import EndpointState
+
 SUCCESS_CODE = "000000"
 
 
@@ -19,6 +25,7 @@ class BinanceError(Exception):
     """Anything the exchange (or the way to it) answered that is not success."""
 
     advice: ClassVar[str] = "the exchange refused the request"
+    reaction: ClassVar[EndpointState] = EndpointState.FAILING  # what it makes of its endpoint
 
     def __init__(
         self,
@@ -120,6 +127,7 @@ class WrappedTransient(Transient):
 class EndpointUnregistered(BinanceError):
     """-2008: the endpoint is not enabled for this key; its features park until a probe succeeds."""
 
+    reaction = EndpointState.UNREGISTERED
     advice = (
         "this endpoint is not enabled for this API key yet (Binance enables P2P endpoints "
         "per key); the bot keeps everything else running and re-tests it"
@@ -132,6 +140,7 @@ class EndpointUnregistered(BinanceError):
 class Refused(BinanceError):
     """A person must act: the endpoint is marked refused and not retried in a loop."""
 
+    reaction = EndpointState.REFUSED
     advice = "the exchange refused the request; a person must act"
 
 
@@ -168,24 +177,28 @@ class Forbidden(Refused):
     advice = "the exchange's web firewall refused the request (HTTP 403)"
 
 
-# --- a bug: log, do not retry ------------------------------------------------------
+# --- a bug: logged; the endpoint is failing, tried again on the next tick -----------
 
 
 class RequestRejected(BinanceError):
-    """The request itself was wrong: logged as a bug, not retried."""
+    """The request itself was wrong: logged as a bug. The endpoint is marked failing, so the
+    next tick tries again and a probe re-tests it on backoff (a request the bot builds
+    differently next time, a fresh ad, a new price, may well pass)."""
 
     advice = "the exchange rejected the request as malformed (a bug in the bot)"
 
 
 class BadParameter(RequestRejected):
-    """-1100..-1199: a missing or malformed parameter."""
+    """-1100..-1199: a missing or malformed parameter (failing, as RequestRejected)."""
 
     advice = "a parameter was missing or malformed (a bug in the bot)"
 
 
 class BusinessError(RequestRejected):
-    """A positive business code from the C2C service."""
+    """A positive business code from the C2C service: the endpoint works (available), the
+    operation was refused; the caller decides (not retried by the registry)."""
 
+    reaction = EndpointState.AVAILABLE
     advice = "the exchange refused the operation"
 
 
@@ -265,8 +278,10 @@ class TooLarge(BadResponse):
 
 
 class BogusResponse(BadResponse):
-    """HTTP 200 with an empty or non-envelope body: the exchange answers unknown paths that way."""
+    """HTTP 200 with an empty or non-envelope body: the exchange answers unknown paths that way
+    (bogus; from an endpoint that answered properly before, passing trouble: failing)."""
 
+    reaction = EndpointState.BOGUS
     advice = "the exchange answered with an empty or non-standard body: this endpoint does not really exist here"
 
 
@@ -488,8 +503,3 @@ def _snippet(body: bytes | str | None) -> str:
         return ""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     return " ".join(text.split())[:120]
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """True when the same request may succeed later without a person acting."""
-    return isinstance(exc, Transient)

@@ -28,11 +28,7 @@ from bot.binance.client import Response, SignedClient, describe_duration, descri
 from bot.binance.endpoints import ENDPOINTS
 from bot.binance.errors import (
     BinanceError,
-    BogusResponse,
-    BusinessError,
-    EndpointUnregistered,
     IpBanned,
-    Refused,
 )
 from bot.binance.p2p import read
 from bot.capabilities.table import CAPABILITIES, PROBES, WRITE_PROBES, CapabilitySpec, ProbeConfig
@@ -115,17 +111,12 @@ class CapabilityUnavailable(Exception):
 
 
 def outcome_of(exc: BinanceError, answered: bool = False) -> EndpointState:
-    """The endpoint state an error means. An empty 200 is `bogus` (not a real path) only from an
-    endpoint that never answered properly; from one that did, it is passing trouble."""
-    if isinstance(exc, EndpointUnregistered):
-        return EndpointState.UNREGISTERED
-    if isinstance(exc, Refused):
-        return EndpointState.REFUSED
-    if isinstance(exc, BogusResponse) and not answered:
-        return EndpointState.BOGUS
-    if isinstance(exc, BusinessError):
-        return EndpointState.AVAILABLE  # the endpoint works; the operation was refused
-    return EndpointState.FAILING
+    """The endpoint state an error means: its class's `reaction`. An empty 200 is `bogus` (not
+    a real path) only from an endpoint that never answered properly; from one that did, it is
+    passing trouble."""
+    if exc.reaction is EndpointState.BOGUS and answered:
+        return EndpointState.FAILING
+    return exc.reaction
 
 
 class CapabilityRegistry:

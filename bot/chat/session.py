@@ -117,14 +117,15 @@ class ChatSession:
 
     def __init__(self, api: P2PApi, registry: CapabilityRegistry, bus: EventBus, clock: Clock,
                  store: ChatStore, *, timings: ChatTimings | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, orders_to_read: OrdersToRead = _nothing,
+                 on_history: Callable[[], Awaitable[Any]] = _nothing) -> None:
         self.api, self.registry, self.bus, self.clock, self.store = api, registry, bus, clock, store
         self.timings = timings or ChatTimings()
         self.rng = rng or random.Random()
         self.protocol = ChatProtocol()
         self.ready = asyncio.Event()
-        self.orders_to_read: OrdersToRead = _nothing
-        self.on_history: Callable[[], Awaitable[Any]] = _nothing
+        self.orders_to_read = orders_to_read  # the desk's: orders whose chat may hold news
+        self.on_history = on_history  # after a history read: the desk reconciles its sends
         self.connects = 0
         self.failures = 0
         self.mode = "starting"

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,7 @@ USUAL_TICK = Decimal("0.01")
 """The price tick of most fiats (2 decimals); an ad's own tick is known only from the exchange."""
 
 
-def step_warnings(ads: list[LoadedAd]) -> list[str]:
+def step_warnings(ads: Sequence[LoadedAd]) -> list[str]:
     """A strategy `step` with more decimals than the usual fiat tick: the bot cannot move by it.
 
     check-config sends nothing, so the ad's real tick (its price scale) is unknown here;

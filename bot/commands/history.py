@@ -128,43 +128,54 @@ def _decision_json(d: DecisionRow) -> dict[str, object]:
             "guards": list(d.guards)}
 
 
+Column = tuple[str, str]  # (title, format spec for the title and every cell: "<14", ">10", "")
+
+
+def table(columns: list[Column], rows: list[list[str]]) -> str:
+    """Fixed-width text columns, the last one free; every table of `history` is one."""
+    def line(cells: list[str]) -> str:
+        return "  ".join(f"{c:{spec}}" for c, (_, spec) in zip(cells, columns, strict=True)).rstrip()
+    return "\n".join([line([title for title, _ in columns]), *(line(r) for r in rows)])
+
+
+STAMP: Column = ("time (UTC)", "<19")
+
+
 def render_decisions(rows: list[DecisionRow]) -> str:
     """Every decision, holds included, oldest first; a repeated one shows its count and span."""
     if not rows:
         return "no decisions recorded"
-    lines = [f"{'time (UTC)':<19}  {'ad':<14} {'price':>10} {'target':>10}  {'result':<8} "
-             f"{'repeats':>7}  reason"]
-    for d in rows:
-        target = "" if d.target is None else str(d.target)
-        span = f" (until {_stamp(d.at)})" if d.repeats > 1 else ""
-        lines.append(f"{_stamp(d.since)}  {d.ad[:14]:<14} {d.price_before!s:>10} {target:>10}  "
-                     f"{d.result:<8} {'x' + str(d.repeats):>7}  {d.reason[:80]}{span}")
-    return "\n".join(lines)
+    return table(
+        [STAMP, ("ad", "<14"), ("price", ">10"), ("target", ">10"), ("result", "<8"),
+         ("repeats", ">7"), ("reason", "")],
+        [[_stamp(d.since), d.ad[:14], str(d.price_before), _opt(d.target), d.result,
+          f"x{d.repeats}", d.reason[:80] + (f" (until {_stamp(d.at)})" if d.repeats > 1 else "")]
+         for d in rows])
 
 
 def render_prices(rows: list[DecisionRow]) -> str:
     """Price updates sent (applied, refused or of unknown outcome) or not (dry_run), oldest first."""
     if not rows:
         return "no price updates recorded"
-    lines = [f"{'time (UTC)':<19}  {'ad':<14} {'from':>10} {'to':>10}  {'result':<8} reason"]
-    for p in rows:
-        target = "" if p.target is None else str(p.target)
-        lines.append(f"{_stamp(p.at)}  {p.ad[:14]:<14} {p.price_before!s:>10} {target:>10}  "
-                     f"{p.result:<8} {p.reason[:80]}")
-    return "\n".join(lines)
+    return table(
+        [STAMP, ("ad", "<14"), ("from", ">10"), ("to", ">10"), ("result", "<8"), ("reason", "")],
+        [[_stamp(p.at), p.ad[:14], str(p.price_before), _opt(p.target), p.result, p.reason[:80]]
+         for p in rows])
 
 
 def render_orders(rows: list[TransitionRow]) -> str:
     """Order status changes, oldest first; inferred ones (across a gap) are marked."""
     if not rows:
         return "no order events recorded"
-    lines = [f"{'time (UTC)':<19}  {'order':<20} {'from':<20} {'to':<20} source"]
-    for t in rows:
-        old = "-" if t.old is None else STATUS_NAME.get(t.old, str(t.old))
-        new = STATUS_NAME.get(t.new, str(t.new))
-        mark = " (inferred)" if t.inferred else ""
-        lines.append(f"{_stamp(t.at)}  {t.order_number:<20} {old:<20} {new:<20} {t.source}{mark}")
-    return "\n".join(lines)
+    return table(
+        [STAMP, ("order", "<20"), ("from", "<20"), ("to", "<20"), ("source", "")],
+        [[_stamp(t.at), t.order_number, "-" if t.old is None else STATUS_NAME.get(t.old, str(t.old)),
+          STATUS_NAME.get(t.new, str(t.new)), t.source + (" (inferred)" if t.inferred else "")]
+         for t in rows])
+
+
+def _opt(value: object | None) -> str:
+    return "" if value is None else str(value)
 
 
 def _stamp(at: float) -> str:
@@ -190,10 +201,9 @@ def render(rows: list[Transition]) -> str:
     """Transitions, then outages, as text."""
     if not rows:
         return "no endpoint transitions recorded"
-    lines = [f"{'time (UTC)':<19}  {'endpoint':<17} {'from':<12} {'to':<12} {'code':>6}  message"]
-    for t in rows:
-        code = "" if t.code is None else str(t.code)
-        lines.append(f"{_stamp(t.at)}  {t.endpoint:<17} {t.old:<12} {t.new:<12} {code:>6}  {t.message}")
+    lines = [table(
+        [STAMP, ("endpoint", "<17"), ("from", "<12"), ("to", "<12"), ("code", ">6"), ("message", "")],
+        [[_stamp(t.at), t.endpoint, t.old, t.new, _opt(t.code), t.message] for t in rows])]
     lines += ["", "outages (not available):"]
     for p in outages(rows):
         start = float(p["start"])  # type: ignore[arg-type]

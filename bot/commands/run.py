@@ -121,8 +121,9 @@ async def _main(args: argparse.Namespace, settings: Settings, creds: Credentials
         except StartupError as exc:
             logger.error("cannot start: {}", exc)
             return EXIT_CONFIG
-        bot.parts.tasks += [lambda: reloader(bot, hup, lambda: load(path, args.dry_run)),
-                            lambda: report_first_decision(bot, began), sdnotify.watchdog]
+        bot.add_part(lambda: reloader(bot, hup, lambda: load(path, args.dry_run)))
+        bot.add_part(lambda: report_first_decision(bot, began))
+        bot.add_part(sdnotify.watchdog)
         logger.info("running {} ad(s){}; Ctrl-C or SIGTERM stops, SIGHUP reloads {}",
                     len(bot.ads), " (dry run)" if loaded.app.bot.dry_run else "", path)
         sdnotify.ready(status_line(bot))

@@ -24,14 +24,16 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from bot.capabilities.table import CAPABILITIES
+from bot.events import ChatMessageReceived, OrderChanged
 from bot.health import WORKING, CapState, EndpointState
+from bot.orders.track import STATUS_NAME
 from state.decisions import DecisionRow
 
 if TYPE_CHECKING:
     from bot.app import Bot
     from bot.pricing.engine import AdRuntime
 
-disable_created_metrics()  # no *_created series: they double the scrape for no use here
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they double the scrape for no use here
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ORDER_STATUS = {1: "trading", 2: "paid", 3: "appeal", 4: "completed", 6: "cancelled",
@@ -117,6 +119,12 @@ class BotMetrics:
         self.lag_hist = Histogram("p2pbot_event_loop_lag_seconds",
                                   "How late the event loop woke a sleeper", registry=r,
                                   buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5))
+        self.order_moves = Counter("p2pbot_order_transitions",
+                                   "Order status changes stored, by the new status",
+                                   ["status"], registry=r)
+        self.chat_in = Counter("p2pbot_chat_messages_received",
+                               "Counterparty chat messages, by how they arrived (websocket, rest)",
+                               ["via"], registry=r)
         Gauge("p2pbot_start_time_seconds", "When the bot started (epoch seconds)",
               registry=r).set_function(lambda: bot.started_at or 0.0)
         r.register(_StateCollector(self))
@@ -125,6 +133,16 @@ class BotMetrics:
         """Subscribe to the registry's and the engine's observers (before the bot starts)."""
         self.bot.registry.observers.append(self.on_request)
         self.bot.engine.observers.append(self.on_decision)
+        self.bot.bus.subscribe(OrderChanged, self.on_order_changed, name="metrics-orders")
+        self.bot.bus.subscribe(ChatMessageReceived, self.on_chat_message, name="metrics-chat")
+
+    async def on_order_changed(self, ev: OrderChanged) -> None:
+        """An order moved (published by the desk)."""
+        self.order_moves.labels(STATUS_NAME.get(ev.new, str(ev.new))).inc()
+
+    async def on_chat_message(self, ev: ChatMessageReceived) -> None:
+        """A counterparty message (published by the chat session)."""
+        self.chat_in.labels(ev.via).inc()
 
     def attach_desk(self) -> bool:
         """Subscribe to the desk's observers when it has them (the desk is made in Bot.start)."""
@@ -201,8 +219,8 @@ class _StateCollector(Collector):
         essential = set(bot.cfg.capabilities.essential)
         for name in CAPABILITIES:
             status = bot.registry.status(name)
-            for state in CapState:
-                cap.add_metric([name, state.value], 1.0 if status.state is state else 0.0)
+            for cap_state in CapState:
+                cap.add_metric([name, cap_state.value], 1.0 if status.state is cap_state else 0.0)
             up.add_metric([name, str(name in essential).lower()],
                           1.0 if status.state in WORKING else 0.0)
         yield cap

@@ -309,8 +309,7 @@ def attach_web(bot: Bot, settings: Settings | None = None, *, host: str | None =
     web_cfg = bot.cfg.web
     server = WebServer(bot, host=host or web_cfg.host, port=web_cfg.port if port is None else port,
                        token=_token(settings))
-    bot.parts.tasks.append(server.serve)
-    bot.parts.closers.append(server.close)
+    bot.add_part(server.serve, server.close)
     return server
 
 

@@ -16,7 +16,7 @@ and only what happens to them afterwards is reacted to (bot.orders.reactions).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +29,11 @@ from bot.capabilities.registry import CapabilityRegistry, CapabilityUnavailable
 from bot.chat.session import ChatSession, ChatTimings
 from bot.clock import Clock
 from bot.events import (
-    CapabilityChanged,
-    ChatTakenOver,
-    EndpointChanged,
     EventBus,
     OrderChanged,
+    OrderCountsRead,
+    OrdersListed,
+    OrderSourceChanged,
     OrderStatusHeard,
 )
 from bot.notify import TELEGRAM_API, Notifications, Notifier, TelegramNotifier, WebhookNotifier
@@ -41,7 +41,6 @@ from bot.orders.outbox import OutboxWorker
 from bot.orders.poller import OrderPoller
 from bot.orders.reactions import new_uuid, plan_change, plan_stuck, predates
 from bot.orders.track import RANK, STATUS_NAME, record_from_row
-from bot.polling import plan_intervals
 from config.models import AppConfig
 from state.chat import ChatStore
 from state.db import Store
@@ -51,7 +50,6 @@ from state.orders import OrderRecord, OrderStore, Plan
 from state.outbox import Outbox
 
 if TYPE_CHECKING:
-    from bot.app import Bot
     from config.settings import Settings
 
 DETAILS_PER_TICK = 10  # open orders gone from the list, read one by one
@@ -95,15 +93,15 @@ class OrderDesk:
         self.notes = Notifications(list(channels), NotificationLog(store), clock,
                                    dedupe_minutes=app.notify.dedupe_minutes,
                                    max_per_hour=app.notify.max_per_hour, banned_until=banned_until)
-        self.chat = ChatSession(api, registry, bus, clock, self.chats, timings=chat_timings)
+        self.chat = ChatSession(api, registry, bus, clock, self.chats, timings=chat_timings,
+                                orders_to_read=self.orders_to_read,
+                                on_history=lambda: self.worker.reconcile_chat())
         self.worker = OutboxWorker(self.outbox, self.chat, self.notes, self.chats, clock,
                                    expiry_minutes=app.chat.outbox_expiry_minutes,
                                    orders=self.orders, dry_run=dry_run)
         self.observers = self.worker.observers  # metrics: ("greeting", latency seconds)
-        self.chat.orders_to_read = self.orders_to_read
-        self.chat.on_history = self.worker.reconcile_chat
-        self.poller = OrderPoller(self, api, registry=registry, bus=bus, clock=clock,
-                                  interval=app.bot.orders_interval)
+        self.poller = OrderPoller(api, has_open=self.has_open, registry=registry, bus=bus,
+                                  clock=clock, interval=app.bot.orders_interval)
         self.make_uuid: Callable[[], str] = new_uuid
         self.view: list[ViewRow] = []
         self._lock = asyncio.Lock()
@@ -118,7 +116,7 @@ class OrderDesk:
         self._since_read = False
         self._quiet: list[str] = []  # open orders just recorded without reactions (before the store)
 
-    def tasks(self) -> list[Callable[[], Awaitable[Any]]]:
+    def tasks(self) -> list[Callable[[], Coroutine[Any, Any, Any]]]:
         """The long-running parts: the poller, the chat session, the outbox worker."""
         return [self.poller.run, self.chat.run, self.worker.run]
 
@@ -152,6 +150,25 @@ class OrderDesk:
         if plan.items:
             self.worker.wake.set()
         return plan
+
+    def subscribe(self) -> None:
+        """The order side's flow: the poller and the chat session publish, the desk listens."""
+        self.bus.subscribe(OrdersListed, self.on_listed, name="order-desk-list")
+        self.bus.subscribe(OrderCountsRead, self.on_counts, name="order-desk-counts")
+        self.bus.subscribe(OrderSourceChanged, self.on_source, name="order-desk-source")
+        self.bus.subscribe(OrderStatusHeard, self.on_heard, name="order-desk")
+
+    async def on_listed(self, ev: OrdersListed) -> None:
+        """A read of the order list (bot.orders.poller)."""
+        await self.sync(ev.rows, complete_open=ev.complete_open)
+
+    async def on_counts(self, ev: OrderCountsRead) -> None:
+        """The order summary alone (bot.orders.poller, list unavailable)."""
+        await self.on_summary(ev.summary)
+
+    async def on_source(self, ev: OrderSourceChanged) -> None:
+        """The poller moved to another source."""
+        self.on_route(ev.source)
 
     async def sync(self, rows: Iterable[OrderRow], *, complete_open: bool = True) -> None:
         """Apply one poll: the rows seen, and detail reads for open orders no longer listed."""
@@ -357,28 +374,3 @@ def build_channels(app: AppConfig, settings: Settings | None,
         logger.warning("[notify] telegram_chat_id is set but P2PBOT_TELEGRAM_TOKEN is not: "
                        "Telegram alerts are off")
     return channels
-
-
-def attach_order_desk(bot: Bot, settings: Settings | None = None, *,
-                      telegram_base_url: str = TELEGRAM_API,
-                      chat_timings: ChatTimings | None = None) -> OrderDesk:
-    """Build the desk from the bot's parts and plug its tasks and closers into `bot.parts`."""
-    if settings is None:
-        from config.settings import Settings
-
-        settings = getattr(bot, "settings", None) or Settings()
-    app = bot.loaded.app
-    desk = OrderDesk(api=bot.api, registry=bot.registry, bus=bot.bus, clock=bot.clock,
-                     store=bot.store, app=app, channels=build_channels(app, settings, telegram_base_url),
-                     chat_timings=chat_timings, banned_until=lambda: bot.client.banned_until,
-                     dry_run=lambda: bot.cfg.bot.dry_run)  # the one flag, as a reload leaves it
-    desk.poller.governor = bot.governor
-    desk.started_at = bot.client.now_ms() / 1000  # the exchange's time, as orders' creation times
-    plan_intervals([*bot.pollers, desk.poller], app.bot.weight_budget)  # one budget for all
-    bot.bus.subscribe(OrderStatusHeard, desk.on_heard, name="order-desk")
-    bot.bus.subscribe(CapabilityChanged, desk.notes.on_capability, name="notify-capabilities")
-    bot.bus.subscribe(EndpointChanged, desk.notes.on_endpoint, name="notify-endpoints")
-    bot.bus.subscribe(ChatTakenOver, desk.notes.on_chat_taken_over, name="notify-chat")
-    bot.parts.tasks.extend(desk.tasks())
-    bot.parts.closers.append(desk.close)
-    return desk

@@ -10,7 +10,8 @@ the desk does not wait for a re-probe to follow orders again.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from loguru import logger
 
@@ -18,11 +19,9 @@ from bot.binance.errors import BinanceError
 from bot.binance.models import OrderRow, OrderSummary
 from bot.binance.p2p import P2PApi
 from bot.capabilities.registry import CapabilityUnavailable
+from bot.events import OrderCountsRead, OrdersListed, OrderSourceChanged
 from bot.health import EndpointState
 from bot.polling import Poller
-
-if TYPE_CHECKING:
-    from bot.orders.desk import OrderDesk
 
 FULL_EVERY = 4
 ROWS = 20
@@ -30,21 +29,23 @@ MAX_OPEN_PAGES = 5
 
 
 class OrderPoller(Poller):
-    """Reads the merchant's orders and hands them to the desk."""
+    """Reads the merchant's orders and publishes what it read (the desk subscribes); each read
+    is dispatched, handled before the next one (EventBus.dispatch)."""
 
     capability = "orders"
     endpoints = ("order_summary", "list_orders")
 
-    def __init__(self, desk: OrderDesk, api: P2PApi, **kw: Any) -> None:
+    def __init__(self, api: P2PApi, *, has_open: Callable[[], Awaitable[bool]], **kw: Any) -> None:
         super().__init__(**kw)
-        self.desk, self.api = desk, api
+        self.api = api
+        self.has_open = has_open  # whether the desk knows of open orders (they are read each tick)
         self._counts: tuple[int, ...] | None = None
         self._source: str | None = None
 
     async def fetch(self, source: str) -> None:
         """One poll; an unexpected error is logged, never raised (the next tick retries)."""
         if source != self._source:
-            self.desk.on_route(source)
+            await self.bus.dispatch(OrderSourceChanged(source))
             self._source = source
         try:
             await self._poll(source)
@@ -62,19 +63,20 @@ class OrderPoller(Poller):
             summary = await self.api.order_summary()
         if source == "summary":
             assert summary is not None
-            await self.desk.on_summary(summary)
+            await self.bus.dispatch(OrderCountsRead(summary, self.clock.time()))
             return
         if summary is not None and not await self._list_needed(summary):
             return
         open_rows, complete = await self._open_rows()
         recent = await self.api.list_orders(page=1, rows=ROWS)
-        await self.desk.sync([*open_rows, *recent.items], complete_open=complete)
+        await self.bus.dispatch(OrdersListed((*open_rows, *recent.items), complete,
+                                             self.clock.time()))
 
     async def _list_needed(self, summary: OrderSummary) -> bool:
         counts = (summary.trading_count, summary.buyer_payed_count, summary.in_appeal_count,
                   summary.in_process_count)
         moved, self._counts = counts != self._counts, counts
-        return moved or self.ticks % FULL_EVERY == 1 or await self.desk.has_open()
+        return moved or self.ticks % FULL_EVERY == 1 or await self.has_open()
 
     async def _open_rows(self) -> tuple[list[OrderRow], bool]:
         """The open orders, and whether that is all of them (not cut at MAX_OPEN_PAGES)."""

@@ -11,7 +11,9 @@ seconds, then forgotten: the band moves, and an old edge would hold the ad back.
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 
@@ -104,7 +106,7 @@ class BandBook:
             edge = self._edges.get((key, name))
             if edge is None:
                 continue
-            beyond = (lambda a, b: a > b) if up else (lambda a, b: a < b)
+            beyond: Callable[[Decimal, Decimal], bool] = operator.gt if up else operator.lt
             if edge.exact is not None and beyond(price, edge.exact) or \
                     edge.bad is not None and not beyond(edge.bad, price):
                 del self._edges[(key, name)]  # the band moved past what we knew

@@ -137,15 +137,16 @@ class ReferenceTrack:
         value; a jumped read the market's own prices agree with (within `max_jump`); or,
         without market prices, the same jumped level read CONFIRM_READS times in a row.
         """
-        if self.price is None or _jump(price, self.price) <= self.max_jump:
-            return self._believe(price, at)
-        if market is not None and _jump(price, market) <= self.max_jump:
-            return self._believe(price, at)
+        if self.price is None or _jump(price, self.price) <= self.max_jump \
+                or market is not None and _jump(price, market) <= self.max_jump:
+            self._believe(price, at)
+            return None
         if market is None and self.suspect is not None \
                 and _jump(price, self.suspect.price) <= self.max_jump:
             self._agreeing += 1
             if self._agreeing >= CONFIRM_READS - 1:
-                return self._believe(price, at)
+                self._believe(price, at)
+                return None
         else:
             self._agreeing = 0
         self.suspect = Suspect(price, self.price, market, _jump(price, self.price))

@@ -23,17 +23,34 @@ HOUR = 3600.0
 
 
 class GuardLimits(Protocol):
-    """The `[ads.guards]` table (config.models.Guards)."""
+    """The `[ads.guards]` table (config.models.Guards), read-only."""
 
-    floor: Decimal | None
-    ceiling: Decimal | None
-    reference_band: Decimal | None
-    min_change: Decimal
-    max_step: Decimal | None
-    max_drift_per_hour: Decimal | None
-    max_updates: int
-    update_window: float
-    min_interval: float
+    @property
+    def floor(self) -> Decimal | None: ...
+
+    @property
+    def ceiling(self) -> Decimal | None: ...
+
+    @property
+    def reference_band(self) -> Decimal | None: ...
+
+    @property
+    def min_change(self) -> Decimal: ...
+
+    @property
+    def max_step(self) -> Decimal | None: ...
+
+    @property
+    def max_drift_per_hour(self) -> Decimal | None: ...
+
+    @property
+    def max_updates(self) -> int: ...
+
+    @property
+    def update_window(self) -> float: ...
+
+    @property
+    def min_interval(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)

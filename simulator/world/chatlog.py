@@ -74,7 +74,8 @@ def parse_client_frame(text: str, accepted_form: str = "both") -> ClientText | N
     if (form == "self" and obj.get("self") is not True) or (
             form == "topic" and obj.get("topicType", "ORDER") != "ORDER"):
         raise FrameRefused("ILLEGAL_PARAM", uuid, order_no)
-    if not all(isinstance(v, str) and v for v in (uuid, order_no, content)):
+    if not (isinstance(uuid, str) and uuid and isinstance(order_no, str) and order_no
+            and isinstance(content, str) and content):
         raise FrameRefused("ILLEGAL_PARAM", uuid, order_no)
     return ClientText(uuid=uuid, order_no=order_no, content=content, form=form)
 

@@ -117,6 +117,7 @@ async def test_an_ad_hidden_for_its_open_orders_holds_and_says_why(tmp_path) -> 
             orders = [sim.world.orders.create(ad, scales, sim.clock.now_ms(), total=ad.min_amount)[0]
                       .order.order_no for _ in range(8)]
             await bot.desk.poller.fetch("list_orders")
+            await bot.bus.drain()  # the desk hears the list through the bus
             assert bot.desk.open_count(adv_no) == 8
             row = await decide(bot)
             assert row.result == "held" and row.reason.startswith(
@@ -129,6 +130,7 @@ async def test_an_ad_hidden_for_its_open_orders_holds_and_says_why(tmp_path) -> 
                 sim.world.orders.force(no, 6, sim.clock.now_ms())
             sim.advance(5)
             await bot.desk.poller.fetch("list_orders")
+            await bot.bus.drain()  # the desk hears the list through the bus
             row = await decide(bot)
             assert row.trace["rank"] is not None and bot.ads[0].hidden == ""
             assert not row.reason.startswith("hidden")
