@@ -121,6 +121,10 @@ FORBIDDEN = [
     ("bot.chat", "bot.ops"),
     ("bot.chat", "bot.app"),
     ("bot.chat", "bot.pricing"),
+    ("bot.chat", "bot.orders.desk"),
+    ("bot.chat", "bot.orders.outbox"),
+    ("bot.chat", "bot.orders.poller"),
+    ("bot.orders.poller", "bot.orders.desk"),
 ]
 
 

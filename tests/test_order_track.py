@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from bot.binance.models import OrderDetail, OrderRow
-from bot.orders.track import infer_path, record_from_row, status_of_event, tidy
+from bot.chat.protocol import status_of_event
+from bot.orders.track import infer_path, record_from_row, tidy
 from state.orders import OrderRecord, Step
 
 ORDER = "22812345678901234567"

@@ -16,11 +16,33 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.binance.models import ChatMessage
-from bot.orders.track import status_of_event
 
 NOISE = frozenset({"statistics", "risk_alert", "auto_reply", "mark", "recall", "translate"})
 INCOMING = frozenset({"text", "image", "card", "video"})
 KICK_CODES = frozenset({4001})  # close codes that mean "another session took the socket"
+
+
+# chat system events (`{"type": ...}`) and the status each one means
+SYSTEM_EVENTS: dict[str, int] = {
+    "seller_merchant_trading": 1, "buyer_merchant_trading": 1,
+    "seller_payed": 2, "buyer_payed": 2,
+    "be_appeal": 3, "submit_appeal": 3, "buyer_appeal_completed": 3,
+    "seller_completed": 4, "buyer_completed": 4, "seller_quick_completed": 4,
+    "seller_cancelled": 6, "buyer_cancelled": 6, "cancelled_by_system": 7,
+}
+_SUFFIXES = ("_with_ref", "_fiat_trade")
+
+
+def status_of_event(event: str) -> int | None:
+    """The status a chat system event means (`_with_ref`/`_fiat_trade` variants too), or None."""
+    name = event.strip().lower()
+    changed = True
+    while changed:
+        changed = False
+        for suffix in _SUFFIXES:
+            if name.endswith(suffix):
+                name, changed = name[: -len(suffix)], True
+    return SYSTEM_EVENTS.get(name)
 
 
 def is_kick(code: int | None, reason: str = "") -> bool:

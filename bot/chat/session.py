@@ -49,11 +49,12 @@ from bot.chat.protocol import (
     SystemNotice,
     direction_of,
     is_kick,
+    status_of_event,
     system_event,
 )
 from bot.clock import Clock, backoff, within
 from bot.events import ChatMessageReceived, ChatTakenOver, EventBus, OrderStatusHeard
-from bot.orders.track import RANK, status_of_event
+from bot.orders.track import RANK
 from state.chat import ChatStore, StoredMessage
 
 # the library's handshake debug lines hold the URL, and so the token: keep them quiet

@@ -25,32 +25,9 @@ REACTION_OF: dict[int, str] = {1: "new", 2: "buyer_paid", 3: "appeal", 4: "compl
 STATUS_NAME: dict[int, str] = {1: "trading", 2: "paid", 3: "appeal", 4: "completed",
                                6: "cancelled", 7: "cancelled (timeout)"}
 
-# chat system events (`{"type": ...}`) and the status each one means
-SYSTEM_EVENTS: dict[str, int] = {
-    "seller_merchant_trading": 1, "buyer_merchant_trading": 1,
-    "seller_payed": 2, "buyer_payed": 2,
-    "be_appeal": 3, "submit_appeal": 3, "buyer_appeal_completed": 3,
-    "seller_completed": 4, "buyer_completed": 4, "seller_quick_completed": 4,
-    "seller_cancelled": 6, "buyer_cancelled": 6, "cancelled_by_system": 7,
-}
-_SUFFIXES = ("_with_ref", "_fiat_trade")
-
-
 def is_final(status: int) -> bool:
     """Completed or cancelled."""
     return RANK.get(status, -1) == 3
-
-
-def status_of_event(event: str) -> int | None:
-    """The status a chat system event means (`_with_ref`/`_fiat_trade` variants too), or None."""
-    name = event.strip().lower()
-    changed = True
-    while changed:
-        changed = False
-        for suffix in _SUFFIXES:
-            if name.endswith(suffix):
-                name, changed = name[: -len(suffix)], True
-    return SYSTEM_EVENTS.get(name)
 
 
 def infer_path(old: int | None, new: int) -> list[Step]:

@@ -195,7 +195,7 @@ async def test_the_client_refuses_a_path_outside_the_official_api(tmp_path: Path
             web = object.__new__(Endpoint)  # as a plugin could smuggle one past the table
             for name, value in dict(name="web_ads", method="POST", path="/bapi/c2c/v2/friendly/c2c/adv/search",
                                     style=Style.JSON, weight=1, signed=True, envelope=True,
-                                    write=False, query_params=(), summary="", capability=None).items():
+                                    write=False, query_params=(), summary="").items():
                 object.__setattr__(web, name, value)
             with pytest.raises(UnofficialPath, match="official API paths"):
                 await client.call(web, {"asset": "USDT"})
