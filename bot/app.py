@@ -28,6 +28,7 @@ from bot.pollers import (
 )
 from bot.pricing import AdRuntime, PricingEngine, search_side, step_warning, to_own
 from bot.ratelimit import RateGovernor
+from bot.replay.recorder import attach_recorder
 from bot.retention import DecisionRetention
 from config.loader import LoadedConfig
 from config.settings import Settings
@@ -85,6 +86,7 @@ class Bot:
         )
         self.engine.reference_interval = self.cfg.bot.reference_interval
         self.parts = Parts()
+        self.recorder = attach_recorder(self)  # [recording]: what each decision saw (bot.replay)
         self.pollers: list[Poller] = []
         self.started_at: float | None = None
         self.first_decision = asyncio.Event()

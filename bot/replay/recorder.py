@@ -1,0 +1,131 @@
+"""What the running bot records per pricing decision: the market it saw, the decision, orders won.
+
+The engine calls `Recorder.decided` where a decision is made (bot.pricing); the data is
+what the engine already holds, so recording costs no request. Rows are staged in memory
+and written every `FLUSH` seconds, and once more at stop; retention runs hourly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from loguru import logger
+
+from bot.binance.client import Clock
+from bot.binance.models import SearchItem
+from bot.events import MarketSnapshot, OrderChanged
+from state.db import StoreError
+from state.decisions import DecisionRow
+from state.recording import RecordingLog
+
+FLUSH = 5.0  # seconds between writes
+PRUNE = 3600.0  # seconds between retention passes
+ROW_FIELDS = ("adv_no", "user_no", "nickname", "price", "min", "max", "available", "pay",
+              "merchant", "month_orders", "completion", "ratio")
+"""The columns of one recorded search row, in order (the export names them in its header)."""
+
+
+def _s(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def search_row(item: SearchItem) -> list[Any]:
+    """One search result as a compact list (ROW_FIELDS)."""
+    adv, who = item.adv, item.advertiser
+    return [adv.adv_no, who.user_no or "", who.nick_name, str(adv.price),
+            _s(adv.min_single_trans_amount),
+            _s(adv.dynamic_max_single_trans_amount or adv.max_single_trans_amount),
+            _s(adv.tradable_quantity or adv.surplus_amount),
+            sorted(m.identifier for m in adv.trade_methods if m.identifier),
+            1 if who.is_merchant else 0, who.month_order_count or 0,
+            _s(who.month_finish_rate), _s(adv.price_floating_ratio)]
+
+
+def market_body(snap: MarketSnapshot) -> dict[str, Any]:
+    """A market snapshot as recorded: the whole page received, best first."""
+    rows = [search_row(i) for i in snap.items if isinstance(i, SearchItem)]
+    return {"asset": snap.asset, "fiat": snap.fiat, "side": snap.search_side, "rows": rows}
+
+
+def decision_body(engine: Any, ad: Any, row: DecisionRow) -> dict[str, Any]:
+    """One decision with the state of the ad it was made on (bot.pricing.AdRuntime)."""
+    own, ref = ad.own, ad.reference
+    return {
+        "ad": ad.label, "adv_no": row.adv_no, "side": own.side.value, "asset": own.asset,
+        "fiat": own.fiat,
+        "own": {"price": str(row.price_before), "type": own.price_type, "ratio": _s(own.ratio),
+                "scale": own.price_scale, "min": str(own.min_amount), "max": str(own.max_amount),
+                "available": str(own.available), "pay": sorted(own.pay_methods)},
+        "online": ad.online, "open": engine.open_orders(own.adv_no),
+        "reference": None if ref is None else {"price": str(ref.price), "source": ref.source,
+                                               "age": round(ref.age, 3), "stale": ref.stale},
+        "caps": sorted(engine.registry.enabled()),
+        "result": row.result, "target": _s(row.target), "reason": row.reason,
+        "guards": list(row.guards), "rank": ad.rank, "standing": ad.standing,
+    }
+
+
+class Recorder:
+    """Stages what each decision saw; `run` writes and prunes until cancelled."""
+
+    def __init__(self, log: RecordingLog, clock: Clock) -> None:
+        self.log = log
+        self.clock = clock
+        self._last_snap: MarketSnapshot | None = None
+        self.failed = 0
+
+    def decided(self, engine: Any, ad: Any, snap: MarketSnapshot, row: DecisionRow) -> None:
+        """The engine's hook: one decision made on `snap` (the snapshot once, before its first)."""
+        if ad.own is None:
+            return
+        if snap is not self._last_snap:
+            self._last_snap = snap
+            self.log.stage(row.at, "market", market_body(snap))
+        self.log.stage(row.at, "decision", decision_body(engine, ad, row))
+
+    async def on_order(self, ev: OrderChanged) -> None:
+        """An order first seen: one order won (amounts only, no counterparty, no order number)."""
+        if ev.old is not None:
+            return
+        o = ev.order
+        self.log.stage(ev.at, "order", {
+            "adv_no": getattr(o, "adv_no", None), "side": getattr(o, "side", None),
+            "asset": getattr(o, "asset", None), "fiat": getattr(o, "fiat", None),
+            "amount": _s(getattr(o, "amount", None)), "total": _s(getattr(o, "total", None)),
+            "price": _s(getattr(o, "price", None)), "status": ev.new})
+
+    async def flush(self) -> None:
+        """Write what is staged; a failure is logged once and tried again at the next flush."""
+        try:
+            await self.log.flush()
+        except StoreError as exc:
+            self.failed += 1
+            if self.failed == 1:
+                logger.warning("recording: cannot write ({}); trying again", exc)
+
+    async def run(self) -> None:
+        """Write every FLUSH seconds and prune every PRUNE seconds, until cancelled."""
+        next_prune = self.clock.time()
+        while True:
+            await self.flush()
+            if self.clock.time() >= next_prune:
+                with contextlib.suppress(StoreError):
+                    await self.log.prune(self.clock.time())
+                next_prune = self.clock.time() + PRUNE
+            await self.clock.sleep(FLUSH)
+
+
+def attach_recorder(bot: Any) -> Recorder | None:
+    """Record for this bot (bot.app.Bot) unless `[recording] enabled = false`: the engine's hook,
+    the order feed, the writer task, and a last write when the bot stops."""
+    cfg = bot.cfg.recording
+    if not cfg.enabled:
+        return None
+    log = RecordingLog(bot.store, retention_days=cfg.retention_days, max_mb=cfg.max_mb)
+    recorder = Recorder(log, bot.clock)
+    bot.engine.recorder = recorder.decided
+    bot.bus.subscribe(OrderChanged, recorder.on_order, name="recording")
+    bot.parts.tasks.append(recorder.run)
+    bot.parts.closers.append(recorder.flush)
+    return recorder
