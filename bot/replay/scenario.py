@@ -30,6 +30,15 @@ class ScenarioProblem(Exception):
 def generate(name: str, *, hours: float, seed: int | None = None, interval: float = 10.0,
              start_ms: int = DEFAULT_START_MS) -> tuple[History, OrderModel]:
     """The history of `hours` of scenario `name`, and its order model."""
+    entries, orders, source = generate_entries(name, hours=hours, seed=seed, interval=interval,
+                                               start_ms=start_ms)
+    return build(entries, source=source), orders
+
+
+def generate_entries(name: str, *, hours: float, seed: int | None = None, interval: float = 10.0,
+                     start_ms: int = DEFAULT_START_MS
+                     ) -> tuple[list[tuple[float, str, dict[str, Any]]], OrderModel, str]:
+    """The rows a recording of `hours` of scenario `name` would hold, its order model, a name."""
     try:
         spec = load_scenario(name)
         gateway = prepare(spec, seed=seed, start_ms=start_ms, stepped=True)
@@ -43,14 +52,13 @@ def generate(name: str, *, hours: float, seed: int | None = None, interval: floa
         raise ScenarioProblem(f"scenario {name}: no own ad ([[world.own_ads]]) to price")
     entries: list[tuple[float, str, dict[str, Any]]] = []
     end_ms = clock.now_ms() + int(hours * 3600_000)
-    step_ms = int(interval * 1000)
     while clock.now_ms() < end_ms:
         clock.advance(interval)
         world.advance()
         entries += _snapshot(world, clock.now_ms() / 1000)
     orders = world.cfg.orders
-    return build(entries, source=f"scenario {name} (seed {gateway.seed})"), \
-        OrderModel(orders.rate_per_hour, orders.rank_decay) if step_ms else OrderModel()
+    return entries, OrderModel(orders.rate_per_hour, orders.rank_decay), \
+        f"scenario {name} (seed {gateway.seed})"
 
 
 def _snapshot(world: Any, at: float) -> list[tuple[float, str, dict[str, Any]]]:
