@@ -3,10 +3,14 @@ config gives the same decisions (same prices, same holds) at the same times."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aiosqlite
 import pytest
 
 from bot.chat import ChatTimings
+from bot.cli import main
+from bot.replay import data
 from bot.replay.runner import replay
 from bot.replay.world import build
 from config.loader import load_config
@@ -27,9 +31,9 @@ def inline_store(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def record(tmp_path, body: str, scenario: str = "price_war", seed: int = 7,
-                 hours: float = HOURS):  # type: ignore[no-untyped-def]
-    """Run the bot for `hours` on the stepped simulator; the recorded rows and the config."""
-    config = write_config(tmp_path, body)
+                 hours: float = HOURS, bot: str = ""):  # type: ignore[no-untyped-def]
+    """Run the bot for `hours` on the stepped simulator: the config, the store, the requests."""
+    config = write_config(tmp_path, body, bot)
     db = tmp_path / "bot.db"
     async with run_simulator(scenario, start_ms=START_MS, stepped=True, seed=seed) as sim:
         lives = Lives(sim, config, db, seed, ChatTimings())
@@ -38,12 +42,16 @@ async def record(tmp_path, body: str, scenario: str = "price_war", seed: int = 7
             await Stepper(sim).to(START_MS + int(hours * 3600_000))
             await lives.stop()
             assert life.error is None, life.error
+        requests = [(r["endpoint"], r.get("status"), r.get("at_ms")) for r in sim.requests()]
+    return config, db, requests
+
+
+async def entries_of(db):  # type: ignore[no-untyped-def]
     store = await Store.open(db)
     try:
-        entries = [(e.at, e.kind, e.body) async for e in RecordingLog(store).read()]
+        return [(e.at, e.kind, e.body) async for e in RecordingLog(store).read()]
     finally:
         await store.close()
-    return config, entries
 
 
 def key(d) -> tuple:  # type: ignore[no-untyped-def]
@@ -52,8 +60,13 @@ def key(d) -> tuple:  # type: ignore[no-untyped-def]
 
 async def test_replay_of_a_recorded_run_with_the_same_config_reproduces_every_decision(
         tmp_path, inline_store) -> None:  # type: ignore[no-untyped-def]
-    config, entries = await record(tmp_path, SELL_AD.format(floor="91.00", ceiling="96.00"))
-    history = build(entries)
+    config, db, _ = await record(tmp_path, SELL_AD.format(floor="91.00", ceiling="96.00"))
+    out = tmp_path / "day.jsonl.gz"  # exported as a merchant shares it: pseudonymised
+    argv = ["export", "--db", str(db), "--from", "2025-12-31", "--out", str(out)]
+    assert await asyncio.to_thread(main, argv) == 0
+    exported = data.read(out)
+    assert exported.header["pseudonymised"] is True
+    history = build(exported.entries)
     assert len(history.steps) > 500  # a search every 10 s for two hours
     run = await replay("same", load_config(config), history)
     (ad,) = run.ads
@@ -70,3 +83,14 @@ async def test_replay_of_a_recorded_run_with_the_same_config_reproduces_every_de
     assert mismatches == [], mismatches[:3]
     assert not any(s.diverged for s in ad.samples)
     print(f"\nreplayed {len(live)} decisions: {len(applied)} applied, {len(held)} held, 0 differ")
+
+
+async def test_recording_costs_no_request(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    body = SELL_AD.format(floor="91.00", ceiling="96.00")
+    runs = {}
+    for name, table in (("on", ""), ("off", "\n[recording]\nenabled = false\n")):
+        (tmp_path / name).mkdir()
+        runs[name] = await record(tmp_path / name, body + table, hours=0.5)
+    (_, on_db, on), (_, off_db, off) = runs["on"], runs["off"]
+    assert on == off and len(on) > 100  # the same requests, one by one
+    assert len(await entries_of(on_db)) > 100 and await entries_of(off_db) == []
