@@ -46,24 +46,24 @@ def main() -> None:
         if not path.exists():
             began = time.perf_counter()
             entries, _, _ = generate_entries("price_war", hours=args.hours, seed=args.seed)
-            names = data.Pseudonyms()
             data.write(path, {"from": entries[0][0], "to": entries[-1][0], "pseudonymised": True},
-                       [{"at": a, "kind": k, **data.exported(k, b, names)} for a, k, b in entries])
+                       data.export_lines(entries, data.Pseudonyms()))
             print(f"generated {args.hours:g} h of price_war in {time.perf_counter() - began:.1f} s "
                   f"({path.stat().st_size / 1e6:.1f} MB)")
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         rec = data.read(path)
         history = build(rec.entries)
         read_s = time.perf_counter() - began
         loaded = load_config(args.config)
         with quiet():
             run = asyncio.run(replay(args.config.stem, loaded, history))
-        total = time.perf_counter() - began
+        total, cpu = time.perf_counter() - began, time.process_time() - cpu
         m = measure(run)
         markets = len({s.market for s in history.steps})
         print(f"replayed {m.hours:g} h, {len(history.steps)} snapshots of {markets} markets, "
-              f"{m.decisions} decisions: read {read_s:.1f} s, read + replay {total:.1f} s "
-              f"({m.hours * 3600 / total:,.0f}x real time); rank-1 {m.rank1_share:.0%}, "
+              f"{m.decisions} decisions of {args.config.name}: read {read_s:.1f} s, read + "
+              f"replay {total:.1f} s wall, {cpu:.1f} s CPU on one core "
+              f"({m.hours * 3600 / cpu:,.0f}x real time); rank-1 {m.rank1_share:.0%}, "
               f"{m.edits} edits")
 
 

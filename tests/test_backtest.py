@@ -54,10 +54,8 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An hour of price_war as an export file."""
     entries, _, _ = generate_entries("price_war", hours=1.0, seed=11)
     path = tmp_path_factory.mktemp("rec") / "day.jsonl.gz"
-    names = data.Pseudonyms()
     data.write(path, {"from": entries[0][0], "to": entries[-1][0], "pseudonymised": True},
-               [{"at": at, "kind": kind, **data.exported(kind, body, names)}
-                for at, kind, body in entries])
+               data.export_lines(entries, data.Pseudonyms()))
     return path
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.commands.common import EXIT_OK, ConfigError, fail, load_settings, open_store
 from bot.commands.history import parse_when
-from bot.replay.data import Pseudonyms, exported, write
+from bot.replay.data import Encoder, Pseudonyms, write
 from state.recording import RecordingLog
 
 
@@ -49,11 +49,11 @@ async def _main(args: argparse.Namespace) -> tuple[Path, int]:
         raise ConfigError(f"no store at {db} (set P2PBOT_DB or --db): nothing recorded yet")
     stamp = datetime.fromtimestamp(since or now, UTC).strftime("%Y%m%d-%H%M")
     out = args.out or Path(f"p2pbot-recording-{stamp}.jsonl.gz")
-    names = Pseudonyms(raw=args.raw_ids)
+    enc = Encoder(Pseudonyms(raw=args.raw_ids))
     lines: list[dict[str, Any]] = []
     async with open_store(Path(db)) as store:
         async for e in RecordingLog(store).read(since, until):
-            lines.append({"at": e.at, "kind": e.kind, **exported(e.kind, e.body, names)})
+            lines += enc.lines(e.at, e.kind, e.body)
     if not lines:
         raise ConfigError(f"nothing recorded in {db} between {args.since} and "
                           f"{args.until or 'now'} ([recording] enabled = true records while "

@@ -1,9 +1,12 @@
 """The portable recording: one JSON object per line, gzip-compressed.
 
 Line 1 is the header: {"format": "p2pbot-recording", "version": 1, "from", "to",
-"pseudonymised", "columns"}. Then one line per recorded row in the order written
+"pseudonymised", "columns", "moving"}. Then one line per recorded row in the order written
 ({"at", "kind", ...body}), and a last line {"kind": "end", "lines": N} so a truncated
-file is told from a complete one. User ids, nicknames and ad numbers are replaced by a
+file is told from a complete one. A search row of a market line holds only what moves
+between snapshots (the `moving` columns: ad, price, max, available); the rest of an ad
+(advertiser, minimum, pay methods...) is an "ad" line written before the first market line
+that shows it, and again when it changes: a day of two markets is a few MB. User ids, nicknames and ad numbers are replaced by a
 keyed hash (a random salt per export, never stored): the same rival keeps the same
 pseudonym within a file, and nothing in the file leads back to a person or an account.
 No keys, no order numbers, no counterparties are exported.
@@ -23,13 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.replay.recorder import ROW_FIELDS
+from bot.replay.recorder import MOVING, ROW_FIELDS, STILL
 
 FORMAT = "p2pbot-recording"
 VERSION = 1
 HEADER_KEYS = frozenset({"format", "version", "from", "to", "pseudonymised", "columns",
-                         "exported_at", "rows"})
+                         "exported_at", "rows", "moving"})
+AD_KEYS = frozenset(["ref", "adv_no", *(ROW_FIELDS[i] for i in STILL)])
 BODY_KEYS: dict[str, frozenset[str]] = {
+    "ad": AD_KEYS,
     "market": frozenset({"asset", "fiat", "side", "rows"}),
     "decision": frozenset({"ad", "adv_no", "side", "asset", "fiat", "own", "online", "open",
                            "reference", "caps", "result", "target", "reason", "guards", "rank",
@@ -48,6 +53,7 @@ class Recording:
 
     header: dict[str, Any]
     entries: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
+    lines: int = 0  # data lines read (ad lines included)
 
     def span(self) -> tuple[float, float] | None:
         """The first and last time recorded."""
@@ -100,6 +106,40 @@ def exported(kind: str, body: dict[str, Any], names: Pseudonyms) -> dict[str, An
     return out
 
 
+class Encoder:
+    """Stored rows as export lines: ids pseudonymised, each ad's still part written once."""
+
+    def __init__(self, names: Pseudonyms) -> None:
+        self.names = names
+        self._ads: dict[str, list[Any]] = {}
+        self._refs: dict[str, int] = {}  # adv_no -> its number in this file
+
+    def lines(self, at: float, kind: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The export lines of one stored row (ad lines first where a market row needs them)."""
+        out = exported(kind, body, self.names)
+        if kind != "market":
+            return [{"at": at, "kind": kind, **out}]
+        lines, rows = [], []
+        for row in out["rows"]:
+            still = [row[i] for i in STILL]
+            ref = self._refs.setdefault(row[0], len(self._refs))
+            if self._ads.get(row[0]) != still:
+                self._ads[row[0]] = still
+                lines.append({"at": at, "kind": "ad", "ref": ref, "adv_no": row[0],
+                              **{ROW_FIELDS[i]: row[i] for i in STILL}})
+            rows.append([ref, *(row[i] for i in MOVING[1:])])
+        lines.append({"at": at, "kind": kind, **out, "rows": rows})
+        return lines
+
+
+def export_lines(entries: Iterable[tuple[float, str, dict[str, Any]]],
+                 names: Pseudonyms) -> Iterator[dict[str, Any]]:
+    """Every line of an export of `entries` (at, kind, stored body)."""
+    enc = Encoder(names)
+    for at, kind, body in entries:
+        yield from enc.lines(at, kind, body)
+
+
 def write(path: Path, header: dict[str, Any], lines: Iterable[dict[str, Any]]) -> int:
     """Write the export to `path` atomically (a temporary file renamed at the end)."""
     tmp = path.with_name(f".{path.name}.part")
@@ -107,7 +147,8 @@ def write(path: Path, header: dict[str, Any], lines: Iterable[dict[str, Any]]) -
     try:
         with gzip.open(tmp, "wt", encoding="utf-8") as out:
             out.write(json.dumps({"format": FORMAT, "version": VERSION, "columns": ROW_FIELDS,
-                                  **header}, separators=(",", ":")) + "\n")
+                                  "moving": [ROW_FIELDS[i] for i in MOVING], **header},
+                                 separators=(",", ":")) + "\n")
             for line in lines:
                 out.write(json.dumps(line, separators=(",", ":")) + "\n")
                 count += 1
@@ -145,6 +186,9 @@ def _header(path: Path, text: str) -> dict[str, Any]:
     unknown = sorted(set(head) - HEADER_KEYS)
     if unknown:
         raise DataError(f"{path}: line 1: unknown field(s) {', '.join(unknown)}")
+    if list(head.get("moving") or ()) != [ROW_FIELDS[i] for i in MOVING]:
+        raise DataError(f"{path}: line 1: moving columns {head.get('moving')} are not "
+                        f"{[ROW_FIELDS[i] for i in MOVING]}")
     if list(head.get("columns") or ()) != list(ROW_FIELDS):
         raise DataError(f"{path}: line 1: columns {head.get('columns')} are not {list(ROW_FIELDS)}")
     return head
@@ -153,7 +197,8 @@ def _header(path: Path, text: str) -> dict[str, Any]:
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
-def _entry(path: Path, n: int, text: str) -> tuple[float, str, dict[str, Any]]:
+def _entry(path: Path, n: int, text: str, ads: dict[Any, list[Any]]
+           ) -> tuple[float, str, dict[str, Any]] | None:
     where = f"{path}: line {n}"
     try:
         obj = json.loads(text)
@@ -172,19 +217,33 @@ def _entry(path: Path, n: int, text: str) -> tuple[float, str, dict[str, Any]]:
     missing = sorted(BODY_KEYS[kind] - set(obj) - {"open", "caps", "rank", "standing"})
     if missing:
         raise DataError(f"{where}: a {kind} line lacks {', '.join(missing)}")
+    if kind == "ad":
+        ads[obj["ref"]] = [obj["adv_no"], *(obj[ROW_FIELDS[i]] for i in STILL)]
+        return None
     if kind == "market":
-        for row in obj["rows"]:
-            if not isinstance(row, list) or len(row) != len(ROW_FIELDS) or \
-                    not _NUMBER.match(str(row[3])):
-                raise DataError(f"{where}: a search row must have the {len(ROW_FIELDS)} columns "
-                                f"of the header with a decimal price, got {row!r}")
+        obj["rows"] = [_row(where, row, ads) for row in obj["rows"]]
     return float(at), kind, obj
+
+
+def _row(where: str, row: Any, ads: dict[Any, list[Any]]) -> list[Any]:
+    """A market line's row (the ad's ref and the moving columns) as a full row."""
+    if not isinstance(row, list) or len(row) != len(MOVING) or not _NUMBER.match(str(row[1])):
+        raise DataError(f"{where}: a search row must be the ad's ref and the moving columns "
+                        f"({', '.join(ROW_FIELDS[i] for i in MOVING[1:])}) with a decimal "
+                        f"price, got {row!r}")
+    still = ads.get(row[0])
+    if still is None:
+        raise DataError(f"{where}: ad ref {row[0]!r} is shown before its ad line")
+    adv_no, user, nick, low, pay, merchant, month, rate, ratio = still
+    _, price, high, available = row
+    return [adv_no, user, nick, price, low, high, available, pay, merchant, month, rate, ratio]
 
 
 def read(path: Path) -> Recording:
     """Read and check a whole export; DataError on anything truncated, foreign or unknown."""
     rec: Recording | None = None
     ended = False
+    ads: dict[Any, list[Any]] = {}
     for n, text in _lines(path):
         if rec is None:
             rec = Recording(_header(path, text))
@@ -193,15 +252,18 @@ def read(path: Path) -> Recording:
             raise DataError(f"{path}: line {n}: data after the end line")
         if text.startswith('{"kind":"end"') or text.startswith('{"kind": "end"'):
             end = json.loads(text)
-            if end.get("lines") != len(rec.entries):
+            if end.get("lines") != rec.lines:
                 raise DataError(f"{path}: the end line counts {end.get('lines')} lines, the file "
-                                f"has {len(rec.entries)}")
+                                f"has {rec.lines}")
             ended = True
             continue
-        rec.entries.append(_entry(path, n, text))
+        entry = _entry(path, n, text, ads)
+        rec.lines += 1
+        if entry is not None:
+            rec.entries.append(entry)
     if rec is None:
         raise DataError(f"{path}: empty: not a p2pbot recording")
     if not ended:
-        raise DataError(f"{path}: truncated: the end line is missing after {len(rec.entries)} "
+        raise DataError(f"{path}: truncated: the end line is missing after {rec.lines} "
                         "lines (copy the whole file, or export again)")
     return rec

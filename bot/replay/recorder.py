@@ -8,6 +8,7 @@ and written every `FLUSH` seconds, and once more at stop; retention runs hourly.
 from __future__ import annotations
 
 import contextlib
+from decimal import Decimal
 from typing import Any
 
 from loguru import logger
@@ -24,22 +25,33 @@ PRUNE = 3600.0  # seconds between retention passes
 ROW_FIELDS = ("adv_no", "user_no", "nickname", "price", "min", "max", "available", "pay",
               "merchant", "month_orders", "completion", "ratio")
 """The columns of one recorded search row, in order (the export names them in its header)."""
+MOVING = (0, 3, 5, 6)  # adv_no, price, max, available: what changes from one snapshot to the next
+STILL = (1, 2, 4, 7, 8, 9, 10, 11)  # the rest: written once per ad in an export
 
 
 def _s(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _n(value: Decimal | None) -> str | None:
+    """A decimal without trailing zeros ("930.00000000" -> "930", "0E-8" -> "0"): a page of
+    rows is a third shorter."""
+    if value is None:
+        return None
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
 def search_row(item: SearchItem) -> list[Any]:
     """One search result as a compact list (ROW_FIELDS)."""
     adv, who = item.adv, item.advertiser
     return [adv.adv_no, who.user_no or "", who.nick_name, str(adv.price),
-            _s(adv.min_single_trans_amount),
-            _s(adv.dynamic_max_single_trans_amount or adv.max_single_trans_amount),
-            _s(adv.tradable_quantity or adv.surplus_amount),
+            _n(adv.min_single_trans_amount),
+            _n(adv.dynamic_max_single_trans_amount or adv.max_single_trans_amount),
+            _n(adv.tradable_quantity or adv.surplus_amount),
             sorted(m.identifier for m in adv.trade_methods if m.identifier),
             1 if who.is_merchant else 0, who.month_order_count or 0,
-            _s(who.month_finish_rate), _s(adv.price_floating_ratio)]
+            _n(who.month_finish_rate), _n(adv.price_floating_ratio)]
 
 
 def market_body(snap: MarketSnapshot) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from bot.binance.models import Ad
+from bot.binance.models import Ad, SearchItem
 from bot.capabilities import CapabilityStatus
 from bot.events import MarketSnapshot
 from bot.pricing import AdRuntime, PricingEngine, search_side
@@ -188,6 +188,10 @@ class Replay:
                                rt.loaded.config.guards.ceiling) for no, rt in self.runtimes.items()}
         self.rows: list[tuple[AdRuntime, DecisionRow]] = []
         self.engine.observers.append(lambda ad, row: self.rows.append((ad, row)))
+        self.items: dict[tuple[Any, ...], SearchItem] = {}  # a row seen before is not parsed again
+        self.bots: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for (market, user), bot in history.bots.items():
+            self.bots.setdefault(market, {})[user] = bot
 
     async def run(self) -> Run:
         """Every step of the history, in order."""
@@ -209,9 +213,18 @@ class Replay:
         rows = self._book(step, diverged)
         self.rows = []
         asset, fiat, side = step.market
-        items = tuple(to_item(r, asset, fiat) for r in rows)
+        items = tuple(self._item(r, asset, fiat) for r in rows)
         await self.engine.on_market(MarketSnapshot(asset, fiat, side, items, len(items), step.at))
         self._note(step, diverged, rows)
+
+    def _item(self, row: list[Any], asset: str, fiat: str) -> SearchItem:
+        key = (asset, fiat, *row[:7], tuple(row[7]), *row[8:])
+        item = self.items.get(key)
+        if item is None:
+            if len(self.items) > 200_000:
+                self.items.clear()
+            item = self.items[key] = to_item(row, asset, fiat)
+        return item
 
     def _prepare(self, rt: AdRuntime, d: dict[str, Any]) -> bool:
         """Our ad as recorded (its price our own once it differs); the reference, capabilities."""
@@ -243,8 +256,7 @@ class Replay:
             return step.rows
         mine = {no for no, d in diverged.items() if d}
         rows = [r for r in step.rows if r[0] not in mine]
-        market_bots = {user: bot for (market, user), bot in self.history.bots.items()
-                       if market == step.market}
+        market_bots = self.bots.get(step.market, {})
         moved = []
         for no in mine:
             own = self.runtimes[no].own
