@@ -18,7 +18,7 @@ from typing import Any
 
 from state.db import Store
 
-KINDS = ("market", "decision", "order")
+KINDS = ("market", "decision", "order", "reference", "own")
 BATCH = 2000  # rows deleted per pass at most
 MB = 1024 * 1024
 

@@ -141,12 +141,27 @@ def test_a_sweep_ranks_the_grid_and_prints_the_best_as_toml(
                                                          reverse=True)
     assert sweep["best"] == ranking[0]["name"]
     step, floor = (part.split("=")[1] for part in sweep["best"].split())
-    assert sweep["toml"].splitlines()[1:] == ["[ads.params]", f'step = "{step}"',
-                                              "[ads.guards]", f'floor = "{floor}"']
+    assert sweep["toml"].splitlines()[1:] == ["# under each [[ads]] entry", "[ads.params]",
+                                              f'step = "{step}"', "[ads.guards]",
+                                              f'floor = "{floor}"']
+
+
+def test_a_sweep_axis_can_name_one_ad(tmp_path: Path, recording: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = backtest(capsys, "--config", str(config(tmp_path, "base")), "--data",
+                              str(recording), "--sweep", "sell:floor=91,92", "--json")
+    assert code == 0, err
+    sweep = json.loads(out)["sweep"]
+    assert {r["name"] for r in sweep["ranking"]} == {"sell:floor=91", "sell:floor=92"}
+    assert '# under [[ads]] name = "sell"' in sweep["toml"]
+    code, _, err = backtest(capsys, "--config", str(config(tmp_path, "base")), "--data",
+                            str(recording), "--sweep", "buy:floor=91,92")
+    assert code == 2 and "no ad named 'buy'" in err
 
 
 @pytest.mark.parametrize(("argv", "said"), [
     (["--sweep", "step"], "write KEY=V1,V2"),
+    (["--sweep", ":floor=1"], "name the ad before ':'"),
     (["--sweep", "nonsense=1,2"], "no ad of"),
     (["--sweep", "floor=abc"], "floor"),
     (["--sweep", "step=0.01", "--objective", "happiness"], "start with one metric"),

@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Entry point of `export`: exit 2 on a bad span or a missing store, nothing written."""
     try:
+        db = args.db or load_settings().db
+        if not Path(db).exists():
+            raise ConfigError(f"no store at {db} (set P2PBOT_DB or --db): nothing recorded yet")
+        args.db = Path(db)
         out, count = asyncio.run(_main(args))
     except ConfigError as exc:
         return fail(exc)
@@ -40,13 +44,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _main(args: argparse.Namespace) -> tuple[Path, int]:
-    db = args.db or load_settings().db
+    db = args.db
     now = time.time()
     since, until = parse_when(args.since, now), parse_when(args.until, now)
     if since is not None and until is not None and since > until:
         raise ConfigError(f"--from {args.since} is after --to {args.until}")
-    if not Path(db).exists():
-        raise ConfigError(f"no store at {db} (set P2PBOT_DB or --db): nothing recorded yet")
     stamp = datetime.fromtimestamp(since or now, UTC).strftime("%Y%m%d-%H%M")
     out = args.out or Path(f"p2pbot-recording-{stamp}.jsonl.gz")
     enc = Encoder(Pseudonyms(raw=args.raw_ids))

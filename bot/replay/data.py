@@ -40,7 +40,11 @@ BODY_KEYS: dict[str, frozenset[str]] = {
                            "reference", "caps", "result", "target", "reason", "guards", "rank",
                            "standing"}),
     "order": frozenset({"adv_no", "side", "asset", "fiat", "amount", "total", "price", "status"}),
+    "reference": frozenset({"asset", "fiat", "side", "price", "stale"}),
+    "own": frozenset({"ads"}),
 }
+OWN_KEYS = frozenset({"adv_no", "price", "price_type", "ratio", "status", "trade_type", "asset",
+                      "fiat", "available", "min", "max", "scale", "pay"})
 
 
 class DataError(Exception):
@@ -103,6 +107,9 @@ def exported(kind: str, body: dict[str, Any], names: Pseudonyms) -> dict[str, An
         out["adv_no"] = names.of("ad", body.get("adv_no"))
         if kind == "decision":
             out["reason"] = names.scrub(str(body.get("reason", "")))
+    elif kind == "own":
+        out["ads"] = [{**{k: v for k, v in a.items() if k in OWN_KEYS},
+                       "adv_no": names.of("ad", a.get("adv_no"))} for a in body["ads"]]
     return out
 
 
@@ -222,6 +229,11 @@ def _entry(path: Path, n: int, text: str, ads: dict[Any, list[Any]]
         return None
     if kind == "market":
         obj["rows"] = [_row(where, row, ads) for row in obj["rows"]]
+    if kind == "own":
+        for ad in obj["ads"]:
+            unknown = sorted(set(ad) - OWN_KEYS) if isinstance(ad, dict) else ["(not an object)"]
+            if unknown:
+                raise DataError(f"{where}: unknown field(s) of an own ad: {', '.join(unknown)}")
     return float(at), kind, obj
 
 

@@ -15,7 +15,7 @@ from loguru import logger
 
 from bot.binance.client import Clock
 from bot.binance.models import SearchItem
-from bot.events import MarketSnapshot, OrderChanged
+from bot.events import MarketSnapshot, OrderChanged, OwnAdsUpdate, ReferenceUpdate
 from state.db import StoreError
 from state.decisions import DecisionRow
 from state.recording import RecordingLog
@@ -78,6 +78,18 @@ def decision_body(engine: Any, ad: Any, row: DecisionRow) -> dict[str, Any]:
     }
 
 
+def own_ad(ad: Any) -> dict[str, Any]:
+    """One of our ads as the own-ads read showed it (bot.binance.models.Ad), the fields pricing
+    reads."""
+    return {"adv_no": ad.adv_no, "price": str(ad.price), "price_type": ad.price_type,
+            "ratio": _s(ad.price_floating_ratio), "status": ad.adv_status,
+            "trade_type": ad.trade_type, "asset": ad.asset, "fiat": ad.fiat_unit,
+            "available": _s(ad.tradable_quantity or ad.surplus_amount),
+            "min": _s(ad.min_single_trans_amount), "max": _s(ad.max_single_trans_amount),
+            "scale": ad.price_scale,
+            "pay": sorted(m.identifier for m in ad.trade_methods if m.identifier)}
+
+
 class Recorder:
     """Stages what each decision saw; `run` writes and prunes until cancelled."""
 
@@ -106,6 +118,16 @@ class Recorder:
             "asset": getattr(o, "asset", None), "fiat": getattr(o, "fiat", None),
             "amount": _s(getattr(o, "amount", None)), "total": _s(getattr(o, "total", None)),
             "price": _s(getattr(o, "price", None)), "status": ev.new})
+
+    async def on_reference(self, ev: ReferenceUpdate) -> None:
+        """A reference read (or a failed one, `stale`): floating ads and the reference's
+        typical move follow these between snapshots."""
+        self.log.stage(ev.at, "reference", {"asset": ev.asset, "fiat": ev.fiat, "side": ev.side,
+                                            "price": _s(ev.price), "stale": ev.stale})
+
+    async def on_own_ads(self, ev: OwnAdsUpdate) -> None:
+        """A read of our ads: their price, ratio and status as the exchange showed them."""
+        self.log.stage(ev.at, "own", {"ads": [own_ad(a) for a in ev.ads]})
 
     async def flush(self) -> None:
         """Write what is staged; a failure is logged once and tried again at the next flush."""
@@ -138,6 +160,8 @@ def attach_recorder(bot: Any) -> Recorder | None:
     recorder = Recorder(log, bot.clock)
     bot.engine.recorder = recorder.decided
     bot.bus.subscribe(OrderChanged, recorder.on_order, name="recording")
+    bot.bus.subscribe(ReferenceUpdate, recorder.on_reference, name="recording-reference")
+    bot.bus.subscribe(OwnAdsUpdate, recorder.on_own_ads, name="recording-own")
     bot.parts.tasks.append(recorder.run)
     bot.parts.closers.append(recorder.flush)
     return recorder

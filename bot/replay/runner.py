@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.binance.models import Ad, SearchItem
 from bot.capabilities import CapabilityStatus
-from bot.events import MarketSnapshot
+from bot.events import MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.pricing import AdRuntime, PricingEngine, search_side
 from bot.replay.world import History, OrderModel, Step, answer, place, to_item
 from bot.states import CapState
@@ -92,6 +92,16 @@ class ReplayApi:
         return Ad.model_validate({"advNo": adv_no, "price": str(own.price), "advStatus": 1,
                                   "priceFloatingRatio": None if own.ratio is None
                                   else str(own.ratio)})
+
+
+def own_read(a: dict[str, Any]) -> Ad:
+    """A recorded read of one of our ads, as the exchange's model."""
+    return Ad.model_validate({
+        "advNo": a["adv_no"], "price": a["price"], "priceType": a["price_type"],
+        "priceFloatingRatio": a["ratio"], "advStatus": a["status"], "tradeType": a["trade_type"],
+        "asset": a["asset"], "fiatUnit": a["fiat"], "tradableQuantity": a["available"],
+        "minSingleTransAmount": a["min"], "maxSingleTransAmount": a["max"],
+        "priceScale": a["scale"], "tradeMethods": [{"identifier": p} for p in a["pay"]]})
 
 
 def own_from(d: dict[str, Any]) -> OwnAd:
@@ -183,6 +193,7 @@ class Replay:
             settle_seconds=b.settle_seconds)
         self.engine.reference_interval = b.reference_interval
         self.open: dict[str, int | None] = {}
+        self.diverged: dict[str, bool] = {}  # adv_no -> its price differs from the recorded one
         self.engine.open_orders = lambda adv_no: self.open.get(adv_no)
         self.runs = {no: AdRun(rt.label, no, history.ads[no]["side"], rt.loaded.config.guards.floor,
                                rt.loaded.config.guards.ceiling) for no, rt in self.runtimes.items()}
@@ -194,11 +205,30 @@ class Replay:
             self.bots.setdefault(market, {})[user] = bot
 
     async def run(self) -> Run:
-        """Every step of the history, in order."""
+        """Every step of the history, in order, with the reference and own-ads reads between."""
+        events, i = self.history.events, 0
         for step in self.history.steps:
+            while i < len(events) and events[i][0] <= step.at:
+                await self.event(*events[i])
+                i += 1
             await self.step(step)
         first, last = self.history.span
         return Run(self.name, list(self.runs.values()), len(self.history.steps), last - first)
+
+    async def event(self, at: float, kind: str, body: dict[str, Any]) -> None:
+        """A reference read, or a read of our ads (those whose price is still the recorded one:
+        a read of a config's own price does not exist)."""
+        if self.clock.now < at:
+            self.clock.now = at
+        if kind == "reference":
+            price = None if body["price"] is None else Decimal(body["price"])
+            await self.engine.on_reference(ReferenceUpdate(
+                body["asset"], body["fiat"], body["side"], price, at, stale=body["stale"]))
+            return
+        ads = tuple(own_read(a) for a in body["ads"]
+                    if a["adv_no"] in self.runtimes and not self.diverged.get(a["adv_no"]))
+        if ads:
+            await self.engine.on_own_ads(OwnAdsUpdate(ads, at))
 
     async def step(self, step: Step) -> None:
         """One snapshot: set what the recording says, let the engine decide, note the outcome."""
@@ -207,7 +237,7 @@ class Replay:
         for d in step.decisions:
             rt = self.runtimes.get(d["adv_no"])
             if rt is not None:
-                diverged[d["adv_no"]] = self._prepare(rt, d)
+                diverged[d["adv_no"]] = self.diverged[d["adv_no"]] = self._prepare(rt, d)
         if not diverged:
             return
         rows = self._book(step, diverged)

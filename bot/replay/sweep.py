@@ -1,8 +1,10 @@
 """`backtest --sweep`: a grid of variants of one config, ranked by a stated objective.
 
 Syntax:
-  --sweep KEY=V1,V2,...   one axis; KEY is a strategy parameter (`step`, `params.step`) or a
-                          guard (`floor`, `guards.floor`); repeat --sweep for more axes
+  --sweep [AD:]KEY=V1,V2,...
+                          one axis; KEY is a strategy parameter (`step`, `params.step`) or a
+                          guard (`floor`, `guards.floor`); AD (an ad's name) limits it to that
+                          ad; repeat --sweep for more axes
   --objective "METRIC [subject to METRIC OP NUMBER[, ...]]"
                           METRIC one of OBJECTIVE_METRICS (higher is better, `min METRIC`
                           for lower), OP one of >= <= > <; e.g.
@@ -39,17 +41,21 @@ class Axis:
     table: str  # params or guards
     key: str
     values: tuple[str, ...]
+    ad: str | None = None  # only this ad (its name); None: every ad that has the key
 
     @property
-    def label(self) -> str:
-        """The key as written in a config."""
-        return f"{self.table}.{self.key}"
+    def name(self) -> str:
+        """The axis as given on the command line (without the table)."""
+        return f"{self.ad}:{self.key}" if self.ad else self.key
 
 
 def parse_axis(text: str) -> Axis:
     """KEY=V1,V2,... as an axis; SweepError on anything else."""
     key, eq, values = text.partition("=")
+    ad, colon, key = key.strip().rpartition(":")
     key = key.strip()
+    if colon and not ad.strip():
+        raise SweepError(f"--sweep {text!r}: name the ad before ':' (e.g. sell-usdt:floor=92,93)")
     if not eq or not key or not values.strip():
         raise SweepError(f"--sweep {text!r}: write KEY=V1,V2,... (e.g. step=0.01,0.02)")
     table, dot, name = key.partition(".")
@@ -61,7 +67,7 @@ def parse_axis(text: str) -> Axis:
     vals = tuple(v.strip() for v in values.split(","))
     if any(not v for v in vals):
         raise SweepError(f"--sweep {text!r}: an empty value")
-    return Axis(table, name, vals)
+    return Axis(table, name, vals, ad.strip() or None)
 
 
 @dataclass(frozen=True)
@@ -119,13 +125,17 @@ def variants(base: LoadedConfig, axes: Sequence[Axis]) -> list[tuple[str, Loaded
     if len(combos) > MAX_VARIANTS:
         raise SweepError(f"--sweep: {len(combos)} variants; at most {MAX_VARIANTS}")
     for axis in axes:
+        labels = [ad.label for ad in base.ads]
+        if axis.ad is not None and axis.ad not in labels:
+            raise SweepError(f"--sweep {axis.ad}:{axis.key}: no ad named {axis.ad!r} in "
+                             f"{base.path} (its ads: {', '.join(labels)})")
         if axis.table == "params" and not any(_takes(ad, axis) for ad in base.ads):
             names = sorted({ad.strategy.name for ad in base.ads})
             raise SweepError(f"--sweep {axis.key}: no ad of {base.path} has a strategy with the "
                              f"parameter {axis.key!r} ({', '.join(names)})")
     out = []
     for combo in combos:
-        name = " ".join(f"{a.key}={v}" for a, v in zip(axes, combo, strict=True))
+        name = " ".join(f"{a.name}={v}" for a, v in zip(axes, combo, strict=True))
         ads = tuple(_variant(base, ad.config, [(a, v) for a, v in zip(axes, combo, strict=True)
                                                if _takes(ad, a)], name) for ad in base.ads)
         loaded = [load_one(base, i, ad, name) for i, ad in enumerate(ads)]
@@ -136,6 +146,8 @@ def variants(base: LoadedConfig, axes: Sequence[Axis]) -> list[tuple[str, Loaded
 
 def _takes(ad: LoadedAd, axis: Axis) -> bool:
     """Whether the axis applies to this ad (a parameter its strategy has; every guard)."""
+    if axis.ad is not None and axis.ad != ad.label:
+        return False
     return axis.table == "guards" or axis.key in ad.strategy.Params.model_fields
 
 
@@ -182,12 +194,14 @@ def rank(objective: Objective, results: Sequence[Metrics]) -> list[Metrics]:
 def snippet(axes: Sequence[Axis], best: str, base: LoadedConfig) -> str:
     """The best variant's swept keys as TOML to paste under each [[ads]] entry."""
     values = dict(part.split("=", 1) for part in best.split(" "))
-    lines = [f"# best of the sweep for {base.path.name}: paste under each [[ads]] entry"]
-    for table in ("params", "guards"):
-        keys = [a for a in axes if a.table == table]
-        if keys:
-            lines.append(f"[ads.{table}]")
-            for a in keys:
-                v = typed(a, values[a.key])
-                lines.append(f"{a.key} = {v}" if isinstance(v, int) else f'{a.key} = "{v}"')
+    lines = [f"# best of the sweep for {base.path.name}"]
+    for ad in sorted({a.ad for a in axes}, key=lambda x: x or ""):
+        lines.append(f"# under [[ads]] name = \"{ad}\"" if ad else "# under each [[ads]] entry")
+        for table in ("params", "guards"):
+            keys = [a for a in axes if a.table == table and a.ad == ad]
+            if keys:
+                lines.append(f"[ads.{table}]")
+                for a in keys:
+                    v = typed(a, values[a.name])
+                    lines.append(f"{a.key} = {v}" if isinstance(v, int) else f'{a.key} = "{v}"')
     return "\n".join(lines)

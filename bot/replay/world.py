@@ -61,6 +61,7 @@ class History:
     ads: dict[str, dict[str, Any]]  # adv_no -> the first decision recorded on it
     bots: dict[tuple[tuple[str, str, str], str], RivalBot]  # (market, user_no) -> bot
     source: str = "recording"
+    events: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)  # reference, own
 
     @property
     def span(self) -> tuple[float, float]:
@@ -73,6 +74,7 @@ def build(entries: Sequence[tuple[float, str, dict[str, Any]]], since: float | N
     """The history of recorded rows (each market row followed by its decisions)."""
     steps: list[Step] = []
     orders: list[tuple[float, dict[str, Any]]] = []
+    events: list[tuple[float, str, dict[str, Any]]] = []
     ads: dict[str, dict[str, Any]] = {}
     current: Step | None = None
     for at, kind, body in entries:
@@ -87,8 +89,11 @@ def build(entries: Sequence[tuple[float, str, dict[str, Any]]], since: float | N
             ads.setdefault(body["adv_no"], body)
         elif kind == "order" and inside:
             orders.append((at, body))
+        elif kind in ("reference", "own") and inside:
+            events.append((at, kind, body))
     _spans(steps)
-    return History(steps, orders, ads, find_bots(steps, ads), source)
+    events.sort(key=lambda e: e[0])  # written when handled: in the order they were read
+    return History(steps, orders, ads, find_bots(steps, ads), source, events)
 
 
 def _spans(steps: Sequence[Step]) -> None:
