@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.binance.models import SearchItem
+from bot.binance.models import Ad, SearchItem
 from bot.cli import main
-from bot.events import MarketSnapshot
+from bot.events import MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.replay import data
 from bot.replay.recorder import ROW_FIELDS, Recorder
 from state.db import Store
@@ -101,6 +101,10 @@ async def _filled(tmp_path: Path) -> Path:
     try:
         rec = Recorder(RecordingLog(s), FakeClock(NOW))
         decide(rec, snapshot(NOW), NOW, "1st: 92.39, 0.01 below 'AlphaTrader' (92.40)")
+        await rec.on_reference(ReferenceUpdate("USDT", "RUB", "SELL", Decimal("92.5"), NOW + 1))
+        await rec.on_own_ads(OwnAdsUpdate((Ad.model_validate(
+            {"advNo": "777", "price": "92.45", "tradeType": "SELL", "asset": "USDT",
+             "fiatUnit": "RUB", "advStatus": 1, "remarks": "call me on +7 900"}),), NOW + 2))
         await rec.on_order(SimpleNamespace(old=None, new=1, at=NOW + 5, order=SimpleNamespace(
             order_number="2200000001", adv_no="777", side="SELL", asset="USDT", fiat="RUB",
             amount=Decimal("10"), total=Decimal("924.5"), price=Decimal("92.45"),
@@ -132,9 +136,12 @@ def test_export_pseudonymises_ids_and_names_with_a_fresh_salt_each_time(tmp_path
     assert header["format"] == "p2pbot-recording" and header["version"] == 1
     assert header["columns"] == list(ROW_FIELDS) and header["pseudonymised"] is True
     assert header["moving"] == ["adv_no", "price", "max", "available"]
-    assert [line["kind"] for line in body] == ["ad", "ad", "ad", "market", "decision", "order"]
-    assert end == {"kind": "end", "lines": 6}
-    alpha, mine, _, market, decision, order = body
+    assert [line["kind"] for line in body] == ["ad", "ad", "ad", "market", "decision",
+                                               "reference", "own", "order"]
+    assert end == {"kind": "end", "lines": 8}
+    alpha, mine, _, market, decision, reference, own, order = body
+    assert (reference["price"], reference["side"]) == ("92.5", "SELL")
+    assert own["ads"][0]["adv_no"] == mine["adv_no"] and "+7 900" not in text  # no remarks
     assert market["rows"][0] == [alpha["ref"], "92.40", "50000", "1000"]  # what moves, by ref
     nick = alpha["nickname"]
     assert nick.startswith("n-") and f"'{nick}'" in decision["reason"]  # the reason agrees

@@ -63,10 +63,14 @@ def market_body(snap: MarketSnapshot) -> dict[str, Any]:
 def decision_body(engine: Any, ad: Any, row: DecisionRow) -> dict[str, Any]:
     """One decision with the state of the ad it was made on (bot.pricing.AdRuntime)."""
     own, ref = ad.own, ad.reference
+    ratio = own.ratio  # the ratio the decision was made on: an update has replaced it already
+    settle = getattr(ad, "settle", None)
+    if row.result == "applied" and settle is not None and settle.at == row.at and settle.ratio:
+        ratio = settle.ratio_before
     return {
         "ad": ad.label, "adv_no": row.adv_no, "side": own.side.value, "asset": own.asset,
         "fiat": own.fiat,
-        "own": {"price": str(row.price_before), "type": own.price_type, "ratio": _s(own.ratio),
+        "own": {"price": str(row.price_before), "type": own.price_type, "ratio": _s(ratio),
                 "scale": own.price_scale, "min": str(own.min_amount), "max": str(own.max_amount),
                 "available": str(own.available), "pay": sorted(own.pay_methods)},
         "online": ad.online, "open": engine.open_orders(own.adv_no),
