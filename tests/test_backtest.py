@@ -230,3 +230,17 @@ def test_a_config_that_does_not_validate_exits_2_naming_file_table_and_key(
         'fiat = "RUB"', 'fiat = "EUR"'))
     code, out, err = backtest(capsys, "--config", str(other), "--data", str(recording))
     assert code == 2 and "no recorded ad for USDT/EUR SELL" in err and "USDT/RUB SELL" in err
+
+
+def test_from_and_to_cut_the_history_and_rivals_are_listed(
+        tmp_path: Path, recording: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--config", str(config(tmp_path, "eager")), "--data", str(recording), "--json"]
+    whole = json.loads(backtest(capsys, *argv)[1])
+    half = json.loads(backtest(capsys, *argv, "--to", "30m")[1])  # a span back from the end
+    assert abs(half["history"]["snapshots"] * 2 - whole["history"]["snapshots"]) <= 4
+    assert half["history"]["to"] <= whole["history"]["to"] - 1790
+    rivals = whole["rivals"]
+    assert rivals and all(r["user_no"].startswith("u-") for r in rivals)  # pseudonyms only
+    assert rivals[0]["moves_per_hour"] >= rivals[-1]["moves_per_hour"] >= 20
+    code, _, err = backtest(capsys, *argv, "--from", "2h", "--to", "90m")
+    assert code == 2 and "the history is empty" in err

@@ -45,7 +45,7 @@ _NUM = re.compile(r"-?\d[\d.,]*")
 def why(reason: str, guards: tuple[str, ...]) -> str:
     """A hold's reason without its numbers and names, so holds of one kind add up."""
     if guards:
-        return f"guard {guards[0]}"
+        return f"guard {guards[-1]}"  # the last one named is the one that stopped it
     text = re.sub(r"'[^']*'", "'…'", reason)
     text = re.split(r"[:;(]", text, maxsplit=1)[0].strip()
     return _NUM.sub("#", text)[:70] or "hold"
@@ -173,6 +173,11 @@ def document(history: History, metrics: list[Metrics], runs: list[Run],
                     "orders_recorded": len(history.orders),
                     "rival_bots": len(history.bots)},
         "replayed": REPLAYED, "modelled": MODELLED,
+        # what the recording says about each rival that reprices (bot.rivals adds its profiles)
+        "rivals": [{"user_no": bot.user_no, "market": "/".join(market),
+                    "moves_per_hour": round(bot.moves_per_hour, 1), "best_price": str(bot.floor)}
+                   for (market, _), bot in sorted(history.bots.items(),
+                                                  key=lambda kv: -kv[1].moves_per_hour)],
         "configs": [asdict(m) for m in metrics],
         "differences": differences(metrics),
         "seconds": round(elapsed, 3),
@@ -216,5 +221,10 @@ def text(doc: dict[str, Any]) -> str:
             row(f"  {k[:26]}", [f"{c['held_minutes'].get(k, 0):g}" for c in configs])
     if doc["differences"]:
         lines += ["", "differences:"] + [f"  {d}" for d in doc["differences"]]
+    rivals = doc.get("rivals") or []
+    if rivals:
+        lines += ["", f"rivals that reprice (answered by the model): {len(rivals)}; the busiest:"]
+        lines += [f"  {r['user_no']} {r['market']}: {r['moves_per_hour']:g} moves/h, best price "
+                  f"{r['best_price']}" for r in rivals[:5]]
     lines += ["", f"replayed: {doc['replayed']}", f"modelled: {doc['modelled']}"]
     return "\n".join(lines)
