@@ -2,7 +2,7 @@
 
 The engine calls `Recorder.decided` where a decision is made (bot.pricing); the data is
 what the engine already holds, so recording costs no request. Rows are staged in memory
-and written every `FLUSH` seconds, and once more at stop; retention runs hourly.
+and written every `FLUSH` seconds (in one transaction), and once more at stop; retention runs hourly.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from state.db import StoreError
 from state.decisions import DecisionRow
 from state.recording import RecordingLog
 
-FLUSH = 5.0  # seconds between writes
+FLUSH = 30.0  # seconds between writes (a crash loses at most this much of the recording)
 PRUNE = 3600.0  # seconds between retention passes
 ROW_FIELDS = ("adv_no", "user_no", "nickname", "price", "min", "max", "available", "pay",
               "merchant", "month_orders", "completion", "ratio")

@@ -85,7 +85,7 @@ async def test_replay_of_a_recorded_run_with_the_same_config_reproduces_every_de
     print(f"\nreplayed {len(live)} decisions: {len(applied)} applied, {len(held)} held, 0 differ")
 
 
-async def test_recording_costs_no_request(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_recording_costs_no_request(tmp_path, inline_store) -> None:  # type: ignore[no-untyped-def]
     """Every recorded snapshot is a search the bot made for pricing anyway; nothing else is asked.
 
     (Two runs with recording on and off do not send the very same sequence: the recorder's
@@ -98,7 +98,7 @@ async def test_recording_costs_no_request(tmp_path) -> None:  # type: ignore[no-
     (_, on_db, on), (_, off_db, off) = runs["on"], runs["off"]
     searched = [r for r in on if r[0] == "search" and r[1] == 200]
     markets = [e for e in await entries_of(on_db) if e[1] == "market"]
-    # a few searches are the registry's probes, or a snapshot replaced by a newer one on the bus
-    assert len(searched) > 150 and 0.9 * len(searched) <= len(markets) <= len(searched)
+    # a search may be a probe of the registry, or its snapshot replaced by a newer one on the bus
+    assert len(searched) > 150 and 0.95 * len(searched) <= len(markets) <= len(searched)
     assert {e for e, _, _ in on} == {e for e, _, _ in off}  # no endpoint of its own
     assert await entries_of(off_db) == []
