@@ -18,7 +18,7 @@ from typing import Any
 from bot.binance.models import Ad, SearchItem
 from bot.capabilities import CapabilityStatus
 from bot.events import MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
-from bot.pricing import AdRuntime, PricingEngine, search_side
+from bot.pricing import AdRuntime, PricingEngine
 from bot.replay.world import History, OrderModel, Step, answer, place, to_item
 from bot.states import CapState
 from config.loader import LoadedAd, LoadedConfig
@@ -332,7 +332,3 @@ async def replay(name: str, loaded: LoadedConfig, history: History,
     """Run `loaded` over `history`."""
     return await Replay(name, loaded, history, orders).run()
 
-
-def ad_side(search: str) -> Side:
-    """Our side from the search side."""
-    return Side.SELL if search == search_side(Side.SELL) else Side.BUY
