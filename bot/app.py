@@ -36,6 +36,7 @@ from bot.pricing.engine import AdRuntime, PricingEngine, search_side, step_warni
 from bot.pricing.pollers import MarketPoller, OwnAdsPoller, ReferencePoller
 from bot.pricing.retention import DecisionRetention
 from bot.ratelimit import RateGovernor
+from bot.recording.recorder import attach_recorder
 from config.loader import LoadedConfig
 from config.settings import Settings
 from state.db import Store, full_message
@@ -92,6 +93,7 @@ class Bot:
         )
         self.engine.reference_interval = self.cfg.bot.reference_interval
         self.parts = Parts()
+        self.recorder = attach_recorder(self)  # [recording]: what each decision saw (bot.recording)
         self.pollers: list[Poller] = []
         self.started_at: float | None = None
         self.first_decision = asyncio.Event()

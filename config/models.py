@@ -422,6 +422,14 @@ class WebConfig(_Table):
     enabled: StrictBool = True
 
 
+class RecordingConfig(_Table):
+    """`[recording]`: the market each decision saw, kept for `export` and `backtest`."""
+
+    enabled: StrictBool = True
+    retention_days: StrictInt = Field(14, ge=1, le=3650)
+    max_mb: StrictInt = Field(256, ge=1, le=1_000_000)
+
+
 class AppConfig(_Table):
     """The whole file."""
 
@@ -434,6 +442,7 @@ class AppConfig(_Table):
     chat: ChatConfig = Field(default_factory=ChatConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
 
     @model_validator(mode="after")
     def _distinct_ads(self) -> AppConfig:

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("simulator.cli", "run the simulator alone on 127.0.0.1"),
     "backup": ("bot.commands.backup", "write a consistent copy of the store while the daemon runs"),
     "ban": ("bot.commands.ban", "show the IP ban the exchange imposed (418) as stored; --clear forgets it"),
+    "export": ("bot.commands.export", "write the recorded market and decisions to a portable file"),
+    "backtest": ("p2pbot.backtest.command", "replay configs over a recording or a scenario, compare"),
 }
 
 

@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-view", action="store_true", help="log lines instead of the live view")
     p.add_argument("--web-port", type=int, default=None,
                    help="port of the status page (default: [web] port of the config; 0: any)")
+    p.add_argument("--db", type=Path, default=None,
+                   help="keep the store (and its recording, for `export`) in this file "
+                        "(default: a temporary one, deleted at the end)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +90,7 @@ async def _session(args: argparse.Namespace, loaded, sim: Simulator,  # type: ig
     alerts = Alerts(now=clock.time) if view else None
     handler = alerts.attach() if alerts is not None else None
     with tempfile.TemporaryDirectory() as tmp:
-        store = await Store.open(Path(tmp) / "demo.db")
+        store = await Store.open(getattr(args, "db", None) or Path(tmp) / "demo.db")
         client = SignedClient(sim.base_url, api_key=SecretStr(sim.api_key),
                               signer=HmacSigner(SecretStr(sim.api_secret or "")), clock=clock)
         try:

@@ -131,6 +131,18 @@ MIGRATIONS: list[str] = [
     UPDATE price_decisions SET last_at = at;
     CREATE INDEX price_decisions_last ON price_decisions (last_at)
     """,
+    # 5: the market as each pricing decision saw it, the decisions and the orders won, for
+    # `export` and `backtest` (state.recording); body is zlib-compressed JSON, size its length
+    """
+    CREATE TABLE recording (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        body BLOB NOT NULL,
+        size INTEGER NOT NULL
+    );
+    CREATE INDEX recording_at ON recording (at)
+    """,
 ]
 
 # run once, in the transaction of migration 1, by the open that creates the store (an

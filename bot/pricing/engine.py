@@ -247,6 +247,8 @@ class PricingEngine:
         self.market_stale = MARKET_STALE
         self.started_at = clock.time()
         self._hide_failed: dict[str, str] = {}  # adv_no -> the last failure, said once
+        # told every decision made on a market snapshot (bot.recording.recorder); None: not recorded
+        self.recorder: Callable[[Any, AdRuntime, MarketSnapshot, DecisionRow], Any] | None = None
 
     # --- events --------------------------------------------------------------------
 
@@ -466,6 +468,8 @@ class PricingEngine:
             row.trace["band"] = {"low": _str(band.low), "high": _str(band.high),
                                  "source": band.source}
         await self._record(ad, row)
+        if self.recorder is not None:
+            self.recorder(self, ad, snap, row)
         await self._visibility(ad, show=True)
         return row
 
