@@ -29,6 +29,7 @@ from bot.pollers import (
 from bot.pricing import AdRuntime, PricingEngine, search_side, step_warning, to_own
 from bot.ratelimit import RateGovernor
 from bot.retention import DecisionRetention
+from bot.schedule_keeper import ScheduleKeeper
 from config.loader import LoadedConfig
 from config.settings import Settings
 from state.db import Store, full_message
@@ -91,6 +92,7 @@ class Bot:
         self._markets: dict[tuple[str, str, str], MarketPoller] = {}
         self._tg: asyncio.TaskGroup | None = None
         self.desk: Any = None
+        self.keeper: ScheduleKeeper | None = None  # the ads' hours ([schedule], [ads.schedule])
         self._workers: list[asyncio.Task[Any]] = []  # cancelled first at stop (pollers, parts)
         self.own_seen: tuple[Ad, ...] = ()  # the latest read of own ads (a reload resolves from it)
         self._missing: tuple[str, ...] = ()  # configured ads last said to be not found
@@ -132,6 +134,11 @@ class Bot:
         notes = getattr(self.desk, "notes", None)
         if notes is not None:
             self.engine.alerts.append(notes.notify)
+        self.keeper = ScheduleKeeper.build(self.cfg, self.ads, api=self.api, registry=self.registry,
+                                           clock=self.clock, meta=Meta(self.store))
+        if self.keeper is not None:
+            await self.keeper.tick()  # before the first decision: a closed ad is never priced
+            self.parts.tasks.append(self.keeper.run)
 
     def _kw(self, interval: float) -> dict[str, Any]:
         return {"registry": self.registry, "bus": self.bus, "clock": self.clock,
