@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bot.commands.run", "the daemon: pollers, pricing engine, order desk; until SIGTERM/SIGINT"),
     "demo": ("bot.commands.demo", "the whole product against the built-in simulator, no keys needed"),
     "probe": ("bot.commands.probe", "call every endpoint once and print the capability matrix"),
+    "ads": ("bot.commands.ads", "list your own ads with their ids and print an [[ads]] block for each"),
     "check-config": ("bot.commands.check_config", "validate env and TOML, print the plan, send nothing"),
     "history": ("bot.commands.history", "endpoint transitions, price updates and order events"),
     "sim": ("simulator.cli", "run the simulator alone on 127.0.0.1"),
