@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ads": ("bot.commands.ads", "list your own ads with their ids and print an [[ads]] block for each"),
     "check-config": ("bot.commands.check_config", "validate env and TOML, print the plan, send nothing"),
     "history": ("bot.commands.history", "endpoint transitions, price updates and order events"),
+    "report": ("bot.commands.report", "orders, volume, prices, spread, rates and edits over days"),
     "sim": ("simulator.cli", "run the simulator alone on 127.0.0.1"),
     "backup": ("bot.commands.backup", "write a consistent copy of the store while the daemon runs"),
     "ban": ("bot.commands.ban", "show the IP ban the exchange imposed (418) as stored; --clear forgets it"),
