@@ -19,6 +19,8 @@ Rules, chosen to be predictable:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,14 +36,29 @@ LOOK_AHEAD_DAYS = 9  # a week and its overnight tails: every weekly window shows
 _WINDOW = re.compile(r"^\s*(?P<days>.+?)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$")
 
 
+def local_zone() -> tzinfo:
+    """The machine's own zone, by its IANA name when it can be found (TZ, /etc/localtime), so
+    its daylight saving changes are known; else its offset now."""
+    for name in (os.environ.get("TZ", "").lstrip(":"), _etc_localtime()):
+        if name:
+            with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+                return ZoneInfo(name)
+    local = datetime.now().astimezone().tzinfo
+    assert local is not None
+    return local
+
+
+def _etc_localtime() -> str:
+    target = os.path.realpath("/etc/localtime")
+    return target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else ""
+
+
 def zone(name: str | None) -> tzinfo:
     """The time zone called `name` (IANA, "America/Sao_Paulo"), or the machine's own for None.
 
     ValueError names the zone when it is not known."""
     if name is None:
-        local = datetime.now().astimezone().tzinfo
-        assert local is not None
-        return local
+        return local_zone()
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
