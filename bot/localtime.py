@@ -42,3 +42,12 @@ def zone_of_file(path: Path | None) -> tzinfo:
         except (ConfigFileError, ValueError, AttributeError):
             pass
     return zone(None)
+
+
+def zone_json(tz: tzinfo, at: float) -> dict[str, str | int | None]:
+    """The zone for the status page: its IANA name when it has one (the browser then knows
+    its daylight saving changes), its label, and its offset from UTC at `at` in seconds."""
+    offset = datetime.fromtimestamp(at, tz).utcoffset()
+    key = getattr(tz, "key", None)
+    return {"name": str(key) if key else None, "label": zone_name(tz),
+            "offset_seconds": int(offset.total_seconds()) if offset is not None else 0}

@@ -21,6 +21,8 @@ from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from bot.binance.client import describe_duration
+from bot.binance.models import HistoryRow
+from state.report import StoredOrder
 
 COMPLETED = 4
 CANCELLED = (6, 7)
@@ -222,6 +224,24 @@ def build(orders: Iterable[ReportOrder], *, first: date, last: date, tz: tzinfo,
                                            and o.released_at >= o.paid_at))
                        for side in ("SELL", "BUY")]
     return report
+
+
+def from_store(o: StoredOrder) -> ReportOrder | None:
+    """A stored order for the report; None when it was never read in full."""
+    if None in (o.amount, o.total, o.created_at, o.side, o.asset, o.fiat):
+        return None  # never read in full: nothing to count it by
+    assert o.amount is not None and o.total is not None and o.created_at is not None
+    return ReportOrder(o.order_number, o.status, str(o.side).upper(), str(o.asset), str(o.fiat),
+                       o.amount, o.total, o.created_at, o.adv_no or "", o.paid_at, o.released_at)
+
+
+def from_history(r: HistoryRow, side: str) -> ReportOrder | None:
+    """An order history row for the report (`side`: the side asked for)."""
+    if r.status is None or r.create_time is None:
+        return None  # a status the bot does not know is not guessed
+    return ReportOrder(r.order_number, int(r.status), (r.trade_type or side).upper(),
+                       r.asset or "?", r.fiat or "?", r.amount, r.total_price,
+                       r.create_time / 1000, r.adv_no or "", source="history")
 
 
 # --- text and CSV ------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from bot.binance.endpoints import ENDPOINTS
 from bot.capabilities import CAPABILITIES, cause_json
 from bot.guards import Budget, budget
+from bot.localtime import zone_json
+from bot.schedule import zone
 from bot.states import WORKING
 from state.decisions import DecisionRow
 from state.endpoints import EndpointLog, Transition
@@ -241,5 +243,7 @@ async def build(bot: Bot, hours: float = HISTORY_HOURS, orders: list[Any] | None
         "desk": getattr(bot, "desk", None) is not None,
         "orders": [order(o) for o in orders or []],
         "would_send": await would_send(bot),
+        "timezone": zone_json(zone(bot.cfg.bot.timezone), now),  # the page's clock
+        "schedule": bot.keeper.snapshot() if getattr(bot, "keeper", None) else None,
         **(extra or {}),
     }

@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from bot.binance.errors import BinanceError
-from bot.binance.models import HistoryRow
 from bot.binance.p2p import P2PApi
 from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
 from bot.commands.common import (
@@ -28,12 +27,22 @@ from bot.commands.common import (
     open_store,
 )
 from bot.localtime import zone_name, zone_of_file
-from bot.report import Report, ReportOrder, build, merge, render, render_csv, span
+from bot.report import (
+    Report,
+    ReportOrder,
+    build,
+    from_history,
+    from_store,
+    merge,
+    render,
+    render_csv,
+    span,
+)
 from config.settings import Settings, config_path
 from state.db import Store
 from state.endpoints import EndpointLog
 from state.meta import Meta
-from state.report import StoredOrder, ad_names, edits_between, orders_between
+from state.report import ad_names, edits_between, orders_between
 
 
 def _day(text: str) -> date:
@@ -87,7 +96,7 @@ async def make_report(settings: Settings, first: date, last: date, tz: tzinfo, *
     """The report, and a note on where its orders came from ("" when all went well)."""
     start, end = span(first, last, tz)
     async with open_store(settings.db) as store:
-        stored = [_from_store(o) for o in await orders_between(store, start, end)]
+        stored = [from_store(o) for o in await orders_between(store, start, end)]
         edits = await edits_between(store, start, end)
         names = await ad_names(store)
         history, note = ([], "") if not exchange else await _history(settings, store, start, end)
@@ -110,23 +119,7 @@ async def _history(settings: Settings, store: Store, start: float,
         try:
             for side in ("SELL", "BUY"):
                 rows = await api.order_history_between(side, int(start * 1000), int(end * 1000) - 1)
-                found += [o for o in (_from_history(r, side) for r in rows) if o is not None]
+                found += [o for o in (from_history(r, side) for r in rows) if o is not None]
         except (BinanceError, CapabilityUnavailable) as exc:
             return [], f"order history not read ({exc}): from the store only"
     return found, ""
-
-
-def _from_store(o: StoredOrder) -> ReportOrder | None:
-    if None in (o.amount, o.total, o.created_at, o.side, o.asset, o.fiat):
-        return None  # never read in full: nothing to count it by
-    assert o.amount is not None and o.total is not None and o.created_at is not None
-    return ReportOrder(o.order_number, o.status, str(o.side).upper(), str(o.asset), str(o.fiat),
-                       o.amount, o.total, o.created_at, o.adv_no or "", o.paid_at, o.released_at)
-
-
-def _from_history(r: HistoryRow, side: str) -> ReportOrder | None:
-    if r.status is None or r.create_time is None:
-        return None  # a status the bot does not know is not guessed
-    return ReportOrder(r.order_number, int(r.status), (r.trade_type or side).upper(),
-                       r.asset or "?", r.fiat or "?", r.amount, r.total_price,
-                       r.create_time / 1000, r.adv_no or "", source="history")
