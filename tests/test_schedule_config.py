@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -78,3 +79,28 @@ def test_an_ads_own_keys_win_and_the_rest_come_from_the_bot() -> None:
     assert own is not None and own.windows == ("sat 10:00-12:00",)
     assert own.holidays == ("2026-12-25",) and own.outside == "offline"
     assert effective(None, None) is None
+
+
+def test_check_config_shows_the_zone_and_each_ads_hours(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    path = tmp_path / "bot.toml"
+    path.write_text('[bot]\ntimezone = "America/Sao_Paulo"\n[schedule]\n'
+                    'windows = ["mon-fri 08:00-22:00"]\nholidays = ["2026-12-25"]\nbusiness = true\n'
+                    + AD + AD.replace('"sell"', '"other"').replace('"SELL"', '"BUY"').replace(
+                        'floor = "5.00"', 'ceiling = "6.00"')
+                    + '[ads.schedule]\nwindows = ["sat 10:00-14:00"]\noutside = "hide"\n')
+    for name in ("P2PBOT_API_KEY", "P2PBOT_API_SECRET"):
+        monkeypatch.setenv(name, "x" * 64)
+    monkeypatch.setenv("P2PBOT_DB", str(tmp_path / "x.db"))
+    assert main(["check-config", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "time zone: America/Sao_Paulo\n" in out
+    assert "  the merchant's business is closed outside [schedule] and opened inside it" in out
+    assert "  sell: mon-fri 08:00-22:00; holidays 2026-12-25; outside: offline (" in out
+    assert "  other: sat 10:00-14:00; holidays 2026-12-25; outside: hide (" in out
+    assert main(["check-config", "--json", "--config", str(path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["hours"]["timezone"] == "America/Sao_Paulo"
+    assert [a["outside"] for a in doc["hours"]["ads"]] == ["offline", "hide"]

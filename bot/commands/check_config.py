@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, load_settings
+from bot.schedule_plan import hours_plan, render_hours
 from bot.web import is_loopback_name, web_problems
 from config.loader import ConfigFileError, LoadedAd, LoadedConfig, load_config
 from config.models import AdConfig, AppConfig, BotConfig, NotifyConfig, Reaction
@@ -78,6 +80,7 @@ def build_plan(settings: Settings, loaded: LoadedConfig) -> Plan:
         "chat": app.chat.model_dump(mode="json"),
         "notify": _notify(app.notify, env),
         "web": app.web.model_dump(mode="json"),
+        "hours": hours_plan(app, loaded.ads, time.time()),
         "warnings": warnings(app, env) + step_warnings(loaded.ads),
         "requests_sent": 0,
     }
@@ -253,6 +256,7 @@ def render(plan: Plan) -> str:
     for ad in plan["ads"]:
         lines += _render_ad(ad)
     lines += ["", *_render_orders(plan)]
+    lines += ["", *render_hours(plan["hours"])]
     if plan["warnings"]:
         lines += ["", "warnings:", *(f"  - {w}" for w in plan["warnings"])]
     lines += ["", "nothing was sent: check-config makes no request"]
