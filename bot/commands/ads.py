@@ -116,20 +116,23 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else format(value.normalize(), "f")
 
 
+def _cells(r: dict[str, Any]) -> tuple[str, ...]:
+    kind = r["price_type"] + (f" {r['ratio']}%" if r["ratio"] else "")
+    return (r["adv_no"], r["side"], f"{r['asset']}/{r['fiat']}", kind, r["price"],
+            f"{r['min'] or '?'}-{r['max'] or '?'}", r["available"] or "?", r["status"])
+
+
 def render(ads: Sequence[Ad], band: Decimal, *, toml: bool = True) -> str:
     """The table, then one `[[ads]]` block per ad."""
     if not ads:
         return "no ads: create one in the Binance app first (P2P > Post new ad)"
-    head = (f"{'adv_no':<21} {'side':<4} {'market':<10} {'type':<8} {'price':>10} "
-            f"{'limits (fiat)':>21} {'available':>12}  status")
-    lines = [head]
-    for ad in ads:
-        r = row(ad)
-        kind = r["price_type"] + (f" {r['ratio']}%" if r["ratio"] else "")
-        limits = f"{r['min'] or '?'}-{r['max'] or '?'}"
-        lines.append(f"{r['adv_no']:<21} {r['side']:<4} {r['asset']}/{r['fiat']:<6} "
-                     f"{kind:<8} {r['price']:>10} {limits:>21} {r['available'] or '?':>12}  "
-                     f"{r['status']}")
+    cells = [_cells(row(ad)) for ad in ads]
+    head = ("adv_no", "side", "market", "type", "price", "limits (fiat)", "available", "status")
+    widths = [max(len(c[i]) for c in [head, *cells]) for i in range(len(head))]
+    right = {4, 5, 6}  # numbers line up on the right
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w)
+                       for i, (c, w) in enumerate(zip(line, widths, strict=True))).rstrip()
+             for line in [head, *cells]]
     if toml:
         lines += ["", "# Paste the blocks of the ads the bot may price into your config file, then",
                   "# run `p2pbot check-config`. The floor and ceiling are tight on purpose and",
