@@ -3,6 +3,8 @@ release times; the history merged into the store; text and CSV."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -101,3 +103,35 @@ def test_an_empty_span_says_so() -> None:
     text = render(r, "UTC")
     assert "no orders in this span" in text and "completion - (0 of 0 finished)" in text
     assert [d["orders"] for d in r.daily()] == [0, 0]
+
+
+async def test_the_command_reads_the_store_in_the_merchants_days(
+        tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from bot.cli import main
+    from state.db import Store
+
+    db = tmp_path / "bot.db"
+    store = await Store.open(db)
+    for no, side, total, when in (("1", "SELL", "560.00", at(2026, 11, 23, 23, 30)),
+                                  ("2", "BUY", "540.00", at(2026, 11, 24, 0, 30))):
+        await store.execute(
+            "INSERT INTO orders (order_number, adv_no, side, asset, fiat, amount, total, price,"
+            " status, created_at, updated_at, source) VALUES (?, '111', ?, 'USDT', 'BRL', '100',"
+            " ?, NULL, 4, ?, ?, 'test')", (no, side, total, when, when))
+    await store.close()
+    config = tmp_path / "bot.toml"
+    config.write_text('[bot]\ntimezone = "America/Sao_Paulo"\n')
+    monkeypatch.setenv("P2PBOT_DB", str(db))
+    monkeypatch.setenv("P2PBOT_CONFIG", str(config))
+    args = ["report", "--no-exchange", "--from", "2026-11-23", "--to", "2026-11-24"]
+    assert await asyncio.to_thread(main, args) == 0
+    text = capsys.readouterr().out
+    assert "(America/Sao_Paulo); 2 orders (2 from the store)" in text
+    assert re.search(r"2026-11-23\s+111\s+SELL .* 560.00\s+5.60", text)  # 23:30 local: the 23rd
+    assert await asyncio.to_thread(main, [*args, "--csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("2026-11-23,111,111,SELL")
+    assert await asyncio.to_thread(main, ["report", "--from", "2026-11-25", "--to", "2026-11-24"]) == 2
+    assert "--from 2026-11-25 is after --to 2026-11-24" in capsys.readouterr().err
+    monkeypatch.setenv("P2PBOT_DB", str(tmp_path / "none.db"))
+    assert await asyncio.to_thread(main, ["report"]) == 2
+    assert "no store at" in capsys.readouterr().err
