@@ -45,7 +45,7 @@ class Hours:
     ad: AdRuntime
     schedule: Schedule
     outside: str
-    put_away: str = ""  # OFFLINE / HIDE while the keeper keeps it out ("" = it does not)
+    put_away: str = ""  # OFFLINE, HIDE or both ("hide+offline") while out ("" = it is not)
     failed: str = ""  # the last failure, said once
     restored: bool = False  # what an earlier run took out has been read from the store
 
@@ -148,8 +148,7 @@ class ScheduleKeeper:
         tried again at the next tick."""
         ad, mode = h.ad, (h.put_away or h.outside)
         assert ad.own is not None
-        verb = ("back online" if mode == OFFLINE else "shown again") if back else \
-            ("taken offline" if mode == OFFLINE else "hidden from search")
+        verb = _verb(mode, back)
         if self.dry_run:  # in memory only: the next run starts from what the exchange shows
             logger.warning("dry run, not sent: ad {} would be {}: {}", ad.label, verb,
                            "its hours begin" if back else ad.closed)
@@ -163,21 +162,23 @@ class ScheduleKeeper:
             h.failed = said
             return
         h.failed = ""
-        if mode == OFFLINE:
+        if OFFLINE in _modes(mode):
             ad.online = back
         h.put_away = "" if back else mode
         await self._remember(ad.own.adv_no, h.put_away)
         logger.warning("ad {} {}: {}", ad.label, verb, "its hours begin" if back else ad.closed)
 
     async def _send(self, ad: AdRuntime, mode: str, back: bool) -> None:
+        """Out: the one way `mode` says. Back: online first (an offline ad cannot be shown),
+        then shown."""
         assert ad.own is not None
-        if mode == HIDE:
+        if OFFLINE in _modes(mode):
+            answer = await self.api.update_ad_status(ad.own.adv_no, 1 if back else 3)
+            mine = [f for f in answer.fail_list if f.adv_no in (None, ad.own.adv_no)]
+            if mine:
+                raise RefusedSwitch(f"{mine[0].error_code}: {mine[0].error_msg or 'refused'}")
+        if HIDE in _modes(mode):
             await self.api.update_ad_visible(ad.own.adv_no, visible=back)
-            return
-        answer = await self.api.update_ad_status(ad.own.adv_no, 1 if back else 3)
-        mine = [f for f in answer.fail_list if f.adv_no in (None, ad.own.adv_no)]
-        if mine:
-            raise RefusedSwitch(f"{mine[0].error_code}: {mine[0].error_msg or 'refused'}")
 
     async def _remember(self, adv_no: str, put_away: str) -> None:
         if self.meta is not None:
@@ -207,6 +208,17 @@ class ScheduleKeeper:
         self._business_failed = ""
         self.business_open = open_
         logger.warning("the merchant's business is {} (schedule)", "open" if open_ else "closed")
+        if not open_:
+            await self._closed_with_the_business()
+
+    async def _closed_with_the_business(self) -> None:
+        """Closing the business took every online ad offline: the keeper brings back the
+        scheduled ones at their next window (a hidden ad, or one it could not switch itself)."""
+        for h in self.hours:
+            if h.ad.own is not None and h.ad.online:
+                h.put_away = "+".join(sorted({*_modes(h.put_away), OFFLINE}))
+                h.ad.online = False
+                await self._remember(h.ad.own.adv_no, h.put_away)
 
     # --- showing ----------------------------------------------------------------------
 
@@ -225,6 +237,20 @@ class ScheduleKeeper:
                 {"open": self.business.is_open(now), "state": self.business_state,
                  "failed": self._business_failed or None},
                 "ads": ads}
+
+
+def _modes(put_away: str) -> set[str]:
+    """The ways an ad was taken out: {"offline"}, {"hide"}, both, or none."""
+    return {m for m in put_away.split("+") if m}
+
+
+def _verb(mode: str, back: bool) -> str:
+    """What switching the ad does, in words."""
+    ways = _modes(mode)
+    if back:
+        return " and ".join(w for m, w in ((OFFLINE, "back online"), (HIDE, "shown again"))
+                            if m in ways)
+    return "taken offline" if OFFLINE in ways else "hidden from search"
 
 
 class RefusedSwitch(Exception):

@@ -220,3 +220,18 @@ async def test_without_the_merchant_endpoints_the_ads_are_switched_one_by_one(
     assert [s for _, s in status_changes(sim)] == [3, 1, 3]
     closes = sim.requests("close_business")
     assert closes and all(r["code"] == -2008 for r in closes)  # tried, refused, never looped
+
+
+async def test_a_hidden_ad_taken_offline_with_the_business_comes_back_online_and_shown(
+        tmp_path: Path, inline_store: None) -> None:
+    def out(sim: Simulator, bot: Any) -> None:
+        ad = sim.world.account.ads[SELL_AD]
+        assert ad.status == 3 and not ad.visible  # hidden by the bot, offline by the exchange
+
+    def back(sim: Simulator, bot: Any) -> None:
+        ad = sim.world.account.ads[SELL_AD]
+        assert ad.status == 1 and ad.visible
+
+    sim, _ = await day(tmp_path, config(schedule=DAILY + 'business = true\noutside = "hide"\n'),
+                       [(0.5, out), (1.01, back), (13.01, out), (25.01, back)])
+    assert [s for _, s in status_changes(sim)] == [1, 1]
