@@ -61,7 +61,8 @@ def add_global_options(parser: argparse._ActionsContainer, *, after: bool = Fals
     parser.add_argument("--log-json", action="store_true", default=default(False),
                         help="JSON log lines for machines")
     parser.add_argument("--log-format", choices=FORMATS, default=default("auto"),
-                        help="human lines, JSON lines, or auto: JSON when stderr is not a terminal")
+                        help="human lines, JSON lines, or auto: coloured lines on a terminal, plain "
+                             "text off one (journal, pipe): one event a line, no colour codes")
     parser.add_argument("--log-file", default=default(None), metavar="PATH",
                         help="also log to this file (rotated, old files removed)")
     parser.add_argument("--log-rotation", default=default("50 MB"),

@@ -1,6 +1,6 @@
 """The report matches the simulator's record of orders after a stepped simulated day.
 
-The whole bot runs half a day of trading on three ads (tests.e2e.virtual, the stepped
+The whole bot runs a simulated day of trading on three ads (tests.e2e.virtual, the stepped
 clock); then `p2pbot report`'s core reads the store and is compared with the simulator
 world's orders: counts, completed and cancelled, volume and fiat by ad, side and day,
 average prices, and the merchant's release times. A second read with orders missing from
@@ -30,7 +30,7 @@ from tests.e2e.desk import START_MS, config_text, scenario
 from tests.e2e.virtual import Lives, Stepper, inline_sqlite, loop_watch
 
 TZ = ZoneInfo("America/Sao_Paulo")
-HOURS = 12.0
+HOURS = 24.0
 ORDERS_INTERVAL = 30
 CLOSING_MS = 3 * 3600_000
 
