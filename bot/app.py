@@ -37,6 +37,7 @@ from bot.pricing.pollers import MarketPoller, OwnAdsPoller, ReferencePoller
 from bot.pricing.retention import DecisionRetention
 from bot.ratelimit import RateGovernor
 from bot.recording.recorder import attach_recorder
+from bot.schedule.keeper import ScheduleKeeper
 from config.loader import LoadedConfig
 from config.settings import Settings
 from state.db import Store, full_message
@@ -107,6 +108,7 @@ class Bot:
         self.desk.poller.governor = self.governor
         self.engine.open_orders = self.desk.open_count  # the exchange hides ads with too many
         self.engine.alerts.append(self.desk.notes.notify)
+        self.keeper: ScheduleKeeper | None = None  # the ads' hours ([schedule], [ads.schedule])
         self._workers: list[asyncio.Task[Any]] = []  # cancelled first at stop (pollers, parts)
         self.own_seen: tuple[Ad, ...] = ()  # the latest read of own ads (a reload resolves from it)
         self._missing: tuple[str, ...] = ()  # configured ads last said to be not found
@@ -143,6 +145,11 @@ class Bot:
         # an ad's market is searched once the ad is found among your ads (_resolve), not before
         self._reference_pollers()
         self._start_desk()
+        self.keeper = ScheduleKeeper.build(self.cfg, self.ads, api=self.api, registry=self.registry,
+                                           clock=self.clock, meta=Meta(self.store))
+        if self.keeper is not None:
+            await self.keeper.tick()  # before the first decision: a closed ad is never priced
+            self.add_part(self.keeper.run)
 
     def _start_desk(self) -> None:
         """The order side: the desk hears chat statuses; notifications hear the registry."""

@@ -12,9 +12,11 @@ request with the start of its URL) are routed into loguru by an `InterceptHandle
 on the root logger, so their records get the same redaction and the same sinks; the
 log file is created mode 600 whatever the umask.
 
-Formats: human lines on a terminal, JSON lines for machines (`--log-format json`,
-`--log-json`, or `auto` when stderr is not a terminal). A log file rotates and old
-files are removed by loguru's `rotation` and `retention` options.
+Formats: coloured human lines on a terminal; plain text elsewhere (systemd's journal,
+a pipe, a file), one event a line: no colour codes, and a message's own line breaks
+(a traceback) written as `\\n`, so journald never cuts one event into several entries;
+JSON lines for machines only when asked (`--log-format json`, `--log-json`). A log file
+rotates and old files are removed by loguru's `rotation` and `retention` options.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ HUMAN_FORMAT = (
     "<cyan>{name}</cyan> {message}"
 )
 PLAIN_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {name} {message}"
+_PLAIN_LINE = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {name} {extra[_plain]}\n"
 
 # (pattern, replacement): each keeps the name and masks the value
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -148,6 +151,11 @@ class RedactingStream:
         """Flush the stream."""
         self._stream.flush()
 
+    @property
+    def stream(self) -> IO[str]:
+        """The stream written to."""
+        return self._stream
+
     def isatty(self) -> bool:
         """Whether the stream is a terminal."""
         return bool(getattr(self._stream, "isatty", lambda: False)())
@@ -227,13 +235,32 @@ FORMATS = ("auto", "human", "json")
 
 
 def wants_json(fmt: str = "auto", json: bool = False, stream: IO[str] | None = None) -> bool:
-    """Whether to write JSON lines: `json`, `--log-json`, or `auto` off a terminal."""
-    if json or fmt == "json":
-        return True
-    if fmt == "human":
+    """Whether to write JSON lines: only when asked (`json`, `--log-json`). `auto` writes
+    coloured lines on a terminal and plain one-line text elsewhere (the journal reads text)."""
+    return json or fmt == "json"
+
+
+def under_journal(stream: IO[str] | None = None) -> bool:
+    """Whether `stream` (stderr) is systemd's journal: JOURNAL_STREAM names its device and
+    inode (a child of the service inherits the variable with another stderr: not the journal)."""
+    said = os.environ.get("JOURNAL_STREAM", "")
+    device, _, inode = said.partition(":")
+    if not (device.isdigit() and inode.isdigit()):
         return False
     out = stream if stream is not None else sys.stderr
-    return not bool(getattr(out, "isatty", lambda: False)())
+    try:
+        st = os.fstat(out.fileno())
+    except (AttributeError, OSError, ValueError):  # a StringIO, a closed stream
+        return False
+    return (st.st_dev, st.st_ino) == (int(device), int(inode))
+
+
+def plain_line(record: Any) -> str:
+    """loguru format function: a plain text line, one event a line (a message's own line
+    breaks, a traceback's, written as `\\n`)."""
+    message = str(record["message"]).replace("\r\n", "\n").replace("\r", "\n")
+    record["extra"]["_plain"] = message.replace("\n", "\\n")
+    return _PLAIN_LINE
 
 
 def setup_logging(
@@ -261,7 +288,7 @@ def setup_logging(
         path = Path(file)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         setup.handler_ids.append(logger.add(
-            str(path), level=level.upper(), format=json_line if json else PLAIN_FORMAT,
+            str(path), level=level.upper(), format=json_line if json else plain_line,
             colorize=False,
             rotation=rotation, retention=retention, encoding="utf-8", opener=_private,
             backtrace=False, diagnose=False, enqueue=False,
@@ -317,11 +344,11 @@ def json_line(record: Any) -> str:
 
 
 def _add(sink: RedactingStream, level: str, json: bool) -> int:
-    tty = sink.isatty()
+    tty = sink.isatty() and not under_journal(sink.stream)
     return logger.add(
         sink,
         level=level.upper(),
-        format=json_line if json else (HUMAN_FORMAT if tty else PLAIN_FORMAT),
+        format=json_line if json else (HUMAN_FORMAT if tty else plain_line),
         colorize=tty and not json,
         backtrace=False,
         diagnose=False,  # variable values in tracebacks would show keys and signatures

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from bot.capabilities.table import CAPABILITIES, ProbeConfig
+from config.schedule import AdSchedule, ScheduleConfig, TimeZoneName
 from strategies.base import Side
 from strategies.filters import CompetitorFilters
 
@@ -117,6 +118,9 @@ class BotConfig(_Table):
     settle_seconds: Annotated[float, BeforeValidator(_number), Field(ge=0, le=600)] = 45.0
     # the reference price for one payment method (payType); dropped while that call fails
     reference_pay_type: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,64}$")
+    # the merchant's time zone (IANA name) for schedules, the view, the status page and the
+    # reports; unset: the machine's own
+    timezone: TimeZoneName = None
 
 
 def _known_capability(name: str) -> str:
@@ -211,6 +215,7 @@ class AdConfig(_Table):
     filters: CompetitorFilters = Field(default_factory=CompetitorFilters)
     guards: Guards
     on_unsafe: Literal["hold", "hide"] = "hold"
+    schedule: AdSchedule | None = None  # its own hours (config/schedule.py)
 
     @field_validator("adv_no", mode="before")
     @classmethod
@@ -443,6 +448,16 @@ class AppConfig(_Table):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    schedule: ScheduleConfig | None = None  # when the ads are open (config/schedule.py)
+
+    @model_validator(mode="after")
+    def _ad_schedules_have_hours(self) -> AppConfig:
+        for i, ad in enumerate(self.ads):
+            if ad.schedule is not None and ad.schedule.windows is None and self.schedule is None:
+                raise FieldProblem(("ads", i, "schedule", "windows"),
+                                   "missing: this ad's schedule has no hours, and there is no "
+                                   "[schedule] table to take them from")
+        return self
 
     @model_validator(mode="after")
     def _distinct_ads(self) -> AppConfig:

@@ -24,8 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bot.commands.run", "the daemon: pollers, pricing engine, order desk; until SIGTERM/SIGINT"),
     "demo": ("p2pbot.demo", "the whole product against the built-in simulator, no keys needed"),
     "probe": ("bot.commands.probe", "call every endpoint once and print the capability matrix"),
+    "ads": ("bot.commands.ads", "list your own ads with their ids and print an [[ads]] block for each"),
     "check-config": ("bot.commands.check_config", "validate env and TOML, print the plan, send nothing"),
     "history": ("bot.commands.history", "endpoint transitions, price updates and order events"),
+    "report": ("bot.commands.report", "orders, volume, prices, spread, rates and edits over days"),
     "sim": ("simulator.cli", "run the simulator alone on 127.0.0.1"),
     "backup": ("bot.commands.backup", "write a consistent copy of the store while the daemon runs"),
     "ban": ("bot.commands.ban", "show the IP ban the exchange imposed (418) as stored; --clear forgets it"),
@@ -61,7 +63,8 @@ def add_global_options(parser: argparse._ActionsContainer, *, after: bool = Fals
     parser.add_argument("--log-json", action="store_true", default=default(False),
                         help="JSON log lines for machines")
     parser.add_argument("--log-format", choices=FORMATS, default=default("auto"),
-                        help="human lines, JSON lines, or auto: JSON when stderr is not a terminal")
+                        help="human lines, JSON lines, or auto: coloured lines on a terminal, plain "
+                             "text off one (journal, pipe): one event a line, no colour codes")
     parser.add_argument("--log-file", default=default(None), metavar="PATH",
                         help="also log to this file (rotated, old files removed)")
     parser.add_argument("--log-rotation", default=default("50 MB"),

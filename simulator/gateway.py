@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -367,6 +368,9 @@ class Gateway:
             record["outcome"] = "answered"
         record.update(status=answer.status, code=answer.code)
         headers = dict(answer.headers)
+        # the exchange names each request in `x-mbx-uuid`; the record keeps it for tests
+        record["request_id"] = str(uuid.UUID(int=record["id"], version=4))
+        headers["X-MBX-UUID"] = record["request_id"]
         if answer.content_type:
             headers["Content-Type"] = answer.content_type
         return web.Response(status=answer.status, body=answer.body, headers=headers)

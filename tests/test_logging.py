@@ -278,3 +278,75 @@ def test_reprs_hold_no_secret() -> None:
     for obj in objects:
         for text in (repr(obj), str(obj)):
             assert KEY not in text and SECRET not in text
+
+
+# --- under systemd: plain text, one event a line ------------------------------------------------
+
+
+class FileTty(io.TextIOWrapper):
+    """A real file (it has a device and an inode) that claims to be a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _multi_line_event() -> None:
+    try:
+        raise RuntimeError("first\nsecond")
+    except RuntimeError:
+        logger.exception("two\nlines")
+
+
+def test_off_a_terminal_auto_is_plain_text_one_event_a_line() -> None:
+    from bot.logs import wants_json
+
+    out = io.StringIO()
+    assert not wants_json("auto", False, out)  # off a terminal: text, not JSON
+    setup_logging("INFO", json=wants_json("auto", False, out), stream=out)
+    logger.info("hello")
+    _multi_line_event()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].endswith("INFO    tests.test_logging hello")
+    assert "two\\nlines" in lines[1] and "RuntimeError: first\\nsecond" in lines[1]
+    assert "\x1b[" not in out.getvalue()
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(lines[0])
+
+
+def test_under_journal_stream_no_colour_even_if_it_looks_like_a_terminal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "journal"
+    with FileTty(open(path, "wb+"), encoding="utf-8") as out:
+        st = os.fstat(out.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
+        setup_logging("INFO", stream=out)
+        logger.info("hello")
+        _multi_line_event()
+        out.flush()
+    text = path.read_text()
+    assert "\x1b[" not in text and len(text.splitlines()) == 2
+
+
+def test_a_journal_stream_of_another_file_is_not_the_journal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.logs import under_journal
+
+    other = os.stat(tmp_path)
+    monkeypatch.setenv("JOURNAL_STREAM", f"{other.st_dev}:{other.st_ino}")
+    with FileTty(open(tmp_path / "tty", "wb+"), encoding="utf-8") as out:
+        assert not under_journal(out)
+        setup_logging("INFO", stream=out)
+        logger.info("hello")
+        out.flush()
+    assert "\x1b[" in (tmp_path / "tty").read_text()  # a terminal keeps its colours
+    monkeypatch.setenv("JOURNAL_STREAM", "garbage")
+    assert not under_journal(io.StringIO())
+
+
+def test_the_log_file_is_one_event_a_line_too(tmp_path: Path) -> None:
+    path = tmp_path / "bot.log"
+    setup = setup_logging("INFO", file=path, stream=io.StringIO())
+    _multi_line_event()
+    setup.remove()
+    assert len(path.read_text().splitlines()) == 1

@@ -96,8 +96,10 @@ class Tty(io.StringIO):
         return True
 
 
-def test_auto_format_is_json_off_a_terminal() -> None:
-    assert wants_json("auto", stream=io.StringIO()) is True
+def test_auto_format_is_plain_text_off_a_terminal() -> None:
+    # issue 16 item 7: under systemd (stderr not a terminal) the journal reads plain text;
+    # JSON only when asked (this test said JSON before)
+    assert wants_json("auto", stream=io.StringIO()) is False
     assert wants_json("auto", stream=Tty()) is False
     assert wants_json("human", stream=io.StringIO()) is False
     assert wants_json("human", json=True, stream=Tty()) is True

@@ -145,6 +145,13 @@ CASES = [
          reply={"serverTime": NOW_MS}, signed=False,
          check=lambda r: isinstance(r, ServerTime) and r.server_time == NOW_MS),
     Case("get_ads", lambda api: api.get_ads(), "GET", f"{C2C}/ads/getAds", reply=None),
+    Case("merchant_detail", lambda api: api.merchant_detail(), "POST", f"{C2C}/user/baseDetail",
+         body={}, reply=envelope({"businessStatus": 3, "nickName": "desk"}),
+         check=lambda r: r.business_status == 3 and r.state == "break"),
+    Case("start_business", lambda api: api.set_business(True), "POST",
+         f"{C2C}/merchant/startBusiness", body={}, reply=envelope(True), check=lambda r: r is True),
+    Case("close_business", lambda api: api.set_business(False), "POST",
+         f"{C2C}/merchant/closeBusiness", body={}, reply=envelope(None), check=lambda r: r is True),
 ]
 
 

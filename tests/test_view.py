@@ -94,3 +94,27 @@ async def test_demo_off_a_terminal_prints_no_screen(capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert out == ""  # the log lines go to the log; stdout carries no screen dump
 
+
+
+async def test_the_view_shows_the_merchants_time_zone_and_a_closed_ad(tmp_path) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    hours = LONG + '[ads.schedule]\nwindows = ["mon 00:00-00:01"]\n'
+    async with run_simulator("calm", speed=0, seed=4) as sim:
+        async with started(sim, tmp_path, hours, bot='timezone = "America/Sao_Paulo"') as bot:
+            alerts = Alerts(keep=3, now=bot.clock.time)
+            handler = alerts.attach()
+            try:
+                logger.warning("ALERT [test] late")
+            finally:
+                logger.remove(handler)
+            now = bot.clock.time()
+            screen = render(bot, now, "calm", alerts=alerts)
+    local = datetime.fromtimestamp(now, ZoneInfo("America/Sao_Paulo"))
+    assert screen.splitlines()[0].endswith(
+        f"{local:%Y-%m-%d %H:%M:%S} -03 (simulated, America/Sao_Paulo)")
+    alert = next(line for line in screen.splitlines() if "ALERT [test] late" in line)
+    said_at = datetime.fromtimestamp(alerts.items[0].at, ZoneInfo("America/Sao_Paulo"))
+    assert alert.strip().startswith(f"{said_at:%H:%M:%S}")
+    assert "  closed: outside its hours (mon 00:00-00:01)" in screen

@@ -54,6 +54,10 @@ WEIGHT_HEADERS = (
     "X-SAPI-USED-UID-WEIGHT-1M",
     "X-MBX-USED-WEIGHT-1M",
 )
+# headers by which the exchange (or the CDN in front of it) names one request: what support
+# asks for in a ticket. Kept per endpoint for the last answer (SignedClient.last_seen).
+REQUEST_ID_HEADERS = ("x-mbx-uuid", "x-mbx-traceid", "x-request-id", "x-trace-id",
+                      "x-amz-cf-id", "x-amzn-trace-id", "x-amzn-requestid")
 DEFAULT_BAN_SECONDS = 120.0
 RESYNC_SECONDS = 900.0  # peers re-sync the server-time offset every 10 to 30 minutes
 _BANNED_UNTIL = re.compile(r"until\s+(\d{13})")
@@ -96,6 +100,22 @@ class Response:
         if isinstance(self.payload, dict) and isinstance(self.payload.get("total"), int):
             return int(self.payload["total"])
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """The last answer an endpoint got: when (wall time), the HTTP status, and the ids the
+    exchange gave the request (REQUEST_ID_HEADERS found in the reply). Never the query."""
+
+    at: float
+    status: int
+    ids: tuple[tuple[str, str], ...] = ()
+
+
+def request_ids(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The request ids among a reply's headers, as (header, value), in REQUEST_ID_HEADERS order."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    return tuple((name, lower[name]) for name in REQUEST_ID_HEADERS if lower.get(name))
 
 
 class Caller(Protocol):
@@ -301,6 +321,7 @@ class SignedClient:
         self.paused_until = 0.0  # wall time; every sender waits for it (429)
         self.banned_until = 0.0  # wall time; nothing is sent before it (418)
         self.requests_sent = 0
+        self.last_seen: dict[str, Seen] = {}  # endpoint -> its last answer (evidence for support)
         self.rate_limited = 0  # 429s received
         self._slots = Slots(DEFAULT_MAX_IN_FLIGHT)
         self.max_in_flight = max_in_flight
@@ -482,6 +503,7 @@ class SignedClient:
             if trial:
                 self._end_trial(status)
         self._read_weights(headers)
+        self.last_seen[ep.name] = Seen(self.clock.time(), status, request_ids(headers))
         logger.debug("{} {} -> {} in {:.0f} ms", ep.method, ep.path, status, latency * 1000)
         try:
             payload = check_response(

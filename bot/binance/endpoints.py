@@ -82,6 +82,13 @@ _TABLE: tuple[Endpoint, ...] = (
              summary="chat websocket credential"),
     Endpoint("chat_messages", "GET", f"{C2C}/chat/retrieveChatMessagesWithPagination",
              Style.QUERY, summary="chat history of an order"),
+    # the merchant's state (docs/exchange.md §11.13): read it, open and close the business
+    Endpoint("merchant_detail", "POST", f"{C2C}/user/baseDetail", Style.JSON,
+             summary="the merchant's state (open, closed, on a break)"),
+    Endpoint("start_business", "POST", f"{C2C}/merchant/startBusiness", Style.JSON, write=True,
+             summary="open the merchant's business"),
+    Endpoint("close_business", "POST", f"{C2C}/merchant/closeBusiness", Style.JSON, write=True,
+             summary="close the merchant's business (the exchange takes the ads offline)"),
     Endpoint("get_ads", "GET", f"{C2C}/ads/getAds", Style.QUERY,
              summary="not a real endpoint: answers an empty 200"),
     Endpoint("server_time", "GET", "/api/v3/time", Style.QUERY, signed=False, envelope=False,

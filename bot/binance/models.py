@@ -392,6 +392,17 @@ class ChatMessage(Model):
 # --- account and time --------------------------------------------------------------
 
 
+class MerchantDetail(Model):
+    """The merchant's card (`user/baseDetail`): `businessStatus` 1 open, 2 closed, 3 on a break."""
+
+    business_status: int | None = None
+
+    @property
+    def state(self) -> str:
+        """`open`, `closed`, `break`, or `unknown`."""
+        return {1: "open", 2: "closed", 3: "break"}.get(self.business_status or 0, "unknown")
+
+
 class KeyRestrictions(Model):
     """What the API key may do (`/sapi/v1/account/apiRestrictions`)."""
 

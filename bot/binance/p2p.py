@@ -24,6 +24,7 @@ from bot.binance.models import (
     ChatMessage,
     HistoryRow,
     KeyRestrictions,
+    MerchantDetail,
     OrderDetail,
     OrderRow,
     OrderSummary,
@@ -85,6 +86,9 @@ SHAPES: dict[str, Any] = {
     "chat_messages": list[ChatMessage],
     "key_permissions": KeyRestrictions,
     "server_time": ServerTime,
+    "merchant_detail": MerchantDetail,
+    "start_business": StrictBool | None,
+    "close_business": StrictBool | None,
 }
 
 
@@ -342,6 +346,18 @@ class P2PApi:
         if before_id is not None:
             query["id"] = str(before_id)
         return await self._page(ChatMessage, "chat_messages", query)
+
+    # --- the merchant's state (docs/exchange.md §11.13) -----------------------------
+
+    async def merchant_detail(self) -> MerchantDetail:
+        """The merchant's state: open, closed or on a break."""
+        return await self._one(MerchantDetail, "merchant_detail", {})
+
+    async def set_business(self, open_: bool) -> bool:
+        """Open (startBusiness) or close (closeBusiness) the merchant's business. Closing takes
+        the ads offline; opening does not bring them back (docs/exchange.md §11.6)."""
+        resp = await self._call("start_business" if open_ else "close_business", {})
+        return read(resp) is not False
 
     # --- account, time, probes -----------------------------------------------------
 

@@ -31,7 +31,14 @@ from bot.binance.errors import (
     IpBanned,
 )
 from bot.binance.p2p import read
-from bot.capabilities.table import CAPABILITIES, PROBES, WRITE_PROBES, CapabilitySpec, ProbeConfig
+from bot.capabilities.table import (
+    CAPABILITIES,
+    PROBES,
+    WRITE_PROBE_READS,
+    WRITE_PROBES,
+    CapabilitySpec,
+    ProbeConfig,
+)
 from bot.clock import backoff
 from bot.events import CapabilityChanged, Cause, EndpointChanged, EventBus
 from bot.health import BLOCKED, PROBED, WORKING, CapState, EndpointState
@@ -482,8 +489,17 @@ class CapabilityRegistry:
                 and now - h.wrote_at < WRITE_SETTLE:
             self._probe_at(h, h.wrote_at + WRITE_SETTLE, "a read may still lag the last write")
             return None
-        ad = await self._read_probe_ad()
-        return None if ad is None else WRITE_PROBES[h.name](ad)
+        subject = await (self._read_probe_subject(WRITE_PROBE_READS[h.name])
+                         if h.name in WRITE_PROBE_READS else self._read_probe_ad())
+        return None if subject is None else WRITE_PROBES[h.name](subject)
+
+    async def _read_probe_subject(self, endpoint: str) -> Mapping[str, Any] | None:
+        """What a write probe is built from, read now (the merchant's state), or None."""
+        try:
+            data = (await self.call(endpoint, PROBES[endpoint](self))).data
+        except (BinanceError, CapabilityUnavailable):
+            return None
+        return data if isinstance(data, Mapping) else None
 
     async def _read_probe_ad(self) -> Mapping[str, Any] | None:
         """The probe ad (`hints["adv_no"]`) as the exchange shows it now: ad detail, else my_ads."""

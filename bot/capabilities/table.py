@@ -95,6 +95,11 @@ CAPABILITIES: dict[str, CapabilitySpec] = {
                        "reads and sends order chat messages",
                        "messages to counterparties wait in the outbox; incoming ones are not read",
                        "incoming messages are read over REST; outgoing ones wait in the outbox"),
+        CapabilitySpec("merchant_state",
+                       (Source("business", ("merchant_detail", "start_business", "close_business")),),
+                       "reads the merchant's state and opens or closes the business on schedule",
+                       "schedules switch the ads one by one (ads/updateStatus); the merchant's "
+                       "own state is left as it is"),
         CapabilitySpec("categories", (Source("categories", ("categories",)),),
                        "reads the ad categories open to the account",
                        "nothing essential: informational only"),
@@ -138,6 +143,7 @@ PROBES: dict[str, ProbeParams] = {
     "chat_messages": lambda r: {"page": 1, "rows": 1},
     "get_ads": lambda r: {},
     "key_permissions": lambda r: {},
+    "merchant_detail": lambda r: {},
 }
 
 
@@ -160,10 +166,25 @@ def _same_status(ad: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return {"advNos": [str(ad["advNo"])], "advStatus": int(status)}
 
 
+def _same_business(status: int) -> Callable[[Mapping[str, Any]], Mapping[str, Any] | None]:
+    """startBusiness while open, closeBusiness while closed: a success changes nothing. In
+    the other state nothing is safe to send (it would switch the business)."""
+    def params(detail: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        return {} if str(detail.get("businessStatus", "")) == str(status) else None
+
+    return params
+
+
+# What a write probe is built from: the read sent just before it (an ad, else as named here).
+WRITE_PROBE_READS: dict[str, str] = {"start_business": "merchant_detail",
+                                     "close_business": "merchant_detail"}
+
 # The probe of each write endpoint, built from one of the merchant's ads as read immediately
 # before (ad detail, else my_ads): the write sets what the ad already has, so a success
 # changes nothing. None: nothing safe to send (the ad lacks the field): not probed.
 WRITE_PROBES: dict[str, Callable[[Mapping[str, Any]], Mapping[str, Any] | None]] = {
     "update_ad": _same_price,
     "update_ad_status": _same_status,
+    "start_business": _same_business(1),
+    "close_business": _same_business(2),
 }

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 
 from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, load_settings
 from bot.ops.web import is_loopback_name, web_problems
+from bot.schedule.plan import hours_plan, render_hours
 from config.loader import ConfigFileError, LoadedAd, LoadedConfig, load_config
 from config.models import AdConfig, AppConfig, BotConfig, NotifyConfig, Reaction
 from config.settings import Settings, config_path
@@ -79,6 +81,7 @@ def build_plan(settings: Settings, loaded: LoadedConfig) -> Plan:
         "chat": app.chat.model_dump(mode="json"),
         "notify": _notify(app.notify, env),
         "web": app.web.model_dump(mode="json"),
+        "hours": hours_plan(app, loaded.ads, time.time()),
         "warnings": warnings(app, env) + step_warnings(loaded.ads),
         "requests_sent": 0,
     }
@@ -254,6 +257,7 @@ def render(plan: Plan) -> str:
     for ad in plan["ads"]:
         lines += _render_ad(ad)
     lines += ["", *_render_orders(plan)]
+    lines += ["", *render_hours(plan["hours"])]
     if plan["warnings"]:
         lines += ["", "warnings:", *(f"  - {w}" for w in plan["warnings"])]
     lines += ["", "nothing was sent: check-config makes no request"]

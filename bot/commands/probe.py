@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.binance.endpoints import ENDPOINTS
+from bot.capabilities.evidence import as_json, gather
+from bot.capabilities.evidence import render as render_evidence
 from bot.capabilities.registry import CapabilityRegistry
 from bot.capabilities.table import CAPABILITIES
 from bot.commands.common import (
@@ -29,6 +31,9 @@ from bot.commands.common import (
     open_store,
 )
 from bot.health import CapState, EndpointState
+from bot.localtime import zone_of_file
+from bot.logs import Redactor
+from config.settings import Settings
 from state.endpoints import EndpointLog
 from state.meta import Meta
 
@@ -36,7 +41,7 @@ from state.meta import Meta
 READ_ONLY = (
     "search", "reference_price", "categories", "my_ads", "ad_detail", "order_summary",
     "list_orders", "order_detail", "order_history", "chat_credential", "chat_messages",
-    "get_ads", "key_permissions",
+    "get_ads", "key_permissions", "merchant_detail",
 )
 WRITES = ("update_ad", "update_ad_status")
 
@@ -65,6 +70,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "an ad's current price, ads/updateStatus its current status (read just before)")
     p.add_argument("--asset", default="USDT", help="asset for search/reference probes (default USDT)")
     p.add_argument("--fiat", default=None, help="fiat for search/reference probes (default: from your ads)")
+    p.add_argument("--evidence", metavar="FILE",
+                   help="also write an evidence pack for a Binance support ticket to FILE ('-': "
+                        "print it): per endpoint the code, message, time (UTC and local) and "
+                        "request id; never the key, the secret or a signature")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,14 +99,52 @@ async def _main(args: argparse.Namespace) -> int:
         if args.watch:
             if not args.json:
                 print(f"exchange: {settings.base_url}", flush=True)
-            await watch(reg, args.watch, args.count, lambda rows: _print_round(reg, rows, args.json))
+            seen: list[list[ProbeRow]] = []
+            def round_done(rows: list[ProbeRow]) -> None:
+                seen.append(rows)
+                _print_round(reg, rows, args.json)
+
+            await watch(reg, args.watch, args.count, round_done)
+            if args.evidence and seen:
+                _say_evidence(args.evidence, evidence(reg, seen[-1], settings)[0])
             return _exit_status(reg)
         rows = await probe_once(reg, probe_writes=args.probe_writes, last=last)
+        text, pack = evidence(reg, rows, settings)
         if args.json:
-            print(json.dumps({"base_url": settings.base_url, **json.loads(render_json(reg, rows))}))
+            doc = {"base_url": settings.base_url, **json.loads(render_json(reg, rows))}
+            print(json.dumps({**doc, "evidence": pack} if args.evidence else doc))
+            if args.evidence and args.evidence != "-":
+                _say_evidence(args.evidence, text, quiet=True)
         else:
             print(f"exchange: {settings.base_url}\n{render(reg, rows)}")
+            if args.evidence:
+                _say_evidence(args.evidence, text)
         return _exit_status(reg)
+
+
+def evidence(reg: CapabilityRegistry, rows: list[ProbeRow],
+             settings: Settings) -> tuple[str, list[dict[str, Any]]]:
+    """The evidence pack of this round, as text and as JSON, with the settings' secrets masked."""
+    redactor = Redactor()
+    for secret in (settings.api_key, settings.api_secret, settings.private_key_password):
+        redactor.register(secret)
+    tz = zone_of_file(settings.config)
+    items = gather(rows, reg.client.last_seen, tz)
+    caps = {n: ("paused" if reg.halted() else str(s.state)) for n, s in reg.capabilities().items()}
+    text = render_evidence(items, base_url=settings.base_url, generated_at=reg.clock.time(),
+                           tz=tz, capabilities=caps, redactor=redactor)
+    return text, as_json(items, redactor)
+
+
+def _say_evidence(target: str, text: str, quiet: bool = False) -> None:
+    """Print the pack ('-') or write it to the file `target` (mode 600: the umask) and say so."""
+    if target == "-":
+        print(f"\n{text}", end="")
+        return
+    with open(target, "w", encoding="utf-8") as f:
+        f.write(text)
+    if not quiet:
+        print(f"\nevidence for a support ticket: {target}")
 
 
 def _exit_status(reg: CapabilityRegistry) -> int:

@@ -15,7 +15,9 @@ from bot.binance.endpoints import ENDPOINTS
 from bot.capabilities.registry import cause_json
 from bot.capabilities.table import CAPABILITIES
 from bot.health import WORKING
+from bot.localtime import zone_json
 from bot.pricing.guards import Budget, budget
+from bot.schedule.windows import zone
 from state.decisions import DecisionRow
 from state.endpoints import EndpointLog, Transition
 from state.outbox import DRY_RUN
@@ -242,5 +244,7 @@ async def build(bot: Bot, hours: float = HISTORY_HOURS, orders: list[Any] | None
         "desk": getattr(bot, "desk", None) is not None,
         "orders": [order(o) for o in orders or []],
         "would_send": await would_send(bot),
+        "timezone": zone_json(zone(bot.cfg.bot.timezone), now),  # the page's clock
+        "schedule": keeper.snapshot() if (keeper := getattr(bot, "keeper", None)) else None,
         **(extra or {}),
     }

@@ -11,16 +11,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from loguru import logger
 
 from bot.app import Bot
 from bot.health import CapState
+from bot.localtime import show, zone_name
 from bot.ops.status_api import budget_text
 from bot.orders.track import STATUS_NAME
 from bot.pricing.guards import budget
+from bot.schedule.windows import zone
 
 MARK = {CapState.ENABLED: "up", CapState.DEGRADED: "degraded", CapState.DISABLED: "DOWN",
         CapState.UNCHECKED: "unchecked"}
@@ -63,15 +65,17 @@ def fit(line: str, width: int = WIDTH) -> str:
 def render(bot: Bot, now: float, title: str = "", *, alerts: Alerts | None = None,
            width: int = WIDTH) -> str:
     """One screen of text, every line at most `width` columns."""
-    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S")
-    lines = [f"p2pbot {title}  {stamp} (simulated UTC)" if title else f"p2pbot  {stamp} UTC", ""]
+    tz = zone(bot.cfg.bot.timezone)  # the merchant's clock ([bot] timezone)
+    stamp = show(now, tz)
+    lines = [f"p2pbot {title}  {stamp} (simulated, {zone_name(tz)})" if title
+             else f"p2pbot  {stamp} ({zone_name(tz)})", ""]
     lines += _ads(bot)
     lines += ["", *_capabilities(bot, width)]
     lines.append("")
     lines.append("rank: among competitors that count (filters applied); #n: in the search")
     lines.append("decisions: " + ", ".join(f"{k} {v}" for k, v in sorted(bot.engine.counts.items())))
     lines += _orders(bot)
-    lines += _alerts(alerts)
+    lines += _alerts(alerts, tz)
     return "\n".join(fit(line, width) for line in lines)
 
 
@@ -98,6 +102,8 @@ def _ads(bot: Bot) -> list[str]:
             lines.append(f"  hidden by the exchange: {ad.hidden}")
         if ad.hidden_by_bot:
             lines.append(f"  hidden by the bot (visible = 0): {ad.hidden_by_bot}")
+        if ad.closed:
+            lines.append(f"  closed: {ad.closed}")
         if ad.last is not None:
             times = f" (x{ad.last.repeats})" if ad.last.repeats > 1 else ""
             lines.append(f"  {ad.last.result}{times}: {ad.last.reason}")
@@ -138,15 +144,15 @@ def _orders(bot: Bot) -> list[str]:
     return ["", f"orders (chat {chat}):", *(rows or ["  none yet"])]
 
 
-def _alerts(alerts: Alerts | None) -> list[str]:
+def _alerts(alerts: Alerts | None, tz: tzinfo = UTC) -> list[str]:
     """The last warnings and alerts, kept on screen across redraws."""
     if alerts is None:
         return []
     if not alerts.items:
         return ["", "last alerts: none"]
-    return ["", "last alerts:", *(f"  {_clock(a.at)} {a.level.lower():<7} {a.text}"
+    return ["", "last alerts:", *(f"  {_clock(a.at, tz)} {a.level.lower():<7} {a.text}"
                                   for a in alerts.items)]
 
 
-def _clock(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S")
+def _clock(at: float, tz: tzinfo = UTC) -> str:
+    return datetime.fromtimestamp(at, tz).strftime("%H:%M:%S")

@@ -6,6 +6,7 @@
 | GET /readyz | 200 when the `[capabilities] essential` capabilities were seen working and no ban or 429 pause runs, else 503 |
 | GET /metrics | Prometheus text format (the bot's own CollectorRegistry) |
 | GET /api/status | JSON: capabilities, endpoint timelines, ads, decisions, open orders |
+| GET /api/report | JSON: the last `days` (14) days of trade, per day, in the merchant's zone |
 | GET / | the status page (bot/ops/web_static/, no external assets, no data of its own) |
 
 With `P2PBOT_WEB_TOKEN` set, every route but /healthz and the page needs `Authorization:
@@ -39,6 +40,7 @@ from loguru import logger
 from pydantic import SecretStr
 
 from bot.commands.common import ConfigError
+from bot.ops import report_api
 from bot.ops import status_api as status
 from bot.ops.metrics import CONTENT_TYPE, BotMetrics, LoopLag
 
@@ -174,6 +176,7 @@ class WebServer:
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics_route)
         app.router.add_get("/api/status", self.api_status)
+        app.router.add_get("/api/report", self.api_report)
         app.router.add_get("/", self.index)
         return app
 
@@ -292,6 +295,14 @@ class WebServer:
                  "orders_known": orders is not None}
         doc = await status.build(self.bot, hours, orders, extra)
         return web.json_response(doc, dumps=_dumps)
+
+    async def api_report(self, request: web.Request) -> web.Response:
+        """The daily trade the page charts (bot/ops/report_api.py)."""
+        try:
+            days = int(request.query.get("days", report_api.DAYS))
+        except ValueError:
+            raise web.HTTPBadRequest(text="days must be a whole number") from None
+        return web.json_response(await report_api.daily(self.bot, days), dumps=_dumps)
 
     async def index(self, request: web.Request) -> web.Response:
         """The status page."""

@@ -143,6 +143,7 @@ class AdRuntime:
     settle: Settle | None = None  # the last update, the truth for the settle window
     stale_reads: int = 0  # reads of the ad not believed because they predate our update
     held_until: float = 0.0  # no strategy update before this (the exchange kept refusing it)
+    closed: str = ""  # why its schedule keeps it out now (bot/schedule/keeper.py); "" = open
 
     @property
     def label(self) -> str:
@@ -502,6 +503,8 @@ class PricingEngine:
             return "global kill_switch is on"
         if not ad.loaded.config.enabled:
             return f"ad {ad.label} has enabled = false"
+        if ad.closed:
+            return ad.closed
         if not ad.online:
             return "the ad is not online"
         return None
@@ -747,8 +750,8 @@ class PricingEngine:
     async def _visibility(self, ad: AdRuntime, *, show: bool) -> None:
         """Hide the ad (visible = 0) once while it is unsafe; with `show`, show it again once it
         is safe, only if the bot hid it. A failed request is tried at the next check, not looped."""
-        if ad.own is None or ad.loaded.config.on_unsafe != "hide" or not ad.online:
-            return
+        if ad.own is None or ad.loaded.config.on_unsafe != "hide" or not ad.online or ad.closed:
+            return  # a closed ad's visibility is its schedule's (bot/schedule/keeper.py)
         why = self.unsafe(ad)
         if bool(why) == bool(ad.hidden_by_bot) or (not why and not show):
             return

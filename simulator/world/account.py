@@ -82,6 +82,7 @@ class Account:
             user_type="merchant", month_order_count=812, month_finish_rate=0.9871,
             order_count=9540, positive_rate=0.9953, adv_confirm_time=95, user_grade=3)
         self.ads: dict[str, OwnAd] = {}
+        self.business_status = 1  # 1 open, 2 closed (business hours), 3 on a break
         low, high = self._rules.moving_band
         self._band_width = {key: (low + high) / 2 for key in markets}  # moving band half-widths
         self.realism = RealismSpec()
@@ -320,6 +321,22 @@ class Account:
             if ad.status != status:
                 ad.status, ad.update_ms = status, now_ms
         return {"status": not fails, "failList": fails}
+
+    # ----- the merchant's state (docs/exchange.md §11.13) --------------------------------
+
+    def merchant_detail(self) -> dict[str, Any]:
+        """user/baseDetail: the merchant's card and `businessStatus`."""
+        return {"userNo": self.advertiser.user_no, "nickName": self.nickname,
+                "businessStatus": self.business_status}
+
+    def set_business(self, open_: bool, now_ms: int) -> bool:
+        """startBusiness / closeBusiness. Closing takes every online ad offline; opening
+        brings none back: the merchant puts them online again (docs/exchange.md §11.6)."""
+        self.business_status = 1 if open_ else 2
+        if not open_:
+            for ad in online(list(self.ads.values())):
+                ad.status, ad.update_ms = 3, now_ms
+        return True
 
     # ----- control -----------------------------------------------------------------------
 

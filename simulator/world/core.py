@@ -98,6 +98,9 @@ class World:
             "order_history": lambda q, b: orders.history(q),
             "chat_credential": self._chat_credential,
             "chat_messages": lambda q, b: self.chatlog.page(q),
+            "merchant_detail": lambda q, b: (account.merchant_detail(), None),
+            "start_business": lambda q, b: (account.set_business(True, self.clock.now_ms()), None),
+            "close_business": lambda q, b: (account.set_business(False, self.clock.now_ms()), None),
         }
 
     def use_realism(self, spec: RealismSpec) -> None:

@@ -33,14 +33,26 @@
     return node;
   }
 
-  function pad(n) { return String(n).padStart(2, "0"); }
+  // Times are shown on the merchant's clock ([bot] timezone, from /api/status): by its IANA
+  // name when it has one (the browser knows its daylight saving changes), else by its offset.
+  let zone = null;
+
+  function local(t) {  // {date: "2026-11-25", hm: "14:05"} on the merchant's clock
+    if (zone && zone.name) {
+      const f = new Intl.DateTimeFormat("en-CA", { timeZone: zone.name, year: "numeric", month: "2-digit",
+        day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+      const p = Object.fromEntries(f.formatToParts(new Date(t * 1000)).map((x) => [x.type, x.value]));
+      return { date: p.year + "-" + p.month + "-" + p.day, hm: p.hour + ":" + p.minute };
+    }
+    const iso = new Date((t + (zone ? zone.offset_seconds : 0)) * 1000).toISOString();
+    return { date: iso.slice(0, 10), hm: iso.slice(11, 16) };
+  }
 
   function clock(t, now) {
     if (t === null || t === undefined) return "-";
-    const d = new Date(t * 1000);
-    const hm = pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
-    const sameDay = now && new Date(now * 1000).toISOString().slice(0, 10) === d.toISOString().slice(0, 10);
-    return sameDay ? hm : d.toISOString().slice(5, 10) + " " + hm;
+    const d = local(t);
+    const sameDay = now && local(now).date === d.date;
+    return sameDay ? d.hm : d.date.slice(5) + " " + d.hm;
   }
 
   function ago(t, now) {
@@ -162,7 +174,7 @@
       ["strategy", ad.strategy + (ad.enabled ? "" : " (disabled)")],
       ["budget", ad.budget ? ad.budget.text : "-"],
       ["own price reads", ad.settle ? (ad.settle.price ? "set " + ad.settle.price + ", lagging reads not believed until " +
-                          new Date(ad.settle.until * 1000).toLocaleTimeString() : "believed") +
+                          clock(ad.settle.until, doc.now) : "believed") +
                           " (" + ad.settle.stale_reads_ignored + " lagging reads ignored so far)" : "-"],
       ["exchange band", ad.band ? (ad.band.low || "?") + " to " + (ad.band.high || "?") +
                         (ad.band.source === "bisect" ? " (finding the edge)" : "") : "-"],
@@ -177,11 +189,52 @@
       ad.price === null ? el("p", { class: "muted" }, "not found among your ads yet")
         : el("div", { class: "price" }, ad.price, " ", el("span", { class: "muted" }, ad.fiat || "")),
       ad.online ? null : el("p", { class: "error" }, "the ad is not online"),
+      hoursLine(ad, doc),
       ad.hidden ? el("p", { class: "warn", "data-field": "hidden" }, "hidden by the exchange: " + ad.hidden) : null,
       ad.hidden_by_bot ? el("p", { class: "error", "data-field": "hidden_by_bot" },
                             "hidden by the bot (visible = 0): " + ad.hidden_by_bot) : null,
       dl,
       chart(ad.history, doc.window));
+  }
+
+  // its schedule ([schedule], [ads.schedule]): open, or closed until its next window
+  function hoursLine(ad, doc) {
+    const mine = doc.schedule ? doc.schedule.ads.find((h) => h.ad === ad.label) : null;
+    if (!mine) return null;
+    const next = mine.next_change ? " " + (mine.open ? "until " : "back at ") + clock(mine.next_change, doc.now) : "";
+    return el("p", { class: mine.open ? "muted" : "warn", "data-field": "schedule" },
+      (mine.open ? "open" : "closed (" + mine.outside + ")") + next + " · " + mine.hours +
+      (mine.failed ? " · " + mine.failed : ""));
+  }
+
+  // --- trade by day: a small bar chart from /api/report ---------------------------------------
+
+  function tradeChart(rep) {
+    const days = rep.days || [];
+    const w = 600, h = 110, base = 95, gap = 2;
+    const box = svg("svg", { class: "trade", viewBox: "0 0 " + w + " " + h, preserveAspectRatio: "none",
+                             role: "img", "aria-label": "fiat traded per day" });
+    const totals = days.map((d) => Number(d.sell_fiat) + Number(d.buy_fiat));  // drawing only
+    const top = Math.max(1, ...totals);
+    const bw = w / Math.max(1, days.length);
+    days.forEach((d, i) => {
+      const sell = Number(d.sell_fiat) / top * (base - 12), buy = Number(d.buy_fiat) / top * (base - 12);
+      const x = (i * bw + gap).toFixed(1), width = Math.max(1, bw - 2 * gap).toFixed(1);
+      const s = svg("rect", { class: "sell", x: x, y: (base - sell).toFixed(1), width: width, height: sell.toFixed(1) });
+      const b = svg("rect", { class: "buy", x: x, y: (base - sell - buy).toFixed(1), width: width, height: buy.toFixed(1) });
+      const tip = svg("title", {});
+      tip.textContent = d.day + ": " + d.orders + " orders, sold " + d.sell_fiat + ", bought " + d.buy_fiat;
+      s.append(tip.cloneNode(true));
+      b.append(tip);
+      const label = svg("text", { x: (i * bw + bw / 2).toFixed(1), y: h - 2, "text-anchor": "middle" });
+      label.textContent = d.day.slice(8);
+      box.append(s, b, label);
+    });
+    const t = rep.totals || {};
+    return el("div", {}, box, el("p", { class: "muted" }, rep.from + " to " + rep.to + ": " + (t.orders || 0) +
+      " orders, " + (t.completed || 0) + " completed, " + (t.cancelled || 0) + " cancelled · ",
+      el("span", { class: "key sell" }, "sold"), " ", el("span", { class: "key buy" }, "bought"),
+      " (fiat; p2pbot report for the figures)"));
   }
 
   // --- decisions and orders -------------------------------------------------------------
@@ -231,6 +284,7 @@
   // --- the page ------------------------------------------------------------------------------
 
   function draw(doc) {
+    zone = doc.timezone || null;
     const ready = document.getElementById("ready");
     ready.textContent = doc.ready ? "ready" : "not ready: " + doc.essential_down.join(", ") + " down";
     ready.className = "pill " + (doc.ready ? "ok" : "bad");
@@ -238,7 +292,8 @@
     if (doc.dry_run) flags.push(el("span", { class: "badge" }, "dry run"));
     if (doc.kill_switch) flags.push(el("span", { class: "badge" }, "kill switch on"));
     document.getElementById("flags").replaceChildren(...flags);
-    document.getElementById("clock").textContent = new Date(doc.now * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    const now = local(doc.now);
+    document.getElementById("clock").textContent = now.date + " " + now.hm + " " + (zone ? zone.label : "UTC");
     document.getElementById("window").textContent = "(since " + clock(doc.window.from, doc.now) + ")";
     const ads = document.getElementById("ads");
     ads.replaceChildren(...(doc.ads.length ? doc.ads.map((a) => adCard(a, doc)) : [el("p", { class: "muted" }, "no ad configured")]));
@@ -269,6 +324,8 @@
       if (!resp.ok) throw new Error("HTTP " + resp.status);
       document.getElementById("login").hidden = true;
       draw(await resp.json());
+      const rep = await fetch("/api/report", { headers: token ? { Authorization: "Bearer " + token } : {}, cache: "no-store" });
+      if (rep.ok) document.getElementById("report").replaceChildren(tradeChart(await rep.json()));
     } catch (err) {
       const box = document.getElementById("error");
       box.textContent = "cannot read the bot's status: " + err.message;
