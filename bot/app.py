@@ -15,6 +15,7 @@ from bot.binance.errors import BinanceError
 from bot.binance.models import Ad
 from bot.binance.p2p import P2PApi
 from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
+from bot.console.overrides import overlay
 from bot.events import CapabilityChanged, EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.lifecycle import apply_config
 from bot.orders import attach_order_desk
@@ -59,6 +60,7 @@ class Bot:
     def __init__(self, loaded: LoadedConfig, client: SignedClient, store: Store,
                  *, clock: Clock | None = None, settings: Settings | None = None) -> None:
         self.loaded = loaded
+        self.toml = loaded  # the file as read; `loaded` adds the console's overrides (start, reload)
         self.settings = settings  # environment (notification secrets); None: read when needed
         self.cfg = loaded.app
         self.client = client
@@ -104,6 +106,9 @@ class Bot:
     async def start(self) -> None:
         """Sync the clock, honour a persisted ban, read own ads once, plan the pollers."""
         self.started_at = self.clock.time()
+        merged = await overlay(self.store, self.toml)
+        if merged is not self.toml:
+            await apply_config(self, merged)
         await self.registry.restore()
         with contextlib.suppress(BinanceError):
             await self.client.sync_time()
@@ -228,8 +233,10 @@ class Bot:
     # --- run -----------------------------------------------------------------------
 
     async def reload(self, loaded: LoadedConfig) -> list[str]:
-        """Take a new validated config without a restart; each ad keeps its runtime state."""
-        return await apply_config(self, loaded)
+        """Take a new validated config without a restart; each ad keeps its runtime state.
+        The console's stored overrides are laid over it again (bot.console.overrides)."""
+        self.toml = loaded
+        return await apply_config(self, await overlay(self.store, loaded))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set; then let in-flight work finish (bounded) and close."""
