@@ -10,12 +10,14 @@ from typing import Any
 
 from loguru import logger
 
+from bot.alerts.watch import attach_alerts
 from bot.binance.client import Clock, SignedClient, SystemClock
 from bot.binance.errors import BinanceError
 from bot.binance.models import Ad
 from bot.binance.p2p import P2PApi
 from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
 from bot.console.overrides import overlay
+from bot.console.telegram import attach_console
 from bot.events import CapabilityChanged, EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.lifecycle import apply_config
 from bot.orders import attach_order_desk
@@ -93,6 +95,8 @@ class Bot:
         self._markets: dict[tuple[str, str, str], MarketPoller] = {}
         self._tg: asyncio.TaskGroup | None = None
         self.desk: Any = None
+        self.alert_watch: Any = None
+        self.console: Any = None  # bot.console.telegram.TelegramConsole when [telegram] enabled
         self._workers: list[asyncio.Task[Any]] = []  # cancelled first at stop (pollers, parts)
         self.own_seen: tuple[Ad, ...] = ()  # the latest read of own ads (a reload resolves from it)
         self._missing: tuple[str, ...] = ()  # configured ads last said to be not found
@@ -137,6 +141,8 @@ class Bot:
         notes = getattr(self.desk, "notes", None)
         if notes is not None:
             self.engine.alerts.append(notes.notify)
+        self.alert_watch = attach_alerts(self)  # repeats until acknowledged, chat SLA, inventory
+        self.console = attach_console(self)  # [telegram] enabled: commands from a phone
 
     def _kw(self, interval: float) -> dict[str, Any]:
         return {"registry": self.registry, "bus": self.bus, "clock": self.clock,
