@@ -26,6 +26,9 @@ class FakeTelegram:
         self.sent: list[tuple[int, str]] = []
         self.answers: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
         self.polls = 0
+        self.polled = asyncio.Event()  # set at every getUpdates (cleared by `next_poll`)
+        self.hang_sends = False  # True: sendMessage never answers (a Telegram API gone silent)
+        self.release = asyncio.Event()
         self._new = asyncio.Event()
         self._next_id = 1
         self.url = ""
@@ -48,6 +51,11 @@ class FakeTelegram:
         """The bot's next answer (chat id, text)."""
         return await asyncio.wait_for(self.answers.get(), within)
 
+    async def next_poll(self, within: float = 10.0) -> None:
+        """Wait for the console's next getUpdates: what it received before is handled."""
+        self.polled.clear()
+        await asyncio.wait_for(self.polled.wait(), within)
+
     def _authorised(self, request: web.Request) -> bool:
         return request.match_info["token"] == self.token
 
@@ -57,6 +65,7 @@ class FakeTelegram:
         body = await request.json()
         offset = int(body.get("offset") or 0)
         self.polls += 1
+        self.polled.set()
         self.updates = [u for u in self.updates if u["update_id"] >= offset]  # confirmed: gone
         pending = [u for u in self.updates if u["update_id"] >= offset]
         if not pending:
@@ -75,6 +84,8 @@ class FakeTelegram:
         item = (int(body["chat_id"]), str(body["text"]))
         self.sent.append(item)
         self.answers.put_nowait(item)
+        if self.hang_sends:
+            await self.release.wait()
         return web.json_response({"ok": True, "result": {"message_id": len(self.sent)}})
 
 

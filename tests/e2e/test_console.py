@@ -25,14 +25,15 @@ STRANGER = 666
 AD = SELL_AD.format(floor="80", ceiling="99")
 
 
-def telegram(url: str, extra: str = "") -> str:
+def telegram(url: str, extra: str = "", keys: str = "") -> str:
     """`[bot]` keys, then the [telegram] table (write_config puts ads after it)."""
-    return f"{extra}\n[telegram]\nenabled = true\nallowed_chat_ids = [{OWNER}]\napi_url = \"{url}\"\n"
+    return (f"{extra}\n[telegram]\nenabled = true\nallowed_chat_ids = [{OWNER}]\n"
+            f"api_url = \"{url}\"\n{keys}\n")
 
 
 @asynccontextmanager
 async def console_bot(sim: Simulator, tmp: Path, fake: FakeTelegram, extra: str = "",
-                      db: str = "console.db") -> AsyncIterator[Bot]:
+                      db: str = "console.db", keys: str = "") -> AsyncIterator[Bot]:
     """A started bot whose console polls the fake Telegram API (the test drives pricing)."""
     from config.loader import load_config
     from config.settings import Settings
@@ -45,7 +46,7 @@ async def console_bot(sim: Simulator, tmp: Path, fake: FakeTelegram, extra: str 
     settings = Settings(telegram_token=TOKEN)  # type: ignore[arg-type]
     tasks: list[asyncio.Task[Any]] = []
     try:
-        b = Bot(load_config(write_config(tmp, AD, telegram(fake.url, extra))), client, store,
+        b = Bot(load_config(write_config(tmp, AD, telegram(fake.url, extra, keys))), client, store,
                 clock=clock, settings=settings)
         await b.start()
         assert b.console is not None
@@ -190,3 +191,25 @@ async def test_a_wrong_token_is_said_without_the_token(tmp_path, wrong) -> None:
         finally:
             await console.close()
     assert "HTTP 401" in str(err.value) and wrong not in str(err.value)
+
+
+
+async def test_a_silent_telegram_api_fills_the_queue_and_answers_are_dropped_and_counted(
+        tmp_path) -> None:
+    from bot.metrics import BotMetrics
+
+    async with run_simulator("calm", speed=0, seed=4) as sim, fake_telegram() as fake:
+        fake.hang_sends = True
+        async with console_bot(sim, tmp_path, fake, keys="queue_size = 2") as bot:
+            for _ in range(5):
+                fake.say(OWNER, "/status")
+            await fake.answer()  # the sender is stuck on the first answer
+            await fake.next_poll()  # the five commands were handled
+            console = bot.console
+            assert console.handled == 5
+            assert console.dropped == 2  # one on the wire, two queued, two dropped
+            row = await decide(bot)  # pricing does not wait on Telegram
+            assert row.result == "applied"
+            text = BotMetrics(bot).exposition().decode()
+            assert "p2pbot_console_dropped_total 2.0" in text
+            fake.release.set()
