@@ -7,7 +7,10 @@ the bot recognises an ad across reloads) or `*` for the whole bot; key is what c
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 from state.db import Store
 
@@ -56,3 +59,18 @@ class OverrideStore:
                 cur = await db.execute("DELETE FROM overrides WHERE scope = ? AND key = ?",
                                        (scope, key))
             return max(0, cur.rowcount or 0)
+
+
+def read_overrides(path: Path) -> list[Override]:
+    """The overrides in the store at `path`, read-only and without migrating it (check-config:
+    it sends nothing and writes nothing); [] when the store or its table does not exist yet."""
+    if not path.is_file():
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            rows = db.execute(
+                "SELECT scope, key, value, set_by, set_at FROM overrides ORDER BY scope, key"
+            ).fetchall()
+    except sqlite3.Error:
+        return []
+    return [Override(str(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4])) for r in rows]

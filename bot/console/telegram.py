@@ -168,6 +168,14 @@ class TelegramConsole:
                 await self._session.close()
 
 
+def telegram_problems(cfg: TelegramConfig, token: SecretStr | None, path: object) -> list[str]:
+    """Why the console cannot run as configured (check-config and run exit 2 with it)."""
+    if cfg.enabled and (token is None or not token.get_secret_value()):
+        return [f"{path}: [telegram] → enabled: true, but P2PBOT_TELEGRAM_TOKEN (or "
+                "P2PBOT_TELEGRAM_TOKEN_FILE) is not set: the console needs the bot's token"]
+    return []
+
+
 def attach_console(bot: Bot, settings: Settings | None = None) -> TelegramConsole | None:
     """The console on the bot when `[telegram] enabled`; its tasks and closer in `bot.parts`."""
     from bot.console.handler import ConsoleHandler
