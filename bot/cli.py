@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("simulator.cli", "run the simulator alone on 127.0.0.1"),
     "backup": ("bot.commands.backup", "write a consistent copy of the store while the daemon runs"),
     "ban": ("bot.commands.ban", "show the IP ban the exchange imposed (418) as stored; --clear forgets it"),
+    "alerts": ("bot.commands.alerts", "the alerts waiting for an acknowledgement (--all: the latest)"),
+    "ack": ("bot.commands.alerts", "acknowledge an alert by its id (or an order number): no more repeats"),
 }
 
 

@@ -213,3 +213,19 @@ async def test_a_silent_telegram_api_fills_the_queue_and_answers_are_dropped_and
             text = BotMetrics(bot).exposition().decode()
             assert "p2pbot_console_dropped_total 2.0" in text
             fake.release.set()
+
+
+async def test_ack_from_the_console_stops_the_alert(tmp_path) -> None:
+    from state.alerts import AlertStore
+
+    async with run_simulator("calm", speed=0, seed=4) as sim, fake_telegram() as fake:
+        async with console_bot(sim, tmp_path, fake) as bot:
+            alerts = AlertStore(bot.store)
+            row = await alerts.raise_("order:22812345678901234567:buyer_paid", "buyer_paid",
+                                      "Buyer paid: order 22812345678901234567", bot.clock.time())
+            assert f"[alert {row.id}] buyer_paid (open" in await ask(fake, "/alerts")
+            assert "Alerts open: 1" in await ask(fake, "/status")
+            said = await ask(fake, f"/ack {row.id}")
+            assert said.startswith(f"acknowledged: [alert {row.id}]") and "by telegram:merchant" in said
+            assert await alerts.open() == []
+            assert "no alert 99" in await ask(fake, "/ack 99")
