@@ -96,6 +96,7 @@ class Bot:
         self._tg: asyncio.TaskGroup | None = None
         self.desk: Any = None
         self.alert_watch: Any = None
+        self.refiller: Any = None  # bot.alerts.refill: [inventory] refill
         self.console: Any = None  # bot.console.telegram.TelegramConsole when [telegram] enabled
         self._workers: list[asyncio.Task[Any]] = []  # cancelled first at stop (pollers, parts)
         self.own_seen: tuple[Ad, ...] = ()  # the latest read of own ads (a reload resolves from it)

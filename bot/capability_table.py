@@ -125,6 +125,7 @@ PROBES: dict[str, ProbeParams] = {
     "chat_messages": lambda r: {"page": 1, "rows": 1},
     "get_ads": lambda r: {},
     "key_permissions": lambda r: {},
+    "funding_asset": lambda r: {"asset": _market(r)[0]},
 }
 
 

@@ -466,9 +466,17 @@ class AlertsConfig(_Table):
 
 class InventoryConfig(_Table):
     """`[inventory]`: an alert when an ad's available amount falls toward its minimum order
-    (below `alert_orders` x the minimum single order; 0 switches the alert off)."""
+    (below `alert_orders` x the minimum single order; 0 switches the alert off).
+
+    With `refill = true` (a write: off by default), an ad named in `[inventory.targets]`
+    (by its name or adv_no, amount in the ad's asset) whose available amount falls below
+    `refill_below` x its target is brought back to the target from the funding wallet.
+    """
 
     alert_orders: Decimal = Field(Decimal(3), ge=0, le=1000, allow_inf_nan=False)
+    refill: StrictBool = False
+    refill_below: Decimal = Field(Decimal("0.5"), gt=0, le=1, allow_inf_nan=False)
+    targets: dict[str, Price] = Field(default_factory=dict)
 
 
 class AppConfig(_Table):
@@ -499,4 +507,13 @@ class AppConfig(_Table):
                         ("ads", i, key), f"same {kind} as [[ads]] #{seen[kind, value] + 1} ({value})"
                     )
                 seen[kind, value] = i
+        return self
+
+    @model_validator(mode="after")
+    def _inventory_targets(self) -> AppConfig:
+        known = {n for ad in self.ads for n in (ad.name, ad.adv_no) if n}
+        for name in self.inventory.targets:
+            if name not in known:
+                raise FieldProblem(("inventory", "targets", name),
+                                   "no [[ads]] has this name or adv_no")
         return self

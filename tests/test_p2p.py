@@ -145,6 +145,11 @@ CASES = [
          reply={"serverTime": NOW_MS}, signed=False,
          check=lambda r: isinstance(r, ServerTime) and r.server_time == NOW_MS),
     Case("get_ads", lambda api: api.get_ads(), "GET", f"{C2C}/ads/getAds", reply=None),
+    Case("funding_asset", lambda api: api.funding_free("USDT"),
+         "POST", "/sapi/v1/asset/get-funding-asset", query=[("asset", "USDT")],
+         reply=[{"asset": "USDT", "free": "1234.5", "locked": "0", "freeze": "0",
+                 "withdrawing": "0", "btcValuation": "0"}],
+         check=lambda r: r == Decimal("1234.5")),
 ]
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from bot.alerts.refill import attach_refill
 from bot.binance.client import Clock
 from bot.events import OwnAdsUpdate
 from bot.notify import Note, Notifications
@@ -187,4 +188,5 @@ def attach_alerts(bot: Bot) -> AlertWatch | None:
     inventory = InventoryWatch(notes, lambda: bot.ads, lambda: bot.cfg)
     bot.bus.subscribe(OwnAdsUpdate, inventory.on_own_ads, name="inventory")
     bot.parts.tasks.append(watch.run)
+    bot.refiller = attach_refill(bot)  # [inventory] refill: off unless configured
     return watch

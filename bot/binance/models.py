@@ -397,6 +397,16 @@ class ChatMessage(Model):
 # --- account and time --------------------------------------------------------------
 
 
+class FundingAsset(Model):
+    """One asset of the funding wallet (`/sapi/v1/asset/get-funding-asset`): `free` is what
+    an ad can be refilled from (docs/exchange.md §11.8)."""
+
+    asset: str
+    free: Decimal = Decimal(0)
+    locked: OptDec = None
+    freeze: OptDec = None
+
+
 class KeyRestrictions(Model):
     """What the API key may do (`/sapi/v1/account/apiRestrictions`)."""
 
