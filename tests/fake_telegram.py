@@ -7,6 +7,7 @@ checks the token in the path like the real API (401 otherwise).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,10 +40,12 @@ class FakeTelegram:
         app.router.add_post("/bot{token}/sendMessage", self.send_message)
         return app
 
-    def say(self, chat_id: int, text: str, username: str = "merchant") -> None:
-        """A message from `chat_id` to the bot."""
+    def say(self, chat_id: int, text: str, username: str = "merchant",
+            date: int | None = None) -> None:
+        """A message from `chat_id` to the bot (sent at `date`, epoch seconds: now by default)."""
         self.updates.append({"update_id": self._next_id, "message": {
             "message_id": self._next_id, "text": text, "chat": {"id": chat_id, "type": "private"},
+            "date": int(time.time()) if date is None else date,
             "from": {"id": chat_id, "is_bot": False, "username": username}}})
         self._next_id += 1
         self._new.set()

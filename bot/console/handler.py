@@ -114,7 +114,8 @@ class ConsoleHandler:
 
     def _ad_line(self, ad: AdRuntime) -> str:
         g = ad.loaded.config.guards
-        bounds = f"floor {g.floor}, ceiling {g.ceiling}"
+        bounds = ", ".join(f"{n} {v}" for n, v in (("floor", g.floor), ("ceiling", g.ceiling))
+                           if v is not None)
         state = "paused" if not ad.loaded.config.enabled else \
             "offline" if not ad.online else "live"
         if ad.hidden_by_bot:

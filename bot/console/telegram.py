@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 MAX_TEXT = 4000  # characters of one message (Telegram takes 4096)
 SEND_TIMEOUT = 10.0
 BACKOFF_CAP = 60.0
+STALE = 300.0  # seconds after which a command that waited at Telegram (the bot was down) is refused
 
 Handler = Callable[[int, str, str], Awaitable[str]]
 
@@ -129,6 +131,14 @@ class TelegramConsole:
                 self.ignored.add(chat_id)
                 logger.warning("console: ignored a message from chat {} ({}): not in [telegram] "
                                "allowed_chat_ids (said once per chat)", chat_id, who)
+            return
+        sent = msg.get("date")
+        if isinstance(sent, int) and time.time() - sent > STALE:  # Telegram's clock: real time
+            logger.warning("console: {} sent {!r} {:.0f} min ago, while the bot was not running: "
+                           "not obeyed", who, text[:100], (time.time() - sent) / 60)
+            self.send(chat_id, f"not obeyed: {text[:100]!r} was sent "
+                               f"{(time.time() - sent) / 60:.0f} min ago, while the bot was not "
+                               "running; send it again if you still mean it")
             return
         try:
             answer = await self.handler(chat_id, who, text)

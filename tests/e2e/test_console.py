@@ -229,3 +229,14 @@ async def test_ack_from_the_console_stops_the_alert(tmp_path) -> None:
             assert said.startswith(f"acknowledged: [alert {row.id}]") and "by telegram:merchant" in said
             assert await alerts.open() == []
             assert "no alert 99" in await ask(fake, "/ack 99")
+
+
+async def test_a_command_that_waited_while_the_bot_was_down_is_not_obeyed(tmp_path) -> None:
+    import time
+
+    async with run_simulator("calm", speed=0, seed=4) as sim, fake_telegram() as fake:
+        async with console_bot(sim, tmp_path, fake) as bot:
+            fake.say(OWNER, "/pause all", date=int(time.time()) - 3600)
+            chat, said = await fake.answer()
+            assert chat == OWNER and said.startswith("not obeyed: '/pause all' was sent 60 min ago")
+            assert not bot.engine.kill_switch
