@@ -101,3 +101,50 @@ class AlertStore:
         rows = await self.store.fetchall(
             f"SELECT {_COLUMNS} FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
         return [_row(r) for r in rows]
+
+
+CHUNK = 500  # ids per IN (...) list (SQLite's variable limit is far above)
+
+
+def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
+    return [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+
+
+class WatchReads:
+    """The few batched reads the alert watch makes per check, whatever the number of orders:
+    the alerts by key, when each desk alert was sent, and the last chat message of each order."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def alerts(self, keys: Sequence[str]) -> dict[str, AlertRow]:
+        """The alert rows of these keys."""
+        found: dict[str, AlertRow] = {}
+        for part in _chunks(list(keys)):
+            rows = await self.store.fetchall(
+                f"SELECT {_COLUMNS} FROM alerts WHERE key IN ({','.join('?' * len(part))})", part)
+            found.update((r.key, r) for r in map(_row, rows))
+        return found
+
+    async def sent(self, keys: Sequence[str]) -> dict[str, float]:
+        """When each of these notification keys was last sent (keys never sent are absent)."""
+        found: dict[str, float] = {}
+        for part in _chunks(list(keys)):
+            rows = await self.store.fetchall(
+                "SELECT key, MAX(sent_at) FROM notifications"
+                f" WHERE key IN ({','.join('?' * len(part))}) GROUP BY key", part)
+            found.update((str(r[0]), float(r[1])) for r in rows)
+        return found
+
+    async def last_talk(self, orders: Sequence[str]) -> dict[str, tuple[str, str, str, float | None]]:
+        """Per order, its last message in or out (not system): (direction, id, content, at)."""
+        found: dict[str, tuple[str, str, str, float | None]] = {}
+        for part in _chunks(list(orders)):
+            rows = await self.store.fetchall(
+                "SELECT order_number, direction, id, content, created_at FROM chat_messages"
+                f" WHERE order_number IN ({','.join('?' * len(part))})"
+                " AND direction IN ('in', 'out') ORDER BY created_at, id", part)
+            for r in rows:  # oldest first: the last one per order stays
+                found[str(r[0])] = (str(r[1]), str(r[2]), str(r[3]),
+                                    None if r[4] is None else float(r[4]))
+        return found

@@ -75,8 +75,8 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
     notes = Notifications([phone], NotificationLog(store), clock, dedupe_minutes=0)
     app = AppConfig.model_validate({"alerts": {"repeat_minutes": 15,
                                                "chat_sla": {"paid": 3, "trading": 10}}})
-    watch = AlertWatch(orders=OrderStore(store), chats=ChatStore(store), alerts=AlertStore(store),
-                       notes=notes, clock=clock, config=lambda: app)
+    watch = AlertWatch(orders=OrderStore(store), alerts=AlertStore(store), notes=notes,
+                       clock=clock, config=lambda: app)
     try:
         yield Desk(store, clock, phone, notes, watch, AlertStore(store), ChatStore(store))
     finally:

@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -30,8 +30,7 @@ from bot.order_track import REACTION_OF, STATUS_NAME
 from bot.reactions import age_text, alert_text
 from bot.visibility import available_fiat
 from config.models import AppConfig
-from state.alerts import AlertRow, AlertStore
-from state.chat import ChatStore
+from state.alerts import AlertRow, AlertStore, WatchReads
 from state.db import StoreFull
 from state.orders import OrderRecord, OrderStore
 
@@ -39,7 +38,7 @@ if TYPE_CHECKING:
     from bot.app import Bot
     from bot.pricing import AdRuntime
 
-CHECK_EVERY = 30.0  # seconds between two looks at the open orders
+CHECK_EVERY = 60.0  # seconds between two looks at the open orders (a few batched reads)
 SLA_STATUS = {1: "trading", 2: "paid", 3: "appeal"}  # order status -> [alerts.chat_sla] key
 REPEATED = (2, 3)  # statuses whose desk alert repeats until acknowledged (and `stuck`)
 
@@ -59,32 +58,35 @@ def how_to_ack(alert_id: int) -> str:
             "page's button.")
 
 
-def chat_wait(order: OrderRecord, messages: Sequence[Any], now: float,
+def chat_wait(order: OrderRecord, last: tuple[str, str, str, float | None] | None, now: float,
               sla: dict[str, int]) -> tuple[str, Wanted] | None:
     """The unanswered-chat alert an order calls for now (its key and what to say), else None
-    (pure). The key names the message waiting: an answer and a new question is a new alert."""
+    (pure). `last` is the order's last message in or out: (direction, id, content, at). The
+    key names the message waiting: an answer and a new question is a new alert."""
     limit = sla.get(SLA_STATUS.get(order.status, ""), 0)
-    talk = [m for m in messages if m.direction in ("in", "out")]
-    if not limit or not talk or talk[-1].direction != "in" or talk[-1].created_at is None:
+    if not limit or last is None or last[0] != "in" or last[3] is None:
         return None
-    waited = now - talk[-1].created_at
+    _, msg_id, content, at = last
+    waited = now - at
     if waited < limit * 60:
         return None
-    said = talk[-1].content.replace("\n", " ")[:100]
+    said = content.replace("\n", " ")[:100]
     status = STATUS_NAME.get(order.status, str(order.status))
     text = (f"Unanswered chat: order {order.order_number} ({status}): "
             f"{order.counterparty or 'the counterparty'} wrote {age_text(waited)} ago and has no "
             f"answer (limit {limit} min for {status} orders): \"{said}\". Answer in the Binance app.")
-    return f"chat:{order.order_number}:{talk[-1].id}", Wanted("chat_waiting", text, first=True)
+    return f"chat:{order.order_number}:{msg_id}", Wanted("chat_waiting", text, first=True)
 
 
 class AlertWatch:
     """Repeats, chat SLA and resolution of alerts, on the bot's clock."""
 
-    def __init__(self, *, orders: OrderStore, chats: ChatStore, alerts: AlertStore,
-                 notes: Notifications, clock: Clock, config: Callable[[], AppConfig]) -> None:
-        self.orders, self.chats, self.alerts, self.notes = orders, chats, alerts, notes
+    def __init__(self, *, orders: OrderStore, alerts: AlertStore, notes: Notifications,
+                 clock: Clock, config: Callable[[], AppConfig]) -> None:
+        self.orders, self.alerts, self.notes = orders, alerts, notes
         self.clock, self.config = clock, config
+        self.reads = WatchReads(alerts.store)
+        self._sent: dict[str, float] = {}  # when each desk alert was sent (the last check's read)
 
     async def run(self) -> None:
         """Check, then sleep, until cancelled (a full disk skips a check)."""
@@ -94,20 +96,23 @@ class AlertWatch:
             await self.clock.sleep(CHECK_EVERY)
 
     async def wanted(self, now: float) -> dict[str, Wanted]:
-        """Every alert whose condition holds now, by key."""
-        cfg = self.config().alerts
-        sla = cfg.chat_sla.model_dump()
-        found: dict[str, Wanted] = {}
-        for order in await self.orders.open_orders(limit=1000):
-            names = [REACTION_OF[order.status]] if order.status in REPEATED else []
-            names += ["stuck"] if order.status == 2 else []
-            for name in names:
-                key = f"order:{order.order_number}:{name}"
-                if await self.notes.was_sent(key):  # the desk sent the first one
-                    found[key] = Wanted(name, alert_text(name, order, now), first=False)
-            chat = chat_wait(order, await self.chats.for_order(order.order_number), now, sla)
+        """Every alert whose condition holds now, by key (three reads, however many orders)."""
+        sla = self.config().alerts.chat_sla.model_dump()
+        orders = await self.orders.open_orders(limit=1000)
+        if not orders:
+            return {}
+        desk = {f"order:{o.order_number}:{n}": (o, n) for o in orders
+                for n in ([REACTION_OF[o.status]] if o.status in REPEATED else [])
+                + (["stuck"] if o.status == 2 else [])}
+        sent = await self.reads.sent(list(desk))
+        found = {key: Wanted(name, alert_text(name, order, now), first=False)
+                 for key, (order, name) in desk.items() if key in sent}  # the desk sent it
+        talk = await self.reads.last_talk([o.order_number for o in orders])
+        for order in orders:
+            chat = chat_wait(order, talk.get(order.order_number), now, sla)
             if chat is not None:
                 found[chat[0]] = chat[1]
+        self._sent = sent
         return found
 
     async def check(self) -> None:
@@ -115,10 +120,11 @@ class AlertWatch:
         now = self.clock.time()
         repeat = self.config().alerts.repeat_minutes * 60
         wanted = await self.wanted(now)
+        rows = await self.reads.alerts(list(wanted))
         for key, want in wanted.items():
-            row = await self.alerts.get(key)
+            row = rows.get(key)
             if row is None or row.resolved_at is not None:
-                at = now if want.first else (await self.notes.log.last_sent(key) or now)
+                at = now if want.first else self._sent.get(key, now)
                 row = await self.alerts.raise_(key, want.kind, want.text, at)
                 if want.first:
                     await self._send(row, want.text, now, first=True)
@@ -183,7 +189,7 @@ def attach_alerts(bot: Bot) -> AlertWatch | None:
     notes = getattr(desk, "notes", None)
     if desk is None or notes is None:
         return None
-    watch = AlertWatch(orders=desk.orders, chats=desk.chats, alerts=AlertStore(bot.store),
+    watch = AlertWatch(orders=desk.orders, alerts=AlertStore(bot.store),
                        notes=notes, clock=bot.clock, config=lambda: bot.cfg)
     inventory = InventoryWatch(notes, lambda: bot.ads, lambda: bot.cfg)
     bot.bus.subscribe(OwnAdsUpdate, inventory.on_own_ads, name="inventory")
