@@ -25,6 +25,7 @@ from loguru import logger
 from pydantic import SecretStr
 
 from bot.binance.client import transport_reason
+from bot.console.handler import ConsoleHandler
 from bot.logging import register_secret
 from config.models import TelegramConfig
 
@@ -188,8 +189,6 @@ def telegram_problems(cfg: TelegramConfig, token: SecretStr | None, path: object
 
 def attach_console(bot: Bot, settings: Settings | None = None) -> TelegramConsole | None:
     """The console on the bot when `[telegram] enabled`; its tasks and closer in `bot.parts`."""
-    from bot.console.handler import ConsoleHandler
-
     cfg = bot.cfg.telegram
     if not cfg.enabled:
         return None
