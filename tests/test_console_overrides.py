@@ -104,6 +104,13 @@ def test_check_config_without_a_store_writes_none(tmp_path, capsys, monkeypatch)
     assert not db.exists()
 
 
+def test_check_config_names_the_consoles_chats(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("P2PBOT_TELEGRAM_TOKEN", "1:x")
+    path = config(tmp_path, CONFIG + "\n[telegram]\nenabled = true\nallowed_chat_ids = [42, -7]\n")
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert "console: Telegram commands from chat(s) 42, -7" in capsys.readouterr().out
+
+
 def test_telegram_enabled_without_a_token_exits_2(tmp_path, capsys) -> None:
     path = config(tmp_path, CONFIG + "\n[telegram]\nenabled = true\nallowed_chat_ids = [1]\n")
     assert main(["check-config", "--config", str(path)]) == 2

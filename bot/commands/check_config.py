@@ -73,6 +73,7 @@ def console_plan(settings: Settings, loaded: LoadedConfig) -> Plan:
     plan = build_plan(settings, merged if rows else loaded)
     plan["overrides"] = {"store": str(settings.db), "changes": describe_overrides(rows, loaded),
                          "not_applied": skipped}
+    plan["telegram"] = loaded.app.telegram.model_dump(mode="json")
     return plan
 
 
@@ -270,18 +271,22 @@ def render(plan: Plan) -> str:
     for ad in plan["ads"]:
         lines += _render_ad(ad)
     lines += ["", *_render_orders(plan)]
-    lines += _render_overrides(plan.get("overrides"))
+    lines += _render_overrides(plan.get("overrides"), plan.get("telegram"))
     if plan["warnings"]:
         lines += ["", "warnings:", *(f"  - {w}" for w in plan["warnings"])]
     lines += ["", "nothing was sent: check-config makes no request"]
     return "\n".join(lines)
 
 
-def _render_overrides(found: Plan | None) -> list[str]:
+def _render_overrides(found: Plan | None, telegram: Plan | None = None) -> list[str]:
+    lines = []
+    if telegram and telegram.get("enabled"):
+        chats = ", ".join(map(str, telegram["allowed_chat_ids"]))
+        lines = ["", f"console: Telegram commands from chat(s) {chats} (docs/console.md)"]
     if not found or not (found["changes"] or found["not_applied"]):
-        return []
-    lines = ["", f"console overrides (in {found['store']}, on top of the file; /clear forgets "
-                 "them):", *(f"  {c}" for c in found["changes"])]
+        return lines
+    lines += ["", f"console overrides (in {found['store']}, on top of the file; /clear forgets "
+                  "them):", *(f"  {c}" for c in found["changes"])]
     return lines + [f"  not applied: {p}" for p in found["not_applied"]]
 
 
