@@ -14,12 +14,17 @@ from typing import Any
 
 from loguru import logger
 
+from bot.alerts.refill import Refiller
+from bot.alerts.watch import AlertWatch, InventoryWatch
 from bot.binance.client import SignedClient
 from bot.binance.errors import BinanceError
 from bot.binance.models import Ad
 from bot.binance.p2p import P2PApi
 from bot.capabilities.registry import CapabilityRegistry, CapabilityUnavailable
 from bot.clock import Clock, SystemClock
+from bot.console.handler import ConsoleHandler
+from bot.console.overrides import overlay
+from bot.console.telegram import TelegramConsole
 from bot.events import (
     CapabilityChanged,
     ChatTakenOver,
@@ -40,6 +45,7 @@ from bot.recording.recorder import attach_recorder
 from bot.schedule.keeper import ScheduleKeeper
 from config.loader import LoadedConfig
 from config.settings import Settings
+from state.alerts import AlertStore
 from state.db import Store, full_message
 from state.decisions import DecisionLog
 from state.endpoints import EndpointLog
@@ -68,6 +74,7 @@ class Bot:
     def __init__(self, loaded: LoadedConfig, client: SignedClient, store: Store,
                  *, clock: Clock | None = None, settings: Settings | None = None) -> None:
         self.loaded = loaded
+        self.toml = loaded  # the file as read; `loaded` adds the console's overrides (start, reload)
         self.settings = settings  # environment (notification secrets); None: read when needed
         self.cfg = loaded.app
         self.client = client
@@ -109,6 +116,9 @@ class Bot:
         self.engine.open_orders = self.desk.open_count  # the exchange hides ads with too many
         self.engine.alerts.append(self.desk.notes.notify)
         self.keeper: ScheduleKeeper | None = None  # the ads' hours ([schedule], [ads.schedule])
+        self.alert_watch: AlertWatch | None = None  # repeats until acknowledged, chat SLA, inventory
+        self.refiller: Refiller | None = None  # [inventory] refill
+        self.console: TelegramConsole | None = None  # [telegram] enabled: commands from a phone
         self._workers: list[asyncio.Task[Any]] = []  # cancelled first at stop (pollers, parts)
         self.own_seen: tuple[Ad, ...] = ()  # the latest read of own ads (a reload resolves from it)
         self._missing: tuple[str, ...] = ()  # configured ads last said to be not found
@@ -122,6 +132,9 @@ class Bot:
     async def start(self) -> None:
         """Sync the clock, honour a persisted ban, read own ads once, plan the pollers."""
         self.started_at = self.clock.time()
+        merged = await overlay(self.store, self.toml)
+        if merged is not self.toml:
+            await self._apply(merged)
         await self.registry.restore()
         with contextlib.suppress(BinanceError):
             await self.client.sync_time()
@@ -150,6 +163,37 @@ class Bot:
         if self.keeper is not None:
             await self.keeper.tick()  # before the first decision: a closed ad is never priced
             self.add_part(self.keeper.run)
+        self._start_alerts()
+        self._start_console()
+
+    def _start_alerts(self) -> None:
+        """Alerts that repeat until acknowledged and the chat SLA; the inventory alert and the
+        refill (it acts only when `[inventory] refill` is on) hear every read of own ads."""
+        notes = self.desk.notes
+        self.alert_watch = AlertWatch(orders=self.desk.orders, alerts=AlertStore(self.store),
+                                      notes=notes, clock=self.clock, config=lambda: self.cfg)
+        self.add_part(self.alert_watch.run)
+        inventory = InventoryWatch(notes, lambda: self.ads, lambda: self.cfg)
+        self.bus.subscribe(OwnAdsUpdate, inventory.on_own_ads, name="inventory")
+        self.refiller = Refiller(self.api, notes, self.clock, lambda: self.ads, lambda: self.cfg,
+                                 lambda: self.cfg.bot.dry_run)
+        self.bus.subscribe(OwnAdsUpdate, self.refiller.on_own_ads, name="refill")
+
+    def _start_console(self) -> None:
+        """The Telegram console when `[telegram] enabled` and the token is set."""
+        cfg = self.cfg.telegram
+        if not cfg.enabled:
+            return
+        token = (self.settings or Settings()).telegram_token
+        if token is None or not token.get_secret_value():
+            logger.error("[telegram] enabled = true but P2PBOT_TELEGRAM_TOKEN is not set: "
+                         "the console is off")
+            return
+        self.console = TelegramConsole(token, cfg, ConsoleHandler(self).handle)
+        self.add_part(self.console.poll)
+        self.add_part(self.console.sender, self.console.close)
+        logger.info("console: Telegram commands from chat(s) {}",
+                    ", ".join(map(str, cfg.allowed_chat_ids)))
 
     def _start_desk(self) -> None:
         """The order side: the desk hears chat statuses; notifications hear the registry."""
@@ -265,7 +309,13 @@ class Bot:
     async def reload(self, loaded: LoadedConfig) -> list[str]:
         """Take a new validated config without a restart; each ad keeps its runtime state
         (current price, rank, edit history), only what the file says changes. Returns what
-        changed, for the log."""
+        changed, for the log. The console's stored overrides are laid over it again
+        (bot.console.overrides)."""
+        self.toml = loaded
+        return await self._apply(await overlay(self.store, loaded))
+
+    async def _apply(self, loaded: LoadedConfig) -> list[str]:
+        """A config (overrides laid over) taken while running; what changed, for the log."""
         old = self.cfg
         ads, added, removed = own_ads.merge(self.ads, loaded.ads)
         self.loaded, self.cfg, self.ads = loaded, loaded.app, ads

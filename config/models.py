@@ -433,6 +433,63 @@ class RecordingConfig(_Table):
     enabled: StrictBool = True
     retention_days: StrictInt = Field(14, ge=1, le=3650)
     max_mb: StrictInt = Field(256, ge=1, le=1_000_000)
+TELEGRAM_API_URL = "https://api.telegram.org"
+
+
+class TelegramConfig(_Table):
+    """`[telegram]`: the two-way console (bot.console). The token is P2PBOT_TELEGRAM_TOKEN."""
+
+    enabled: StrictBool = False
+    allowed_chat_ids: tuple[StrictInt, ...] = ()  # the only chats whose commands are obeyed
+    api_url: str = TELEGRAM_API_URL  # the Bot API's address (tests point it at a local fake)
+    poll_seconds: StrictInt = Field(25, ge=1, le=50)  # how long one getUpdates call waits
+    queue_size: StrictInt = Field(100, ge=1, le=10_000)  # answers waiting to go; more are dropped
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"should be an http:// or https:// URL, got {show_value(value)}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _allow_list(self) -> TelegramConfig:
+        if self.enabled and not self.allowed_chat_ids:
+            raise FieldProblem("allowed_chat_ids", "set the chat ids allowed to command the bot "
+                                                   "(docs/console.md says how to find yours)")
+        return self
+
+
+class ChatSlaConfig(_Table):
+    """`[alerts.chat_sla]`: minutes a counterparty's message may wait unanswered, per order
+    status, before an alert (0: no alert for that status)."""
+
+    trading: StrictInt = Field(10, ge=0, le=24 * 60)
+    paid: StrictInt = Field(3, ge=0, le=24 * 60)
+    appeal: StrictInt = Field(10, ge=0, le=24 * 60)
+
+
+class AlertsConfig(_Table):
+    """`[alerts]`: alerts for paid, appeal and stuck orders and unanswered chats repeat every
+    `repeat_minutes` until acknowledged (0: never repeated)."""
+
+    repeat_minutes: StrictInt = Field(15, ge=0, le=24 * 60)
+    chat_sla: ChatSlaConfig = Field(default_factory=ChatSlaConfig)
+
+
+class InventoryConfig(_Table):
+    """`[inventory]`: an alert when an ad's available amount falls toward its minimum order
+    (below `alert_orders` x the minimum single order; 0 switches the alert off).
+
+    With `refill = true` (a write: off by default), an ad named in `[inventory.targets]`
+    (by its name or adv_no, amount in the ad's asset) whose available amount falls below
+    `refill_below` x its target is brought back to the target from the funding wallet.
+    """
+
+    alert_orders: Decimal = Field(Decimal(3), ge=0, le=1000, allow_inf_nan=False)
+    refill: StrictBool = False
+    refill_below: Decimal = Field(Decimal("0.5"), gt=0, le=1, allow_inf_nan=False)
+    targets: dict[str, Price] = Field(default_factory=dict)
 
 
 class AppConfig(_Table):
@@ -458,6 +515,9 @@ class AppConfig(_Table):
                                    "missing: this ad's schedule has no hours, and there is no "
                                    "[schedule] table to take them from")
         return self
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    inventory: InventoryConfig = Field(default_factory=InventoryConfig)
 
     @model_validator(mode="after")
     def _distinct_ads(self) -> AppConfig:
@@ -471,4 +531,13 @@ class AppConfig(_Table):
                         ("ads", i, key), f"same {kind} as [[ads]] #{seen[kind, value] + 1} ({value})"
                     )
                 seen[kind, value] = i
+        return self
+
+    @model_validator(mode="after")
+    def _inventory_targets(self) -> AppConfig:
+        known = {n for ad in self.ads for n in (ad.name, ad.adv_no) if n}
+        for name in self.inventory.targets:
+            if name not in known:
+                raise FieldProblem(("inventory", "targets", name),
+                                   "no [[ads]] has this name or adv_no")
         return self

@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ban": ("bot.commands.ban", "show the IP ban the exchange imposed (418) as stored; --clear forgets it"),
     "export": ("bot.commands.export", "write the recorded market and decisions to a portable file"),
     "backtest": ("p2pbot.backtest.command", "replay configs over a recording or a scenario, compare"),
+    "alerts": ("bot.commands.alerts", "the alerts waiting for an acknowledgement (--all: the latest)"),
+    "ack": ("bot.commands.alerts", "acknowledge an alert by its id (or an order number): no more repeats"),
 }
 
 

@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
-from loguru import logger
 from pydantic import ValidationError
 
 from simulator.clock import VirtualClock
 from simulator.control import Control
-from simulator.errors import SimError
 from simulator.gateway import Gateway, WorldLike
 from simulator.scenario import Scenario, ScenarioError, describe_errors, load_scenario
 
@@ -38,37 +36,11 @@ class WorldFactory(Protocol):
         ...
 
 
-class MissingWorld:
-    """Stands in while simulator/world/core.py does not exist: every world endpoint answers -1001."""
-
-    ws_base_url = ""
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], *, seed: int, clock: VirtualClock) -> MissingWorld:
-        """The placeholder."""
-        return cls()
-
-    def advance(self) -> None:
-        """Nothing moves."""
-
-    def handle(self, endpoint: str, query: dict[str, str], body: Any) -> tuple[Any, int | None]:
-        """Always an internal error."""
-        raise SimError(-1001, "the simulator's world is not built (simulator/world/core.py)", 500)
-
-    def add_routes(self, app: web.Application) -> None:
-        """No routes."""
-
-
 def default_world_factory() -> WorldFactory:
-    """simulator.world.core.World, imported only when needed (MissingWorld when it is not there)."""
-    try:
-        from simulator.world.core import World  # type: ignore[import-not-found,unused-ignore]
-    except ModuleNotFoundError as exc:
-        if exc.name != "simulator.world.core":
-            raise
-        logger.warning("simulator.world.core is missing: world endpoints will answer -1001")
-        return MissingWorld
-    return World  # type: ignore[no-any-return,unused-ignore]
+    """simulator.world.core.World, imported only when a simulator starts."""
+    from simulator.world.core import World
+
+    return World
 
 
 def start_ms_of(scenario: Scenario) -> int | None:

@@ -58,6 +58,10 @@ class WorldLike(Protocol):
         """Answer one endpoint call: (data, total or None); raises SimError."""
         ...
 
+    def funding_assets(self, params: dict[str, str]) -> Any:
+        """The funding wallet's answer (no envelope, like the other asset endpoints)."""
+        ...
+
     def add_routes(self, app: web.Application) -> None:
         """Add the chat websocket and /_sim/world/* routes."""
         ...
@@ -296,6 +300,9 @@ class Gateway:
         assert ep is not None
         if ep.name == "key_permissions":
             return self._permissions(key.spec.permissions)
+        if ep.name == "funding_asset":  # no envelope, like the other /sapi/v1/asset endpoints
+            self.world.advance()
+            return answers.raw(self.world.funding_assets(call.params))
         if call.body_error is not None:
             return answers.error(call.body_error.code, call.body_error.msg)
         refused = self._client_type(call)

@@ -143,6 +143,31 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX recording_at ON recording (at)
     """,
+    # 6: changes made from the Telegram console, kept on top of the TOML file (scope: an ad's
+    # selector, or "*" for the whole bot); alerts that repeat until acknowledged
+    """
+    CREATE TABLE overrides (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        set_by TEXT NOT NULL DEFAULT '',
+        set_at REAL NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        first_at REAL NOT NULL,
+        last_at REAL NOT NULL,
+        sent INTEGER NOT NULL DEFAULT 1,
+        acked_at REAL,
+        acked_by TEXT,
+        resolved_at REAL
+    );
+    CREATE INDEX alerts_open ON alerts (resolved_at, acked_at)
+    """,
 ]
 
 # run once, in the transaction of migration 1, by the open that creates the store (an

@@ -152,6 +152,11 @@ CASES = [
          f"{C2C}/merchant/startBusiness", body={}, reply=envelope(True), check=lambda r: r is True),
     Case("close_business", lambda api: api.set_business(False), "POST",
          f"{C2C}/merchant/closeBusiness", body={}, reply=envelope(None), check=lambda r: r is True),
+    Case("funding_asset", lambda api: api.funding_free("USDT"),
+         "POST", "/sapi/v1/asset/get-funding-asset", query=[("asset", "USDT")],
+         reply=[{"asset": "USDT", "free": "1234.5", "locked": "0", "freeze": "0",
+                 "withdrawing": "0", "btcValuation": "0"}],
+         check=lambda r: r == Decimal("1234.5")),
 ]
 
 

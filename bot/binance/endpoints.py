@@ -95,6 +95,8 @@ _TABLE: tuple[Endpoint, ...] = (
              summary="exchange clock"),
     Endpoint("key_permissions", "GET", "/sapi/v1/account/apiRestrictions", Style.QUERY,
              envelope=False, summary="what the API key may do"),
+    Endpoint("funding_asset", "POST", "/sapi/v1/asset/get-funding-asset", Style.QUERY,
+             envelope=False, summary="the funding wallet's balance (inventory refill)"),
 )
 
 ENDPOINTS: dict[str, Endpoint] = {ep.name: ep for ep in _TABLE}

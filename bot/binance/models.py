@@ -403,6 +403,16 @@ class MerchantDetail(Model):
         return {1: "open", 2: "closed", 3: "break"}.get(self.business_status or 0, "unknown")
 
 
+class FundingAsset(Model):
+    """One asset of the funding wallet (`/sapi/v1/asset/get-funding-asset`): `free` is what
+    an ad can be refilled from (docs/exchange.md §11.8)."""
+
+    asset: str
+    free: Decimal = Decimal(0)
+    locked: OptDec = None
+    freeze: OptDec = None
+
+
 class KeyRestrictions(Model):
     """What the API key may do (`/sapi/v1/account/apiRestrictions`)."""
 

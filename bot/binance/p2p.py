@@ -22,6 +22,7 @@ from bot.binance.models import (
     Categories,
     ChatCredential,
     ChatMessage,
+    FundingAsset,
     HistoryRow,
     KeyRestrictions,
     MerchantDetail,
@@ -89,6 +90,7 @@ SHAPES: dict[str, Any] = {
     "merchant_detail": MerchantDetail,
     "start_business": StrictBool | None,
     "close_business": StrictBool | None,
+    "funding_asset": list[FundingAsset],
 }
 
 
@@ -243,6 +245,16 @@ class P2PApi:
         """Show (`visible` 1) or hide (0) an ad in search; it stays online either way (docs/exchange.md §11.7)."""
         resp = await self._call("update_ad", {"advNo": str(adv_no), "visible": 1 if visible else 0})
         return read(resp) is not False
+
+    async def update_ad_amount(self, adv_no: str, init_amount: Decimal) -> bool:
+        """Set an ad's initAmount (the available amount follows: docs/exchange.md §11.8)."""
+        resp = await self._call("update_ad", {"advNo": str(adv_no), "initAmount": money(init_amount)})
+        return read(resp) is not False
+
+    async def funding_free(self, asset: str) -> Decimal:
+        """The free balance of `asset` in the funding wallet (0 when it holds none)."""
+        rows = read(await self._call("funding_asset", {"asset": asset}))
+        return next((r.free for r in rows if r.asset == asset), Decimal(0))
 
     async def update_ad_status(self, adv_nos: str | Iterable[str], status: int) -> StatusUpdate:
         """Put ads online (1), offline (3) or close them (4)."""

@@ -144,6 +144,7 @@ PROBES: dict[str, ProbeParams] = {
     "get_ads": lambda r: {},
     "key_permissions": lambda r: {},
     "merchant_detail": lambda r: {},
+    "funding_asset": lambda r: {"asset": _market(r)[0]},
 }
 
 

@@ -16,11 +16,15 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, load_settings
+from bot.console.overrides import apply_overrides
+from bot.console.overrides import describe as describe_overrides
+from bot.console.telegram import telegram_problems
 from bot.ops.web import is_loopback_name, web_problems
 from bot.schedule.plan import hours_plan, render_hours
 from config.loader import ConfigFileError, LoadedAd, LoadedConfig, load_config
 from config.models import AdConfig, AppConfig, BotConfig, NotifyConfig, Reaction
 from config.settings import Settings, config_path
+from state.overrides import read_overrides
 
 Plan = dict[str, Any]
 
@@ -51,16 +55,30 @@ def run(args: argparse.Namespace) -> int:
         problems += exc.problems
     if settings is not None and loaded is not None:
         problems += web_problems(loaded.app.web, settings.web_token, loaded.path)
+        problems += telegram_problems(loaded.app.telegram, settings.telegram_token, loaded.path)
     if problems or settings is None or loaded is None:
         for line in problems:
             print(f"configuration error: {line}", file=sys.stderr)
         return EXIT_CONFIG
-    plan = build_plan(settings, loaded)
+    plan = console_plan(settings, loaded)
     print(json.dumps(plan, indent=2) if args.json else render(plan))
     return EXIT_OK
 
 
 # --- the plan as data ------------------------------------------------------------------
+
+
+def console_plan(settings: Settings, loaded: LoadedConfig) -> Plan:
+    """The plan of the config the bot would run: the file and the console's stored overrides
+    (read from the store without writing to it), listed under "overrides"."""
+    rows = read_overrides(settings.db)
+    merged, skipped = apply_overrides(loaded, rows)
+    plan = build_plan(settings, merged if rows else loaded)
+    plan["overrides"] = {"store": str(settings.db), "changes": describe_overrides(rows, loaded),
+                         "not_applied": skipped}
+    plan["telegram"] = loaded.app.telegram.model_dump(mode="json")
+    return plan
+
 
 
 def build_plan(settings: Settings, loaded: LoadedConfig) -> Plan:
@@ -258,10 +276,23 @@ def render(plan: Plan) -> str:
         lines += _render_ad(ad)
     lines += ["", *_render_orders(plan)]
     lines += ["", *render_hours(plan["hours"])]
+    lines += _render_overrides(plan.get("overrides"), plan.get("telegram"))
     if plan["warnings"]:
         lines += ["", "warnings:", *(f"  - {w}" for w in plan["warnings"])]
     lines += ["", "nothing was sent: check-config makes no request"]
     return "\n".join(lines)
+
+
+def _render_overrides(found: Plan | None, telegram: Plan | None = None) -> list[str]:
+    lines = []
+    if telegram and telegram.get("enabled"):
+        chats = ", ".join(map(str, telegram["allowed_chat_ids"]))
+        lines = ["", f"console: Telegram commands from chat(s) {chats} (docs/console.md)"]
+    if not found or not (found["changes"] or found["not_applied"]):
+        return lines
+    lines += ["", f"console overrides (in {found['store']}, on top of the file; /clear forgets "
+                  "them):", *(f"  {c}" for c in found["changes"])]
+    return lines + [f"  not applied: {p}" for p in found["not_applied"]]
 
 
 def _render_env(env: Plan) -> list[str]:

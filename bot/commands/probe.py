@@ -41,7 +41,7 @@ from state.meta import Meta
 READ_ONLY = (
     "search", "reference_price", "categories", "my_ads", "ad_detail", "order_summary",
     "list_orders", "order_detail", "order_history", "chat_credential", "chat_messages",
-    "get_ads", "key_permissions", "merchant_detail",
+    "get_ads", "key_permissions", "merchant_detail", "funding_asset",
 )
 WRITES = ("update_ad", "update_ad_status")
 

@@ -24,6 +24,7 @@ from bot.commands.common import (
     make_client,
     open_store,
 )
+from bot.console.telegram import telegram_problems
 from bot.logs import register_secret, say_error
 from bot.ops import sdnotify
 from bot.ops.lock import AlreadyRunning, InstanceLock, KeyLock
@@ -73,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings()
         creds = credentials(settings)
         loaded = load(config_path(args.config, settings.config), args.dry_run)
+        for problem in telegram_problems(loaded.app.telegram, settings.telegram_token, loaded.path):
+            raise ConfigError(problem)
     except ConfigError as exc:
         return fail(exc)
     for secret in (settings.api_key, settings.api_secret, settings.private_key_password,

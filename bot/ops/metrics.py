@@ -199,6 +199,13 @@ class _StateCollector(Collector):
         for name, n in counts.items():
             orders.add_metric([name], n)
         yield orders
+        console = getattr(bot, "console", None)  # bot.console.telegram: answers not sent
+        if console is not None:
+            yield CounterMetricFamily("p2pbot_console_dropped", "Console answers dropped (the "
+                                      "queue to Telegram was full, or Telegram refused them)",
+                                      value=console.dropped)
+            yield CounterMetricFamily("p2pbot_console_commands", "Console commands answered",
+                                      value=console.handled)
         lag = self.m.lag
         yield GaugeMetricFamily("p2pbot_event_loop_lag_last_seconds",
                                 "The latest event-loop lag sample", value=lag.last)

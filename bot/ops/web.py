@@ -39,10 +39,13 @@ from aiohttp import hdrs, web
 from loguru import logger
 from pydantic import SecretStr
 
+from bot.alerts.acks import UnknownAlert, acknowledge
 from bot.commands.common import ConfigError
+from bot.console.status import console_status
 from bot.ops import report_api
 from bot.ops import status_api as status
 from bot.ops.metrics import CONTENT_TYPE, BotMetrics, LoopLag
+from state.alerts import AlertStore
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -177,6 +180,7 @@ class WebServer:
         app.router.add_get("/metrics", self.metrics_route)
         app.router.add_get("/api/status", self.api_status)
         app.router.add_get("/api/report", self.api_report)
+        app.router.add_post("/api/alerts/{id}/ack", self.ack_alert)
         app.router.add_get("/", self.index)
         return app
 
@@ -292,7 +296,7 @@ class WebServer:
             logger.warning("status: open orders unavailable: {}", exc)
             orders = None
         extra = {"loop_lag_seconds": self.lag.last, "auth": bool(self.token),
-                 "orders_known": orders is not None}
+                 "orders_known": orders is not None, **await console_status(self.bot)}
         doc = await status.build(self.bot, hours, orders, extra)
         return web.json_response(doc, dumps=_dumps)
 
@@ -303,6 +307,18 @@ class WebServer:
         except ValueError:
             raise web.HTTPBadRequest(text="days must be a whole number") from None
         return web.json_response(await report_api.daily(self.bot, days), dumps=_dumps)
+    async def ack_alert(self, request: web.Request) -> web.Response:
+        """Acknowledge an alert (the page's button): only with the bearer token configured,
+        so no other page open in the same browser can acknowledge for you."""
+        if not self.token:
+            return web.json_response({"error": "set P2PBOT_WEB_TOKEN to acknowledge alerts from "
+                                               "the page (or use p2pbot ack ID)"}, status=403)
+        try:
+            rows = await acknowledge(AlertStore(self.bot.store), request.match_info["id"], "web",
+                                     self.bot.clock.time())
+        except UnknownAlert as exc:
+            return web.json_response({"error": str(exc)}, status=404)
+        return web.json_response({"acknowledged": [r.id for r in rows]})
 
     async def index(self, request: web.Request) -> web.Response:
         """The status page."""

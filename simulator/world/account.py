@@ -83,6 +83,7 @@ class Account:
             order_count=9540, positive_rate=0.9953, adv_confirm_time=95, user_grade=3)
         self.ads: dict[str, OwnAd] = {}
         self.business_status = 1  # 1 open, 2 closed (business hours), 3 on a break
+        self.funding: dict[str, Decimal] = dict(cfg.account.funding)  # free, per asset
         low, high = self._rules.moving_band
         self._band_width = {key: (low + high) / 2 for key in markets}  # moving band half-widths
         self.realism = RealismSpec()
@@ -244,6 +245,8 @@ class Account:
         if ad is None or ad.status != 1:
             raise not_online(adv_no)
         name = "price" if ad.price_type == 1 else "priceFloatingRatio"
+        if "initAmount" in src and not set(src) - {"advNo", "initAmount"}:
+            return self._set_amount(ad, src)
         extra = sorted(set(src) - {"advNo", name, "updateMode", "visible"})
         if extra or src.get("updateMode", "selective") != "selective":
             fields = ", ".join(extra) or "updateMode"
@@ -273,6 +276,35 @@ class Account:
             ad.before.append((now_ms, before))
         ad.updates += 1
         return True
+
+    def _set_amount(self, ad: OwnAd, src: Mapping[str, Any]) -> bool:
+        """ads/update {advNo, initAmount}: the available amount moves by the change, taken from
+        (or given back to) the funding wallet; what has traded (initAmount - surplusAmount)
+        cannot be undone (docs/exchange.md §11.8)."""
+        new = get_decimal(src, "initAmount")
+        if new is None:
+            raise missing("initAmount")
+        self._quantity_state(ad)
+        traded = ad.init_amount - ad.surplus
+        if new < traded or new <= 0:
+            raise SimError(-1100, f"Illegal parameter 'initAmount': at least {fmt(traded)} has "
+                                  "already traded.")
+        delta = new - ad.init_amount
+        free = self.funding.get(ad.asset, Decimal(0))
+        if delta > free:
+            raise SimError(187026, f"Insufficient balance in the funding wallet: {fmt(free)} "
+                                   f"{ad.asset} available.")
+        self.funding[ad.asset] = free - delta
+        ad.init_amount, ad.surplus = new, ad.surplus + delta
+        ad.updates += 1
+        return True
+
+    def funding_assets(self, query: Mapping[str, str]) -> list[dict[str, str]]:
+        """get-funding-asset: the funding wallet, or one asset of it."""
+        asset = query.get("asset")
+        return [{"asset": a, "free": fmt(free), "locked": "0", "freeze": "0", "withdrawing": "0",
+                 "btcValuation": "0"} for a, free in sorted(self.funding.items())
+                if asset in (None, "", a)]
 
     def _quantity_state(self, ad: OwnAd) -> None:
         """187049/187040/187031 when the ad's amounts disagree with the exchange's state: drawn

@@ -217,6 +217,8 @@ class AccountConfig(_Strict):
     nickname: str = "SimMerchant"
     real_name: str = "PETROV PETR"
     user_no: str | None = Field(None, pattern=r"^s[0-9a-f]{32}$")
+    # the funding wallet (get-funding-asset): what an ad's initAmount can be raised from
+    funding: dict[str, Decimal] = Field(default_factory=lambda: {"USDT": Decimal(10000)})
 
 
 class RulesConfig(_Strict):

@@ -165,6 +165,10 @@ class World:
 
     # ----- requests -----------------------------------------------------------------------
 
+    def funding_assets(self, params: dict[str, str]) -> Any:
+        """The funding wallet, as `/sapi/v1/asset/get-funding-asset` answers it."""
+        return self.account.funding_assets(params)
+
     def handle(self, endpoint: str, query: dict[str, str], body: Any) -> tuple[Any, int | None]:
         """Answer one authenticated request: (data, total or None); SimError for errors."""
         self.advance()

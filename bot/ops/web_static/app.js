@@ -281,6 +281,41 @@
     return el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows));
   }
 
+  // --- alerts and console changes -----------------------------------------------------------
+
+  async function ackAlert(id, button) {
+    button.disabled = true;
+    const resp = await fetch("/api/alerts/" + encodeURIComponent(id) + "/ack", {
+      method: "POST", headers: token ? { Authorization: "Bearer " + token } : {}, cache: "no-store" });
+    if (!resp.ok) {
+      const said = await resp.json().catch(() => ({}));
+      button.disabled = false;
+      button.textContent = "not acknowledged: " + (said.error || "HTTP " + resp.status);
+      return;
+    }
+    refresh();
+  }
+
+  function alertsView(doc) {
+    if (!(doc.alerts || []).length) return el("p", { class: "muted" }, "no alert waiting for an acknowledgement");
+    const head = el("tr", {}, ...["id", "kind", "since", "sent", "alert", ""].map((h) => el("th", {}, h)));
+    const rows = doc.alerts.map((a) => {
+      const button = el("button", { type: "button" }, "acknowledge");
+      button.addEventListener("click", () => ackAlert(a.id, button));
+      return el("tr", { "data-alert": String(a.id) },
+        el("td", {}, String(a.id)), el("td", {}, a.kind), el("td", {}, ago(a.first_at, doc.now)),
+        el("td", {}, String(a.sent)), el("td", { class: "changes" }, a.text), el("td", {}, button));
+    });
+    return el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows));
+  }
+
+  function overridesView(doc) {
+    if (!(doc.overrides || []).length) return el("p", { class: "muted" }, "no console change: the bot runs the file as it is");
+    const items = doc.overrides.map((o) => el("li", {},
+      (o.ad ? "ad " + o.ad : "the bot") + ": " + o.key + " = " + o.value + (o.set_by ? " (by " + o.set_by + ")" : "")));
+    return el("div", {}, el("p", {}, "Console changes on top of the file (/clear in the console forgets them):"), el("ul", {}, ...items));
+  }
+
   // --- the page ------------------------------------------------------------------------------
 
   function draw(doc) {
@@ -301,6 +336,9 @@
     fill("endpoints", endpointRows(doc));
     fill("decisions", decisionRows(doc));
     document.getElementById("orders").replaceChildren(ordersView(doc));
+    document.getElementById("console").hidden = !((doc.alerts || []).length || (doc.overrides || []).length);
+    document.getElementById("alerts").replaceChildren(alertsView(doc));
+    document.getElementById("overrides").replaceChildren(overridesView(doc));
     document.getElementById("dry").hidden = !(doc.would_send || []).length;
     document.getElementById("would-send").replaceChildren(wouldSendView(doc));
     document.getElementById("error").hidden = true;
