@@ -31,6 +31,7 @@ from bot.events import (
     EndpointChanged,
     EventBus,
     MarketSnapshot,
+    OrderChanged,
     OwnAdsUpdate,
     ReferenceUpdate,
 )
@@ -41,7 +42,7 @@ from bot.pricing.engine import AdRuntime, PricingEngine, search_side, step_warni
 from bot.pricing.pollers import MarketPoller, OwnAdsPoller, ReferencePoller
 from bot.pricing.retention import DecisionRetention
 from bot.ratelimit import RateGovernor
-from bot.recording.recorder import attach_recorder
+from bot.recording.recorder import Recorder
 from bot.schedule.keeper import ScheduleKeeper
 from config.loader import LoadedConfig
 from config.settings import Settings
@@ -50,6 +51,7 @@ from state.db import Store, full_message
 from state.decisions import DecisionLog
 from state.endpoints import EndpointLog
 from state.meta import Meta
+from state.recording import RecordingLog
 from strategies.base import Side
 
 STOP_GRACE = 5.0  # seconds in-flight work gets to finish at shutdown (in all)
@@ -101,7 +103,7 @@ class Bot:
         )
         self.engine.reference_interval = self.cfg.bot.reference_interval
         self.parts = Parts()
-        self.recorder = attach_recorder(self)  # [recording]: what each decision saw (bot.recording)
+        self.recorder = self._recorder()  # [recording]: what each decision saw (bot.recording)
         self.pollers: list[Poller] = []
         self.started_at: float | None = None
         self.first_decision = asyncio.Event()
@@ -126,6 +128,21 @@ class Bot:
         self._stop_event: asyncio.Event | None = None
         self._alerts: list[asyncio.Future[Any]] = []  # alerts sent without the store (disk full)
         store.on_full.append(self._on_store_full)
+
+    def _recorder(self) -> Recorder | None:
+        """Record unless `[recording] enabled = false`: the engine's hook, the order and read
+        feeds, the writer task, and a last write when the bot stops."""
+        cfg = self.cfg.recording
+        if not cfg.enabled:
+            return None
+        log = RecordingLog(self.store, retention_days=cfg.retention_days, max_mb=cfg.max_mb)
+        recorder = Recorder(log, self.clock)
+        self.engine.recorder = recorder.decided
+        self.bus.subscribe(OrderChanged, recorder.on_order, name="recording")
+        self.bus.subscribe(ReferenceUpdate, recorder.on_reference, name="recording-reference")
+        self.bus.subscribe(OwnAdsUpdate, recorder.on_own_ads, name="recording-own")
+        self.add_part(recorder.run, recorder.flush)
+        return recorder
 
     # --- start ---------------------------------------------------------------------
 

@@ -152,20 +152,3 @@ class Recorder:
                     await self.log.prune(self.clock.time())
                 next_prune = self.clock.time() + PRUNE
             await self.clock.sleep(FLUSH)
-
-
-def attach_recorder(bot: Any) -> Recorder | None:
-    """Record for this bot (bot.app.Bot) unless `[recording] enabled = false`: the engine's hook,
-    the order feed, the writer task, and a last write when the bot stops."""
-    cfg = bot.cfg.recording
-    if not cfg.enabled:
-        return None
-    log = RecordingLog(bot.store, retention_days=cfg.retention_days, max_mb=cfg.max_mb)
-    recorder = Recorder(log, bot.clock)
-    bot.engine.recorder = recorder.decided
-    bot.bus.subscribe(OrderChanged, recorder.on_order, name="recording")
-    bot.bus.subscribe(ReferenceUpdate, recorder.on_reference, name="recording-reference")
-    bot.bus.subscribe(OwnAdsUpdate, recorder.on_own_ads, name="recording-own")
-    bot.parts.tasks.append(recorder.run)
-    bot.parts.closers.append(recorder.flush)
-    return recorder
