@@ -68,6 +68,8 @@ class Bot:
         self.clock: Clock = clock or client.clock or SystemClock()
         self.bus = EventBus()
         self.governor = RateGovernor(self.cfg.bot.weight_budget, clock=self.clock)
+        client.scheduler.budget = self.governor  # requests wait for weight in priority order
+        client.scheduler.max_queued = self.cfg.bot.max_queued
         self.registry = CapabilityRegistry(
             client, bus=self.bus, log=EndpointLog(store), meta=Meta(store), governor=self.governor,
             config=self.cfg.capabilities.probe_config(), dry_run=self.cfg.bot.dry_run,

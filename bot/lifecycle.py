@@ -34,6 +34,7 @@ def _intervals(bot: Bot) -> None:
     bot.governor.budget = b.weight_budget
     bot.client.max_response_bytes = b.max_response_bytes
     bot.client.max_in_flight = b.max_in_flight
+    bot.client.scheduler.max_queued = b.max_queued
     plan_intervals(bot.pollers, b.weight_budget)
 
 

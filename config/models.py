@@ -107,6 +107,8 @@ class BotConfig(_Table):
     orders_interval: PollSeconds = 15.0
     weight_budget: StrictInt = Field(6000, ge=1, le=12000)
     max_in_flight: StrictInt = Field(3, ge=1, le=10)  # requests on the wire at once (per key)
+    # requests waiting for a slot before the lowest priority is shed (writes are never shed)
+    max_queued: StrictInt = Field(200, ge=10, le=10000)
     search_rows: StrictInt = Field(20, ge=1, le=20)
     # a reply larger than this is refused unread (the endpoint is failing): 4 MiB by default
     max_response_bytes: StrictInt = Field(4 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
