@@ -17,6 +17,7 @@ from bot.binance.client import Clock
 from bot.binance.endpoints import ENDPOINTS
 from bot.binance.errors import BinanceError
 from bot.binance.p2p import P2PApi
+from bot.binance.scheduler import within
 from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
 from bot.events import EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.ratelimit import RateGovernor
@@ -31,6 +32,7 @@ class Poller:
 
     capability: str = ""
     endpoints: tuple[str, ...] = ()
+    expires: bool = False  # its reads are dropped, not sent late, when queued past the next tick
 
     def __init__(
         self, *, registry: CapabilityRegistry, bus: EventBus, clock: Clock, interval: float,
@@ -86,7 +88,8 @@ class Poller:
         """One poll pass: fetch and publish; errors leave the state to the registry."""
         self.ticks += 1
         try:
-            event = await self.fetch(source)
+            with within(self.next_delay() if self.expires else None):
+                event = await self.fetch(source)
         except (CapabilityUnavailable, BinanceError) as exc:
             logger.debug("{}: {}", self.name, exc)
             return
@@ -99,6 +102,7 @@ class MarketPoller(Poller):
 
     capability = "market"
     endpoints = ("search",)
+    expires = True
 
     def __init__(self, api: P2PApi, asset: str, fiat: str, search_side: str, rows: int,
                  **kw: Any) -> None:
@@ -129,6 +133,7 @@ class ReferencePoller(Poller):
 
     capability = "reference_price"
     endpoints = ("reference_price",)
+    expires = True
     FILTER_RETRY_TICKS = 20
 
     def __init__(self, api: P2PApi, assets: Sequence[str], fiat: str, side: str,
