@@ -172,6 +172,7 @@ class _StateCollector(Collector):
         yield from self._health(bot)
         yield from self._ads(bot)
         yield from self._budget(bot)
+        yield from _scheduler(bot)
         orders = GaugeMetricFamily("p2pbot_orders", "Open orders by status (from the order desk)",
                                    labels=["status"])
         counts: dict[str, int] = dict.fromkeys(("trading", "paid", "appeal"), 0)
@@ -247,3 +248,26 @@ class _StateCollector(Collector):
                                 value=gov.used() / gov.budget)
         yield CounterMetricFamily("p2pbot_rate_limit_waits",
                                   "Times a sender waited for the weight budget", value=gov.waits)
+
+
+def _scheduler(bot: Bot) -> Iterator[Metric]:
+    """The request scheduler: in flight, queued, shed and expired by priority class."""
+    sched = getattr(bot.client, "scheduler", None)
+    if sched is None:
+        return
+    yield GaugeMetricFamily("p2pbot_requests_in_flight", "Requests on the wire now",
+                            value=sched.in_use)
+    yield GaugeMetricFamily("p2pbot_requests_max_in_flight",
+                            "Requests allowed on the wire at once ([bot] max_in_flight)",
+                            value=sched.limit)
+    queued = GaugeMetricFamily("p2pbot_requests_queued", "Requests waiting for a slot, by "
+                               "priority class (write, chat, orders, read)", labels=["priority"])
+    shed = CounterMetricFamily("p2pbot_requests_shed", "Requests dropped unsent because the "
+                               "queue was full (lowest priority first)", labels=["priority"])
+    expired = CounterMetricFamily("p2pbot_requests_expired", "Requests dropped unsent because "
+                                  "they waited past their deadline", labels=["priority"])
+    for name, n in sched.queued().items():
+        queued.add_metric([name], n)
+        shed.add_metric([name], sched.counts.shed[name])
+        expired.add_metric([name], sched.counts.expired[name])
+    yield from (queued, shed, expired)

@@ -88,6 +88,12 @@ async def test_health_ready_metrics_and_status(fast_sim: Simulator, tmp_path: Pa
         assert ("p2pbot_ad_reference_spread", (("ad", "sell-usdt"),)) in m
         assert ("p2pbot_event_loop_lag_last_seconds", ()) in m
         assert m[("p2pbot_rate_limit_weight_budget", ())] == r.bot.governor.budget
+        assert m[("p2pbot_requests_max_in_flight", ())] == 3
+        assert ("p2pbot_requests_in_flight", ()) in m
+        for cls in ("write", "chat", "orders", "read"):  # the request scheduler, by priority
+            assert (("p2pbot_requests_queued", (("priority", cls),))) in m
+            assert m[("p2pbot_requests_shed_total", (("priority", cls),))] == 0
+            assert ("p2pbot_requests_expired_total", (("priority", cls),)) in m
         assert ("p2pbot_orders", (("status", "trading"),)) in m
 
         status, doc = await _json(base + "/api/status")
