@@ -11,9 +11,11 @@ from typing import Any
 from loguru import logger
 
 from bot.binance.client import Clock, SignedClient, SystemClock
+from bot.binance.endpoints import ENDPOINTS
 from bot.binance.errors import BinanceError
 from bot.binance.models import Ad
 from bot.binance.p2p import P2PApi
+from bot.cadence import Cadence
 from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
 from bot.events import CapabilityChanged, EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.lifecycle import apply_config
@@ -86,6 +88,8 @@ class Bot:
             settle_seconds=self.cfg.bot.settle_seconds,
         )
         self.engine.reference_interval = self.cfg.bot.reference_interval
+        self.cadence = Cadence(self.cfg.band(), budget=self.governor.limit,
+                               weight=ENDPOINTS["search"].weight, own=self._own_in)
         self.parts = Parts()
         self.pollers: list[Poller] = []
         self.started_at: float | None = None
@@ -143,12 +147,16 @@ class Bot:
         key = (asset, fiat, side)
         if key not in self._markets:
             p = MarketPoller(self.api, asset, fiat, side, self.cfg.bot.search_rows,
-                             **self._kw(self.cfg.bot.market_interval))
+                             cadence=self.cadence, **self._kw(self.cfg.bot.market_interval))
             self._markets[key] = p
             self.pollers.append(p)
             if self._tg is not None:  # a market learned while running (an ad found by id)
                 self._workers.append(self._tg.create_task(p.run(), name=p.name))
         return self._markets[key]
+
+    def _own_in(self, market: tuple[str, str, str]) -> list[str]:
+        """Our ad numbers in a market (the cadence watches their rank)."""
+        return [ad.own.adv_no for ad in self.ads if ad.own is not None and ad.market == market]
 
     def _reference_pollers(self) -> None:
         groups: dict[tuple[str, str], set[str]] = {}

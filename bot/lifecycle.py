@@ -32,6 +32,8 @@ def _intervals(bot: Bot) -> None:
         elif isinstance(p, OwnAdsPoller):
             p.interval = b.my_ads_interval
     bot.governor.budget = b.weight_budget
+    bot.cadence.band = bot.cfg.band()
+    bot.cadence.replan()
     bot.client.max_response_bytes = b.max_response_bytes
     bot.client.max_in_flight = b.max_in_flight
     bot.client.scheduler.max_queued = b.max_queued

@@ -15,9 +15,10 @@ from loguru import logger
 
 from bot.binance.client import Clock
 from bot.binance.endpoints import ENDPOINTS
-from bot.binance.errors import BinanceError
+from bot.binance.errors import BinanceError, NotSent
 from bot.binance.p2p import P2PApi
 from bot.binance.scheduler import within
+from bot.cadence import Cadence
 from bot.capabilities import CapabilityRegistry, CapabilityUnavailable
 from bot.events import EventBus, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.ratelimit import RateGovernor
@@ -63,8 +64,12 @@ class Poller:
 
     def next_delay(self) -> float:
         """The interval, stretched by the plan and by the budget's current heat."""
+        return self.interval * self.stretch * self.heat()
+
+    def heat(self) -> float:
+        """How much the budget's current heat stretches the interval (1 when not hot)."""
         heat = self.governor.utilisation() / HOT if self.governor is not None else 0.0
-        return self.interval * self.stretch * min(MAX_STRETCH, max(1.0, heat))
+        return min(MAX_STRETCH, max(1.0, heat))
 
     async def run(self) -> None:
         """Poll until cancelled (the first tick after `start_delay`)."""
@@ -105,9 +110,30 @@ class MarketPoller(Poller):
     expires = True
 
     def __init__(self, api: P2PApi, asset: str, fiat: str, search_side: str, rows: int,
-                 **kw: Any) -> None:
+                 cadence: Cadence | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.api, self.asset, self.fiat, self.search_side, self.rows = api, asset, fiat, search_side, rows
+        self.cadence = cadence  # the adaptive interval (bot.cadence); None: the fixed interval
+        if cadence is not None:
+            cadence.add(self.key, self.name)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(asset, fiat, search side): the market, as its snapshots name it."""
+        return (self.asset, self.fiat, self.search_side)
+
+    def next_delay(self) -> float:
+        """The market's planned cadence (within its band and the market reads' cap), stretched
+        only by the budget's heat; the fixed interval without a cadence."""
+        if self.cadence is None:
+            return super().next_delay()
+        return self.cadence.interval(self.key) * self.heat()
+
+    def weight_per_minute(self) -> float:
+        """At the slow end of the band: the cadence's cap bounds what moving markets add."""
+        if self.cadence is None:
+            return super().weight_per_minute()
+        return ENDPOINTS["search"].weight * 60.0 / self.cadence.band.slow
 
     @property
     def name(self) -> str:
@@ -116,8 +142,17 @@ class MarketPoller(Poller):
         return f"market {self.asset}/{self.fiat} {ads_side} ads"
 
     async def fetch(self, source: str) -> MarketSnapshot:
-        """Search the market."""
-        page = await self.api.search_ads(self.asset, self.fiat, self.search_side, rows=self.rows)
+        """Search the market; tell the cadence what the read showed (or that it failed)."""
+        try:
+            page = await self.api.search_ads(self.asset, self.fiat, self.search_side, rows=self.rows)
+        except NotSent:
+            raise  # dropped unsent by the scheduler: not a failure of the search
+        except (CapabilityUnavailable, BinanceError):
+            if self.cadence is not None:
+                self.cadence.failed(self.key)
+            raise
+        if self.cadence is not None:
+            self.cadence.read(self.key, [(i.adv.adv_no, i.adv.price) for i in page.items])
         return MarketSnapshot(self.asset, self.fiat, self.search_side, tuple(page.items),
                               page.total, self.clock.time())
 

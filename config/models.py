@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.cadence import Band
 from bot.capabilities import CAPABILITIES, ProbeConfig
 from strategies.base import Side
 from strategies.filters import CompetitorFilters
@@ -118,6 +119,22 @@ class BotConfig(_Table):
     settle_seconds: Annotated[float, BeforeValidator(_number), Field(ge=0, le=600)] = 45.0
     # the reference price for one payment method (payType); dropped while that call fails
     reference_pay_type: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,64}$")
+
+
+CadenceSeconds = Annotated[float, BeforeValidator(_number), Field(ge=0.2, le=HOUR)]
+
+
+class CadenceConfig(_Table):
+    """`[cadence]`: the band each market's search runs in (seconds), and the share of the
+    weight budget all market reads together may spend (a hard cap, planned across markets).
+
+    Without `slow`, `[bot] market_interval` is the slow end (so an existing file keeps its
+    quiet-market interval); without `fast`, the fast end is 1 s, or the slow end if faster.
+    `fast = slow` is a fixed interval, as before the band."""
+
+    fast: CadenceSeconds | None = None
+    slow: CadenceSeconds | None = None
+    market_share: Number = Field(0.5, ge=0.05, le=1)
 
 
 def _known_capability(name: str) -> str:
@@ -429,11 +446,28 @@ class AppConfig(_Table):
 
     bot: BotConfig = Field(default_factory=BotConfig)
     capabilities: CapabilitiesConfig = Field(default_factory=CapabilitiesConfig)
+    cadence: CadenceConfig = Field(default_factory=CadenceConfig)
     ads: tuple[AdConfig, ...] = ()
     orders: OrdersConfig = Field(default_factory=OrdersConfig)
     chat: ChatConfig = Field(default_factory=ChatConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+
+    def band(self) -> Band:
+        """The market cadence band: `[cadence]`, its slow end `[bot] market_interval` if unset."""
+        c = self.cadence
+        slow = c.slow if c.slow is not None else self.bot.market_interval
+        fast = c.fast if c.fast is not None else min(1.0, slow)
+        return Band(fast=fast, slow=slow, market_share=c.market_share)
+
+    @model_validator(mode="after")
+    def _fast_within_slow(self) -> AppConfig:
+        band = self.band()
+        if band.fast > band.slow:
+            where = "slow" if self.cadence.slow is not None else "[bot] market_interval"
+            raise FieldProblem(("cadence", "fast"), f"must not exceed the slow end ({where} = "
+                                                    f"{band.slow:g} s)")
+        return self
 
     @model_validator(mode="after")
     def _distinct_ads(self) -> AppConfig:

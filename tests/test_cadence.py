@@ -100,3 +100,48 @@ def test_a_failing_market_never_starves_the_others() -> None:
     assert cadence.interval("ok") == pytest.approx(1.0)  # 60 + 6 <= 70: the cap holds both
     assert cadence.weight_per_minute() <= 70 + 1e-9
     assert cadence.snapshot()["broken"] == {"interval": 10.0, "why": FAILING}
+
+
+# --- the config: [cadence], and what [bot] market_interval becomes ---------------------------
+
+
+def _band(tmp_path, text: str) -> Band:  # type: ignore[no-untyped-def]
+    from tests.test_config import load
+
+    return load(tmp_path, text).app.band()
+
+
+def test_the_default_band_and_what_market_interval_maps_to(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert _band(tmp_path, "") == Band(fast=1.0, slow=10.0, market_share=0.5)
+    assert _band(tmp_path, "[bot]\nmarket_interval = 30\n") == Band(1.0, 30.0, 0.5)  # the slow end
+    assert _band(tmp_path, "[bot]\nmarket_interval = 0.5\n") == Band(0.5, 0.5, 0.5)  # fixed, as before
+    assert _band(tmp_path, "[bot]\nmarket_interval = 30\n[cadence]\nslow = 20\nfast = 2\n"
+                 "market_share = 0.25\n") == Band(2.0, 20.0, 0.25)
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("[cadence]\nfast = 20\n", "[cadence] → fast: must not exceed the slow end "
+                               "([bot] market_interval = 10 s)"),
+    ("[cadence]\nfast = 5\nslow = 3\n", "[cadence] → fast: must not exceed the slow end (slow = 3 s)"),
+    ("[cadence]\nfast = 0.1\n", "[cadence] → fast: Input should be greater than or equal to 0.2"),
+    ("[cadence]\nslow = 7200\n", "[cadence] → slow: Input should be less than or equal to 3600"),
+    ("[cadence]\nmarket_share = 0\n",
+     "[cadence] → market_share: Input should be greater than or equal to 0.05"),
+    ("[cadence]\nmarket_share = 1.5\n",
+     "[cadence] → market_share: Input should be less than or equal to 1"),
+    ("[cadence]\nfast = \"1\"\n", "[cadence] → fast: Input should be a number, got \"1\""),
+    ("[cadence]\nfastest = 1\n", "[cadence] → fastest: unknown key (did you mean 'fast'? allowed: fast, slow, market_share)"),
+])
+def test_a_bad_cadence_is_named_by_table_and_key(tmp_path, text: str, said: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_config import problems
+
+    assert problems(tmp_path, text) == [said]
+
+
+def test_a_bad_cadence_exits_2_before_any_request(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from bot.cli import main
+
+    path = tmp_path / "bot.toml"
+    path.write_text("[cadence]\nfast = 30\nslow = 10\n", encoding="utf-8")
+    assert main(["check-config", "--config", str(path)]) == 2
+    assert f"{path}: [cadence] → fast: must not exceed the slow end" in capsys.readouterr().err
