@@ -66,6 +66,11 @@ class Poller:
         """The interval, stretched by the plan and by the budget's current heat."""
         return self.interval * self.stretch * self.heat()
 
+    def deadline(self) -> float | None:
+        """Seconds its read may wait in the request queue before it is dropped unsent (None:
+        no deadline): its next tick, when it `expires`."""
+        return self.next_delay() if self.expires else None
+
     def heat(self) -> float:
         """How much the budget's current heat stretches the interval (1 when not hot)."""
         heat = self.governor.utilisation() / HOT if self.governor is not None else 0.0
@@ -93,7 +98,7 @@ class Poller:
         """One poll pass: fetch and publish; errors leave the state to the registry."""
         self.ticks += 1
         try:
-            with within(self.next_delay() if self.expires else None):
+            with within(self.deadline()):
                 event = await self.fetch(source)
         except (CapabilityUnavailable, BinanceError) as exc:
             logger.debug("{}: {}", self.name, exc)
@@ -128,6 +133,14 @@ class MarketPoller(Poller):
         if self.cadence is None:
             return super().next_delay()
         return self.cadence.interval(self.key) * self.heat()
+
+    def deadline(self) -> float | None:
+        """The slow end of the band, or the interval when longer: a read of a fast market that
+        waited a second is still the freshest there will be for a while; one that waited past
+        the slow end comes after the next read of a quiet market would have."""
+        if self.cadence is None:
+            return super().deadline()
+        return max(self.next_delay(), self.cadence.band.slow)
 
     def weight_per_minute(self) -> float:
         """At the slow end of the band: the cadence's cap bounds what moving markets add."""
