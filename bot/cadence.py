@@ -1,9 +1,10 @@
 """Adaptive market cadence: how often each market is searched, and why (issue 14, item 3).
 
 Each market runs inside a band: fast (`[cadence] fast`, 1 s) while it moves or one of our
-ads lost rank, slow (`[cadence] slow`, 10 s) when it is quiet; after the last move the
-interval doubles at each quiet read until it is back at the slow end, so a burst of moves
-keeps it fast and a lull lets it go. A market whose search fails sits at the slow end: it
+ads lost rank, slow (`[cadence] slow`, 10 s) when it is quiet. It stays fast for `[cadence]
+calm` seconds (30) after the last move, so a market whose rivals answer each other every few
+seconds is read every second; then the interval doubles at each quiet read until it is back
+at the slow end, so a lull lets it go. A market whose search fails sits at the slow end: it
 never spends the budget the others poll with. Over all of this a hard cap: the market reads
 together may spend at most `[cadence] market_share` of the weight budget per minute (of
 the lower limit the governor learned after a 429, when there is one). The plan is made
@@ -33,6 +34,7 @@ class Band:
     fast: float = 1.0
     slow: float = 10.0
     market_share: float = 0.5  # of the weight budget per minute, for every market read together
+    calm: float = 30.0  # seconds without a move before the interval starts to grow
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,17 +45,18 @@ class Pace:
     reason: str
 
 
-def want(previous: float, *, moved: bool, rank_lost: bool, failed: bool, band: Band) -> Pace:
+def want(previous: float, *, moved: bool, rank_lost: bool, failed: bool, band: Band,
+         quiet_for: float = float("inf")) -> Pace:
     """The interval a market asks for after one read, before the cap.
 
-    Failing: the slow end. Moved or rank lost: the fast end. Quiet: twice the last interval,
-    up to the slow end (a market that just moved is read again soon; one that stays quiet
-    settles at the slow end after a few reads)."""
+    Failing: the slow end. Moved or rank lost: the fast end, and it stays there while the last
+    move is less than `band.calm` seconds old (`quiet_for`). Quiet longer: twice the last
+    interval, up to the slow end (one that stays quiet settles there after a few reads)."""
     if failed:
         return Pace(band.slow, FAILING)
     if rank_lost:
         return Pace(band.fast, RANK_LOST)
-    if moved:
+    if moved or quiet_for < band.calm:
         return Pace(band.fast, MOVING)
     slower = min(band.slow, max(band.fast, previous) * 2)
     return Pace(slower, QUIET if slower >= band.slow else SLOWING)
@@ -114,6 +117,7 @@ class MarketPace:
     asked: Pace
     pace: Pace
     last_rows: list[tuple[str, Any]] | None = None
+    moved_at: float = float("-inf")  # the last read that saw a move (or a rank lost)
 
 
 @dataclass
@@ -133,12 +137,15 @@ class Cadence:
             self.markets[key] = MarketPace(name, start, start)
             self.replan()
 
-    def read(self, key: Any, rows: Sequence[tuple[str, Any]]) -> Pace:
-        """A read of the market came back: its new pace."""
+    def read(self, key: Any, rows: Sequence[tuple[str, Any]], now: float) -> Pace:
+        """A read of the market came back at `now` (seconds): its new pace."""
         m = self.markets[key]
         moved, lost = signals(m.last_rows, rows, self.own(key))
         m.last_rows = list(rows)
-        m.asked = want(m.asked.interval, moved=moved, rank_lost=lost, failed=False, band=self.band)
+        if moved or lost:
+            m.moved_at = now
+        m.asked = want(m.asked.interval, moved=moved, rank_lost=lost, failed=False, band=self.band,
+                       quiet_for=now - m.moved_at)
         self.replan()
         return m.pace
 

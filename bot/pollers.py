@@ -165,7 +165,8 @@ class MarketPoller(Poller):
                 self.cadence.failed(self.key)
             raise
         if self.cadence is not None:
-            self.cadence.read(self.key, [(i.adv.adv_no, i.adv.price) for i in page.items])
+            self.cadence.read(self.key, [(i.adv.adv_no, i.adv.price) for i in page.items],
+                              self.clock.monotonic())
         return MarketSnapshot(self.asset, self.fiat, self.search_side, tuple(page.items),
                               page.total, self.clock.time())
 

@@ -130,11 +130,13 @@ class CadenceConfig(_Table):
 
     Without `slow`, `[bot] market_interval` is the slow end (so an existing file keeps its
     quiet-market interval); without `fast`, the fast end is 1 s, or the slow end if faster.
-    `fast = slow` is a fixed interval, as before the band."""
+    `fast = slow` is a fixed interval, as before the band. `calm`: seconds without a move
+    before a fast market starts to slow down."""
 
     fast: CadenceSeconds | None = None
     slow: CadenceSeconds | None = None
     market_share: Number = Field(0.5, ge=0.05, le=1)
+    calm: Annotated[float, BeforeValidator(_number), Field(ge=0, le=HOUR)] = 30.0
 
 
 def _known_capability(name: str) -> str:
@@ -458,7 +460,7 @@ class AppConfig(_Table):
         c = self.cadence
         slow = c.slow if c.slow is not None else self.bot.market_interval
         fast = c.fast if c.fast is not None else min(1.0, slow)
-        return Band(fast=fast, slow=slow, market_share=c.market_share)
+        return Band(fast=fast, slow=slow, market_share=c.market_share, calm=c.calm)
 
     @model_validator(mode="after")
     def _fast_within_slow(self) -> AppConfig:

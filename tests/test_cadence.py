@@ -38,6 +38,16 @@ def test_quiet_reads_slow_down_to_the_slow_end_and_stay_there() -> None:
                     (10.0, QUIET)]
 
 
+def test_it_stays_fast_while_the_last_move_is_recent_then_slows_down() -> None:
+    cadence = Cadence(BAND, budget=lambda: 6000.0)
+    cadence.add("m", "m")
+    cadence.read("m", [("r1", "93.00")], 0.0)
+    cadence.read("m", [("r1", "92.90")], 1.0)  # a move at 1 s
+    paces = [cadence.read("m", [("r1", "92.90")], t) for t in (2.0, 20.0, 30.9, 31.0, 33.0)]
+    assert [(p.interval, p.reason) for p in paces] == [
+        (1.0, MOVING), (1.0, MOVING), (1.0, MOVING), (2.0, SLOWING), (4.0, SLOWING)]
+
+
 def test_a_failing_search_sits_at_the_slow_end_even_when_it_was_moving() -> None:
     assert want(1.0, moved=True, rank_lost=True, failed=True, band=BAND) == Pace(10.0, FAILING)
 
@@ -93,9 +103,9 @@ def test_a_failing_market_never_starves_the_others() -> None:
     for key in ("ok", "broken"):  # a cap of 70 a minute: both at 1 s would need 120
         cadence.add(key, key)
     rows = [("r1", "93.00")]
-    cadence.read("ok", rows)
+    cadence.read("ok", rows, 0.0)
     cadence.failed("broken")
-    cadence.read("ok", [("r1", "92.00")])  # moving
+    cadence.read("ok", [("r1", "92.00")], 1.0)  # moving
     assert cadence.markets["broken"].pace == Pace(10.0, FAILING)
     assert cadence.interval("ok") == pytest.approx(1.0)  # 60 + 6 <= 70: the cap holds both
     assert cadence.weight_per_minute() <= 70 + 1e-9
@@ -130,7 +140,8 @@ def test_the_default_band_and_what_market_interval_maps_to(tmp_path) -> None:  #
     ("[cadence]\nmarket_share = 1.5\n",
      "[cadence] → market_share: Input should be less than or equal to 1"),
     ("[cadence]\nfast = \"1\"\n", "[cadence] → fast: Input should be a number, got \"1\""),
-    ("[cadence]\nfastest = 1\n", "[cadence] → fastest: unknown key (did you mean 'fast'? allowed: fast, slow, market_share)"),
+    ("[cadence]\nfastest = 1\n", "[cadence] → fastest: unknown key (did you mean 'fast'? allowed: fast, slow, market_share, calm)"),
+    ("[cadence]\ncalm = -1\n", "[cadence] → calm: Input should be greater than or equal to 0"),
 ])
 def test_a_bad_cadence_is_named_by_table_and_key(tmp_path, text: str, said: str) -> None:  # type: ignore[no-untyped-def]
     from tests.test_config import problems
