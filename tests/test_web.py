@@ -104,6 +104,10 @@ async def test_health_ready_metrics_and_status(fast_sim: Simulator, tmp_path: Pa
         names = {e["name"] for e in doc["endpoints"]}
         assert {"search", "update_ad", "my_ads"} <= names
         assert doc["decisions"] and doc["decisions"][0]["reason"]
+        market = doc["markets"]["market USDT/RUB SELL ads"]  # the adaptive cadence: how often, why
+        assert 1 <= market["interval"] <= 10 and market["why"]
+        assert any(name == "p2pbot_market_interval_seconds" and ("market", "market USDT/RUB SELL ads")
+                   in labels for name, labels in m)
         assert {c["name"] for c in doc["capabilities"]} >= {"market", "repricing"}
 
 
