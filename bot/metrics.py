@@ -276,7 +276,7 @@ def _scheduler(bot: Bot) -> Iterator[Metric]:
     if sched is None:
         return
     yield GaugeMetricFamily("p2pbot_requests_in_flight", "Requests on the wire now",
-                            value=sched.in_use)
+                            value=sched.on_wire)
     yield GaugeMetricFamily("p2pbot_requests_max_in_flight",
                             "Requests allowed on the wire at once ([bot] max_in_flight)",
                             value=sched.limit)

@@ -283,8 +283,8 @@ class SignedClient:
 
     @property
     def in_flight(self) -> int:
-        """Requests on the wire now."""
-        return self.scheduler.in_use
+        """Requests on the wire now (not those granted a slot and waiting for weight)."""
+        return self.scheduler.on_wire
 
     @property
     def paused_until(self) -> float:

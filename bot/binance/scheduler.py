@@ -124,7 +124,8 @@ class RequestScheduler:
         self.max_queued = max_queued
         self._limit = DEFAULT_MAX_IN_FLIGHT
         self.limit = limit
-        self.in_use = 0
+        self.in_use = 0  # slots taken: on the wire, or granted and waiting for the weight budget
+        self.on_wire = 0  # requests sent and not back yet
         self._waiters: list[_Waiter] = []
         self._order = itertools.count()
         self.counts = Counts()
@@ -244,12 +245,15 @@ class RequestScheduler:
             try:
                 await self.budget.acquire(ep.weight)
             except BaseException:
+                self.on_wire += 1  # leave() counts it back
                 self.leave(trial, None)
                 raise
+        self.on_wire += 1
         return trial
 
     def leave(self, trial: bool, status: int | None) -> None:
         """The request is back (`status` None: no answer at all); its slot goes to the next."""
+        self.on_wire -= 1
         self._release()
         if trial:
             self._end_trial(status)
