@@ -128,10 +128,12 @@ class CadenceConfig(_Table):
     """`[cadence]`: the band each market's search runs in (seconds), and the share of the
     weight budget all market reads together may spend (a hard cap, planned across markets).
 
-    Without `slow`, `[bot] market_interval` is the slow end (so an existing file keeps its
-    quiet-market interval); without `fast`, the fast end is 1 s, or the slow end if faster.
-    `fast = slow` is a fixed interval, as before the band. `calm`: seconds without a move
-    before a fast market starts to slow down."""
+    A file that sets `[bot] market_interval` and has no `[cadence]` table keeps that fixed
+    interval, exactly as before the band (it chose how often to search; 1 s searches would
+    surprise it). With the table, `[bot] market_interval` is the slow end unless `slow` is
+    set; without `fast`, the fast end is 1 s, or the slow end if faster. A file with neither
+    gets the band 1 to 10 s. `fast = slow` is a fixed interval. `calm`: seconds without a
+    move before a fast market starts to slow down."""
 
     fast: CadenceSeconds | None = None
     slow: CadenceSeconds | None = None
@@ -458,6 +460,9 @@ class AppConfig(_Table):
     def band(self) -> Band:
         """The market cadence band: `[cadence]`, its slow end `[bot] market_interval` if unset."""
         c = self.cadence
+        if "cadence" not in self.model_fields_set and "market_interval" in self.bot.model_fields_set:
+            fixed = self.bot.market_interval  # a file from before the band: its interval, fixed
+            return Band(fast=fixed, slow=fixed, market_share=c.market_share, calm=c.calm)
         slow = c.slow if c.slow is not None else self.bot.market_interval
         fast = c.fast if c.fast is not None else min(1.0, slow)
         return Band(fast=fast, slow=slow, market_share=c.market_share, calm=c.calm)

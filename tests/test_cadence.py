@@ -123,8 +123,10 @@ def _band(tmp_path, text: str) -> Band:  # type: ignore[no-untyped-def]
 
 def test_the_default_band_and_what_market_interval_maps_to(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert _band(tmp_path, "") == Band(fast=1.0, slow=10.0, market_share=0.5)
-    assert _band(tmp_path, "[bot]\nmarket_interval = 30\n") == Band(1.0, 30.0, 0.5)  # the slow end
-    assert _band(tmp_path, "[bot]\nmarket_interval = 0.5\n") == Band(0.5, 0.5, 0.5)  # fixed, as before
+    # a file from before the band keeps its fixed interval; with a [cadence] table it is the slow end
+    assert _band(tmp_path, "[bot]\nmarket_interval = 30\n") == Band(30.0, 30.0, 0.5)
+    assert _band(tmp_path, "[bot]\nmarket_interval = 30\n[cadence]\n") == Band(1.0, 30.0, 0.5)
+    assert _band(tmp_path, "[bot]\nmarket_interval = 0.5\n[cadence]\n") == Band(0.5, 0.5, 0.5)
     assert _band(tmp_path, "[bot]\nmarket_interval = 30\n[cadence]\nslow = 20\nfast = 2\n"
                  "market_share = 0.25\n") == Band(2.0, 20.0, 0.25)
 
