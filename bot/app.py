@@ -17,9 +17,11 @@ from loguru import logger
 from bot.alerts.refill import Refiller
 from bot.alerts.watch import AlertWatch, InventoryWatch
 from bot.binance.client import SignedClient
+from bot.binance.endpoints import ENDPOINTS
 from bot.binance.errors import BinanceError
 from bot.binance.models import Ad
 from bot.binance.p2p import P2PApi
+from bot.cadence import Cadence
 from bot.capabilities.registry import CapabilityRegistry, CapabilityUnavailable
 from bot.clock import Clock, SystemClock
 from bot.console.handler import ConsoleHandler
@@ -86,6 +88,8 @@ class Bot:
         self.clock: Clock = clock or client.clock or SystemClock()
         self.bus = EventBus()
         self.governor = RateGovernor(self.cfg.bot.weight_budget, clock=self.clock)
+        client.scheduler.budget = self.governor  # requests wait for weight in priority order
+        client.scheduler.max_queued = self.cfg.bot.max_queued
         self.registry = CapabilityRegistry(
             client, bus=self.bus, log=EndpointLog(store), meta=Meta(store), governor=self.governor,
             config=self.cfg.capabilities.probe_config(), dry_run=self.cfg.bot.dry_run,
@@ -102,6 +106,8 @@ class Bot:
             settle_seconds=self.cfg.bot.settle_seconds,
         )
         self.engine.reference_interval = self.cfg.bot.reference_interval
+        self.cadence = Cadence(self.cfg.band(), budget=self.governor.limit,
+                               weight=ENDPOINTS["search"].weight, own=self._own_in)
         self.parts = Parts()
         self.recorder = self._recorder()  # [recording]: what each decision saw (bot.recording)
         self.pollers: list[Poller] = []
@@ -245,12 +251,16 @@ class Bot:
         key = (asset, fiat, side)
         if key not in self._markets:
             p = MarketPoller(self.api, asset, fiat, side, self.cfg.bot.search_rows,
-                             **self._kw(self.cfg.bot.market_interval))
+                             cadence=self.cadence, **self._kw(self.cfg.bot.market_interval))
             self._markets[key] = p
             self.pollers.append(p)
             if self._tg is not None:  # a market learned while running (an ad found by id)
                 self._workers.append(self._tg.create_task(p.run(), name=p.name))
         return self._markets[key]
+
+    def _own_in(self, market: tuple[str, str, str]) -> list[str]:
+        """Our ad numbers in a market (the cadence watches their rank)."""
+        return [ad.own.adv_no for ad in self.ads if ad.own is not None and ad.market == market]
 
     def _reference_pollers(self) -> None:
         groups: dict[tuple[str, str], set[str]] = {}
@@ -379,8 +389,11 @@ class Bot:
             elif isinstance(p, OwnAdsPoller):
                 p.interval = b.my_ads_interval
         self.governor.budget = b.weight_budget
+        self.cadence.band = self.cfg.band()
+        self.cadence.replan()
         self.client.max_response_bytes = b.max_response_bytes
         self.client.max_in_flight = b.max_in_flight
+        self.client.scheduler.max_queued = b.max_queued
         self._plan()
 
     async def run(self, stop: asyncio.Event) -> None:

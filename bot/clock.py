@@ -11,6 +11,7 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Iterator
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 T = TypeVar("T")
@@ -93,3 +94,31 @@ def backoff(
         spread = delay * jitter
         yield max(0.0, min(cap * (1 + jitter), delay + rng.uniform(-spread, spread)))
         delay = min(cap, delay * factor)
+
+
+def describe_until(until: float, now: float) -> str:
+    """An end time as a person reads it: local time, and how long from now."""
+    local = local_time(until)
+    return local if local == FAR_FUTURE else f"{local} (in {describe_duration(until - now)})"
+
+
+FAR_FUTURE = "the far future"
+
+
+def local_time(at: float) -> str:
+    """Epoch seconds as the merchant's local time, `2026-11-25 17:32:05 local time`."""
+    try:
+        return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S") + " local time"
+    except (OverflowError, OSError, ValueError):  # a stored end no clock can show
+        return FAR_FUTURE
+
+
+def describe_duration(seconds: float) -> str:
+    """`2 h`, `1 min 30 s`, `3 days 1 h`: the two largest units, at least one second."""
+    left = max(1, round(seconds))
+    parts = []
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        count, left = divmod(left, size)
+        if count:
+            parts.append(f"{count} {'day' if unit == 'days' and count == 1 else unit}")
+    return " ".join(parts[:2])

@@ -13,6 +13,7 @@ from loguru import logger
 
 from bot.binance.endpoints import ENDPOINTS
 from bot.binance.errors import BinanceError
+from bot.binance.scheduler import within
 from bot.capabilities.registry import CapabilityRegistry, CapabilityUnavailable
 from bot.clock import Clock
 from bot.events import EventBus
@@ -28,6 +29,7 @@ class Poller:
 
     capability: str = ""
     endpoints: tuple[str, ...] = ()
+    expires: bool = False  # its reads are dropped, not sent late, when queued past the next tick
 
     def __init__(
         self, *, registry: CapabilityRegistry, bus: EventBus, clock: Clock, interval: float,
@@ -58,8 +60,17 @@ class Poller:
 
     def next_delay(self) -> float:
         """The interval, stretched by the plan and by the budget's current heat."""
+        return self.interval * self.stretch * self.heat()
+
+    def deadline(self) -> float | None:
+        """Seconds its read may wait in the request queue before it is dropped unsent (None:
+        no deadline): its next tick, when it `expires`."""
+        return self.next_delay() if self.expires else None
+
+    def heat(self) -> float:
+        """How much the budget's current heat stretches the interval (1 when not hot)."""
         heat = self.governor.utilisation() / HOT if self.governor is not None else 0.0
-        return self.interval * self.stretch * min(MAX_STRETCH, max(1.0, heat))
+        return min(MAX_STRETCH, max(1.0, heat))
 
     async def run(self) -> None:
         """Poll until cancelled (the first tick after `start_delay`)."""
@@ -83,7 +94,8 @@ class Poller:
         """One poll pass: fetch and publish; errors leave the state to the registry."""
         self.ticks += 1
         try:
-            event = await self.fetch(source)
+            with within(self.deadline()):
+                event = await self.fetch(source)
         except (CapabilityUnavailable, BinanceError) as exc:
             logger.debug("{}: {}", self.name, exc)
             return

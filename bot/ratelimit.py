@@ -1,9 +1,10 @@
 """The rate-limit governor: one weight budget per account, shared by every sender.
 
 It counts the weight it lets through in a sliding minute and believes the
-exchange's used-weight headers when they say more. Senders `await acquire(w)`
-before each request; when the budget is spent they wait for the window to free.
-429/418 pauses live in the SignedClient, which every sender shares.
+exchange's used-weight headers when they say more. The request scheduler
+(bot.binance.scheduler) awaits `acquire(w)` for each request it lets go, in priority
+order; when the budget is spent they wait for the window to free. The 429/418 pauses
+live in that scheduler too.
 
 The governor also learns: a 429 says the real limit is lower than what was used, so
 the limit it keeps below becomes that used weight x BACKOFF, and grows back by

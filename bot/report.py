@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
-from bot.binance.client import describe_duration
 from bot.binance.models import HistoryRow
+from bot.clock import describe_duration
 from state.report import StoredOrder
 
 COMPLETED = 4

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.cadence import Band
 from bot.capabilities.table import CAPABILITIES, ProbeConfig
 from config.schedule import AdSchedule, ScheduleConfig, TimeZoneName
 from strategies.base import Side
@@ -109,6 +110,8 @@ class BotConfig(_Table):
     orders_interval: PollSeconds = 15.0
     weight_budget: StrictInt = Field(6000, ge=1, le=12000)
     max_in_flight: StrictInt = Field(3, ge=1, le=10)  # requests on the wire at once (per key)
+    # requests waiting for a slot before the lowest priority is shed (writes are never shed)
+    max_queued: StrictInt = Field(200, ge=10, le=10000)
     search_rows: StrictInt = Field(20, ge=1, le=20)
     # a reply larger than this is refused unread (the endpoint is failing): 4 MiB by default
     max_response_bytes: StrictInt = Field(4 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
@@ -121,6 +124,26 @@ class BotConfig(_Table):
     # the merchant's time zone (IANA name) for schedules, the view, the status page and the
     # reports; unset: the machine's own
     timezone: TimeZoneName = None
+
+
+CadenceSeconds = Annotated[float, BeforeValidator(_number), Field(ge=0.2, le=HOUR)]
+
+
+class CadenceConfig(_Table):
+    """`[cadence]`: the band each market's search runs in (seconds), and the share of the
+    weight budget all market reads together may spend (a hard cap, planned across markets).
+
+    A file that sets `[bot] market_interval` and has no `[cadence]` table keeps that fixed
+    interval, exactly as before the band (it chose how often to search; 1 s searches would
+    surprise it). With the table, `[bot] market_interval` is the slow end unless `slow` is
+    set; without `fast`, the fast end is 1 s, or the slow end if faster. A file with neither
+    gets the band 1 to 10 s. `fast = slow` is a fixed interval. `calm`: seconds without a
+    move before a fast market starts to slow down."""
+
+    fast: CadenceSeconds | None = None
+    slow: CadenceSeconds | None = None
+    market_share: Number = Field(0.5, ge=0.05, le=1)
+    calm: Annotated[float, BeforeValidator(_number), Field(ge=0, le=HOUR)] = 30.0
 
 
 def _known_capability(name: str) -> str:
@@ -499,6 +522,7 @@ class AppConfig(_Table):
 
     bot: BotConfig = Field(default_factory=BotConfig)
     capabilities: CapabilitiesConfig = Field(default_factory=CapabilitiesConfig)
+    cadence: CadenceConfig = Field(default_factory=CadenceConfig)
     ads: tuple[AdConfig, ...] = ()
     orders: OrdersConfig = Field(default_factory=OrdersConfig)
     chat: ChatConfig = Field(default_factory=ChatConfig)
@@ -518,6 +542,25 @@ class AppConfig(_Table):
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     inventory: InventoryConfig = Field(default_factory=InventoryConfig)
+
+    def band(self) -> Band:
+        """The market cadence band: `[cadence]`, its slow end `[bot] market_interval` if unset."""
+        c = self.cadence
+        if "cadence" not in self.model_fields_set and "market_interval" in self.bot.model_fields_set:
+            fixed = self.bot.market_interval  # a file from before the band: its interval, fixed
+            return Band(fast=fixed, slow=fixed, market_share=c.market_share, calm=c.calm)
+        slow = c.slow if c.slow is not None else self.bot.market_interval
+        fast = c.fast if c.fast is not None else min(1.0, slow)
+        return Band(fast=fast, slow=slow, market_share=c.market_share, calm=c.calm)
+
+    @model_validator(mode="after")
+    def _fast_within_slow(self) -> AppConfig:
+        band = self.band()
+        if band.fast > band.slow:
+            where = "slow" if self.cadence.slow is not None else "[bot] market_interval"
+            raise FieldProblem(("cadence", "fast"), f"must not exceed the slow end ({where} = "
+                                                    f"{band.slow:g} s)")
+        return self
 
     @model_validator(mode="after")
     def _distinct_ads(self) -> AppConfig:

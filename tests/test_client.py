@@ -320,7 +320,7 @@ async def test_at_most_three_requests_are_on_the_wire_and_writes_go_first(
             m.post(path_re(f"/sapi/v1/c2c{path}"), callback=wire.respond, repeat=True)
         m.get(path_re(CHAT_MESSAGES), callback=wire.respond, repeat=True)
         tasks = [asyncio.create_task(client.call(ep, p)) for ep, p in calls]
-        await settle(lambda: client._slots.waiting == 4)
+        await settle(lambda: client.scheduler.waiting == 4)
         assert wire.active == 3 and client.in_flight == 3
         wire.gate.set()
         await asyncio.gather(*tasks)
@@ -535,7 +535,7 @@ async def test_a_418_without_retry_after_honours_the_time_in_its_body() -> None:
     client = make_client(clock)
     exc = IpBanned(f"Way too much request weight used; IP banned until {NOW_MS + 3_600_000}.",
                    endpoint="search", status=418)
-    client._note_limits(exc)
+    client.scheduler.note(exc)
     assert client.banned_until == NOW_MS / 1000 + 3600
 
 
@@ -579,7 +579,7 @@ async def test_a_huge_retry_after_on_a_418_bans_for_three_days_at_most(
 async def test_a_418_body_naming_a_far_end_is_capped_too(clock: FakeClock) -> None:
     client = make_client(clock)
     far = NOW_MS + 10**12  # year 2058
-    client._note_limits(IpBanned(f"IP banned until {far}.", endpoint="search", status=418))
+    client.scheduler.note(IpBanned(f"IP banned until {far}.", endpoint="search", status=418))
     assert client.banned_until == pytest.approx(clock.now + 3 * 86400)
 
 

@@ -319,7 +319,7 @@ def test_every_problem_is_reported(tmp_path: Path) -> None:
     assert said == [
         "[bot] → dry_run: Input should be a valid boolean, got 1",
         "[bot] → typo: unknown key (allowed: dry_run, kill_switch, market_interval, reference_interval, "
-        "my_ads_interval, orders_interval, weight_budget, max_in_flight, search_rows, "
+        "my_ads_interval, orders_interval, weight_budget, max_in_flight, max_queued, search_rows, "
         "max_response_bytes, decisions_retention_days, reference_max_jump, settle_seconds, "
         "reference_pay_type, timezone)",
         "[web] → port: Input should be greater than or equal to 1",

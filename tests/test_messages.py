@@ -20,10 +20,11 @@ import pytest
 from loguru import logger
 from websockets.exceptions import ConnectionClosedError, InvalidHandshake
 
-from bot.binance.client import SignedClient, describe_until
+from bot.binance.client import SignedClient
 from bot.binance.errors import ExchangeUnavailable, IpBanned
 from bot.capabilities.registry import CapabilityRegistry
 from bot.chat.session import ws_reason
+from bot.clock import describe_until
 from bot.notify import Note, NotifyError, WebhookNotifier
 from p2pbot.cli import main
 from simulator.scenario import generate_credential

@@ -88,6 +88,12 @@ async def test_health_ready_metrics_and_status(fast_sim: Simulator, tmp_path: Pa
         assert ("p2pbot_ad_reference_spread", (("ad", "sell-usdt"),)) in m
         assert ("p2pbot_event_loop_lag_last_seconds", ()) in m
         assert m[("p2pbot_rate_limit_weight_budget", ())] == r.bot.governor.budget
+        assert m[("p2pbot_requests_max_in_flight", ())] == 3
+        assert ("p2pbot_requests_in_flight", ()) in m
+        for cls in ("write", "chat", "orders", "read"):  # the request scheduler, by priority
+            assert (("p2pbot_requests_queued", (("priority", cls),))) in m
+            assert m[("p2pbot_requests_shed_total", (("priority", cls),))] == 0
+            assert ("p2pbot_requests_expired_total", (("priority", cls),)) in m
         assert ("p2pbot_orders", (("status", "trading"),)) in m
 
         status, doc = await _json(base + "/api/status")
@@ -98,6 +104,10 @@ async def test_health_ready_metrics_and_status(fast_sim: Simulator, tmp_path: Pa
         names = {e["name"] for e in doc["endpoints"]}
         assert {"search", "update_ad", "my_ads"} <= names
         assert doc["decisions"] and doc["decisions"][0]["reason"]
+        market = doc["markets"]["market USDT/RUB SELL ads"]  # the adaptive cadence: how often, why
+        assert 1 <= market["interval"] <= 10 and market["why"]
+        assert any(name == "p2pbot_market_interval_seconds" and ("market", "market USDT/RUB SELL ads")
+                   in labels for name, labels in m)
         assert {c["name"] for c in doc["capabilities"]} >= {"market", "repricing"}
 
 

@@ -5,27 +5,21 @@ those bytes (yarl must not re-quote them). It keeps the server-time offset, hono
 429 `Retry-After` for every sender, stops all traffic during a 418 ban, and reads
 the used-weight headers. It never logs the key, the secret or the signature.
 
-Pacing (a 418 is what the exchange gives for ignoring 429s, and bursts from several
-loops on one key are what turns latency into 429s): at most `max_in_flight` requests
-are on the wire at once (default 3), handed out by priority (ad writes, then chat,
-then orders, then market and reference reads). When a 429 pause ends, exactly one
-request goes first; only when it came back without a 429 do the others go, spread
-at random over RELEASE_SPREAD seconds, so a pause never ends in a burst (a 418 ban
-ends the same way).
+When a request goes on the wire is not decided here: every request (the clock sync,
+retries and probes included) asks the key's request scheduler first
+(bot.binance.scheduler: priorities, `max_in_flight`, deadlines, shedding, the 429/418
+pacing and the weight budget, in one place). The client tells it what the exchange said
+about the limits (`RequestScheduler.note`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import json
 import os
 import random
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -41,13 +35,24 @@ from bot.binance.errors import (
     BinanceError,
     ClockSkew,
     ExchangeUnavailable,
-    IpBanned,
     RateLimited,
     TooLarge,
     check_response,
 )
+from bot.binance.scheduler import (
+    DEFAULT_MAX_IN_FLIGHT,
+    MAX_BAN_SECONDS,
+    MAX_IN_FLIGHT,
+    MAX_PAUSE_SECONDS,
+    RequestScheduler,
+    capped,
+    priority,
+)
 from bot.binance.signing import Signer
 from bot.clock import Clock, SystemClock
+
+__all__ = ["DEFAULT_MAX_IN_FLIGHT", "MAX_BAN_SECONDS", "MAX_IN_FLIGHT", "MAX_PAUSE_SECONDS",
+           "Caller", "Clock", "Response", "SignedClient", "SystemClock", "capped", "priority"]
 
 WEIGHT_HEADERS = (
     "X-SAPI-USED-IP-WEIGHT-1M",
@@ -58,17 +63,7 @@ WEIGHT_HEADERS = (
 # asks for in a ticket. Kept per endpoint for the last answer (SignedClient.last_seen).
 REQUEST_ID_HEADERS = ("x-mbx-uuid", "x-mbx-traceid", "x-request-id", "x-trace-id",
                       "x-amz-cf-id", "x-amzn-trace-id", "x-amzn-requestid")
-DEFAULT_BAN_SECONDS = 120.0
 RESYNC_SECONDS = 900.0  # peers re-sync the server-time offset every 10 to 30 minutes
-_BANNED_UNTIL = re.compile(r"until\s+(\d{13})")
-DEFAULT_RATE_LIMIT_SECONDS = 2.5  # a 429 without Retry-After (what desks found works)
-DEFAULT_MAX_IN_FLIGHT = 3  # requests on the wire at once per key (desks: about 3)
-MAX_IN_FLIGHT = 10
-RELEASE_SPREAD = 1.0  # seconds over which the senders held by a pause are let go
-# what the exchange asks is honoured up to a bound: a `Retry-After: 1e9` must not freeze the
-# daemon for good, nor store a ban until 2058. Binance bans for 2 minutes up to 3 days.
-MAX_PAUSE_SECONDS = 300.0
-MAX_BAN_SECONDS = 3 * 86400.0
 DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 _CHUNK = 64 * 1024
 
@@ -152,34 +147,6 @@ def _os_reason(exc: OSError) -> str:
     return (exc.strerror or str(exc) or "network error").lower()
 
 
-def describe_until(until: float, now: float) -> str:
-    """An end time as a person reads it: local time, and how long from now."""
-    local = local_time(until)
-    return local if local == FAR_FUTURE else f"{local} (in {describe_duration(until - now)})"
-
-
-FAR_FUTURE = "the far future"
-
-
-def local_time(at: float) -> str:
-    """Epoch seconds as the merchant's local time, `2026-11-25 17:32:05 local time`."""
-    try:
-        return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S") + " local time"
-    except (OverflowError, OSError, ValueError):  # a stored end no clock can show
-        return FAR_FUTURE
-
-
-def describe_duration(seconds: float) -> str:
-    """`2 h`, `1 min 30 s`, `3 days 1 h`: the two largest units, at least one second."""
-    left = max(1, round(seconds))
-    parts = []
-    for unit, size in (("days", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        count, left = divmod(left, size)
-        if count:
-            parts.append(f"{count} {'day' if unit == 'days' and count == 1 else unit}")
-    return " ".join(parts[:2])
-
-
 def encode_value(value: Any) -> str:
     """A parameter value as Binance expects it in a query string (before quoting)."""
     if isinstance(value, bool):
@@ -222,65 +189,6 @@ class PreparedRequest:
     signed_payload: str
 
 
-def priority(ep: Endpoint) -> int:
-    """Who goes first when requests queue for a slot: ad writes (0), chat (1), orders (2),
-    then market, reference and every other read (3)."""
-    if ep.write:
-        return 0
-    if "/chat/" in ep.path:
-        return 1
-    if "/orderMatch/" in ep.path:
-        return 2
-    return 3
-
-
-class Slots:
-    """At most `limit` holders at once; waiters are served by priority (lower first), then
-    in arrival order. Pure asyncio: no clock, no sleeping."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_use = 0
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-
-    @property
-    def waiting(self) -> int:
-        """Senders queued for a slot."""
-        return sum(1 for *_, f in self._waiters if not f.done())
-
-    async def acquire(self, rank: int) -> None:
-        """Take a slot, waiting behind higher-priority and earlier waiters."""
-        if self.in_use < self.limit and not self.waiting:
-            self.in_use += 1
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (rank, next(self._order), fut))
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():  # granted as it was cancelled: hand it on
-                self.release()
-            raise
-
-    def release(self) -> None:
-        """Give a slot back; the first waiter in priority order gets it."""
-        self.in_use -= 1
-        self._wake()
-
-    def resize(self, limit: int) -> None:
-        """A new limit (a reload); extra room goes to waiters at once."""
-        self.limit = limit
-        self._wake()
-
-    def _wake(self) -> None:
-        while self._waiters and self.in_use < self.limit:
-            *_, fut = heapq.heappop(self._waiters)
-            if not fut.done():
-                self.in_use += 1
-                fut.set_result(None)
-
-
 class SignedClient:
     """Sends signed requests; one instance per API key, shared by every sender."""
 
@@ -318,33 +226,48 @@ class SignedClient:
         self.synced_at = 0.0  # monotonic
         self._sync_lock = asyncio.Lock()
         self.used_weight: dict[str, int] = {}
-        self.paused_until = 0.0  # wall time; every sender waits for it (429)
-        self.banned_until = 0.0  # wall time; nothing is sent before it (418)
         self.requests_sent = 0
         self.last_seen: dict[str, Seen] = {}  # endpoint -> its last answer (evidence for support)
-        self.rate_limited = 0  # 429s received
-        self._slots = Slots(DEFAULT_MAX_IN_FLIGHT)
-        self.max_in_flight = max_in_flight
         self.rng = rng or random.Random()
-        # after a 429 pause: one request (the trial) goes first; the others wait for its outcome
-        self._recovering = False
-        self._trial: asyncio.Future[bool] | None = None
+        # when each request goes out: priorities, limits, deadlines, shedding, 429/418 pacing
+        self.scheduler = RequestScheduler(self.clock, limit=max_in_flight, rng=self.rng)
 
     @property
     def max_in_flight(self) -> int:
-        """Requests on the wire at once (1 to MAX_IN_FLIGHT)."""
-        return self._slots.limit
+        """Requests on the wire at once (1 to MAX_IN_FLIGHT): the scheduler's limit."""
+        return self.scheduler.limit
 
     @max_in_flight.setter
     def max_in_flight(self, value: int) -> None:
-        if not 1 <= value <= MAX_IN_FLIGHT:
-            raise ValueError(f"max_in_flight must be between 1 and {MAX_IN_FLIGHT}")
-        self._slots.resize(value)
+        self.scheduler.limit = value
 
     @property
     def in_flight(self) -> int:
-        """Requests on the wire now."""
-        return self._slots.in_use
+        """Requests on the wire now (not those granted a slot and waiting for weight)."""
+        return self.scheduler.on_wire
+
+    @property
+    def paused_until(self) -> float:
+        """Wall time until which every sender waits (a 429), kept by the scheduler."""
+        return self.scheduler.paused_until
+
+    @paused_until.setter
+    def paused_until(self, value: float) -> None:
+        self.scheduler.paused_until = value
+
+    @property
+    def banned_until(self) -> float:
+        """Wall time before which nothing is sent (a 418), kept by the scheduler."""
+        return self.scheduler.banned_until
+
+    @banned_until.setter
+    def banned_until(self, value: float) -> None:
+        self.scheduler.banned_until = value
+
+    @property
+    def rate_limited(self) -> int:
+        """429s received."""
+        return self.scheduler.rate_limited
 
     def __repr__(self) -> str:
         return f"SignedClient(base_url={self.base_url!r}, signer={self._signer!r})"
@@ -442,66 +365,13 @@ class SignedClient:
     def _sync_due(self) -> bool:
         return not self.time_synced or self.clock.monotonic() - self.synced_at >= RESYNC_SECONDS
 
-    async def _wait_for_clearance(self, ep: Endpoint) -> None:
-        # a loop: while this sender sleeps, another may meet a longer 429 or a 418
-        while True:
-            now = self.clock.time()
-            self._check_ban(ep, now)
-            if self.paused_until > now:
-                await self.clock.sleep(self.paused_until - now)
-                continue
-            trial = self._trial
-            if trial is None:
-                return
-            if await asyncio.shield(trial):  # the first request after a pause came back fine
-                await self.clock.sleep(self.rng.uniform(0.0, RELEASE_SPREAD))
-
-    def _check_ban(self, ep: Endpoint, now: float) -> None:
-        if self.banned_until > now:
-            raise IpBanned(
-                f"not sent: the IP ban lasts until {describe_until(self.banned_until, now)}",
-                endpoint=ep.name,
-                retry_after=self.banned_until - now,
-            )
-
-    async def _enter(self, ep: Endpoint) -> bool:
-        """Wait for clearance and a slot; True when this request is the first after a pause."""
-        while True:
-            await self._wait_for_clearance(ep)
-            await self._slots.acquire(priority(ep))
-            now = self.clock.time()
-            try:
-                self._check_ban(ep, now)
-            except IpBanned:
-                self._slots.release()
-                raise
-            if self.paused_until <= now and self._trial is None:  # nothing changed meanwhile
-                if not self._recovering:
-                    return False
-                self._trial = asyncio.get_running_loop().create_future()
-                return True
-            self._slots.release()
-
-    def _end_trial(self, status: int | None) -> None:
-        """The first request after a pause is back: an answer other than 429/418 lets the
-        others go; a 429 or 418 keeps them (the new pause or the ban holds them); no answer
-        at all (a timeout, a dropped connection) proves nothing: the next sender tries."""
-        trial, self._trial = self._trial, None
-        cleared = status is not None and status not in (418, 429)
-        if cleared:
-            self._recovering = False
-        if trial is not None and not trial.done():
-            trial.set_result(cleared)
-
     async def _send_once(self, ep: Endpoint, params: Mapping[str, Any] | None) -> Response:
-        trial = await self._enter(ep)
+        trial = await self.scheduler.enter(ep)
         status: int | None = None
         try:
             status, headers, raw, latency = await self._exchange(ep, params)
         finally:
-            self._slots.release()
-            if trial:
-                self._end_trial(status)
+            self.scheduler.leave(trial, status)
         self._read_weights(headers)
         self.last_seen[ep.name] = Seen(self.clock.time(), status, request_ids(headers))
         logger.debug("{} {} -> {} in {:.0f} ms", ep.method, ep.path, status, latency * 1000)
@@ -510,7 +380,7 @@ class SignedClient:
                 status, raw, endpoint=ep.name, envelope=ep.envelope, headers=headers
             )
         except BinanceError as exc:
-            self._note_limits(exc)
+            self.scheduler.note(exc)  # a 429 pauses every sender, a 418 stops all traffic
             raise
         return Response(ep, status, payload, headers, latency)
 
@@ -571,44 +441,6 @@ class SignedClient:
             if value is not None and value.isdigit():
                 self.used_weight[name] = int(value)
 
-    def _note_limits(self, exc: BinanceError) -> None:
-        now = self.clock.time()
-        if isinstance(exc, IpBanned):
-            end = capped(self._ban_end(exc, now) - now, MAX_BAN_SECONDS, "418 ban", exc.endpoint)
-            self.banned_until = max(self.banned_until, now + end)
-            self._recovering = True  # when it ends, one request goes first
-            logger.error("IP banned by the exchange until {}; all traffic stopped",
-                         describe_until(self.banned_until, now))
-        elif isinstance(exc, RateLimited):
-            self.rate_limited += 1
-            wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_SECONDS
-            wait = capped(wait, MAX_PAUSE_SECONDS, "429 pause", exc.endpoint)
-            self.paused_until = max(self.paused_until, now + wait)
-            self._recovering = True  # when it ends, one request goes first
-            logger.warning("{}: rate limited (429); every request waits {:.1f} s", exc.endpoint,
-                           self.paused_until - now)
-
-    @staticmethod
-    def _ban_end(exc: BinanceError, now: float) -> float:
-        """Retry-After, else the "banned until <ms>" the body names, else two minutes."""
-        if exc.retry_after:
-            return now + exc.retry_after
-        match = _BANNED_UNTIL.search(exc.msg or "")
-        if match:
-            return int(match.group(1)) / 1000
-        return now + DEFAULT_BAN_SECONDS
-
     def restore_ban(self, until: float) -> None:
         """Honour a ban persisted by an earlier run (at most MAX_BAN_SECONDS from now)."""
-        left = capped(until - self.clock.time(), MAX_BAN_SECONDS, "stored 418 ban", None)
-        self.banned_until = max(self.banned_until, self.clock.time() + left)
-
-
-def capped(seconds: float, cap: float, what: str, endpoint: str | None) -> float:
-    """`seconds` bounded to [0, cap]; a cut is logged, since the exchange asked for more."""
-    if seconds != seconds or seconds > cap:  # NaN too
-        where = f"{endpoint}: " if endpoint else ""
-        logger.warning("{}the exchange asked for a {} of {:.0f} s; capped at {:.0f} s", where, what,
-                       seconds, cap)
-        return cap
-    return max(0.0, seconds)
+        self.scheduler.restore_ban(until)

@@ -102,6 +102,19 @@ class IpBanned(Transient):
     advice = "this IP is banned for ignoring rate limits; all traffic stops until the ban ends"
 
 
+class NotSent(Transient):
+    """Dropped by the request scheduler before it was sent: the queue was full (`reason`
+    "shed", lowest priority first) or it waited past its deadline ("expired"). Nothing reached
+    the exchange, so the endpoint's health does not move; the next tick asks again. Writes and
+    chat are never dropped."""
+
+    advice = "not sent: the bot's request queue dropped it (full, or too late to be useful)"
+
+    def __init__(self, msg: str = "", *, reason: str = "shed", **kw: Any) -> None:
+        self.reason = reason
+        super().__init__(msg, **kw)
+
+
 class ClockSkew(Transient):
     """-1021: the client re-syncs its clock and retries once."""
 

@@ -24,11 +24,12 @@ from typing import Any
 
 from loguru import logger
 
-from bot.binance.client import Response, SignedClient, describe_duration, describe_until
+from bot.binance.client import Response, SignedClient
 from bot.binance.endpoints import ENDPOINTS
 from bot.binance.errors import (
     BinanceError,
     IpBanned,
+    NotSent,
 )
 from bot.binance.p2p import read
 from bot.capabilities.table import (
@@ -39,7 +40,7 @@ from bot.capabilities.table import (
     CapabilitySpec,
     ProbeConfig,
 )
-from bot.clock import backoff
+from bot.clock import backoff, describe_duration, describe_until
 from bot.events import CapabilityChanged, Cause, EndpointChanged, EventBus
 from bot.health import BLOCKED, PROBED, WORKING, CapState, EndpointState
 from bot.ratelimit import RateGovernor
@@ -162,7 +163,9 @@ class CapabilityRegistry:
         self.observers: list[Callable[[str, str, float], None]] = []
         self._probe_wake = asyncio.Event()
         self._changed = asyncio.Event()
-        self._writing = asyncio.Lock()  # a write probe's read and write, and the bot's own writes
+        # per ad (advNo): a write probe's read and write, and the bot's own writes of that ad, in
+        # order; writes of different ads go out side by side (the scheduler bounds them)
+        self._writing: dict[str, asyncio.Lock] = {}
 
     # --- asking --------------------------------------------------------------------
 
@@ -232,23 +235,28 @@ class CapabilityRegistry:
             raise CapabilityUnavailable(endpoint, h.state, h.code, h.message)
         if not ENDPOINTS[endpoint].write:
             return await self._send(endpoint, params)
-        async with self._writing:  # never between a write probe's read and its write
-            h.wrote_at = self.clock.time()
+        async with self.writing(_ad_of(params)):  # never between a write probe's read and its
+            h.wrote_at = self.clock.time()  # write of the same ad
             return await self._send(endpoint, params)
+
+    def writing(self, adv_no: str) -> asyncio.Lock:
+        """The write lock of one ad: its writes go out one at a time, in the order asked."""
+        lock = self._writing.get(adv_no)
+        if lock is None:
+            lock = self._writing[adv_no] = asyncio.Lock()
+        return lock
 
     async def _send(
         self, endpoint: str, params: Mapping[str, Any] | None, *, probe: bool = False
     ) -> Response:
-        if self.governor is not None:
-            await self.governor.acquire(ENDPOINTS[endpoint].weight)
-        started = self.clock.monotonic()
+        started = self.clock.monotonic()  # the client's scheduler spends the weight budget
         limited = getattr(self.client, "rate_limited", 0)
         try:
             resp = await self.client.call(endpoint, params)
             read(resp)  # data that does not fit its model is this endpoint's failure (ShapeChanged)
         except BinanceError as exc:
-            if exc.status is None and isinstance(exc, IpBanned):
-                raise  # not sent: the ban is running
+            if exc.status is None and isinstance(exc, IpBanned | NotSent):
+                raise  # not sent (the ban runs, or the scheduler dropped it): nothing to learn
             self._learn_limit(limited)
             await self._after_error(endpoint, exc, self.clock.monotonic() - started, probe)
             raise
@@ -451,7 +459,7 @@ class CapabilityRegistry:
         if not self._probed(endpoint):
             self.probe_params[endpoint] = None
             return h.state
-        async with self._writing:
+        async with self.writing(self.hints.get("adv_no", "")):
             return await self._probe_with(h, await self._write_probe(h))
 
     async def _probe_with(self, h: EndpointHealth, params: Mapping[str, Any] | None) -> EndpointState:
@@ -549,6 +557,15 @@ class CapabilityRegistry:
                 for n, s in self._caps.items()
             },
         }
+
+
+def _ad_of(params: Mapping[str, Any] | None) -> str:
+    """The ad a write is about (`advNo`, or a single `advNos`); "" for several or none."""
+    params = params or {}
+    many = params.get("advNos")
+    if "advNo" not in params and isinstance(many, list | tuple) and len(many) == 1:
+        return str(many[0])
+    return str(params.get("advNo", ""))
 
 
 def _said(cause: Cause) -> str:

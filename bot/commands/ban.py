@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from bot.binance.client import MAX_BAN_SECONDS, describe_duration, describe_until, local_time
+from bot.binance.client import MAX_BAN_SECONDS
+from bot.clock import describe_duration, describe_until, local_time
 from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, fail, load_settings, open_store
 from bot.ops.lock import AlreadyRunning, InstanceLock
 from state.meta import Meta

@@ -190,6 +190,8 @@ class _StateCollector(Collector):
         yield from self._health(bot)
         yield from self._ads(bot)
         yield from self._budget(bot)
+        yield from _scheduler(bot)
+        yield from _cadence(bot)
         orders = GaugeMetricFamily("p2pbot_orders", "Open orders by status (from the order desk)",
                                    labels=["status"])
         counts: dict[str, int] = dict.fromkeys(("trading", "paid", "appeal"), 0)
@@ -272,3 +274,45 @@ class _StateCollector(Collector):
                                 value=gov.used() / gov.budget)
         yield CounterMetricFamily("p2pbot_rate_limit_waits",
                                   "Times a sender waited for the weight budget", value=gov.waits)
+
+
+def _cadence(bot: Bot) -> Iterator[Metric]:
+    """Every market's search interval and why (the reason is a label of a bounded set)."""
+    cadence = getattr(bot, "cadence", None)
+    if cadence is None:
+        return
+    interval = GaugeMetricFamily("p2pbot_market_interval_seconds", "Seconds between searches of "
+                                 "each market now (the adaptive cadence), and why",
+                                 labels=["market", "reason"])
+    for m in cadence.markets.values():
+        interval.add_metric([m.name, m.pace.reason.split(":")[0]], m.pace.interval)
+    yield interval
+    yield GaugeMetricFamily("p2pbot_market_reads_weight_per_minute", "Weight a minute the "
+                            "market searches spend at the planned intervals",
+                            value=cadence.weight_per_minute())
+    yield GaugeMetricFamily("p2pbot_market_reads_weight_cap", "The most weight a minute all "
+                            "market searches may spend ([cadence] market_share of the limit)",
+                            value=cadence.band.market_share * cadence.budget())
+
+
+def _scheduler(bot: Bot) -> Iterator[Metric]:
+    """The request scheduler: in flight, queued, shed and expired by priority class."""
+    sched = getattr(bot.client, "scheduler", None)
+    if sched is None:
+        return
+    yield GaugeMetricFamily("p2pbot_requests_in_flight", "Requests on the wire now",
+                            value=sched.on_wire)
+    yield GaugeMetricFamily("p2pbot_requests_max_in_flight",
+                            "Requests allowed on the wire at once ([bot] max_in_flight)",
+                            value=sched.limit)
+    queued = GaugeMetricFamily("p2pbot_requests_queued", "Requests waiting for a slot, by "
+                               "priority class (write, chat, orders, read)", labels=["priority"])
+    shed = CounterMetricFamily("p2pbot_requests_shed", "Requests dropped unsent because the "
+                               "queue was full (lowest priority first)", labels=["priority"])
+    expired = CounterMetricFamily("p2pbot_requests_expired", "Requests dropped unsent because "
+                                  "they waited past their deadline", labels=["priority"])
+    for name, n in sched.queued().items():
+        queued.add_metric([name], n)
+        shed.add_metric([name], sched.counts.shed[name])
+        expired.add_metric([name], sched.counts.expired[name])
+    yield from (queued, shed, expired)

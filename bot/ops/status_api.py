@@ -219,6 +219,12 @@ def order(o: Any) -> dict[str, Any]:
     return {k: _s(v) if isinstance(v, Decimal) else v for k, v in data.items()}
 
 
+def markets(bot: Bot) -> dict[str, dict[str, Any]]:
+    """Every searched market: the interval it is read at now and why (the adaptive cadence)."""
+    cadence = getattr(bot, "cadence", None)
+    return cadence.snapshot() if cadence is not None else {}
+
+
 async def build(bot: Bot, hours: float = HISTORY_HOURS, orders: list[Any] | None = None,
                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The whole /api/status document."""
@@ -240,6 +246,7 @@ async def build(bot: Bot, hours: float = HISTORY_HOURS, orders: list[Any] | None
         "capabilities": capabilities(bot),
         "endpoints": endpoints(bot, transitions),
         "ads": ads,
+        "markets": markets(bot),
         "decisions": [decision(r) for r in recent],
         "desk": getattr(bot, "desk", None) is not None,
         "orders": [order(o) for o in orders or []],

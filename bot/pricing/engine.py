@@ -9,6 +9,7 @@ differs, once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import statistics
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -254,11 +255,20 @@ class PricingEngine:
     # --- events --------------------------------------------------------------------
 
     async def on_market(self, snap: MarketSnapshot) -> None:
-        """Decide for every ad of this market; their decisions are written in one transaction."""
-        for ad in self.ads:
-            if ad.market == (snap.asset, snap.fiat, snap.search_side):
-                await self._evaluate(ad, snap)
+        """Decide for every ad of this market side by side (their updates go out concurrently,
+        within the request scheduler's limits; one ad's slow or refused update never holds the
+        others); their decisions are written in one transaction."""
+        key = (snap.asset, snap.fiat, snap.search_side)
+        await asyncio.gather(*(self._evaluate_one(ad, snap) for ad in self.ads if ad.market == key))
         await self._flush()
+
+    async def _evaluate_one(self, ad: AdRuntime, snap: MarketSnapshot) -> None:
+        """One ad of a snapshot; a crash is this ad's alone (logged), never its neighbours'."""
+        try:
+            await self._evaluate(ad, snap)
+        except Exception as exc:  # the bus would log it too, but only once for the whole market
+            logger.opt(exception=exc).error("ad {}: deciding on the market snapshot failed: {}",
+                                            ad.label, exc)
 
     async def on_capability(self, ev: CapabilityChanged) -> None:
         """Say why ads hold while market data or repricing is unavailable."""

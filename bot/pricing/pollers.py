@@ -12,8 +12,10 @@ from typing import Any
 
 from loguru import logger
 
-from bot.binance.errors import BinanceError
+from bot.binance.endpoints import ENDPOINTS
+from bot.binance.errors import BinanceError, NotSent
 from bot.binance.p2p import P2PApi
+from bot.cadence import Cadence
 from bot.capabilities.registry import CapabilityUnavailable
 from bot.events import MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.polling import Poller
@@ -24,11 +26,41 @@ class MarketPoller(Poller):
 
     capability = "market"
     endpoints = ("search",)
+    expires = True
 
     def __init__(self, api: P2PApi, asset: str, fiat: str, search_side: str, rows: int,
-                 **kw: Any) -> None:
+                 cadence: Cadence | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.api, self.asset, self.fiat, self.search_side, self.rows = api, asset, fiat, search_side, rows
+        self.cadence = cadence  # the adaptive interval (bot.cadence); None: the fixed interval
+        if cadence is not None:
+            cadence.add(self.key, self.name)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(asset, fiat, search side): the market, as its snapshots name it."""
+        return (self.asset, self.fiat, self.search_side)
+
+    def next_delay(self) -> float:
+        """The market's planned cadence (within its band and the market reads' cap), stretched
+        only by the budget's heat; the fixed interval without a cadence."""
+        if self.cadence is None:
+            return super().next_delay()
+        return self.cadence.interval(self.key) * self.heat()
+
+    def deadline(self) -> float | None:
+        """The slow end of the band, or the interval when longer: a read of a fast market that
+        waited a second is still the freshest there will be for a while; one that waited past
+        the slow end comes after the next read of a quiet market would have."""
+        if self.cadence is None:
+            return super().deadline()
+        return max(self.next_delay(), self.cadence.band.slow)
+
+    def weight_per_minute(self) -> float:
+        """At the slow end of the band: the cadence's cap bounds what moving markets add."""
+        if self.cadence is None:
+            return super().weight_per_minute()
+        return ENDPOINTS["search"].weight * 60.0 / self.cadence.band.slow
 
     @property
     def name(self) -> str:
@@ -37,8 +69,18 @@ class MarketPoller(Poller):
         return f"market {self.asset}/{self.fiat} {ads_side} ads"
 
     async def fetch(self, source: str) -> MarketSnapshot:
-        """Search the market."""
-        page = await self.api.search_ads(self.asset, self.fiat, self.search_side, rows=self.rows)
+        """Search the market; tell the cadence what the read showed (or that it failed)."""
+        try:
+            page = await self.api.search_ads(self.asset, self.fiat, self.search_side, rows=self.rows)
+        except NotSent:
+            raise  # dropped unsent by the scheduler: not a failure of the search
+        except (CapabilityUnavailable, BinanceError):
+            if self.cadence is not None:
+                self.cadence.failed(self.key)
+            raise
+        if self.cadence is not None:
+            self.cadence.read(self.key, [(i.adv.adv_no, i.adv.price) for i in page.items],
+                              self.clock.monotonic())
         return MarketSnapshot(self.asset, self.fiat, self.search_side, tuple(page.items),
                               page.total, self.clock.time())
 
@@ -54,6 +96,7 @@ class ReferencePoller(Poller):
 
     capability = "reference_price"
     endpoints = ("reference_price",)
+    expires = True
     FILTER_RETRY_TICKS = 20
 
     def __init__(self, api: P2PApi, assets: Sequence[str], fiat: str, side: str,

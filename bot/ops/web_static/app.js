@@ -74,6 +74,13 @@
     return (code !== null ? code + " " : "") + (message || "");
   }
 
+  // --- markets: the adaptive cadence -----------------------------------------------------
+
+  function marketRows(doc) {
+    return Object.entries(doc.markets || {}).map(([name, m]) => el("tr", { "data-market": name },
+      el("td", {}, name), el("td", {}, m.interval + " s"), el("td", {}, m.why)));
+  }
+
   // --- capabilities and endpoints ------------------------------------------------------
 
   function capabilityRows(doc) {
@@ -332,6 +339,7 @@
     document.getElementById("window").textContent = "(since " + clock(doc.window.from, doc.now) + ")";
     const ads = document.getElementById("ads");
     ads.replaceChildren(...(doc.ads.length ? doc.ads.map((a) => adCard(a, doc)) : [el("p", { class: "muted" }, "no ad configured")]));
+    fill("markets", marketRows(doc));
     fill("capabilities", capabilityRows(doc));
     fill("endpoints", endpointRows(doc));
     fill("decisions", decisionRows(doc));
