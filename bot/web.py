@@ -275,6 +275,8 @@ class WebServer:
         """Prometheus exposition."""
         with contextlib.suppress(Exception):  # a desk error must not break the scrape
             self.metrics.open_orders = await status.open_orders(self.bot) or []
+        with contextlib.suppress(Exception):
+            await self.metrics.refresh()
         return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
     async def api_status(self, request: web.Request) -> web.Response:
