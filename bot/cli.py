@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("bot.commands.history", "endpoint transitions, price updates and order events"),
     "sim": ("simulator.cli", "run the simulator alone on 127.0.0.1"),
     "backup": ("bot.commands.backup", "write a consistent copy of the store while the daemon runs"),
+    "desk": ("bot.commands.desk", "a desk of many accounts: `desk init NAME`, `desk status URL...`"),
     "ban": ("bot.commands.ban", "show the IP ban the exchange imposed (418) as stored; --clear forgets it"),
 }
 
