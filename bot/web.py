@@ -7,6 +7,7 @@
 | GET /metrics | Prometheus text format (the bot's own CollectorRegistry) |
 | GET /api/status | JSON: capabilities, endpoint timelines, ads, decisions, open orders |
 | GET / | the status page (bot/web_static/, no external assets, no data of its own) |
+| GET /api/desk, GET /desk | this instance and its `[desk] peers` in one table (bot/desk/page.py) |
 
 With `P2PBOT_WEB_TOKEN` set, every route but /healthz and the page needs `Authorization:
 Bearer <token>`, and only that: a token in a URL ends up in logs and browser history. The
@@ -40,6 +41,7 @@ from pydantic import SecretStr
 
 from bot import status
 from bot.commands.common import ConfigError
+from bot.desk.page import add_desk_routes
 from bot.metrics import CONTENT_TYPE, BotMetrics, LoopLag
 
 if TYPE_CHECKING:
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 LAG_UNHEALTHY = 5.0  # seconds of loop lag (or of a silent lag monitor) that fail /healthz
-OPEN = frozenset({"/healthz", "/"})  # the page holds no data: it fetches /api/status with the token
+OPEN = frozenset({"/healthz", "/", "/desk"})  # the page holds no data: it fetches /api/status with the token
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 PORT_FAULTS = frozenset({errno.EADDRINUSE, errno.EACCES})  # else the host is at fault
@@ -175,6 +177,7 @@ class WebServer:
         app.router.add_get("/metrics", self.metrics_route)
         app.router.add_get("/api/status", self.api_status)
         app.router.add_get("/", self.index)
+        add_desk_routes(app, self)
         return app
 
     async def start(self) -> None:
