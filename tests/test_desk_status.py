@@ -19,7 +19,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.cli import main
-from bot.desk.overview import Peer, read_all, render, summarise
+from bot.desk.overview import Peer, read_all, render_table, summarise
 from config.loader import ConfigFileError, load_config
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import generate_credential
@@ -106,7 +106,7 @@ async def test_read_all_shows_every_bad_instance_within_its_timeout(fast_sim: Si
     assert by["shape"].health.startswith("garbage: not a status document")
     assert by["refusing"].health == "HTTP 401 (the token was refused)"
     assert by["gone"].health.startswith("unreachable")
-    table = render(rows)
+    table = render_table(rows)
     assert len(table.splitlines()) == 1 + len(peers)
     assert all(name in table for name in ("alice", "slow", "garbage", "gone"))
 

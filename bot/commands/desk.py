@@ -3,6 +3,8 @@
     p2pbot desk init alice                      # /etc/p2pbot/alice/ for p2pbot@alice.service
     p2pbot desk init alice --root ./accounts    # anywhere else (then the *_FILE variables)
     p2pbot desk status http://127.0.0.1:8080 bob=http://127.0.0.1:8081 --token-file T
+    p2pbot desk kube deploy/kubernetes/values.example.toml | kubectl apply -f -
+    p2pbot desk ready http://127.0.0.1:8080 --token-file T   # /readyz with the token: 0 or 1
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import asyncio
 import sys
 from pathlib import Path
 
+import aiohttp
 from pydantic import SecretStr
 
 from bot.commands.common import EXIT_CONFIG, EXIT_DEGRADED, EXIT_OK
+from bot.desk.kube import RenderError, manifest_json, manifests
 from bot.desk.layout import DEFAULT_ROOT, LayoutError, init
-from bot.desk.overview import DEFAULT_TIMEOUT, Peer, read_all, render
+from bot.desk.overview import DEFAULT_TIMEOUT, Peer, read_all, render_table
 from config.secret_files import SecretFileError, read_secret
 from config.settings import http_url
 
@@ -40,11 +44,57 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"seconds to wait for each instance (default: {DEFAULT_TIMEOUT:g})")
 
 
+    k = sub.add_parser("kube", help="render the Kubernetes manifests of a desk from a values file")
+    k.add_argument("values", type=Path, help="the values file (deploy/kubernetes/values.example.toml)")
+    r = sub.add_parser("ready", help="ask an instance's /readyz with its token: exit 0 when ready, "
+                                     "1 when not (a Kubernetes readiness probe)")
+    r.add_argument("url", help="the instance's web address, e.g. http://127.0.0.1:8080")
+    r.add_argument("--token-file", type=Path, default=None, help="a file holding the bearer token")
+    r.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                   help=f"seconds to wait (default: {DEFAULT_TIMEOUT:g})")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand."""
-    if args.desk_command == "init":
-        return run_init(args)
-    return run_status(args)
+    runs = {"init": run_init, "status": run_status, "kube": run_kube, "ready": run_ready}
+    return runs[args.desk_command](args)
+
+
+def run_kube(args: argparse.Namespace) -> int:
+    """Print the manifests (JSON, which kubectl takes as YAML); 2 on a bad value."""
+    try:
+        items = manifests(args.values)
+    except RenderError as exc:
+        print(f"desk kube: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    sys.stdout.write(manifest_json(items))
+    return EXIT_OK
+
+
+async def _ready(url: str, token: SecretStr | None, within: float) -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+    timeout = aiohttp.ClientTimeout(total=within)
+    async with aiohttp.ClientSession(timeout=timeout) as session, \
+            session.get(url.rstrip("/") + "/readyz", headers=headers) as resp:
+        return resp.status, (await resp.text())[:500]
+
+
+def run_ready(args: argparse.Namespace) -> int:
+    """0 when /readyz answers 200, 1 otherwise (what it said goes to stderr), 2 on bad input."""
+    try:
+        peers = peers_from([args.url], [args.token_file] if args.token_file else [])
+    except (ValueError, SecretFileError) as exc:
+        print(f"desk ready: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        status, body = asyncio.run(_ready(peers[0].url, peers[0].token, args.timeout))
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        print(f"desk ready: {args.url}: no answer ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    if status != 200:
+        print(f"desk ready: {args.url}/readyz answered {status}: {body}", file=sys.stderr)
+        return 1
+    return EXIT_OK
 
 
 def run_init(args: argparse.Namespace) -> int:
@@ -98,5 +148,5 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"desk status: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     rows = asyncio.run(read_all(peers, args.timeout))
-    print(render(rows))
+    print(render_table(rows))
     return EXIT_OK if all(r.health == "ok" for r in rows) else EXIT_DEGRADED

@@ -197,7 +197,7 @@ def cells(row: Row) -> list[str]:
             "; ".join(row.alerts) or "-", row.last or "-"]
 
 
-def render(rows: Sequence[Row]) -> str:
+def render_table(rows: Sequence[Row]) -> str:
     """A plain-text table with a header line, columns padded to their widest cell."""
     table = [list(COLUMNS), *(cells(r) for r in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
