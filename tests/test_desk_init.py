@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import stat
 import subprocess
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.desk import layout
 from bot.desk.layout import init
 from config.loader import load_config
 
@@ -126,3 +129,17 @@ def test_desk_init_through_the_console_script(tmp_path: Path) -> None:
                            str(tmp_path), "--port", "70000"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and "--port 70000" in done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="hands files over to another user: needs root")
+def test_desk_init_as_root_hands_the_config_to_the_service_user(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nobody = pwd.getpwnam("nobody")
+    monkeypatch.setattr(layout, "SERVICE_USER", "nobody")
+    root = tmp_path / "etc"
+    root.mkdir(mode=0o700)  # as the single unit's recipe makes /etc/p2pbot
+    account = init("alice", root)
+    assert account.folder.stat().st_uid == account.config.stat().st_uid == nobody.pw_uid
+    assert account.credentials.stat().st_uid == 0  # systemd reads them as root
+    assert all(p.stat().st_uid == 0 for p in account.credentials.iterdir())
+    assert _mode(root) == 0o711  # the user can reach its folder, not list the others

@@ -17,6 +17,7 @@ import os
 import pwd
 import re
 import secrets
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,8 @@ def _write_private(path: Path, text: str) -> None:
 
 def _hand_over(account: Account) -> None:
     """Run as root with the service's user present: the folder and the config become that
-    user's (the bot reads its config itself); the credentials stay root's (systemd reads them)."""
+    user's (the bot reads its config itself); the credentials stay root's (systemd reads
+    them); the root becomes traversable (not listable) so that the user reaches its folder."""
     if os.geteuid() != 0:
         return
     try:
@@ -126,6 +128,9 @@ def _hand_over(account: Account) -> None:
         return
     for path in (account.folder, account.config):
         os.chown(path, user.pw_uid, user.pw_gid)
+    mode = account.root.stat().st_mode
+    if mode & 0o111 != 0o111:  # a root made 700 (the single unit's recipe): let the user through
+        account.root.chmod(stat.S_IMODE(mode) | 0o111)
 
 
 def init(name: str, root: Path = DEFAULT_ROOT, port: int | None = None) -> Account:
