@@ -81,6 +81,10 @@ async def _ready(url: str, token: SecretStr | None, within: float) -> tuple[int,
 
 def run_ready(args: argparse.Namespace) -> int:
     """0 when /readyz answers 200, 1 otherwise (what it said goes to stderr), 2 on bad input."""
+    if not 0 < args.timeout <= 600:
+        print(f"desk ready: --timeout {args.timeout:g} must be above 0 and at most 600",
+              file=sys.stderr)
+        return EXIT_CONFIG
     try:
         peers = peers_from([args.url], [args.token_file] if args.token_file else [])
     except (ValueError, SecretFileError) as exc:
