@@ -513,6 +513,28 @@ class InventoryConfig(_Table):
     refill: StrictBool = False
     refill_below: Decimal = Field(Decimal("0.5"), gt=0, le=1, allow_inf_nan=False)
     targets: dict[str, Price] = Field(default_factory=dict)
+class DeskPeer(_Table):
+    """One `[[desk.peers]]` entry: another account's web server, and its bearer token's file."""
+
+    url: str = Field(min_length=1)
+    token_file: str | None = Field(None, min_length=1)  # mode 600, read at each desk refresh
+    name: str = Field("", max_length=64)  # the account's name on the desk (default: its own)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError(f"should be an instance's http:// or https:// address, got "
+                             f"{show_value(value)}")
+        return value.rstrip("/")
+
+
+class DeskConfig(_Table):
+    """`[desk]`: the desk page (/desk) of this instance shows it and its peers in one table."""
+
+    name: str = Field("", max_length=64)  # this account's name there (default: the config's folder)
+    peers: tuple[DeskPeer, ...] = ()
+    timeout: Annotated[float, BeforeValidator(_number), Field(gt=0, le=60)] = 5.0
 
 
 class AppConfig(_Table):
@@ -561,6 +583,7 @@ class AppConfig(_Table):
             raise FieldProblem(("cadence", "fast"), f"must not exceed the slow end ({where} = "
                                                     f"{band.slow:g} s)")
         return self
+    desk: DeskConfig = Field(default_factory=DeskConfig)
 
     @model_validator(mode="after")
     def _distinct_ads(self) -> AppConfig:

@@ -2,7 +2,10 @@
 
 A secret file must be readable by its owner only: a file that group or others
 may read is refused (exit 2) with the exact `chmod 600 PATH` to run. The same
-rule holds for the private key file (`P2PBOT_PRIVATE_KEY_FILE`).
+rule holds for the private key file (`P2PBOT_PRIVATE_KEY_FILE`). One exception,
+named explicitly: with `P2PBOT_SECRET_GROUP=<gid>`, a file that group may read
+(never write) and others may not is accepted: a Kubernetes Secret mounted with the
+pod's fsGroup is 0440 whatever its defaultMode (deploy/kubernetes/).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"
+SECRET_GROUP = "P2PBOT_SECRET_GROUP"  # the one group that may read secret files (a pod's fsGroup)
 
 # setting name -> the variable that names its file; the setting name is also the
 # credential's name under $CREDENTIALS_DIRECTORY (systemd LoadCredential=NAME:PATH)
@@ -40,11 +44,17 @@ def check_private(path: Path, variable: str) -> None:
         raise SecretFileError(f"{variable}: cannot read {path}: {exc.strerror}") from None
     if not stat.S_ISREG(mode):
         raise SecretFileError(f"{variable}: {path} is not a regular file")
-    if mode & 0o077:
+    if mode & 0o077 & ~_group_read(path):
         raise SecretFileError(
             f"{variable}: {path} is readable by group or others (mode {stat.S_IMODE(mode):04o}); "
             f"a secret file must be private to its owner: run  chmod 600 {shlex.quote(str(path))}"
         )
+
+
+def _group_read(path: Path) -> int:
+    """0o040 when the file's group is the one P2PBOT_SECRET_GROUP names, else 0."""
+    named = os.environ.get(SECRET_GROUP, "").strip()
+    return 0o040 if named.isdigit() and path.stat().st_gid == int(named) else 0
 
 
 def read_secret(path: Path, variable: str) -> str:

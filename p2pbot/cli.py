@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("bot.commands.report", "orders, volume, prices, spread, rates and edits over days"),
     "sim": ("simulator.cli", "run the simulator alone on 127.0.0.1"),
     "backup": ("bot.commands.backup", "write a consistent copy of the store while the daemon runs"),
+    "desk": ("bot.commands.desk", "a desk of many accounts: `desk init NAME`, `desk status URL...`"),
     "ban": ("bot.commands.ban", "show the IP ban the exchange imposed (418) as stored; --clear forgets it"),
     "export": ("bot.commands.export", "write the recorded market and decisions to a portable file"),
     "backtest": ("p2pbot.backtest.command", "replay configs over a recording or a scenario, compare"),

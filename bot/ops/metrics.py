@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 from bot.capabilities.table import CAPABILITIES
 from bot.events import ChatMessageReceived, OrderChanged
 from bot.health import WORKING, CapState, EndpointState
+from bot.ops.alert_gauges import DeskReadings, desk_gauges, read_paid_since
 from bot.orders.track import STATUS_NAME
 from state.decisions import DecisionRow
 
@@ -101,6 +102,7 @@ class BotMetrics:
         self.lag.on_sample = self.on_lag
         self.registry = CollectorRegistry(auto_describe=True)
         self.open_orders: list[Any] = []  # refreshed by the web server before each scrape
+        self.desk = DeskReadings()  # likewise (`refresh`)
         r = self.registry
         self.requests = Counter("p2pbot_requests", "Requests sent, by endpoint and outcome "
                                 "(ok, the exchange's code, http <status>, or the error type)",
@@ -173,6 +175,10 @@ class BotMetrics:
         """One loop-lag sample."""
         self.lag_hist.observe(lag)
 
+    async def refresh(self) -> None:
+        """Read from the store what the next scrape shows (a collector cannot await)."""
+        self.desk = DeskReadings(paid_since=await read_paid_since(self.bot))
+
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""
         return generate_latest(self.registry)
@@ -192,6 +198,7 @@ class _StateCollector(Collector):
         yield from self._budget(bot)
         yield from _scheduler(bot)
         yield from _cadence(bot)
+        yield from desk_gauges(bot, self.m.desk)
         orders = GaugeMetricFamily("p2pbot_orders", "Open orders by status (from the order desk)",
                                    labels=["status"])
         counts: dict[str, int] = dict.fromkeys(("trading", "paid", "appeal"), 0)

@@ -8,6 +8,7 @@
 | GET /api/status | JSON: capabilities, endpoint timelines, ads, decisions, open orders |
 | GET /api/report | JSON: the last `days` (14) days of trade, per day, in the merchant's zone |
 | GET / | the status page (bot/ops/web_static/, no external assets, no data of its own) |
+| GET /api/desk, GET /desk | this instance and its `[desk] peers` in one table (bot/accounts/page.py) |
 
 With `P2PBOT_WEB_TOKEN` set, every route but /healthz and the page needs `Authorization:
 Bearer <token>`, and only that: a token in a URL ends up in logs and browser history. The
@@ -39,6 +40,7 @@ from aiohttp import hdrs, web
 from loguru import logger
 from pydantic import SecretStr
 
+from bot.accounts.page import add_desk_routes
 from bot.alerts.acks import UnknownAlert, acknowledge
 from bot.commands.common import ConfigError
 from bot.console.status import console_status
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 LAG_UNHEALTHY = 5.0  # seconds of loop lag (or of a silent lag monitor) that fail /healthz
-OPEN = frozenset({"/healthz", "/"})  # the page holds no data: it fetches /api/status with the token
+OPEN = frozenset({"/healthz", "/", "/desk"})  # the page holds no data: it fetches /api/status with the token
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 PORT_FAULTS = frozenset({errno.EADDRINUSE, errno.EACCES})  # else the host is at fault
@@ -182,6 +184,7 @@ class WebServer:
         app.router.add_get("/api/report", self.api_report)
         app.router.add_post("/api/alerts/{id}/ack", self.ack_alert)
         app.router.add_get("/", self.index)
+        add_desk_routes(app, self)
         return app
 
     async def start(self) -> None:
@@ -282,6 +285,8 @@ class WebServer:
         """Prometheus exposition."""
         with contextlib.suppress(Exception):  # a desk error must not break the scrape
             self.metrics.open_orders = await status.open_orders(self.bot) or []
+        with contextlib.suppress(Exception):
+            await self.metrics.refresh()
         return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
     async def api_status(self, request: web.Request) -> web.Response:
