@@ -35,6 +35,7 @@ from bot.capabilities import CapabilityRegistry, CapabilityUnavailable, describe
 from bot.events import CapabilityChanged, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.floating import ReferenceTrack, Suspect, choose_ratio, effective, outside
 from bot.guards import Update, Verdict, check
+from bot.rivals import Profiles, RivalBooks
 from bot.states import CapState
 from bot.visibility import MARKET_STALE, hidden_reason, unsafe_reason
 from config.loader import LoadedAd
@@ -44,6 +45,7 @@ from strategies.base import (
     CompetitorAd,
     Decision,
     Hold,
+    Move,
     OwnAd,
     PricingContext,
     Reference,
@@ -247,11 +249,13 @@ class PricingEngine:
         self.market_stale = MARKET_STALE
         self.started_at = clock.time()
         self._hide_failed: dict[str, str] = {}  # adv_no -> the last failure, said once
+        self.rivals = RivalBooks()  # competitor profiles per market (bot.rivals)
 
     # --- events --------------------------------------------------------------------
 
     async def on_market(self, snap: MarketSnapshot) -> None:
         """Decide for every ad of this market; their decisions are written in one transaction."""
+        self.observe_rivals(snap)
         for ad in self.ads:
             if ad.market == (snap.asset, snap.fiat, snap.search_side):
                 await self._evaluate(ad, snap)
@@ -414,6 +418,7 @@ class PricingEngine:
 
     async def evaluate(self, ad: AdRuntime, snap: MarketSnapshot) -> DecisionRow | None:
         """Decide for one ad and write its decision."""
+        self.observe_rivals(snap)
         row = await self._evaluate(ad, snap)
         await self._flush()
         return row
@@ -449,6 +454,8 @@ class PricingEngine:
             ad=ad.own, competitors=filtered.kept, now=now, reference=ad.reference,
             capabilities=self.registry.enabled(), floor=guards.floor, ceiling=guards.ceiling,
             filtered_out=filtered.dropped, band=band,
+            rivals=Profiles(self.rivals.book(key)),
+            moves=tuple(Move(u.at, u.before, u.after) for u in ad.updates),
         )
         hidden = await self._exchange_hidden(ad)
         decision = (Hold(suspect.text()) if suspect is not None else
@@ -487,6 +494,21 @@ class PricingEngine:
         for ad, row in staged:
             for observer in self.observers:
                 observer(ad, row)
+
+    def observe_rivals(self, snap: MarketSnapshot) -> None:
+        """Feed the snapshot to the competitor profiles of each side of it that we have an ad
+        on (once per snapshot, whatever the number of our ads there)."""
+        mine = [a.own for a in self.ads if a.own is not None
+                and a.market == (snap.asset, snap.fiat, snap.search_side)]
+        if not mine:
+            return
+        items = [i for i in snap.items if isinstance(i, SearchItem)]
+        own_ids = self._own_ids(items)
+        rows = [to_competitor(i) for i in items
+                if i.adv.adv_no not in own_ids and i.advertiser.user_no not in own_ids]
+        for own in {o.side: o for o in reversed(mine)}.values():
+            key = (own.asset, own.fiat, own.side.value)
+            self.rivals.book(key).observe(snap.at, rows, own.price)
 
     def _own_ids(self, items: Iterable[SearchItem]) -> set[str]:
         mine = {a.own.adv_no for a in self.ads if a.own is not None}
@@ -625,6 +647,7 @@ class PricingEngine:
         ratio = value if field_ == "ratio" else None
         ad.settle = Settle(now, price, ad.own.price, ratio, ad.own.ratio if ratio else None)
         ad.updates.append(Update(now, ad.own.price, price))
+        self.rivals.book(self._band_key(ad)).our_move(now, price)
         keep_after = now - max(3600.0, ad.loaded.config.guards.update_window)
         ad.updates = [u for u in ad.updates if u.at >= keep_after]
         ad.own = replace(ad.own, price=price, ratio=value if field_ == "ratio" else ad.own.ratio)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -116,8 +116,10 @@ class RivalBook:
             if rival is None:
                 rival = self.rivals[user_no] = _Rival(user_no, first_seen=at)
             self._see(rival, at, position, row, minimum)
-        for rival in self.rivals.values():
             _trim(rival, at - s.window, s.max_events)
+        if self.last_at is None or int(at // 60) != int(self.last_at // 60):
+            for rival in self.rivals.values():  # the ones not seen now, once a minute
+                _trim(rival, at - s.window, s.max_events)
         self._cap()
         self.last_at = at
 
@@ -304,3 +306,25 @@ class RivalBooks:
         if got is None:
             got = self.books[key] = RivalBook(Side(key[2]), self.settings)
         return got
+
+
+class Profiles(Mapping[str, RivalProfile]):
+    """A book's profiles by user id, each built when a strategy first reads it: a decision
+    pays only for the rivals it looks at (`PricingContext.rivals`)."""
+
+    def __init__(self, book: RivalBook) -> None:
+        self._book = book
+        self._built: dict[str, RivalProfile] = {}
+
+    def __getitem__(self, user_no: str) -> RivalProfile:
+        got = self._built.get(user_no)
+        if got is None:
+            r = self._book.rivals[user_no]  # KeyError for a rival never seen, as a Mapping does
+            got = self._built[user_no] = self._book._profile(r)
+        return got
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._book.rivals))
+
+    def __len__(self) -> int:
+        return len(self._book.rivals)

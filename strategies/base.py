@@ -289,7 +289,8 @@ class PricingContext:
         _require_decimals(self, optional=("floor", "ceiling"))
         object.__setattr__(self, "competitors", tuple(self.competitors))
         object.__setattr__(self, "moves", tuple(self.moves))
-        object.__setattr__(self, "rivals", MappingProxyType(dict(self.rivals)))
+        if isinstance(self.rivals, dict):  # a plain dict is copied; a read-only Mapping is kept
+            object.__setattr__(self, "rivals", MappingProxyType(dict(self.rivals)))
         object.__setattr__(self, "capabilities", frozenset(self.capabilities))
         object.__setattr__(self, "filtered_out", MappingProxyType(dict(self.filtered_out)))
 
