@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import faulthandler
 import json
 import statistics
 import sys
@@ -65,7 +66,6 @@ fiat = "RUB"
 side = "SELL"
 strategy = "undercut"
 [ads.params]
-step = "0.01"
 {params}
 [ads.filters]
 min_completion_rate = "0"
@@ -131,7 +131,8 @@ async def run(way: Way, seed: int, hours: float, scenario: Scenario) -> dict[str
     """One simulated run of `way`: its figures."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bot.toml"
-        config.write_text(AD.format(interval=way.interval, params=way.params, floor=FLOOR,
+        params = way.params if "step" in way.params else f'step = "0.01"\n{way.params}'
+        config.write_text(AD.format(interval=way.interval, params=params, floor=FLOOR,
                                     max_updates=way.max_updates, min_interval=way.min_interval),
                           encoding="utf-8")
         async with run_simulator(scenario, speed=0, seed=seed) as sim:
@@ -229,7 +230,11 @@ def main() -> None:
     got: dict[str, dict[str, Any]] = {}
     trials = [Way(t, 10, t.replace(";", "\n")) for t in args.trial]
     for way in [*(w for w in WAYS if w.name in args.ways.split(",")), *trials]:
-        runs = [asyncio.run(run(way, seed, args.hours, scenario)) for seed in seeds]
+        runs = []
+        for seed in seeds:
+            faulthandler.dump_traceback_later(600, exit=True)  # a stuck run says where, and ends
+            runs.append(asyncio.run(run(way, seed, args.hours, scenario)))
+            faulthandler.cancel_dump_traceback_later()
         got[way.name] = medians(runs)
         each = ", ".join(f"{r['rank1']:.0%}/{r['edits']}/{r['margin']}" for r in runs)
         print(f"{way.name:>10}: rank-1 {got[way.name]['rank1']:.0%}  edits {got[way.name]['edits']}"

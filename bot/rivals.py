@@ -9,15 +9,16 @@ A profile is keyed by the advertiser's user id (`user_no`), never by nickname: n
 change and collide. What it says (`strategies.base.RivalProfile`):
 
 - how often the rival reprices (price changes seen in the window, per hour) and how far;
-- whether it answers our moves: after each of our updates, a rival near our rank that
-  changes its price towards our new one (or past it) in the first snapshot after the update
-  has answered it; the delay is known only between the snapshot before and the one that
+- whether it answers our moves: each update of ours that overtakes a rival near our rank
+  (from behind or level with it to past it) is a chance to answer; a rival that changes its
+  price towards our new one (or past it) before our next update has answered it; the delay is known only between the snapshot before and the one that
   showed it, so `answer_seconds` is the median of the upper bounds (it cannot be finer than
   the market interval);
 - the floor: the most attractive price it has shown in the window. For a SELL-side market
   (rivals of our SELL ad: takers buy from the lowest) that is the LOWEST price seen; for a
-  BUY-side market (takers sell to the highest) the HIGHEST. A bot pinned there while we sit
-  past it is at its floor (`at_floor`);
+  BUY-side market (takers sell to the highest) the HIGHEST. `at_floor`: our ad has been past
+  it for two snapshots in a row and it did not follow: for a bot, its price now is its floor
+  now (a floor that moves with the market is not where it was an hour ago);
 - decoy signs: a max limit, or an available amount, too small to fill a typical minimum
   order of the market (the median minimum of the snapshot), and appearing only at the top;
 - its completion rate and monthly orders as search shows them.
@@ -88,6 +89,7 @@ class _Rival:
     chances: deque[float] = field(default_factory=deque)  # when each chance was given
     answers: deque[tuple[float, float, float]] = field(default_factory=deque)  # (at, low, high)
     pending: _Chance | None = None
+    past_since: float | None = None  # since when our ad has been past it (better), snapshot time
 
 
 class RivalBook:
@@ -147,6 +149,11 @@ class RivalBook:
         if r.price is None or row.price != r.price or not r.prices:
             r.prices.append((at, row.price))
         r.price = row.price
+        own = self.own_price
+        if own is None or not self.side.better(own, row.price):
+            r.past_since = None
+        elif r.past_since is None:
+            r.past_since = at
 
     def _answered(self, r: _Rival, at: float, price: Decimal) -> None:
         """A price change: the answer to our pending move if it goes towards our new price."""
@@ -163,11 +170,14 @@ class RivalBook:
             r.answers.append((at, max(0.0, before - c.at), at - c.at))
 
     def our_move(self, at: float, price: Decimal) -> None:
-        """We updated our ad to `price` at `at`: every rival near our rank may answer it."""
-        s = self.settings
+        """We updated our ad to `price` at `at`: each rival near our rank that it overtakes may
+        answer it (a bot sitting at its floor cannot: a move that leaves us past it already
+        is no new chance)."""
+        s, side, was = self.settings, self.side, self.own_price
         for r in self.rivals.values():
-            if r.price is None or r.near_at is None or r.near_at != self.last_at:
-                r.pending = None  # a move while it was far from us is no chance to answer
+            if r.price is None or r.near_at != self.last_at or not side.better(price, r.price) \
+                    or (was is not None and side.better(was, r.price)):
+                r.pending = None  # only overtaking it (from behind or level) is a chance
                 continue
             r.chances.append(at)
             r.pending = _Chance(at, price, r.price)
@@ -213,11 +223,9 @@ class RivalBook:
         if seen >= s.min_snapshots and top == seen:
             signs.append("only at the top")
         kind = _kind(seen, s, decoy, len(fast) >= s.min_answers and share >= s.answer_share)
-        floor, own = self._floor(r), self.own_price
         return RivalProfile(
-            user_no=r.user_no, nickname=r.nickname, kind=kind, price=r.price, floor=floor,
-            at_floor=own is not None and r.price is not None and r.price == floor
-            and self.side.better(own, r.price),
+            user_no=r.user_no, nickname=r.nickname, kind=kind, price=r.price,
+            floor=self._floor(r), at_floor=r.past_since is not None and r.past_since < r.last_seen,
             snapshots=seen, near=near, top=top,
             reprices=len(r.changes),
             reprices_per_hour=(Decimal(len(r.changes) * 3600) / Decimal(f"{span:.3f}")).quantize(

@@ -216,7 +216,8 @@ class RivalProfile:
     `kind`: "bot" (answers our moves fast and often), "decoy" (limits or amount too small to
     fill a typical order), "human" (neither) or "unknown" (seen too few times). `floor` is the
     most attractive price it showed in the window: the LOWEST for a SELL-side market, the
-    HIGHEST for a BUY-side one; `at_floor`: it sits there while our ad is past it. Counts
+    HIGHEST for a BUY-side one; `at_floor`: our ad has been past it for two snapshots in a
+    row and it did not follow (for a bot: its price is its floor now). Counts
     (`snapshots`, `reprices`, `chances` = our moves it could answer, `answers`) are over the
     window; `answer_seconds` is the median time to answer, bounded by how often the market
     is read. Computed by bot.rivals.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -64,8 +64,12 @@ class UndercutParams(BaseModel):
     while the "market" capability is up: an empty market we cannot see is not an empty market."""
     on_bot_war: BotWar = "race"
     """Against a competitor the bot's profiles call a bot (it answers our moves within seconds,
-    most times): "race" beats it anyway; "sit_behind" sits one step behind it; "hold" does not
-    move towards it (see strategies.bot_war)."""
+    most times): "race" beats it by `bot_cushion`; "sit_behind" sits one step behind it; "hold"
+    does not move towards it (see strategies.bot_war)."""
+    bot_cushion: Decimal = Field(Decimal("0.1"), ge=0, lt=10)
+    """With "race": beat a bot by this percentage of its price (at least one `step`), and stay
+    put while ahead of it by at most twice that: a bot at its floor cannot answer, and its floor
+    moves with the market. 0: beat it by `step`, like anyone."""
     max_follow: Decimal | None = Field(None, gt=0)
     """Anti-ratchet: how far the ad may move towards the takers (down for SELL, up for BUY) in
     `follow_window` seconds, in all. None: no limit."""
@@ -110,14 +114,16 @@ class Undercut:
 
 
 def _bot_war(ctx: PricingContext, p: UndercutParams, target: _Target) -> _Target | Hold:
-    """Against a bot (by its profile), apply `on_bot_war` unless it is "race"."""
-    if p.on_bot_war == "race" or target.index is None:
+    """Against a bot (by its profile), apply `on_bot_war`."""
+    if target.index is None or (p.on_bot_war == "race" and not p.bot_cushion):
         return target
     comp = ctx.competitors[target.index]
     bot = bot_of(ctx, comp)
     if bot is None:
         return target
     side, who = ctx.side, describe(comp, bot)
+    if p.on_bot_war == "race":
+        return _race(ctx, p, target, comp, who)
     if p.on_bot_war == "hold":
         if side.better(target.price, ctx.ad.price):
             return Hold(f"bot war: holding, not racing {who} (on_bot_war = hold)")
@@ -125,6 +131,25 @@ def _bot_war(ctx: PricingContext, p: UndercutParams, target: _Target) -> _Target
     price = behind(ctx, comp, p.step)
     reason = f"bot war: one {p.step} behind {who} (on_bot_war = sit_behind)"
     return _Target(price, reason, target.index, comp)
+
+
+def _race(ctx: PricingContext, p: UndercutParams, target: _Target, comp: CompetitorAd,
+          who: str) -> _Target | Hold:
+    """Beat a bot by the cushion; hold while ahead of it by at most twice the cushion."""
+    side, j = ctx.side, target.index
+    assert j is not None
+    cushion = max(p.step, (comp.price * p.bot_cushion / 100).quantize(ctx.ad.tick, ROUND_UP))
+    ahead = side.ahead_by(ctx.ad.price, comp.price)
+    above = ctx.competitors[j - 1] if j > 0 else None
+    if 0 < ahead <= 2 * cushion and (above is None or not side.better(ctx.ad.price, above.price)):
+        return Hold(f"bot war: {_ordinal(j + 1)}, {ahead} {side.ahead_word} {who}, within twice "
+                    f"the cushion {cushion} (bot_cushion {p.bot_cushion}%)")
+    price = side.beat(comp.price, cushion)
+    if above is not None and side.better(price, above.price):
+        return target  # no room for the cushion below the one above: as for anyone
+    reason = (f"{_ordinal(j + 1)} by {cushion} {side.ahead_word} {who} "
+              f"(bot_cushion {p.bot_cushion}%)")
+    return _Target(price, reason, j, comp)
 
 
 def _find_target(ctx: PricingContext, p: UndercutParams) -> _Target | Hold:

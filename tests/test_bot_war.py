@@ -36,8 +36,33 @@ def test_without_profiles_a_bot_is_raced_as_before() -> None:
     assert isinstance(got, Reprice) and got.price == D("92.39")
 
 
-def test_race_beats_a_bot() -> None:
-    got = decide(with_rivals(SELL, BOT), on_bot_war="race")
+def test_race_without_a_cushion_beats_a_bot_by_a_step() -> None:
+    got = decide(with_rivals(SELL, BOT), on_bot_war="race", bot_cushion=0)
+    assert isinstance(got, Reprice) and got.price == D("92.39")
+
+
+def test_race_beats_a_bot_by_the_cushion() -> None:
+    """0.1% of 92.40 is 0.0924: 0.10 at the tick, so the bot's floor can move before we are
+    beaten again."""
+    got = decide(with_rivals(SELL, BOT))
+    assert isinstance(got, Reprice) and got.price == D("92.30")
+    assert got.relation == "beat" and got.target == D("92.40") and "bot_cushion" in got.reason
+
+
+def test_race_stays_put_while_ahead_within_twice_the_cushion() -> None:
+    """The bot's floor rose with the market: 0.15 ahead is within 2 x 0.10, no edit."""
+    ahead = replace(SELL, ad=own("SELL", "92.25"))
+    got = decide(with_rivals(ahead, BOT))
+    assert isinstance(got, Hold) and "within twice the cushion" in got.reason
+    far = replace(SELL, ad=own("SELL", "92.15"))
+    got = decide(with_rivals(far, BOT))
+    assert isinstance(got, Reprice) and got.price == D("92.30")
+
+
+def test_the_cushion_stays_behind_the_competitor_above() -> None:
+    """Target rank 2 behind 'leader' at 92.35: no room for 0.10 below the bot at 92.40."""
+    c = ctx(own("SELL", "92.60"), [comp("leader", "92.35"), comp("alpha", "92.40")], floor="91")
+    got = decide(with_rivals(c, BOT), target_rank=2)
     assert isinstance(got, Reprice) and got.price == D("92.39")
 
 
