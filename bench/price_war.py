@@ -77,7 +77,7 @@ max_updates = {max_updates}
 min_interval = {min_interval}
 """
 
-TODAY = 'on_bot_war = "race"\nflip_window = 0'
+TODAY = 'on_bot_war = "race"\nbot_cushion = 0\nflip_window = 0'
 
 
 @dataclass(frozen=True)

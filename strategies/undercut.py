@@ -66,10 +66,11 @@ class UndercutParams(BaseModel):
     """Against a competitor the bot's profiles call a bot (it answers our moves within seconds,
     most times): "race" beats it by `bot_cushion`; "sit_behind" sits one step behind it; "hold"
     does not move towards it (see strategies.bot_war)."""
-    bot_cushion: Decimal = Field(Decimal("0.1"), ge=0, lt=10)
+    bot_cushion: Decimal = Field(Decimal("0.15"), ge=0, lt=10)
     """With "race": beat a bot by this percentage of its price (at least one `step`), and stay
-    put while ahead of it by at most twice that: a bot at its floor cannot answer, and its floor
-    moves with the market. 0: beat it by `step`, like anyone."""
+    put while ahead of it by at most the cushion plus `max_gap` (plus the cushion again when
+    `max_gap` is not set): a bot at its floor cannot answer, and its floor moves with the
+    market. 0: beat it by `step`, like anyone."""
     max_follow: Decimal | None = Field(None, gt=0)
     """Anti-ratchet: how far the ad may move towards the takers (down for SELL, up for BUY) in
     `follow_window` seconds, in all. None: no limit."""
@@ -141,9 +142,11 @@ def _race(ctx: PricingContext, p: UndercutParams, target: _Target, comp: Competi
     cushion = max(p.step, (comp.price * p.bot_cushion / 100).quantize(ctx.ad.tick, ROUND_UP))
     ahead = side.ahead_by(ctx.ad.price, comp.price)
     above = ctx.competitors[j - 1] if j > 0 else None
-    if 0 < ahead <= 2 * cushion and (above is None or not side.better(ctx.ad.price, above.price)):
-        return Hold(f"bot war: {_ordinal(j + 1)}, {ahead} {side.ahead_word} {who}, within twice "
-                    f"the cushion {cushion} (bot_cushion {p.bot_cushion}%)")
+    band = cushion + (cushion if p.max_gap is None else p.max_gap)
+    if 0 < ahead <= band and (above is None or not side.better(ctx.ad.price, above.price)):
+        return Hold(f"bot war: {_ordinal(j + 1)}, {ahead} {side.ahead_word} {who}, within "
+                    f"{band} (the cushion {cushion}, bot_cushion {p.bot_cushion}%, + "
+                    f"{'the cushion again' if p.max_gap is None else 'max_gap'})")
     price = side.beat(comp.price, cushion)
     if above is not None and side.better(price, above.price):
         return target  # no room for the cushion below the one above: as for anyone

@@ -44,7 +44,7 @@ def test_race_without_a_cushion_beats_a_bot_by_a_step() -> None:
 def test_race_beats_a_bot_by_the_cushion() -> None:
     """0.1% of 92.40 is 0.0924: 0.10 at the tick, so the bot's floor can move before we are
     beaten again."""
-    got = decide(with_rivals(SELL, BOT))
+    got = decide(with_rivals(SELL, BOT), bot_cushion="0.1")
     assert isinstance(got, Reprice) and got.price == D("92.30")
     assert got.relation == "beat" and got.target == D("92.40") and "bot_cushion" in got.reason
 
@@ -52,11 +52,18 @@ def test_race_beats_a_bot_by_the_cushion() -> None:
 def test_race_stays_put_while_ahead_within_twice_the_cushion() -> None:
     """The bot's floor rose with the market: 0.15 ahead is within 2 x 0.10, no edit."""
     ahead = replace(SELL, ad=own("SELL", "92.25"))
-    got = decide(with_rivals(ahead, BOT))
-    assert isinstance(got, Hold) and "within twice the cushion" in got.reason
+    got = decide(with_rivals(ahead, BOT), bot_cushion="0.1")
+    assert isinstance(got, Hold) and "within 0.20" in got.reason
     far = replace(SELL, ad=own("SELL", "92.15"))
-    got = decide(with_rivals(far, BOT))
+    got = decide(with_rivals(far, BOT), bot_cushion="0.1")
     assert isinstance(got, Reprice) and got.price == D("92.30")
+    tight = decide(with_rivals(ahead, BOT), bot_cushion="0.1", max_gap="0.02")
+    assert isinstance(tight, Reprice) and tight.price == D("92.30")  # 0.15 > 0.10 + 0.02
+
+
+def test_the_default_cushion_is_0_15_percent() -> None:
+    got = decide(with_rivals(SELL, BOT))  # 0.1386 at the tick, rounded up
+    assert isinstance(got, Reprice) and got.price == D("92.26")
 
 
 def test_the_cushion_stays_behind_the_competitor_above() -> None:
