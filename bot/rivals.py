@@ -25,8 +25,11 @@ change and collide. What it says (`strategies.base.RivalProfile`):
 
 The classification: `decoy` (an amount sign in most of its snapshots), `bot` (answered
 at least `min_answers` of our moves, a share of at least `answer_share` of the chances, the
-answers fast: first seen in the first snapshot after our move and at most `bot_seconds`
-after it at the earliest), `human` (seen often enough, neither), `unknown` (too few snapshots).
+answers fast: at most `bot_seconds` after our move at the earliest; or busy: at least
+`busy_reprices` price changes in the window, a median of at most `busy_seconds` between
+them, as a bot pinned to a floor that moves with the market shows it: no person reprices
+every few seconds for long), `human` (seen often enough, neither), `unknown` (too few
+snapshots).
 
 Memory is bounded: per rival, counts per minute of the `window` and at most `max_events`
 price changes, chances and answers within it; per market, at most `max_rivals` rivals (the
@@ -58,6 +61,8 @@ class RivalSettings:
     bot_seconds: float = 5.0  # an answer this soon after our move (at the earliest) is fast
     answer_timeout: float = 120.0  # a change later than this after our move is no answer
     min_answers: int = 3
+    busy_seconds: float = 20.0  # a median this short between price changes...
+    busy_reprices: int = 10  # ... over at least this many changes is a bot too
     answer_share: Decimal = Decimal("0.3")
     min_snapshots: int = 3  # fewer: "unknown"
 
@@ -222,7 +227,9 @@ class RivalBook:
         signs = sorted(r.signs) if decoy else []
         if seen >= s.min_snapshots and top == seen:
             signs.append("only at the top")
-        kind = _kind(seen, s, decoy, len(fast) >= s.min_answers and share >= s.answer_share)
+        gap = _median_float(gaps)
+        busy = len(r.changes) >= s.busy_reprices and gap is not None and gap <= s.busy_seconds
+        kind = _kind(seen, s, decoy, busy or (len(fast) >= s.min_answers and share >= s.answer_share))
         return RivalProfile(
             user_no=r.user_no, nickname=r.nickname, kind=kind, price=r.price,
             floor=self._floor(r), at_floor=r.past_since is not None and r.past_since < r.last_seen,
@@ -230,7 +237,7 @@ class RivalBook:
             reprices=len(r.changes),
             reprices_per_hour=(Decimal(len(r.changes) * 3600) / Decimal(f"{span:.3f}")).quantize(
                 Decimal("0.1")) if span > 0 else Decimal(0),
-            reprice_seconds=_median_float(gaps), median_step=_median(steps),
+            reprice_seconds=gap, median_step=_median(steps),
             chances=len(r.chances), answers=len(r.answers),
             answer_seconds=_median_float([a[2] for a in r.answers]),
             decoy_signs=tuple(signs), completion_rate=r.completion_rate,

@@ -124,3 +124,14 @@ def test_top_ranks_the_rivals_near_our_rank() -> None:
     book = war()
     names = [p.user_no for p in book.top(2)]
     assert names[0] in {"bot", "decoy"} and "r2" not in names
+
+
+def test_a_rival_repricing_at_every_read_is_a_bot_even_without_answers() -> None:
+    """Pinned to a floor that moves with the market, it never answers us (we sit past it) but
+    changes its price at every read: a bot."""
+    book = RivalBook(Side.SELL)
+    for t in range(0, 300, 10):
+        book.observe(float(t), [row("pinned", f"{D('92.50') + D(t % 7) / 100}")], D("92.00"))
+    pinned = book.profile("pinned")
+    assert pinned is not None and pinned.answers == 0
+    assert pinned.kind == "bot" and pinned.reprice_seconds == 10.0
