@@ -87,6 +87,7 @@ class _Rival:
     month_orders: int = 0
     # per minute of the window: [minute, snapshots, near our rank, in the first TOP, amount sign]
     minutes: deque[list[int]] = field(default_factory=deque)
+    totals: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])  # the sums of `minutes`
     near_at: float | None = None  # the last snapshot that showed it near our rank
     signs: set[str] = field(default_factory=set)  # amount signs ever seen in the window
     changes: deque[tuple[float, Decimal, Decimal]] = field(default_factory=deque)  # (at, from, to)
@@ -121,12 +122,11 @@ class RivalBook:
         for user_no, (position, row) in best.items():
             rival = self.rivals.get(user_no)
             if rival is None:
-                rival = self.rivals[user_no] = _Rival(user_no, first_seen=at)
+                rival = self.rivals[user_no] = _new(user_no, at, s.max_events)
             self._see(rival, at, position, row, minimum)
-            _trim(rival, at - s.window, s.max_events)
         if self.last_at is None or int(at // 60) != int(self.last_at // 60):
-            for rival in self.rivals.values():  # the ones not seen now, once a minute
-                _trim(rival, at - s.window, s.max_events)
+            for rival in self.rivals.values():  # the window moves on once a minute
+                _trim(rival, at - s.window)
         self._cap()
         self.last_at = at
 
@@ -138,16 +138,16 @@ class RivalBook:
         minute = int(at // 60)
         if not r.minutes or r.minutes[-1][0] != minute:
             r.minutes.append([minute, 0, 0, 0, 0])
-        counts = r.minutes[-1]
-        counts[SEEN] += 1
-        if self.own_rank is not None and abs(position - self.own_rank) <= s.near_ranks:
-            counts[NEAR] += 1
-            r.near_at = at
-        counts[TOPS] += position <= TOP
+        near = self.own_rank is not None and abs(position - self.own_rank) <= s.near_ranks
         signs = _amount_signs(row, minimum)
-        if signs:
-            counts[TINY] += 1
-            r.signs |= signs
+        for counts in (r.minutes[-1], r.totals):
+            counts[SEEN] += 1
+            counts[NEAR] += near
+            counts[TOPS] += position <= TOP
+            counts[TINY] += bool(signs)
+        if near:
+            r.near_at = at
+        r.signs |= signs
         if r.price is not None and row.price != r.price:
             r.changes.append((at, r.price, row.price))
             self._answered(r, at, row.price)
@@ -178,7 +178,7 @@ class RivalBook:
         """We updated our ad to `price` at `at`: each rival near our rank that it overtakes may
         answer it (a bot sitting at its floor cannot: a move that leaves us past it already
         is no new chance)."""
-        s, side, was = self.settings, self.side, self.own_price
+        side, was = self.side, self.own_price
         for r in self.rivals.values():
             if r.price is None or r.near_at != self.last_at or not side.better(price, r.price) \
                     or (was is not None and side.better(was, r.price)):
@@ -186,7 +186,6 @@ class RivalBook:
                 continue
             r.chances.append(at)
             r.pending = _Chance(at, price, r.price)
-            _trim(r, at - s.window, s.max_events)
         self.own_price = price
 
     def _cap(self) -> None:
@@ -281,22 +280,30 @@ def _amount_signs(row: CompetitorAd, minimum: Decimal | None) -> set[str]:
     return signs
 
 
-def _trim(r: _Rival, since: float, cap: int) -> None:
-    """Forget what is older than the window, and keep at most `cap` of each kind."""
+def _new(user_no: str, at: float, cap: int) -> _Rival:
+    """A rival first seen at `at`, keeping at most `cap` events of each kind."""
+    return _Rival(user_no, first_seen=at, changes=deque(maxlen=cap), prices=deque(maxlen=cap),
+                  chances=deque(maxlen=cap), answers=deque(maxlen=cap))
+
+
+def _trim(r: _Rival, since: float) -> None:
+    """Forget what is older than the window (the deques keep at most `max_events` each)."""
     while r.minutes and r.minutes[0][0] < since // 60:
-        r.minutes.popleft()
-    while r.chances and (r.chances[0] < since or len(r.chances) > cap):
+        gone = r.minutes.popleft()
+        for i in (SEEN, NEAR, TOPS, TINY):
+            r.totals[i] -= gone[i]
+        if not r.totals[TINY]:
+            r.signs.clear()
+    while r.chances and r.chances[0] < since:
         r.chances.popleft()
     for timed in (r.changes, r.prices, r.answers):
-        while timed and (timed[0][0] < since or len(timed) > cap):
+        while timed and timed[0][0] < since:
             timed.popleft()
-    if not _count(r, TINY):
-        r.signs.clear()
 
 
 def _count(r: _Rival, what: int) -> int:
     """Snapshots of one kind in the window (SEEN, NEAR, TOPS or TINY)."""
-    return sum(m[what] for m in r.minutes)
+    return r.totals[what]
 
 
 def _median(values: Iterable[Decimal]) -> Decimal | None:

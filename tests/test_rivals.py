@@ -112,12 +112,14 @@ def test_memory_is_bounded() -> None:
     for t in range(300):
         rows = [row(f"u{(t + i) % 40}", f"{92 + D(i) / 100 + D(t % 3) / 1000}") for i in range(10)]
         book.observe(float(t), rows, D("92.05"))
-        if t % 7 == 0:
-            book.our_move(float(t), D("92.05"))
+        if t % 7 == 0:  # up past all of them, then down past all of them: chances for all
+            book.our_move(float(t), D("93.00") if t % 14 else D("91.00"))
     assert len(book.rivals) <= 5
-    for r in book.rivals.values():
-        assert len(r.minutes) <= 2 and len(r.changes) <= 8 and len(r.chances) <= 8
-        assert all(at >= 299 - 60 for at in r.chances)
+    assert any(r.chances for r in book.rivals.values())
+    for r in book.rivals.values():  # the window moves on once a minute
+        assert len(r.minutes) <= 3 and len(r.changes) <= 8 and len(r.chances) <= 8
+        assert all(at >= 299 - 60 - 60 for at in r.chances)
+        assert r.totals[1] == sum(m[1] for m in r.minutes)
 
 
 def test_top_ranks_the_rivals_near_our_rank() -> None:
