@@ -179,7 +179,14 @@ def _sell(bot: Bot) -> str | None:
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The median of each figure over the seeds."""
-    return {k: statistics.median(r[k] for r in runs) for k in ("rank1", "margin", "edits", "orders")}
+    got = {k: statistics.median(r[k] for r in runs) for k in ("rank1", "margin", "edits", "orders")}
+    return {**got, "runs": runs}
+
+
+def paired(ours: dict[str, Any], other: dict[str, Any], key: str) -> Any:
+    """The median over seeds of ours minus the other's, seed by seed (same market, same run)."""
+    return statistics.median(a[key] - b[key] for a, b in zip(ours["runs"], other["runs"],
+                                                             strict=True))
 
 
 def emit(figure: str, goal: str, measured: str, ratio: float | None, how: str) -> None:
@@ -201,11 +208,12 @@ def rows(got: dict[str, dict[str, Any]], seeds: list[int], hours: float) -> None
          f"{ours['edits'] / hours:.0f}", ours["edits"] / today["edits"] if today["edits"] else None,
          f"{how}; peer 15 s / 30 s " + " / ".join(f"{got[w]['edits'] / hours:.0f}"
                                                   for w in ("peer 15 s", "peer 30 s")))
+    diff = paired(ours, today, "margin")
     emit("price war: median margin above the floor (default config)",
          f">= today ({today['margin']:.2f})", f"{ours['margin']:.2f}",
          float(today["margin"] / ours["margin"]) if ours["margin"] else None,
-         f"{how}; peer 15 s / 30 s " + " / ".join(f"{got[w]['margin']:.2f}"
-                                                  for w in ("peer 15 s", "peer 30 s")))
+         f"{how}; seed by seed {diff:+.2f} against today; peer 15 s / 30 s "
+         + " / ".join(f"{got[w]['margin']:.2f}" for w in ("peer 15 s", "peer 30 s")))
 
 
 def main() -> None:

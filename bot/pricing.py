@@ -63,6 +63,7 @@ REFERENCE_MAX_AGE = 600.0  # seconds after which Binance's reference is too old 
 REFERENCE_EVERY = 30.0  # seconds between reference reads (the margin is per read interval)
 SETTLE = 45.0
 CONFLICT_HOLD = 300.0  # seconds an ad holds after its quantity state was refused twice in a row
+MOVES_SHOWN = 100  # the ad's own last updates a strategy sees (PricingContext.moves)
 
 
 def _str(value: Decimal | None) -> str | None:
@@ -455,7 +456,7 @@ class PricingEngine:
             capabilities=self.registry.enabled(), floor=guards.floor, ceiling=guards.ceiling,
             filtered_out=filtered.dropped, band=band,
             rivals=Profiles(self.rivals.book(key)),
-            moves=tuple(Move(u.at, u.before, u.after) for u in ad.updates),
+            moves=tuple(Move(u.at, u.before, u.after) for u in ad.updates[-MOVES_SHOWN:]),
         )
         hidden = await self._exchange_hidden(ad)
         decision = (Hold(suspect.text()) if suspect is not None else

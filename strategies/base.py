@@ -271,7 +271,8 @@ class PricingContext:
     `band` is the exchange's allowed price band as learned from its refusals (None
     while none is known); the engine clamps to it too. `rivals`: the profiles of this
     market's competitors by `user_no` (empty when none are known: a strategy must work
-    without them). `moves`: the ad's own recent applied updates, oldest first.
+    without them). `moves`: the ad's own applied updates of the last hour (at most the last
+    100), oldest first.
     """
 
     ad: OwnAd
