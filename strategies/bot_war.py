@@ -42,8 +42,11 @@ def without_decoys(ctx: PricingContext) -> PricingContext:
 
 
 def describe(comp: CompetitorAd, bot: RivalProfile) -> str:
-    """"bot 'alpha' (answered 7 of 8 moves, within 2.0 s)"."""
+    """"bot 'alpha' (answered 7 of 8 moves, within 2.0 s)", or for a bot that answered none
+    "bot 'alpha' (changes its price every 10 s)"."""
     who = f"'{comp.nickname}'" if comp.nickname else comp.user_no
+    if not bot.answers and bot.reprice_seconds is not None:
+        return f"bot {who} (changes its price every {bot.reprice_seconds:g} s)"
     within = "" if bot.answer_seconds is None else f", within {bot.answer_seconds} s"
     return f"bot {who} (answered {bot.answers} of {bot.chances} moves{within})"
 
