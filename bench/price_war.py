@@ -209,9 +209,11 @@ def rows(got: dict[str, dict[str, Any]], seeds: list[int], hours: float) -> None
          f"{how}; peer 15 s / 30 s " + " / ".join(f"{got[w]['edits'] / hours:.0f}"
                                                   for w in ("peer 15 s", "peer 30 s")))
     diff = paired(ours, today, "margin")
+    ratios = [float(b["margin"] / a["margin"]) for a, b in zip(ours["runs"], today["runs"],
+                                                                strict=True) if a["margin"]]
     emit("price war: median margin above the floor (default config)",
          f">= today ({today['margin']:.2f})", f"{ours['margin']:.2f}",
-         float(today["margin"] / ours["margin"]) if ours["margin"] else None,
+         statistics.median(ratios) if ratios else None,  # seed by seed: the same market
          f"{how}; seed by seed {diff:+.2f} against today; peer 15 s / 30 s "
          + " / ".join(f"{got[w]['margin']:.2f}" for w in ("peer 15 s", "peer 30 s")))
 
