@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -177,3 +178,15 @@ def test_the_flip_guard_lets_a_reversal_through_after_the_window() -> None:
     assert isinstance(decide(with_rivals(c, moves=moves, now=NOW + 30)), Hold)
     got = decide(with_rivals(c, moves=moves, now=NOW + 200))
     assert isinstance(got, Reprice) and got.price == D("18.03")
+
+
+def test_a_bad_policy_in_the_config_file_names_file_ad_and_key(tmp_path: Any) -> None:
+    from config.loader import ConfigFileError, load_config
+
+    example = (Path(__file__).resolve().parents[1] / "config" / "example.toml").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(example.replace('step = "0.01"', 'on_bot_war = "fight"\nstep = "0.01"', 1))
+    with pytest.raises(ConfigFileError) as got:
+        load_config(bad)
+    said = str(got.value)
+    assert str(bad) in said and '"sell-usdt"' in said and "params.on_bot_war" in said
