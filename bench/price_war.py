@@ -1,24 +1,28 @@
-"""Bench: what repricing is worth in the simulator's price war, and what rival bots cost.
+"""Bench: the price war, our bot at its default bot-war settings against the same bot as a typical peer.
 
-Runs the `price_war` scenario for a simulated hour with the same seed: once with
-nobody repricing the SELL ad (it keeps its 93.40), once with the bot on `undercut`,
-and once more with rival bots added to the USDT/RUB market (`--rivals` bots that
-answer any move within 1 to 3 s, `--mirrors` bots that sit one tick below our ad
-within 1 to 3 s; 0 and 0 skip that run). For each run with the bot it prints
-orders won by that ad, rank-1 share at search times, updates sent (and when: how
-many by each quarter of the run, to see whether the edit budget is paced or spent
-early), the margin kept (the median of how far the ad's price sat above its floor
-at search times: what the war made it give up), and the real time taken.
+Runs the `price_war` scenario (30 bots answering within 1 s, a jumpy reference) on the
+simulator's driven clock (simulated time jumps from wake-up to wake-up: deterministic and
+fast), for each seed and each way of running the bot's USDT/RUB SELL ad (`undercut`, floor
+91.00, a budget it never reaches):
 
-    .venv/bin/python bench/price_war.py [--seed 7] [--hours 1] [--speed 400] [--config PATH]
-                                        [--rivals 1] [--mirrors 1] [--scenario price_war]
+- "default": the strategy's defaults (`on_bot_war`, anti-ratchet, no flip), [bot] polling 10 s;
+- "today": what `undercut` did before bot wars were handled (race every bot, no flip guard,
+  no follow limit): the before of the before/after;
+- "peer 15 s", "peer 30 s": a typical peer: fixed 15 s or 30 s polling, undercut by one tick,
+  no guards (no minimum interval, no budget), no bot-war policy.
 
-`--scenario calm` plays the same on a quiet market (3 slow bots), where the rivals are
-the only fast ones and what they cost shows plainly.
+Figures per run, sampled every 5 simulated seconds from the simulator itself (so a slow
+poller is judged at the same instants as a fast one): rank-1 share (no competitor that
+counts, i.e. not a decoy, strictly better than our ad: level counts as first, as the bot's
+own standing does), edits (updates applied), the median margin above the floor, orders won.
+Medians over the seeds.
 
-Without `--config` the bot runs a bench ad with a budget it never reaches
-(1000 updates an hour); `--config config/example.toml` runs the demo's own file,
-edit budget included (only its USDT SELL ad is measured).
+    .venv/bin/python bench/price_war.py [--seeds 1,2,3] [--hours 1] [--rivals 0] [--mirrors 0]
+                                        [--scenario price_war] [--rows]
+
+`--rivals`/`--mirrors` add the simulator's fast rival bots (answer within 1-3 s) and mirror
+bots (one tick below our ad) to the USDT/RUB market. `--rows` prints the bench table's rows
+(bench/table.py) on stdout.
 """
 
 from __future__ import annotations
@@ -26,37 +30,73 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import faulthandler
+import json
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.app import Bot  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
+from config.loader import load_config  # noqa: E402
 from simulator.app import Simulator, run_simulator  # noqa: E402
+from simulator.clock import DrivenClock  # noqa: E402
 from simulator.scenario import Scenario, load_scenario  # noqa: E402
-from tests.e2e.helpers import SELL_AD, after, running_bot, write_config  # noqa: E402
-
-
-def sell_orders(sim: Simulator) -> int:
-    """Orders the simulator gave the merchant's USDT/RUB SELL ad."""
-    own = {a.adv_no for a in sim.world.account.ads.values()  # type: ignore[attr-defined]
-           if a.side == "SELL" and a.asset == "USDT"}
-    return sum(1 for o in sim.world.orders.to_control() if o["advNo"] in own)  # type: ignore[attr-defined]
-
-
-async def baseline(seed: int, seconds: float, speed: float, name: str = "price_war") -> int:
-    """Orders with nobody repricing."""
-    async with run_simulator(name, speed=0, seed=seed) as sim:
-        sim.advance(seconds)
-        return sell_orders(sim)
-
+from state.db import Store  # noqa: E402
+from tests.e2e.helpers import sim_client  # noqa: E402
 
 FLOOR = Decimal("91.00")
+SAMPLE = 5.0  # simulated seconds between samples
+
+AD = """
+[bot]
+market_interval = {interval}
+
+[[ads]]
+name = "sell"
+asset = "USDT"
+fiat = "RUB"
+side = "SELL"
+strategy = "undercut"
+[ads.params]
+{params}
+[ads.filters]
+min_completion_rate = "0"
+decoy_max_amount = "1000"
+[ads.guards]
+floor = "{floor}"
+ceiling = "96.00"
+max_updates = {max_updates}
+min_interval = {min_interval}
+"""
+
+TODAY = 'on_bot_war = "race"\nbot_cushion = 0\nflip_window = 0'
+
+
+@dataclass(frozen=True)
+class Way:
+    """One way of running the ad."""
+
+    name: str
+    interval: float
+    params: str = ""
+    max_updates: int = 1000
+    min_interval: float = 5
+
+
+WAYS = (
+    Way("default", 10),
+    Way("today", 10, TODAY),
+    Way("peer 15 s", 15, TODAY, 100_000, 0),
+    Way("peer 30 s", 30, TODAY, 100_000, 0),
+)
 
 
 def war(rivals: int = 0, mirrors: int = 0, name: str = "price_war") -> Scenario:
@@ -69,71 +109,151 @@ def war(rivals: int = 0, mirrors: int = 0, name: str = "price_war") -> Scenario:
     return spec.model_copy(update={"world": world})
 
 
-async def with_bot(seed: int, seconds: float, speed: float, config_file: Path | None = None,
-                   scenario: Scenario | None = None) -> dict[str, Any]:
-    """Orders, rank-1 share, updates and margin kept of the USDT SELL ad with the bot repricing."""
+def sample(sim: Simulator) -> tuple[bool, Decimal] | None:
+    """(rank 1 among the competitors that count, margin above the floor) of our SELL ad now."""
+    account = sim.world.account  # type: ignore[attr-defined]
+    own = next((a for a in account.ads.values() if a.side == "SELL" and a.asset == "USDT"), None)
+    if own is None or own.status != 1:
+        return None
+    market = sim.world.markets[("USDT", own.fiat)]  # type: ignore[attr-defined]
+    better = sum(1 for c in market.books["SELL"] if c.role != "decoy" and c.price < own.price)
+    return better == 0, own.price - FLOOR
+
+
+def sell_orders(sim: Simulator) -> int:
+    """Orders the simulator gave the merchant's USDT/RUB SELL ad."""
+    own = {a.adv_no for a in sim.world.account.ads.values()  # type: ignore[attr-defined]
+           if a.side == "SELL" and a.asset == "USDT"}
+    return sum(1 for o in sim.world.orders.to_control() if o["advNo"] in own)  # type: ignore[attr-defined]
+
+
+async def run(way: Way, seed: int, hours: float, scenario: Scenario) -> dict[str, Any]:
+    """One simulated run of `way`: its figures."""
     with tempfile.TemporaryDirectory() as tmp:
-        config = config_file or write_config(Path(tmp), SELL_AD.format(floor=f"{FLOOR}",
-                                                                       ceiling="96.00"))
-        async with run_simulator(scenario or war(), speed=speed, seed=seed) as sim:
-            async with running_bot(sim, config, Path(tmp) / "b.db") as bot:
-                start = bot.clock.time()
-                await asyncio.wait_for(after(bot, seconds).wait(), timeout=seconds / speed * 4 + 30)
-                sell = next(a.own.adv_no for a in bot.ads if a.own is not None
-                            and a.own.side == "SELL" and a.own.asset == "USDT")
-                rows = [r for r in await bot.decisions.recent(limit=1_000_000) if r.adv_no == sell]
-            rows = [r for r in rows if r.at <= start + seconds]
-            standings = [r.trace.get("standing") for r in rows if r.trace for _ in range(r.repeats)]
-            margins = [r.price_before - FLOOR for r in rows if r.trace for _ in range(r.repeats)]
-            applied = sorted(r.at - start for r in rows if r.result == "applied")
-            return {
-                "margin": statistics.median(margins) if margins else None,
-                "orders": sell_orders(sim),
-                "searches": len(standings),
-                "rank1_share": sum(1 for s in standings if s == 1) / max(1, len(standings)),
-                "updates": len(applied),
-                "by_quarter": [sum(1 for t in applied if t <= seconds * q / 4) for q in (1, 2, 3, 4)],
-            }
+        config = Path(tmp) / "bot.toml"
+        params = way.params if "step" in way.params else f'step = "0.01"\n{way.params}'
+        config.write_text(AD.format(interval=way.interval, params=params, floor=FLOOR,
+                                    max_updates=way.max_updates, min_interval=way.min_interval),
+                          encoding="utf-8")
+        async with run_simulator(scenario, speed=0, seed=seed) as sim:
+            clock = DrivenClock(sim.clock)
+            client = sim_client(sim, clock)
+            clock.busy = lambda: client.in_flight > sim.gateway.waiting
+            store = await Store.open(Path(tmp) / "b.db")
+            start = clock.time()
+            driver = asyncio.create_task(clock.run(start + hours * 3600))
+            samples: list[tuple[bool, Decimal]] = []
+
+            async def sampler() -> None:
+                while True:
+                    await clock.sleep(SAMPLE)
+                    got = sample(sim)
+                    if got is not None:
+                        samples.append(got)
+
+            stop = asyncio.Event()
+            bot = Bot(load_config(config), client, store, clock=clock)
+            try:
+                await bot.start()
+                task = asyncio.create_task(bot.run(stop))
+                watch = asyncio.create_task(sampler())
+                await driver
+                watch.cancel()
+                stop.set()
+                await asyncio.wait_for(task, 30)
+                rows = await bot.decisions.recent(limit=1_000_000)
+            finally:
+                driver.cancel()
+                stop.set()
+                await client.close()
+                await store.close()
+            edits = sum(1 for r in rows if r.result == "applied" and r.adv_no == _sell(bot))
+            return {"rank1": sum(1 for r1, _ in samples if r1) / max(1, len(samples)),
+                    "margin": statistics.median(m for _, m in samples) if samples else None,
+                    "edits": edits, "orders": sell_orders(sim), "samples": len(samples)}
+
+
+def _sell(bot: Bot) -> str | None:
+    return next((a.own.adv_no for a in bot.ads if a.own is not None and a.own.side == "SELL"), None)
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each figure over the seeds."""
+    got = {k: statistics.median(r[k] for r in runs) for k in ("rank1", "margin", "edits", "orders")}
+    return {**got, "runs": runs}
+
+
+def paired(ours: dict[str, Any], other: dict[str, Any], key: str) -> Any:
+    """The median over seeds of ours minus the other's, seed by seed (same market, same run)."""
+    return statistics.median(a[key] - b[key] for a, b in zip(ours["runs"], other["runs"],
+                                                             strict=True))
+
+
+def emit(figure: str, goal: str, measured: str, ratio: float | None, how: str) -> None:
+    """One row of the bench table (bench-format: figure, goal, measured, ratio, how)."""
+    print(json.dumps({"figure": figure, "goal": goal, "measured": measured,
+                      "ratio": None if ratio is None else round(ratio, 2), "how": how}),
+          flush=True)
+
+
+def rows(got: dict[str, dict[str, Any]], seeds: list[int], hours: float) -> None:
+    """The rows: our default config against today's bot and the typical peers, one run."""
+    how = f"price_war, driven clock, {hours:g} h x seeds {','.join(map(str, seeds))}, medians"
+    ours, today = got["default"], got["today"]
+    peers = " / ".join(f"{got[w]['rank1']:.0%}" for w in ("peer 15 s", "peer 30 s"))
+    emit("price war: rank-1 share (default config)", ">= 85%", f"{ours['rank1']:.0%}",
+         0.85 / ours["rank1"] if ours["rank1"] else None,
+         f"{how}; today {today['rank1']:.0%}, peer 15 s / 30 s {peers}")
+    emit("price war: edits per hour (default config)", f"< today ({today['edits'] / hours:.0f})",
+         f"{ours['edits'] / hours:.0f}", ours["edits"] / today["edits"] if today["edits"] else None,
+         f"{how}; peer 15 s / 30 s " + " / ".join(f"{got[w]['edits'] / hours:.0f}"
+                                                  for w in ("peer 15 s", "peer 30 s")))
+    diff = paired(ours, today, "margin")
+    ratios = [float(b["margin"] / a["margin"]) for a, b in zip(ours["runs"], today["runs"],
+                                                                strict=True) if a["margin"]]
+    emit("price war: median margin above the floor (default config)",
+         f">= today ({today['margin']:.2f})", f"{ours['margin']:.2f}",
+         statistics.median(ratios) if ratios else None,  # seed by seed: the same market
+         f"{how}; seed by seed {diff:+.2f} against today; peer 15 s / 30 s "
+         + " / ".join(f"{got[w]['margin']:.2f}" for w in ("peer 15 s", "peer 30 s")))
 
 
 def main() -> None:
-    """Run both and print the figures."""
+    """Run every way on every seed; print the figures (and the rows with --rows)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--hours", type=float, default=1.0)
-    parser.add_argument("--speed", type=float, default=400.0)
-    parser.add_argument("--config", type=Path, default=None,
-                        help="run the bot with this TOML file (e.g. config/example.toml)")
-    parser.add_argument("--rivals", type=int, default=1,
-                        help="rival bots (answer within 1-3 s) added for the third run")
-    parser.add_argument("--mirrors", type=int, default=1,
-                        help="mirror bots (one tick below our ad, within 1-3 s) for the third run")
-    parser.add_argument("--scenario", default="price_war", help="price_war (default) or calm")
+    parser.add_argument("--rivals", type=int, default=0)
+    parser.add_argument("--mirrors", type=int, default=0)
+    parser.add_argument("--scenario", default="price_war")
+    parser.add_argument("--ways", default=",".join(w.name for w in WAYS),
+                        help="which ways to run (default: all)")
+    parser.add_argument("--rows", action="store_true", help="print the bench table's rows")
+    parser.add_argument("--try", dest="trial", action="append", default=[], metavar="PARAMS",
+                        help='an extra way: [ads.params] lines, e.g. \'on_bot_war = "hold"\' '
+                             "(repeatable; ';' separates lines)")
     args = parser.parse_args()
     setup_logging("ERROR")
-    seconds = args.hours * 3600
+    seeds = [int(s) for s in args.seeds.split(",")]
+    scenario = war(args.rivals, args.mirrors, args.scenario)
     started = time.perf_counter()
-    still = asyncio.run(baseline(args.seed, seconds, args.speed, args.scenario))
-    runs = [(args.scenario, asyncio.run(with_bot(args.seed, seconds, args.speed, args.config,
-                                                 war(0, 0, args.scenario))))]
-    if args.rivals or args.mirrors:
-        rivals = war(args.rivals, args.mirrors, args.scenario)
-        runs.append((f"+ {args.rivals} rival, {args.mirrors} mirror",
-                     asyncio.run(with_bot(args.seed, seconds, args.speed, args.config, rivals))))
-    took = time.perf_counter() - started
-    print(f"{args.scenario} seed={args.seed} simulated={args.hours:g} h speed={args.speed:g}x "
-          f"config={args.config or f'bench ad (floor {FLOOR}, max_updates 1000)'}")
-    print(f"  orders on the SELL ad, nobody repricing : {still}")
-    for name, bot in runs:
-        print(f"  {name}: bot on undercut")
-        print(f"    orders on the SELL ad: {bot['orders']}")
-        print(f"    rank 1 among filtered competitors at search time: {bot['rank1_share']:.0%} "
-              f"of {bot['searches']:.0f} searches")
-        print(f"    ad updates sent: {bot['updates']:.0f} (by the end of each quarter: "
-              f"{' / '.join(str(n) for n in bot['by_quarter'])})")
-        margin = "n/a" if bot["margin"] is None else f"{bot['margin']:.2f}"
-        print(f"    margin kept above the floor (median at search time): {margin}")
-    print(f"  real time: {took:.1f} s")
+    got: dict[str, dict[str, Any]] = {}
+    trials = [Way(t, 10, t.replace(";", "\n")) for t in args.trial]
+    for way in [*(w for w in WAYS if w.name in args.ways.split(",")), *trials]:
+        runs = []
+        for seed in seeds:
+            faulthandler.dump_traceback_later(600, exit=True)  # a stuck run says where, and ends
+            runs.append(asyncio.run(run(way, seed, args.hours, scenario)))
+            faulthandler.cancel_dump_traceback_later()
+        got[way.name] = medians(runs)
+        each = ", ".join(f"{r['rank1']:.0%}/{r['edits']}/{r['margin']}" for r in runs)
+        print(f"{way.name:>10}: rank-1 {got[way.name]['rank1']:.0%}  edits {got[way.name]['edits']}"
+              f"  margin {got[way.name]['margin']}  orders {got[way.name]['orders']}"
+              f"  (per seed rank-1/edits/margin: {each})", file=sys.stderr)
+    print(f"{args.scenario} +{args.rivals} rival(s) +{args.mirrors} mirror(s), seeds {seeds}, "
+          f"{args.hours:g} h each, real time {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    if args.rows and {"default", "today", "peer 15 s", "peer 30 s"} <= set(got):
+        rows(got, seeds, args.hours)
 
 
 if __name__ == "__main__":

@@ -209,6 +209,60 @@ class PriceBand:
         _require_decimals(self, optional=("low", "high"))
 
 
+RivalKind = Literal["bot", "decoy", "human", "unknown"]  # what a competitor profile says it is
+
+
+@dataclass(frozen=True, kw_only=True)
+class RivalProfile:
+    """What the bot has learned about one competitor (by `user_no`) from the market it watched.
+
+    `kind`: "bot" (answers our moves fast and often), "decoy" (limits or amount too small to
+    fill a typical order), "human" (neither) or "unknown" (seen too few times). `floor` is the
+    most attractive price it showed in the window: the LOWEST for a SELL-side market, the
+    HIGHEST for a BUY-side one; `at_floor`: our ad has been past it for two snapshots in a
+    row and it did not follow (for a bot: its price is its floor now). Counts
+    (`snapshots`, `reprices`, `chances` = our moves it could answer, `answers`) are over the
+    window; `answer_seconds` is the median time to answer, bounded by how often the market
+    is read. Computed by bot.pricing.rivals.
+    """
+
+    user_no: str
+    nickname: str = ""
+    kind: RivalKind = "unknown"
+    price: Decimal | None = None
+    floor: Decimal | None = None
+    at_floor: bool = False
+    snapshots: int = 0
+    near: int = 0
+    top: int = 0
+    reprices: int = 0
+    reprices_per_hour: Decimal = Decimal(0)
+    reprice_seconds: float | None = None
+    median_step: Decimal | None = None
+    chances: int = 0
+    answers: int = 0
+    answer_seconds: float | None = None
+    decoy_signs: tuple[str, ...] = ()
+    completion_rate: Decimal = Decimal(0)
+    month_orders: int = 0
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The profile with exact decimals as strings (for /api/status)."""
+        return {f.name: (str(v) if isinstance(v, Decimal) else list(v) if isinstance(v, tuple)
+                         else v) for f in fields(self) for v in (getattr(self, f.name),)}
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One of the ad's own applied price changes (the engine's record), oldest first."""
+
+    at: float
+    before: Decimal
+    after: Decimal
+
+
 @dataclass(frozen=True, kw_only=True)
 class PricingContext:
     """Everything a strategy may look at for one decision about one ad.
@@ -218,7 +272,10 @@ class PricingContext:
     absolute bounds (it clamps anyway), given so that a strategy can refuse to
     follow a competitor past them. `filtered_out` counts dropped ads by reason.
     `band` is the exchange's allowed price band as learned from its refusals (None
-    while none is known); the engine clamps to it too.
+    while none is known); the engine clamps to it too. `rivals`: the profiles of this
+    market's competitors by `user_no` (empty when none are known: a strategy must work
+    without them). `moves`: the ad's own applied updates of the last hour (at most the last
+    100), oldest first.
     """
 
     ad: OwnAd
@@ -230,10 +287,15 @@ class PricingContext:
     ceiling: Decimal | None = None
     filtered_out: Mapping[str, int] = field(default_factory=dict, hash=False)
     band: PriceBand | None = None
+    rivals: Mapping[str, RivalProfile] = field(default_factory=dict, hash=False)
+    moves: tuple[Move, ...] = ()
 
     def __post_init__(self) -> None:
         _require_decimals(self, optional=("floor", "ceiling"))
         object.__setattr__(self, "competitors", tuple(self.competitors))
+        object.__setattr__(self, "moves", tuple(self.moves))
+        if isinstance(self.rivals, dict):  # a plain dict is copied; a read-only Mapping is kept
+            object.__setattr__(self, "rivals", MappingProxyType(dict(self.rivals)))
         object.__setattr__(self, "capabilities", frozenset(self.capabilities))
         object.__setattr__(self, "filtered_out", MappingProxyType(dict(self.filtered_out)))
 
@@ -245,6 +307,7 @@ class PricingContext:
     def __reduce__(self) -> tuple[Any, ...]:  # the read-only proxy cannot be pickled or copied
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["filtered_out"] = dict(self.filtered_out)
+        values["rivals"] = dict(self.rivals)
         return (_rebuild_context, (values,))
 
 

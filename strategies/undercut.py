@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +25,15 @@ from strategies.base import (
     Relation,
     Reprice,
     ordinal,
+)
+from strategies.bot_war import (
+    BotWar,
+    behind,
+    bot_of,
+    describe,
+    flip,
+    follow_cap,
+    without_decoys,
 )
 
 MARKET = "market"
@@ -53,6 +62,26 @@ class UndercutParams(BaseModel):
     the reference price (hold without one); "cap": go to the bound on the profitable side, the
     ceiling for a SELL ad or the floor for a BUY ad (hold when it is not set). Applies only
     while the "market" capability is up: an empty market we cannot see is not an empty market."""
+    on_bot_war: BotWar = "race"
+    """Against a competitor the bot's profiles call a bot (it answers our moves within seconds,
+    most times): "race" beats it by `bot_cushion`; "sit_behind" sits one step behind it; "hold"
+    does not move towards it (see strategies.bot_war)."""
+    bot_cushion: Decimal = Field(Decimal("0.15"), ge=0, lt=10)
+    """With "race": beat a bot by this percentage of its price (at least one `step`), and stay
+    put while ahead of it by at most the cushion plus `max_gap` (plus the cushion again when
+    `max_gap` is not set): a bot at its floor cannot answer, and its floor moves with the
+    market. 0: beat it by `step`, like anyone."""
+    max_follow: Decimal | None = Field(None, gt=0)
+    """Anti-ratchet: how far the ad may move towards the takers (down for SELL, up for BUY) in
+    `follow_window` seconds, in all. None: no limit."""
+    follow_window: float = Field(300.0, gt=0, le=86_400)
+    """The window of `max_follow`, in seconds."""
+    ignore_decoys: bool = False
+    """Leave out the competitors the bot's profiles call decoys (limits or amount too small to
+    fill a typical order), on top of the ad's filters."""
+    flip_window: float = Field(120.0, ge=0, le=86_400)
+    """No flip: a move that undoes the ad's last move made less than this many seconds ago and
+    lands within one `step` of where that move started is held. 0: off."""
 
 
 @dataclass(frozen=True)
@@ -72,12 +101,58 @@ class Undercut:
 
     def decide(self, ctx: PricingContext, params: UndercutParams) -> Decision:
         """Reprice one step ahead of the competitor at the target rank, or hold (see module doc)."""
+        if params.ignore_decoys and ctx.rivals:
+            ctx = without_decoys(ctx)
         if len(ctx.competitors) < params.target_rank:
             return _fallback(ctx, params)
         target = _find_target(ctx, params)
         if isinstance(target, Hold):
             return target
+        target = _bot_war(ctx, params, target)
+        if isinstance(target, Hold):
+            return target
         return _finish(ctx, params, target)
+
+
+def _bot_war(ctx: PricingContext, p: UndercutParams, target: _Target) -> _Target | Hold:
+    """Against a bot (by its profile), apply `on_bot_war`."""
+    if target.index is None or (p.on_bot_war == "race" and not p.bot_cushion):
+        return target
+    comp = ctx.competitors[target.index]
+    bot = bot_of(ctx, comp)
+    if bot is None:
+        return target
+    side, who = ctx.side, describe(comp, bot)
+    if p.on_bot_war == "race":
+        return _race(ctx, p, target, comp, who)
+    if p.on_bot_war == "hold":
+        if side.better(target.price, ctx.ad.price):
+            return Hold(f"bot war: holding, not racing {who} (on_bot_war = hold)")
+        return target
+    price = behind(ctx, comp, p.step)
+    reason = f"bot war: one {p.step} behind {who} (on_bot_war = sit_behind)"
+    return _Target(price, reason, target.index, comp)
+
+
+def _race(ctx: PricingContext, p: UndercutParams, target: _Target, comp: CompetitorAd,
+          who: str) -> _Target | Hold:
+    """Beat a bot by the cushion; hold while ahead of it by at most twice the cushion."""
+    side, j = ctx.side, target.index
+    assert j is not None
+    cushion = max(p.step, (comp.price * p.bot_cushion / 100).quantize(ctx.ad.tick, ROUND_UP))
+    ahead = side.ahead_by(ctx.ad.price, comp.price)
+    above = ctx.competitors[j - 1] if j > 0 else None
+    band = cushion + (cushion if p.max_gap is None else p.max_gap)
+    if 0 < ahead <= band and (above is None or not side.better(ctx.ad.price, above.price)):
+        return Hold(f"bot war: {_ordinal(j + 1)}, {ahead} {side.ahead_word} {who}, within "
+                    f"{band} (the cushion {cushion}, bot_cushion {p.bot_cushion}%, + "
+                    f"{'the cushion again' if p.max_gap is None else 'max_gap'})")
+    price = side.beat(comp.price, cushion)
+    if above is not None and side.better(price, above.price):
+        return target  # no room for the cushion below the one above: as for anyone
+    reason = (f"{_ordinal(j + 1)} by {cushion} {side.ahead_word} {who} "
+              f"(bot_cushion {p.bot_cushion}%)")
+    return _Target(price, reason, j, comp)
 
 
 def _find_target(ctx: PricingContext, p: UndercutParams) -> _Target | Hold:
@@ -161,12 +236,16 @@ def _fallback(ctx: PricingContext, p: UndercutParams) -> Decision:
 def _finish(ctx: PricingContext, p: UndercutParams, target: _Target) -> Decision:
     """Keep the target within both bounds, then hold if nothing changes or we are near enough."""
     price, note = _clamp(ctx, target.price)
-    reason = target.reason + note
+    price, capped = follow_cap(ctx, price, p.max_follow, p.follow_window)
+    reason = target.reason + note + capped
     if price == ctx.ad.price:
         return Hold(f"unchanged: {reason}")
     gap = _gap_check(ctx, p, target)
     if isinstance(gap, Hold):
         return gap
+    flipped = flip(ctx, price, p.step, p.flip_window)
+    if flipped is not None:
+        return flipped
     followed = None if target.index is None else ctx.competitors[target.index].adv_no
     named = target.named
     if named is None or ctx.side.ahead_by(price, named.price) < 0:  # capped behind it: no relation

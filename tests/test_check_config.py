@@ -190,7 +190,9 @@ def test_json_plan(capsys: pytest.CaptureFixture[str]) -> None:
                                 "text": "resolved at start from your ads: USDT/RUB SELL"}
     assert sell["market"]["trade_type"] == "BUY" and buy["market"]["trade_type"] == "SELL"
     assert sell["guards"]["set"]["floor"] == "92.00"  # decimals stay exact strings
-    assert sell["strategy"]["params"]["defaults"] == {"max_gap": None}
+    assert sell["strategy"]["params"]["defaults"] == {
+        "max_gap": None, "on_bot_war": "race", "bot_cushion": "0.15", "max_follow": None,
+        "follow_window": 300.0, "ignore_decoys": False, "flip_window": 120.0}
     assert plan["orders"]["reactions"]["buyer_paid"] == {"chat": None, "notify": True}
     assert plan["markets"] == [
         {"asset": "USDT", "fiat": "RUB", "trade_type": "BUY", "ads": ["#1"], "every_seconds": 10.0},

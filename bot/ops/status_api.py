@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 HISTORY_HOURS = 6.0
 RECENT_DECISIONS = 20
 CHART_POINTS = 400
+RIVALS_SHOWN = 5
 
 
 def _s(value: Decimal | None) -> str | None:
@@ -185,9 +186,19 @@ async def ad_status(bot: Bot, ad: AdRuntime, since: float) -> dict[str, Any]:
         "hidden": ad.hidden or None, "hidden_by_bot": ad.hidden_by_bot or None,
         "on_unsafe": ad.loaded.config.on_unsafe, "band": exchange_band(bot, ad),
         "settle": settling(bot, ad),
+        "rivals": rivals(bot, ad),
     }
     out["history"] = await history(bot, ad, since)
     return out
+
+
+def rivals(bot: Bot, ad: AdRuntime, n: int = RIVALS_SHOWN) -> list[dict[str, Any]]:
+    """The competitors that matter for the ad: the `n` seen most often near its rank, with what
+    their profile says (bot.pricing.rivals)."""
+    if ad.own is None:
+        return []
+    book = bot.engine.rivals.books.get((ad.own.asset, ad.own.fiat, ad.own.side.value))
+    return [] if book is None else [p.to_json() for p in book.top(n)]
 
 
 async def open_orders(bot: Bot) -> list[Any] | None:

@@ -37,6 +37,7 @@ from bot.health import CapState
 from bot.pricing.band import BandBook
 from bot.pricing.floating import ReferenceTrack, Suspect, choose_ratio, effective, outside
 from bot.pricing.guards import Update, Verdict, check
+from bot.pricing.rivals import Profiles, RivalBooks
 from bot.pricing.visibility import MARKET_STALE, hidden_reason, unsafe_reason
 from config.loader import LoadedAd
 from state.db import StoreFull
@@ -45,6 +46,7 @@ from strategies.base import (
     CompetitorAd,
     Decision,
     Hold,
+    Move,
     OwnAd,
     PricingContext,
     Reference,
@@ -62,6 +64,7 @@ REFERENCE_MAX_AGE = 600.0  # seconds after which Binance's reference is too old 
 REFERENCE_EVERY = 30.0  # seconds between reference reads (the margin is per read interval)
 SETTLE = 45.0
 CONFLICT_HOLD = 300.0  # seconds an ad holds after its quantity state was refused twice in a row
+MOVES_SHOWN = 100  # the ad's own last updates a strategy sees (PricingContext.moves)
 
 
 def _str(value: Decimal | None) -> str | None:
@@ -251,6 +254,7 @@ class PricingEngine:
         self._hide_failed: dict[str, str] = {}  # adv_no -> the last failure, said once
         # told every decision made on a market snapshot (bot.recording.recorder); None: not recorded
         self.recorder: Callable[[Any, AdRuntime, MarketSnapshot, DecisionRow], Any] | None = None
+        self.rivals = RivalBooks()  # competitor profiles per market (bot.pricing.rivals)
 
     # --- events --------------------------------------------------------------------
 
@@ -258,6 +262,7 @@ class PricingEngine:
         """Decide for every ad of this market side by side (their updates go out concurrently,
         within the request scheduler's limits; one ad's slow or refused update never holds the
         others); their decisions are written in one transaction."""
+        self.observe_rivals(snap)
         key = (snap.asset, snap.fiat, snap.search_side)
         await asyncio.gather(*(self._evaluate_one(ad, snap) for ad in self.ads if ad.market == key))
         await self._flush()
@@ -427,6 +432,7 @@ class PricingEngine:
 
     async def evaluate(self, ad: AdRuntime, snap: MarketSnapshot) -> DecisionRow | None:
         """Decide for one ad and write its decision."""
+        self.observe_rivals(snap)
         row = await self._evaluate(ad, snap)
         await self._flush()
         return row
@@ -462,6 +468,8 @@ class PricingEngine:
             ad=ad.own, competitors=filtered.kept, now=now, reference=ad.reference,
             capabilities=self.registry.enabled(), floor=guards.floor, ceiling=guards.ceiling,
             filtered_out=filtered.dropped, band=band,
+            rivals=Profiles(self.rivals.book(key)),
+            moves=tuple(Move(u.at, u.before, u.after) for u in ad.updates[-MOVES_SHOWN:]),
         )
         hidden = await self._exchange_hidden(ad)
         decision = (Hold(suspect.text()) if suspect is not None else
@@ -502,6 +510,21 @@ class PricingEngine:
         for ad, row in staged:
             for observer in self.observers:
                 observer(ad, row)
+
+    def observe_rivals(self, snap: MarketSnapshot) -> None:
+        """Feed the snapshot to the competitor profiles of each side of it that we have an ad
+        on (once per snapshot, whatever the number of our ads there)."""
+        mine = [a.own for a in self.ads if a.own is not None
+                and a.market == (snap.asset, snap.fiat, snap.search_side)]
+        if not mine:
+            return
+        items = [i for i in snap.items if isinstance(i, SearchItem)]
+        own_ids = self._own_ids(items)
+        rows = [to_competitor(i) for i in items
+                if i.adv.adv_no not in own_ids and i.advertiser.user_no not in own_ids]
+        for own in {o.side: o for o in reversed(mine)}.values():
+            key = (own.asset, own.fiat, own.side.value)
+            self.rivals.book(key).observe(snap.at, rows, own.price)
 
     def _own_ids(self, items: Iterable[SearchItem]) -> set[str]:
         mine = {a.own.adv_no for a in self.ads if a.own is not None}
@@ -642,6 +665,7 @@ class PricingEngine:
         ratio = value if field_ == "ratio" else None
         ad.settle = Settle(now, price, ad.own.price, ratio, ad.own.ratio if ratio else None)
         ad.updates.append(Update(now, ad.own.price, price))
+        self.rivals.book(self._band_key(ad)).our_move(now, price)
         keep_after = now - max(3600.0, ad.loaded.config.guards.update_window)
         ad.updates = [u for u in ad.updates if u.at >= keep_after]
         ad.own = replace(ad.own, price=price, ratio=value if field_ == "ratio" else ad.own.ratio)

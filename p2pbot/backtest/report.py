@@ -174,7 +174,7 @@ def document(history: History, metrics: list[Metrics], runs: list[Run],
                     "orders_recorded": len(history.orders),
                     "rival_bots": len(history.bots)},
         "replayed": REPLAYED, "modelled": MODELLED,
-        # what the recording says about each rival that reprices (bot.rivals adds its profiles)
+        # what the recording says about each rival that reprices (bot.pricing.rivals adds its profiles)
         "rivals": [{"user_no": bot.user_no, "market": "/".join(market),
                     "moves_per_hour": round(bot.moves_per_hour, 1), "best_price": str(bot.floor)}
                    for (market, _), bot in sorted(history.bots.items(),

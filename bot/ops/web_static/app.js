@@ -201,6 +201,7 @@
       ad.hidden_by_bot ? el("p", { class: "error", "data-field": "hidden_by_bot" },
                             "hidden by the bot (visible = 0): " + ad.hidden_by_bot) : null,
       dl,
+      rivalsTable(ad.rivals || []),
       chart(ad.history, doc.window));
   }
 
@@ -242,6 +243,21 @@
       " orders, " + (t.completed || 0) + " completed, " + (t.cancelled || 0) + " cancelled · ",
       el("span", { class: "key sell" }, "sold"), " ", el("span", { class: "key buy" }, "bought"),
       " (fiat; p2pbot report for the figures)"));
+  }
+
+  // the competitors that matter (bot.pricing.rivals): who they are, what kind, how fast they answer us
+  function rivalsTable(rivals) {
+    if (!rivals.length) return null;
+    const head = el("tr", {}, ...["rival", "kind", "price", "floor", "answers", "reprices/h", "completion"].map((h) => el("th", {}, h)));
+    const rows = rivals.map((r) => el("tr", { "data-rival": r.user_no },
+      el("td", {}, r.nickname || r.user_no),
+      el("td", { class: "kind-" + r.kind, title: (r.decoy_signs || []).join(", ") }, r.kind),
+      el("td", {}, r.price || "-"),
+      el("td", {}, (r.floor || "-") + (r.at_floor ? " (at it)" : "")),
+      el("td", {}, r.answers + "/" + r.chances + (r.answer_seconds == null ? "" : " in " + r.answer_seconds + " s")),
+      el("td", {}, r.reprices_per_hour),
+      el("td", {}, r.completion_rate + " (" + r.month_orders + "/month)")));
+    return el("table", { class: "rivals" }, el("thead", {}, head), el("tbody", {}, ...rows));
   }
 
   // --- decisions and orders -------------------------------------------------------------
