@@ -285,7 +285,7 @@ def profile(cycles: int) -> None:
     prof.enable()
     asyncio.run(measure(1000, 100, cycles))
     prof.disable()
-    pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+    pstats.Stats(prof).sort_stats("tottime" if "--tottime" in sys.argv else "cumulative").print_stats(45)
 
 
 if __name__ == "__main__":
@@ -294,6 +294,7 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rows", action="store_true", help="print the bench table rows (JSON)")
     parser.add_argument("--profile", action="store_true", help="cProfile the 1,000/100 cycle")
+    parser.add_argument("--tottime", action="store_true", help="with --profile: by own time")
     args = parser.parse_args()
     if args.profile:
         profile(args.cycles)

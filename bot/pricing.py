@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import statistics
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from loguru import logger
 
@@ -35,6 +35,7 @@ from bot.capabilities import CapabilityRegistry, CapabilityUnavailable, describe
 from bot.events import CapabilityChanged, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.floating import ReferenceTrack, Suspect, choose_ratio, effective, outside
 from bot.guards import Update, Verdict, check
+from bot.market_book import MarketBook
 from bot.states import CapState
 from bot.visibility import MARKET_STALE, hidden_reason, unsafe_reason
 from config.loader import LoadedAd
@@ -144,6 +145,8 @@ class AdRuntime:
     stale_reads: int = 0  # reads of the ad not believed because they predate our update
     held_until: float = 0.0  # no strategy update before this (the exchange kept refusing it)
 
+    moves: ClassVar[int] = 0  # how often any ad's market or id changed: engines index ads again
+
     @property
     def label(self) -> str:
         """The ad's name for logs."""
@@ -152,9 +155,28 @@ class AdRuntime:
     @property
     def market(self) -> tuple[str, str, str] | None:
         """(asset, fiat, search side) once resolved."""
-        if self.own is None:
-            return None
-        return (self.own.asset, self.own.fiat, search_side(self.own.side))
+        identity = self.__dict__.get("_identity")
+        return None if identity is None else identity[0]
+
+
+def _own(ad: AdRuntime) -> OwnAd | None:
+    own: OwnAd | None = ad.__dict__.get("_own")
+    return own
+
+
+def _set_own(ad: AdRuntime, value: OwnAd | None) -> None:
+    """Keep `market` with `own`; a changed market or ad id tells engines to index ads again."""
+    ad.__dict__["_own"] = value
+    market = None if value is None else (value.asset, value.fiat, search_side(value.side))
+    identity = (market, None if value is None else value.adv_no)
+    if identity != ad.__dict__.get("_identity"):
+        ad.__dict__["_identity"] = identity
+        AdRuntime.moves += 1
+
+
+# `own` is a property over the dataclass field (its __init__ assigns through it): setting it
+# anywhere keeps the ad's market and the engines' index of ads by market right.
+AdRuntime.own = property(_own, _set_own)  # type: ignore[assignment]
 
 
 def sent_reason(decision: Reprice, verdict: Verdict, side: Side,
@@ -250,11 +272,40 @@ class PricingEngine:
 
     # --- events --------------------------------------------------------------------
 
+    @property
+    def ads(self) -> list[AdRuntime]:
+        """The configured ads (a reload assigns a new list)."""
+        return self._ads
+
+    @ads.setter
+    def ads(self, ads: list[AdRuntime]) -> None:
+        self._ads = ads
+        self._index_key: tuple[int, int] | None = None
+
+    def _market_ads(self, market: tuple[str, str, str]) -> list[AdRuntime]:
+        """The ads of one market, from an index rebuilt only when an ad's market changed."""
+        key = (len(self._ads), AdRuntime.moves)
+        if key != self._index_key:
+            self._index: dict[tuple[str, str, str], list[AdRuntime]] = {}
+            for ad in self._ads:
+                if ad.market is not None:
+                    self._index.setdefault(ad.market, []).append(ad)
+            self._own_adv_nos = frozenset(a.own.adv_no for a in self._ads if a.own is not None)
+            self._index_key = key
+        return self._index.get(market, [])
+
+    def book(self, snap: MarketSnapshot) -> MarketBook:
+        """What every ad of the snapshot's market reads from it alike, built once."""
+        self._market_ads((snap.asset, snap.fiat, snap.search_side))  # the index is current
+        return MarketBook(snap.items, self._own_adv_nos)
+
     async def on_market(self, snap: MarketSnapshot) -> None:
         """Decide for every ad of this market; their decisions are written in one transaction."""
-        for ad in self.ads:
-            if ad.market == (snap.asset, snap.fiat, snap.search_side):
-                await self._evaluate(ad, snap)
+        ads = self._market_ads((snap.asset, snap.fiat, snap.search_side))
+        if ads:
+            book = self.book(snap)
+            for ad in list(ads):
+                await self._evaluate(ad, snap, book)
         await self._flush()
 
     async def on_capability(self, ev: CapabilityChanged) -> None:
@@ -337,20 +388,20 @@ class PricingEngine:
         ad.stale_reads += stale  # shown on the view and the status page
         return stale
 
-    def _rank(self, ad: AdRuntime, items: Sequence[SearchItem]) -> int | None:
+    def _rank(self, ad: AdRuntime, book: MarketBook) -> int | None:
         """Our position in the search results. While a read shows our ad as it was before our
         update, the position our own price takes (behind ads at the same price: an update
         moves an ad behind them), not the stale one."""
         assert ad.own is not None
         mine = ad.own.adv_no
-        at = next((n for n, i in enumerate(items, 1) if i.adv.adv_no == mine), None)
-        seen = items[at - 1].adv if at is not None else None
+        at = book.position.get(mine)
+        seen = book.rows[at - 1].adv if at is not None else None
         if self._settling(ad) is None or (seen is not None and not self._stale(
                 ad, seen.price, seen.price_floating_ratio)):
             return at
-        side, price = ad.own.side, ad.own.price
-        rank = 1 + sum(1 for i in items if i.adv.adv_no != mine and not side.better(price, i.adv.price))
-        return rank if at is not None or rank <= len(items) else None
+        side, price, rows = ad.own.side, ad.own.price, book.rows
+        rank = 1 + sum(1 for i in rows if i.adv.adv_no != mine and not side.better(price, i.adv.price))
+        return rank if at is not None or rank <= len(rows) else None
 
     async def _check_floating(self, ad: AdRuntime, shown: Decimal, how: str) -> None:
         """Take the price a floating ad has now; correct it at once when it crossed a bound.
@@ -414,26 +465,24 @@ class PricingEngine:
 
     async def evaluate(self, ad: AdRuntime, snap: MarketSnapshot) -> DecisionRow | None:
         """Decide for one ad and write its decision."""
-        row = await self._evaluate(ad, snap)
+        row = await self._evaluate(ad, snap, self.book(snap))
         await self._flush()
         return row
 
-    async def _evaluate(self, ad: AdRuntime, snap: MarketSnapshot) -> DecisionRow | None:
+    async def _evaluate(self, ad: AdRuntime, snap: MarketSnapshot,
+                        book: MarketBook) -> DecisionRow | None:
         """Build the context, ask the strategy, run the guards, apply, record."""
         if ad.own is None:
             return None
         now = self.clock.time()
-        items = [i for i in snap.items if isinstance(i, SearchItem)]
-        ad.rank = self._rank(ad, items)
-        seen = next((i.adv for i in items if i.adv.adv_no == ad.own.adv_no), None)
+        ad.rank = self._rank(ad, book)
+        found = book.row(ad.own.adv_no)
+        seen = None if found is None else found.adv
         if seen is not None and not self._stale(ad, seen.price, seen.price_floating_ratio):
             await self._check_floating(ad, seen.price, "as search shows it")
             if ad.own is None:
                 return None
-        own_ids = self._own_ids(items)
-        filtered = ad.loaded.config.filters.apply(
-            (to_competitor(i) for i in items), ad.own, own_ids
-        )
+        filtered = book.filtered(ad.loaded.config.filters, ad.own)
         ad.best = filtered.kept[0] if filtered.kept else None
         ad.standing = 1 + sum(1 for c in filtered.kept if ad.own.side.better(c.price, ad.own.price))
         ad.reference = self._reference(ad.own, filtered.kept, now)
@@ -487,11 +536,6 @@ class PricingEngine:
         for ad, row in staged:
             for observer in self.observers:
                 observer(ad, row)
-
-    def _own_ids(self, items: Iterable[SearchItem]) -> set[str]:
-        mine = {a.own.adv_no for a in self.ads if a.own is not None}
-        users = {i.advertiser.user_no for i in items if i.adv.adv_no in mine and i.advertiser.user_no}
-        return mine | users
 
     def _kill(self, ad: AdRuntime) -> str | None:
         if self.kill_switch:
