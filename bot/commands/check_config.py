@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
+from bot.commands import options
 from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, load_settings
 from bot.web import is_loopback_name, web_problems
 from config.loader import ConfigFileError, LoadedAd, LoadedConfig, load_config
@@ -22,12 +23,7 @@ from config.settings import Settings, config_path
 Plan = dict[str, Any]
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `check-config`."""
-    p.add_argument("--config", type=Path, metavar="PATH",
-                   help="the TOML file to check (default: P2PBOT_CONFIG, else ./config.toml, "
-                        "else the example shipped with p2pbot)")
-    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+add_arguments = options.check_config  # the options live in a light module (fast --help)
 
 
 def run(args: argparse.Namespace) -> int:
