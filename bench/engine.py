@@ -290,12 +290,14 @@ def profile(cycles: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cycles", type=int, default=20)
+    parser.add_argument("--cycles", type=int, default=None,
+                        help="measured cycles per run (default 20; 10 with --rows, for make bench)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rows", action="store_true", help="print the bench table rows (JSON)")
     parser.add_argument("--profile", action="store_true", help="cProfile the 1,000/100 cycle")
     parser.add_argument("--tottime", action="store_true", help="with --profile: by own time")
     args = parser.parse_args()
+    args.cycles = args.cycles or (10 if args.rows or wants_rows() else 20)
     if args.profile:
         profile(args.cycles)
     else:
