@@ -127,7 +127,7 @@ async def measure(n: int, warm: float, watch: float) -> tuple[float, float]:
             env = {k: v for k, v in os.environ.items() if not k.startswith("P2PBOT_")}
             env.update(P2PBOT_BASE_URL=sim.base_url, P2PBOT_API_KEY=sim.api_key,
                        P2PBOT_API_SECRET=sim.api_secret or "", P2PBOT_DB=str(folder / "bench.db"),
-                       P2PBOT_CONFIG=str(config(folder, ads)))
+                       P2PBOT_CONFIG=str(config(folder, ads)), PYTHONPATH=str(ROOT))
             log = (folder / "bot.log").open("wb")
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())",
