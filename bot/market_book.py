@@ -57,6 +57,7 @@ class MarketBook:
         self.own_ids: frozenset[str] = own_adv_nos | {u for u in users if u}
         self._sorted: dict[Side, tuple[CompetitorAd, ...]] = {}
         self._screened: dict[tuple[Side, CompetitorFilters], tuple[str | None, ...]] = {}
+        self._filtered: dict[tuple[Any, ...], FilterResult] = {}
 
     def row(self, adv_no: str) -> SearchRow | None:
         """The first row showing this ad, or None."""
@@ -81,7 +82,16 @@ class MarketBook:
         return got
 
     def filtered(self, filters: CompetitorFilters, own: OwnAd) -> FilterResult:
-        """`filters.apply(rows, own, own_ids)` on this snapshot for one of our ads."""
-        side = own.side
-        return filters.apply(self.best_first(side), own, self.own_ids,
-                             screened=self.screened(filters, side), presorted=True)
+        """`filters.apply(rows, own, own_ids)` on this snapshot for one of our ads.
+
+        Every one of our ads is in `own_ids`, so which of them asks changes nothing but through
+        its side, amounts and methods: ads alike in those share one result."""
+        if own.adv_no not in self.own_ids:  # not indexed as ours: its own pass
+            return filters.apply(self.best_first(own.side), own, self.own_ids, presorted=True)
+        key = (own.side, filters, own.min_amount, own.max_amount, own.pay_methods)
+        got = self._filtered.get(key)
+        if got is None:
+            got = self._filtered[key] = filters.apply(
+                self.best_first(own.side), own, self.own_ids,
+                screened=self.screened(filters, own.side), presorted=True)
+        return got

@@ -147,6 +147,17 @@ class AdRuntime:
 
     moves: ClassVar[int] = 0  # how often any ad's market or id changed: engines index ads again
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Keep `market` with `own`: setting `own` anywhere (its market or ad id changed) tells the
+        engines to index their ads by market again. (A hook on writes: `own` is read far more.)"""
+        object.__setattr__(self, name, value)
+        if name == "own":
+            market = None if value is None else (value.asset, value.fiat, search_side(value.side))
+            identity = (market, None if value is None else value.adv_no)
+            if identity != self.__dict__.get("_identity"):
+                object.__setattr__(self, "_identity", identity)
+                AdRuntime.moves += 1
+
     @property
     def label(self) -> str:
         """The ad's name for logs."""
@@ -159,24 +170,6 @@ class AdRuntime:
         return None if identity is None else identity[0]
 
 
-def _own(ad: AdRuntime) -> OwnAd | None:
-    own: OwnAd | None = ad.__dict__.get("_own")
-    return own
-
-
-def _set_own(ad: AdRuntime, value: OwnAd | None) -> None:
-    """Keep `market` with `own`; a changed market or ad id tells engines to index ads again."""
-    ad.__dict__["_own"] = value
-    market = None if value is None else (value.asset, value.fiat, search_side(value.side))
-    identity = (market, None if value is None else value.adv_no)
-    if identity != ad.__dict__.get("_identity"):
-        ad.__dict__["_identity"] = identity
-        AdRuntime.moves += 1
-
-
-# `own` is a property over the dataclass field (its __init__ assigns through it): setting it
-# anywhere keeps the ad's market and the engines' index of ads by market right.
-AdRuntime.own = property(_own, _set_own)  # type: ignore[assignment]
 
 
 def sent_reason(decision: Reprice, verdict: Verdict, side: Side,

@@ -123,8 +123,9 @@ def test_the_book_filters_as_each_ad_filtering_the_rows_alone(seed: int, side: S
     book = MarketBook(parse_search(data), mine)
     ours = {i.advertiser.user_no for i in items if i.adv.adv_no in mine} | mine
     for filters in FILTERS:
-        alone = filters.apply([to_competitor(i) for i in items], own(side), ours)
-        assert book.filtered(filters, own(side)) == alone
+        for ad in (own(side), own(side, "00000000000000000011"), own(side, "not-indexed")):
+            alone = filters.apply([to_competitor(i) for i in items], ad, ours)
+            assert book.filtered(filters, ad) == alone  # the second shares the first's result
 
 
 def test_the_per_ad_rules_are_first_and_last_in_the_table() -> None:
