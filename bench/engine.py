@@ -172,6 +172,7 @@ class Desk:
         self.clock = FakeClock()
         self.exchange = Exchange(markets, random.Random(seed))
         self.client = Client(self.clock, self.exchange)
+        self.cpu: list[float] = []
 
     async def open(self) -> None:
         """Build the config, the store, the registry, the engine and one poller per market."""
@@ -203,16 +204,20 @@ class Desk:
         await self.store.close()
 
     async def cycle(self, per_snapshot: list[float] | None = None) -> float:
-        """Search and decide every market once; returns the seconds it took."""
+        """Search and decide every market once; returns the seconds it took (and adds the CPU
+        seconds of the process, every thread, to `self.cpu`)."""
         self.clock.advance(10)
         self.exchange.walk()
+        cpu = time.process_time()
         began = time.perf_counter()
         for poller in self.pollers:
             t0 = time.perf_counter()
             await self.engine.on_market(await poller.fetch("search"))
             if per_snapshot is not None:
                 per_snapshot.append(time.perf_counter() - t0)
-        return time.perf_counter() - began
+        took = time.perf_counter() - began
+        self.cpu.append(time.process_time() - cpu)
+        return took
 
 
 def _dec(value: Any) -> Any:
@@ -221,15 +226,21 @@ def _dec(value: Any) -> Any:
 
 
 async def measure(ads: int, markets: int, cycles: int, warm: int = 3,
-                  per_snapshot: list[float] | None = None) -> list[float]:
-    """Seconds per cycle over `cycles` cycles after `warm` unmeasured ones."""
+                  per_snapshot: list[float] | None = None,
+                  cpu: list[float] | None = None) -> list[float]:
+    """Seconds per cycle over `cycles` cycles after `warm` unmeasured ones (CPU seconds of each
+    measured cycle added to `cpu`)."""
     with tempfile.TemporaryDirectory() as tmp:
         desk = Desk(ads, markets, Path(tmp))
         await desk.open()
         try:
             for _ in range(warm):
                 await desk.cycle()
-            return [await desk.cycle(per_snapshot) for _ in range(cycles)]
+            desk.cpu.clear()
+            took = [await desk.cycle(per_snapshot) for _ in range(cycles)]
+            if cpu is not None:
+                cpu += desk.cpu
+            return took
         finally:
             await desk.close()
 
@@ -244,11 +255,16 @@ async def main(cycles: int, repeat: int, rows: bool) -> None:
     """Measure every size `repeat` times; print the medians and, with --rows, the table rows."""
     logger.remove()
     cycle_ms: dict[tuple[int, int], float] = {}
+    cpu_ms: dict[tuple[int, int], float] = {}
     for ads, markets in SIZES:
-        runs = [statistics.median(await measure(ads, markets, cycles)) for _ in range(repeat)]
+        cpu: list[float] = []
+        runs = [statistics.median(await measure(ads, markets, cycles, cpu=cpu))
+                for _ in range(repeat)]
         cycle_ms[(ads, markets)] = statistics.median(runs)
+        cpu_ms[(ads, markets)] = statistics.median(cpu)
         print(f"cycle {ads:>5} ads / {markets:>3} markets: median {cycle_ms[(ads, markets)] * 1000:8.2f} ms"
-              f"   runs {', '.join(f'{r * 1000:.1f}' for r in runs)} ms", file=sys.stderr)
+              f"   runs {', '.join(f'{r * 1000:.1f}' for r in runs)} ms; CPU median "
+              f"{cpu_ms[(ads, markets)] * 1000:.1f} ms", file=sys.stderr)
     p50s, p99s = [], []
     for _ in range(repeat):
         snaps: list[float] = []
@@ -274,6 +290,8 @@ async def main(cycles: int, repeat: int, rows: bool) -> None:
              value / goal if goal else None, how)
     emit("cycle linearity, time per ad 1,000 / 10 ads", "1.0", f"{linear:.2f}", linear,
          "from the cycle rows above (1.0 = linear)")
+    emit("cycle CPU, 1,000 ads / 100 markets", "50 ms", ms(cpu_ms[(1000, 100)]),
+         cpu_ms[(1000, 100)] / 0.050, how.replace("one core", "CPU time of every thread"))
 
 
 def profile(cycles: int) -> None:
