@@ -170,8 +170,6 @@ class AdRuntime:
         return None if identity is None else identity[0]
 
 
-
-
 def sent_reason(decision: Reprice, verdict: Verdict, side: Side,
                 competitors: Sequence[CompetitorAd]) -> str:
     """The reason for sending `verdict.price`, describing that price and not the one asked for.
