@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiosqlite  # noqa: E402
 from loguru import logger  # noqa: E402
 
-from bot.cadence import MOVING, Pace, plan  # noqa: E402
 from bot.chat.session import ChatTimings  # noqa: E402
+from bot.pricing.cadence import MOVING, Pace, plan  # noqa: E402
 from simulator.app import run_simulator  # noqa: E402
 from tests.e2e.desk import SELL_AD, START_MS, scenario  # noqa: E402
 from tests.e2e.virtual import Lives, Stepper, inline_sqlite, loop_watch  # noqa: E402

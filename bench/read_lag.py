@@ -30,6 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._rows import emit, wants_rows  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
 from simulator.app import run_simulator  # noqa: E402
 from tests.e2e.helpers import BUY_AD, SELL_AD, after, running_bot, write_config  # noqa: E402
@@ -123,6 +124,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--settle", type=float, default=None,
                         help="[bot] settle_seconds (0: believe every read, as without the window)")
+    parser.add_argument("--rows", action="store_true", help="print the bench table rows (JSON)")
     args = parser.parse_args()
     setup_logging("ERROR")
     started = time.perf_counter()
@@ -136,6 +138,11 @@ def main() -> None:
     print(f"  all A -> B -> A within {args.window:g} s, market moves included: "
           f"{got['back_and_forth']}")
     print(f"  real time: {took:.1f} s")
+    if args.rows or wants_rows():
+        how = f"{SCENARIO} seed {args.seed}, {args.hours:g} simulated h at {args.speed:g}x"
+        for figure, key in (("read lag: identical consecutive updates", "identical"),
+                            ("read lag: back-and-forth on a stale read", "stale_flips")):
+            emit(figure, "0", str(got[key]), got[key] / 1.0, how)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._rows import emit, wants_rows  # noqa: E402
 from bench.read_lag import accepted_updates, churn  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
 from simulator.app import Simulator, run_simulator  # noqa: E402
@@ -98,6 +99,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--speed", type=float, default=100.0)
+    parser.add_argument("--rows", action="store_true", help="print the bench table rows (JSON)")
     args = parser.parse_args()
     setup_logging("ERROR")
     started = time.perf_counter()
@@ -110,6 +112,14 @@ def main() -> None:
     print(f"  price points outside the guards: {got['outside']} of {got['points']}")
     print(f"  duplicate chat messages: {got['duplicates']} of {got['messages']} sent")
     print(f"  real time: {took:.1f} s")
+    if args.rows or wants_rows():
+        how = f"realistic seed {args.seed}, {args.hours:g} simulated h at {args.speed:g}x"
+        emit("realistic: identical consecutive updates", "0", str(got["identical"]),
+             got["identical"] / 1.0, how)
+        emit("realistic: price points outside the guards", "0",
+             f"{got['outside']} of {got['points']}", got["outside"] / 1.0, how)
+        emit("realistic: duplicate chat messages", "0",
+             f"{got['duplicates']} of {got['messages']}", got["duplicates"] / 1.0, how)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._rows import emit, wants_rows  # noqa: E402
 from bot.app import Bot  # noqa: E402
 from bot.binance.client import SignedClient  # noqa: E402
 from bot.binance.signing import HmacSigner  # noqa: E402
@@ -87,7 +88,7 @@ def line(name: str, values: list[float]) -> str:
             f"max {ms[-1]:7.0f} ms   ({len(ms)} runs)")
 
 
-async def main(runs: int) -> None:
+async def main(runs: int, rows: bool = False) -> None:
     """Measure and print."""
     logger.remove()
     inside, spawned, own = [], [], []
@@ -103,9 +104,17 @@ async def main(runs: int) -> None:
     print(line("in-process: Bot.start() -> first decision", inside))
     print(line("process: spawn -> first decision log line", spawned))
     print(line("process: run() entry -> first decision (logged)", own))
+    if rows:
+        how = f"calm scenario, config/example.toml, median of {runs}"
+        for figure, values in (("start to first decision, in-process", inside),
+                               ("start to first decision, process spawn", spawned)):
+            emit(figure, None, f"{statistics.median(values) * 1000:.0f} ms", None, how)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    asyncio.run(main(parser.parse_args().runs))
+    parser.add_argument("--runs", type=int, default=None, help="default 5; 3 with --rows")
+    parser.add_argument("--rows", action="store_true", help="print the bench table rows (JSON)")
+    args = parser.parse_args()
+    rows = args.rows or wants_rows()
+    asyncio.run(main(args.runs or (3 if rows else 5), rows))

@@ -21,7 +21,6 @@ from bot.binance.endpoints import ENDPOINTS
 from bot.binance.errors import BinanceError
 from bot.binance.models import Ad
 from bot.binance.p2p import P2PApi
-from bot.cadence import Cadence
 from bot.capabilities.registry import CapabilityRegistry, CapabilityUnavailable
 from bot.clock import Clock, SystemClock
 from bot.console.handler import ConsoleHandler
@@ -40,6 +39,7 @@ from bot.events import (
 from bot.orders.desk import OrderDesk, build_channels
 from bot.polling import Poller, plan_intervals, stagger
 from bot.pricing import ads as own_ads
+from bot.pricing.cadence import Cadence
 from bot.pricing.engine import AdRuntime, PricingEngine, search_side, step_warning, to_own
 from bot.pricing.pollers import MarketPoller, OwnAdsPoller, ReferencePoller
 from bot.pricing.retention import DecisionRetention

@@ -34,6 +34,7 @@ class RateGovernor:
         self.budget = budget_per_minute
         self.clock: Clock = clock or SystemClock()
         self._spent: deque[tuple[float, int]] = deque()
+        self._spent_sum = 0  # the weights in `_spent`, kept as they come and go (never re-summed)
         self._reported = 0  # the exchange's latest used-weight figure
         self._reported_at = 0.0
         self.waits = 0
@@ -59,7 +60,7 @@ class RateGovernor:
 
     def _expire(self, now: float) -> None:
         while self._spent and now - self._spent[0][0] >= WINDOW:
-            self._spent.popleft()
+            self._spent_sum -= self._spent.popleft()[1]
         if now - self._reported_at >= WINDOW:
             self._reported = 0
 
@@ -67,7 +68,7 @@ class RateGovernor:
         """Weight used in the current minute (the larger of our count and the exchange's)."""
         now = self.clock.monotonic()
         self._expire(now)
-        return max(sum(w for _, w in self._spent), self._reported)
+        return max(self._spent_sum, self._reported)
 
     def utilisation(self) -> float:
         """Used share of the limit kept now (the budget, or the learned one), 0..1+
@@ -82,6 +83,7 @@ class RateGovernor:
             limit = self.limit()
             if self.used() + weight <= limit or weight > limit:
                 self._spent.append((now, weight))
+                self._spent_sum += weight
                 return
             self.waits += 1
             await self.clock.sleep(self._until_room(now))

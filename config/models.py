@@ -27,8 +27,8 @@ from pydantic import (
     model_validator,
 )
 
-from bot.cadence import Band
 from bot.capabilities.table import CAPABILITIES, ProbeConfig
+from bot.pricing.cadence import Band
 from config.schedule import AdSchedule, ScheduleConfig, TimeZoneName
 from strategies.base import Side
 from strategies.filters import CompetitorFilters

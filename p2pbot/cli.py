@@ -1,7 +1,10 @@
 """The command line: `p2pbot COMMAND` (`.venv/bin/p2pbot` in a checkout; `run.py` does the same).
 
 Each command lives in its own module with `add_arguments(parser)` and
-`run(args) -> int`; the table below names them. Modules load only when used.
+`run(args) -> int`; the table below names them. Modules load only when used: the
+parser takes each bot command's options from `bot.commands.options` (standard library
+only), and `main` imports the chosen command's module alone, after parsing, so
+`p2pbot --help` and `p2pbot COMMAND --help` start fast (bench/cli_start.py).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from bot.logs import FORMATS, setup_from_args, wants_json
+from bot.commands import options
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -39,7 +42,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# the light functions that add a command's options (bot.commands.options); others: its module's
+OPTIONS = {"run": options.run, "demo": options.demo, "probe": options.probe,
+           "check-config": options.check_config, "history": options.history,
+           "backup": options.backup, "ban": options.ban}
+
 LOUD = {"run", "demo", "sim"}  # commands whose log is their output
+FORMATS = ("auto", "human", "json")  # bot.logs.FORMATS, not imported here: --help stays light
 
 
 def _load(module: str) -> ModuleType | None:
@@ -78,30 +87,53 @@ def add_global_options(parser: argparse._ActionsContainer, *, after: bool = Fals
                              "(default: 10)")
 
 
-def build_parser(load: bool = True) -> argparse.ArgumentParser:
-    """The argument parser; with `load`, each built command adds its own options."""
+def build_parser(load: bool | str | None = True) -> argparse.ArgumentParser:
+    """The argument parser; with `load`, each command adds its own options (with a command's
+    name, that command alone: the one being run; the others are never parsed)."""
     parser = argparse.ArgumentParser(
         prog="p2pbot", description="Binance P2P merchant bot that keeps working in degraded mode."
     )
     add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
-        mod = _load(module) if load else None
-        built = mod is not None
-        p = sub.add_parser(
-            name, help=help_text if built else f"{help_text} (not built yet)", description=help_text
-        )
-        if mod is not None and hasattr(mod, "add_arguments"):
-            mod.add_arguments(p)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if load is True or load == name:
+            _add_options(name, module, p)
         add_global_options(p.add_argument_group("global options (also before the command)"),
                            after=True)
     return parser
 
 
+def _add_options(name: str, module: str, parser: argparse.ArgumentParser) -> None:
+    """The command's options: from bot.commands.options, else from its module (`sim`)."""
+    light = OPTIONS.get(name)
+    if light is not None:
+        light(parser)
+        return
+    mod = _load(module)
+    if mod is not None and hasattr(mod, "add_arguments"):
+        mod.add_arguments(parser)
+
+
+def chosen(argv: Sequence[str]) -> str | None:
+    """The command named in `argv` (the first word that is not an option or an option's value)."""
+    probe = argparse.ArgumentParser(add_help=False)
+    add_global_options(probe)
+    valued = {s for a in probe._actions for s in a.option_strings if a.nargs != 0}
+    words = iter(argv)
+    for word in words:
+        if word in valued:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run one command; returns the exit status."""
     os.umask(UMASK)  # before any file is created: outside systemd the umask is often 022
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(load=chosen(argv))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -112,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.log_level is None:
         args.log_level = "INFO" if args.command in LOUD else "WARNING"
+    from bot.logs import setup_from_args, wants_json  # here: loguru and pydantic, not for --help
     args.log_json = wants_json(args.log_format, args.log_json)
     setup_from_args(args)
     return int(module.run(args))

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from bot.app import Bot
 from bot.binance.client import SignedClient
 from bot.binance.signing import HmacSigner
+from bot.commands import options
 from bot.commands.common import EXIT_OK, ConfigError, fail
 from bot.commands.run import load
 from bot.logs import setup_from_args
@@ -30,21 +31,7 @@ from state.db import Store
 EXAMPLE = EXAMPLE_CONFIG
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `demo`."""
-    p.add_argument("--scenario", default="price_war",
-                   help="simulator scenario: price_war (default), key_rollout, calm, stormy")
-    p.add_argument("--speed", type=float, default=10.0,
-                   help="simulated seconds per real second (default 10)")
-    p.add_argument("--duration", type=float, default=None,
-                   help="stop after this many real seconds (default: until Ctrl-C)")
-    p.add_argument("--config", type=Path, default=EXAMPLE, help="strategy file (default: example)")
-    p.add_argument("--no-view", action="store_true", help="log lines instead of the live view")
-    p.add_argument("--web-port", type=int, default=None,
-                   help="port of the status page (default: [web] port of the config; 0: any)")
-    p.add_argument("--db", type=Path, default=None,
-                   help="keep the store (and its recording, for `export`) in this file "
-                        "(default: a temporary one, deleted at the end)")
+add_arguments = options.demo  # the options live in a light module (fast --help)
 
 
 def run(args: argparse.Namespace) -> int:

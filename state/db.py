@@ -198,6 +198,22 @@ class Store:
         async with self.transaction() as db:
             await db.execute(sql, params)
 
+    async def statement(self, sql: str, params: Sequence[Any] = ()) -> int | None:
+        """One write statement, atomic by itself (no BEGIN/COMMIT round trips: one trip to the
+        connection's thread instead of three), serialised with every other writer; returns the
+        cursor's lastrowid. A full disk is a StoreFull, as in `transaction`."""
+        async with self._write_lock:
+            try:
+                cur = await self.db.execute(sql, params)
+            except aiosqlite.Error as exc:
+                if not is_full(exc, self.path):
+                    raise
+                self._full(True)
+                raise StoreFull(full_message(self.path)) from None
+            if self.full_since is not None:
+                self._full(False)
+            return cur.lastrowid
+
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         """Rows of one read query."""
         self.db.row_factory = aiosqlite.Row

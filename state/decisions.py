@@ -53,6 +53,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+def same_as(row: DecisionRow) -> tuple[Any, ...]:
+    """What makes two decisions the same, compared as values (`same_key` without encoding it:
+    the engine's traces hold strings, numbers and lists, never two spellings of one value)."""
+    inputs = {k: v for k, v in row.trace.items() if k not in VOLATILE}
+    return (row.ad, row.strategy, str(row.price_before), row.target and str(row.target),
+            row.result, row.reason, tuple(row.guards), row.code, inputs)
+
+
 def same_key(row: DecisionRow) -> str:
     """What makes two decisions the same: everything but the time (and the book's tail counts)."""
     inputs = {k: v for k, v in row.trace.items() if k not in VOLATILE}
@@ -66,14 +74,17 @@ class _Run:
     """A stored row and the identical decisions it stands for; id is None until written."""
 
     row: DecisionRow
-    key: str | None  # None: never extended (it sent something)
+    key: tuple[Any, ...] | None  # same_as(row); None: never extended (it sent something)
     repeats: int = 1
     last_at: float = 0.0
     id: int | None = None
+    fixed: tuple[Any, ...] | None = None  # the row's columns but repeats and last_at, encoded
 
 
 _COLUMNS = ("at, ad, adv_no, strategy, price_before, target, result, reason, guards, code, trace,"
             " repeats, last_at")
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_BATCH = 70  # rows per statement: 14 values each, under SQLite's oldest limit of 999 variables
 
 
 class DecisionLog:
@@ -83,10 +94,11 @@ class DecisionLog:
         self.store = store
         self._open: dict[str, _Run] = {}  # adv_no -> the run the next identical quiet decision extends
         self._pending: list[_Run] = []  # runs to write at the next flush, in order
+        self._pending_ids: set[int] = set()  # id() of the runs in _pending
 
     def stage(self, row: DecisionRow) -> DecisionRow:
         """Take one decision for the next flush; returns it with its repeat count."""
-        key = same_key(row) if row.result in QUIET else None
+        key = same_as(row) if row.result in QUIET else None
         run = self._open.get(row.adv_no)
         if key is not None and run is not None and run.key == key:
             run.repeats += 1
@@ -94,29 +106,28 @@ class DecisionLog:
         else:
             run = _Run(row, key, last_at=row.at)
             self._open[row.adv_no] = run
-        if not any(r is run for r in self._pending):
+        if id(run) not in self._pending_ids:
+            self._pending_ids.add(id(run))
             self._pending.append(run)
         return replace(row, repeats=run.repeats, first_at=run.row.at) if run.repeats > 1 else row
 
     async def flush(self) -> None:
-        """Write every staged decision in one transaction."""
+        """Write every staged decision at once: one statement (an upsert: new rows inserted,
+        repeats counted on their row) for up to _BATCH decisions, one transaction for more."""
         pending, self._pending = self._pending, []
+        self._pending_ids.clear()
         if not pending:
             return
+        batches = [pending[at:at + _BATCH] for at in range(0, len(pending), _BATCH)]
         inserted: list[_Run] = []
         try:
-            async with self.store.transaction() as db:
-                for run in pending:
-                    if run.id is None:
-                        cur = await db.execute(
-                            f"INSERT INTO price_decisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
-                            " ?, ?, ?, ?, ?)", _values(run))
-                        run.id = cur.lastrowid
-                        inserted.append(run)
-                    else:
-                        await db.execute(
-                            "UPDATE price_decisions SET repeats = ?, last_at = ? WHERE id = ?",
-                            (run.repeats, run.last_at, run.id))
+            if len(batches) == 1:
+                inserted += _took_ids(batches[0], await self.store.statement(*_upsert(batches[0])))
+            else:
+                async with self.store.transaction() as db:
+                    for batch in batches:
+                        cur = await db.execute(*_upsert(batch))
+                        inserted += _took_ids(batch, cur.lastrowid)
         except BaseException:
             for run in inserted:  # rolled back: the row id is not theirs (SQLite reuses it)
                 run.id = None
@@ -155,8 +166,28 @@ class DecisionLog:
 
 
 def _values(run: _Run) -> tuple[Any, ...]:
-    row = run.row
-    return (row.at, row.ad, row.adv_no, row.strategy, str(row.price_before),
-            None if row.target is None else str(row.target), row.result, row.reason,
-            ",".join(row.guards), row.code, json.dumps(row.trace, default=_json_default),
-            run.repeats, run.last_at)
+    if run.fixed is None:  # what never changes once written: encoded once per row
+        row = run.row
+        run.fixed = (row.at, row.ad, row.adv_no, row.strategy, str(row.price_before),
+                     None if row.target is None else str(row.target), row.result, row.reason,
+                     ",".join(row.guards), row.code, json.dumps(row.trace, default=_json_default))
+    return (run.id, *run.fixed, run.repeats, run.last_at)
+
+
+def _upsert(batch: list[_Run]) -> tuple[str, list[Any]]:
+    """One statement writing a batch: new runs are inserted (id NULL: the next ids, in order),
+    runs already written (their id given) get their repeat count and latest time."""
+    sql = (f"INSERT INTO price_decisions (id, {_COLUMNS}) VALUES " + ", ".join([_ROW] * len(batch))
+           + " ON CONFLICT(id) DO UPDATE SET repeats = excluded.repeats, last_at = excluded.last_at")
+    return sql, [v for run in batch for v in _values(run)]
+
+
+def _took_ids(batch: list[_Run], last: int | None) -> list[_Run]:
+    """Give the batch's new runs their row ids: one statement's inserted rows take consecutive
+    ids (each the largest so far + 1) and `last` is the last one's; the updated rows take none."""
+    new = [run for run in batch if run.id is None]
+    if new:
+        assert last is not None
+        for n, run in enumerate(new):
+            run.id = last - len(new) + 1 + n
+    return new

@@ -13,7 +13,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from enum import StrEnum
+from enum import Enum, StrEnum
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -52,7 +52,7 @@ class Side(StrEnum):
 
     def better(self, a: Decimal, b: Decimal) -> bool:
         """True when price `a` is strictly more attractive to takers than price `b`."""
-        return self.ahead_by(a, b) > 0
+        return a < b if self is Side.SELL else a > b  # ahead_by(a, b) > 0, without the arithmetic
 
     def beat(self, price: Decimal, step: Decimal) -> Decimal:
         """The price `step` ahead of `price` (SELL: lower, BUY: higher)."""
@@ -399,6 +399,34 @@ def _report_once(
     )
 
 
+_IMMUTABLE = (str, int, float, Decimal, bytes, Enum, type(None))
+
+
+def _immutable(value: Any) -> bool:
+    """True when nothing reachable from `value` can be changed: no copy is needed to hand it out."""
+    if isinstance(value, _IMMUTABLE):
+        return True
+    if isinstance(value, (tuple, frozenset)):
+        return all(_immutable(v) for v in value)
+    if isinstance(value, BaseModel) and value.model_config.get("frozen"):
+        return all(_immutable(v) for v in value.__dict__.values()) and not value.model_extra
+    return False
+
+
+_CHECKED: dict[int, tuple[BaseModel, bool]] = {}  # id(params) -> (params, immutable); a few per ad
+
+
+def _private(params: BaseModel) -> BaseModel:
+    """The params for one call into plugin code: a deep copy, unless they cannot be changed anyway
+    (a frozen model of immutable values, as the built-in strategies' are)."""
+    seen = _CHECKED.get(id(params))
+    if seen is None or seen[0] is not params:
+        if len(_CHECKED) > 4096:  # reloads leave old params behind: forget them all, now and then
+            _CHECKED.clear()
+        seen = _CHECKED[id(params)] = (params, _immutable(params))
+    return params if seen[1] else copy.deepcopy(params)
+
+
 def safe_decide(
     strategy: Strategy,
     ctx: PricingContext,
@@ -410,12 +438,13 @@ def safe_decide(
 
     `reported` remembers which (strategy, error type) pairs were logged; it
     defaults to one set for the process. The strategy gets a deep copy of
-    `params` so it cannot change the engine's; `ctx` is frozen already.
+    `params` so it cannot change the engine's (frozen params of immutable values
+    are handed as they are: nothing in them can change); `ctx` is frozen already.
     """
     seen = _REPORTED if reported is None else reported
     name = _strategy_name(strategy)
     try:
-        decision = strategy.decide(ctx, copy.deepcopy(params))
+        decision = strategy.decide(ctx, _private(params))
     except Exception as exc:  # plugin code: anything may come out, nothing may escape
         text = _describe(exc)
         kind = f"{type(exc).__module__}.{type(exc).__qualname__}"

@@ -8,7 +8,7 @@ a nickname is display only, and two advertisers can show the same one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -59,26 +59,54 @@ class CompetitorFilters(BaseModel):
         return value
 
     def apply(
-        self, ads: Iterable[CompetitorAd], own: OwnAd, own_ids: Iterable[str] = ()
+        self, ads: Iterable[CompetitorAd], own: OwnAd, own_ids: Iterable[str] = (),
+        *, screened: Sequence[str | None] | None = None, presorted: bool = False,
     ) -> FilterResult:
         """Drop own ads and ads failing a rule; the rest sorted best first for `own.side`.
 
         An ad is ours when its adv_no is `own.adv_no` or in `own_ids`, or its
         user_no is in `own_ids` (ad numbers and user numbers never collide).
+        `screened` is `self.screen(ads)` when the caller has it (the engine screens a
+        snapshot once for every ad sharing these filters); `presorted` says `ads` are
+        already sorted best first for `own.side` (stably), so the sort is skipped.
         """
-        scope = _Scope(own, frozenset(own_ids), _methods_for(self, own))
-        rules = [rule for rule in RULES if rule.active(self)]
+        ads = ads if isinstance(ads, Sequence) else tuple(ads)
+        ids: frozenset[str] = own_ids if isinstance(own_ids, frozenset) else frozenset(own_ids)
+        if screened is None:
+            screened = self.screen(ads, ids)
+        scope = _Scope(own, ids, _methods_for(self, own))
+        late = [rule for rule in RULES if rule.per_ad and rule.reason != "own" and rule.active(self)]
         kept: list[CompetitorAd] = []
         dropped: dict[str, int] = {}
-        for ad in ads:
-            reason = next((rule.reason for rule in rules if rule.drops(self, ad, scope)), None)
-            if reason is None:
-                kept.append(ad)
-            else:
-                dropped[reason] = dropped.get(reason, 0) + 1
-        # stable: ads at the same price keep the exchange's order
-        kept.sort(key=lambda ad: own.side.sort_key(ad.price))
+        mine = own.adv_no
+        for ad, reason in zip(ads, screened, strict=True):
+            # the rules in table order: `own` first, the screened ones, then the per-ad ones
+            if ad.adv_no == mine:
+                reason = "own"
+            elif reason is None:
+                for rule in late:
+                    if rule.drops(self, ad, scope):
+                        reason = rule.reason
+                        break
+                else:
+                    kept.append(ad)
+                    continue
+            dropped[reason] = dropped.get(reason, 0) + 1
+        if not presorted:  # stable: ads at the same price keep the exchange's order
+            kept.sort(key=lambda ad: own.side.sort_key(ad.price))
         return FilterResult(tuple(kept), dropped)
+
+    def screen(self, ads: Sequence[CompetitorAd], own_ids: frozenset[str] | set[str] = frozenset()
+               ) -> tuple[str | None, ...]:
+        """Per ad, the first rule that drops it among those that do not depend on which of our
+        ads it competes with (ours by `own_ids`, users, stats, decoys, amounts available); None
+        when none does. The same for all our ads with these filters in one market snapshot, so
+        the engine screens a snapshot once per filters table."""
+        rules = [rule for rule in RULES if not rule.per_ad and rule.active(self)]
+        scope = _Scope(None, own_ids, frozenset())  # type: ignore[arg-type]  # `own` by ids only
+        return tuple("own" if _is_own(ad, scope) else
+                     next((rule.reason for rule in rules if rule.drops(self, ad, None)), None)
+                     for ad in ads)
 
 
 @dataclass(frozen=True)
@@ -105,7 +133,8 @@ def _methods_for(filters: CompetitorFilters, own: OwnAd) -> frozenset[str]:
 
 
 def _is_own(ad: CompetitorAd, scope: _Scope) -> bool:
-    return ad.adv_no == scope.own.adv_no or ad.adv_no in scope.own_ids or ad.user_no in scope.own_ids
+    return ((scope.own is not None and ad.adv_no == scope.own.adv_no)
+            or ad.adv_no in scope.own_ids or ad.user_no in scope.own_ids)
 
 
 def _no_overlap(ad: CompetitorAd, own: OwnAd) -> bool:
@@ -118,13 +147,14 @@ class Rule:
 
     reason: str
     active: Callable[[CompetitorFilters], bool]
-    drops: Callable[[CompetitorFilters, CompetitorAd, _Scope], bool]
+    drops: Callable[[CompetitorFilters, CompetitorAd, Any], bool]  # Any: the _Scope, if needed
+    per_ad: bool = False  # depends on our ad (its id, amounts, methods), not only on the filters
 
 
 _ON: Callable[[CompetitorFilters], bool] = lambda f: True  # noqa: E731
 
 RULES: tuple[Rule, ...] = (
-    Rule("own", _ON, lambda f, ad, s: _is_own(ad, s)),
+    Rule("own", _ON, lambda f, ad, s: _is_own(ad, s), per_ad=True),
     Rule("block_users", lambda f: bool(f.block_users), lambda f, ad, s: ad.user_no in f.block_users),
     Rule("allow_users", lambda f: bool(f.allow_users), lambda f, ad, s: ad.user_no not in f.allow_users),
     Rule("merchants_only", lambda f: f.merchants_only, lambda f, ad, s: not ad.is_merchant),
@@ -153,11 +183,14 @@ RULES: tuple[Rule, ...] = (
         lambda f: f.min_available > 0,
         lambda f, ad, s: ad.available < f.min_available,
     ),
-    Rule("overlap_amount", lambda f: f.overlap_amount, lambda f, ad, s: _no_overlap(ad, s.own)),
+    Rule("overlap_amount", lambda f: f.overlap_amount, lambda f, ad, s: _no_overlap(ad, s.own),
+         per_ad=True),
     Rule(
         "pay_methods",
         lambda f: f.pay_methods != "any",
         lambda f, ad, s: bool(s.methods) and not (ad.pay_methods & s.methods),
+        per_ad=True,
     ),
 )
-"""The rules in the order they are checked: identity first, then stats, decoys, amounts, methods."""
+"""The rules in the order they are checked: identity first, then stats, decoys, amounts, methods.
+The per-ad rules are the first (`own`) and the last ones: `apply` relies on that order."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cadence import (
+from bot.pricing.cadence import (
     CAPPED,
     FAILING,
     MOVING,

@@ -118,3 +118,61 @@ def test_p2pbot_config_wins_over_config_toml(tmp_path: Path, monkeypatch: pytest
     code = main(["check-config"])
     out, _ = capsys.readouterr()
     assert code == 0 and out.startswith(f"config: {tmp_path / 'mine.toml'} is valid")
+
+
+# --- issue 14 item 5: --help imports only what it shows -------------------------------------
+
+HEAVY = ("simulator", "aiohttp", "bot.app", "pydantic", "loguru")
+
+_PROBE = """
+import sys
+from p2pbot.cli import main
+try:
+    main({argv!r})
+except SystemExit:
+    pass
+print("MODULES", sorted(sys.modules))
+"""
+
+
+def _imported(argv: list[str]) -> tuple[str, set[str]]:
+    """What `p2pbot ARGV` printed, and the modules it had imported, in a fresh interpreter."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", _PROBE.format(argv=argv)], capture_output=True,
+                         text=True, check=True, cwd=ROOT, timeout=60).stdout
+    text, _, modules = out.rpartition("MODULES ")
+    return text, set(eval(modules))  # noqa: S307  # our own print of a list of names
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["--log-level", "DEBUG", "demo",
+                                                                  "--help"], ["ban", "-h"]])
+def test_help_imports_neither_the_bot_nor_the_simulator_nor_aiohttp(argv: list[str]) -> None:
+    text, modules = _imported(argv)
+    assert "usage: p2pbot" in text
+    loaded = sorted(m for m in modules if m.split(".")[0] in ("simulator", "aiohttp", "pydantic",
+                                                               "loguru") or m == "bot.app")
+    assert loaded == [], loaded
+
+
+def test_a_commands_help_shows_its_options() -> None:
+    text, _ = _imported(["run", "--help"])
+    assert "--dry-run" in text and "--i-accept-withdrawal-permission" in text
+    text, _ = _imported(["--help"])
+    assert all(name in text for name in ("run", "demo", "probe", "check-config", "sim", "ban"))
+
+
+def test_the_light_copies_are_the_same_values() -> None:
+    from bot.commands import options
+    from bot.logs import FORMATS as LOG_FORMATS
+    from bot.ops.service import ACCEPT_FLAG
+    from p2pbot.cli import FORMATS
+    assert FORMATS == LOG_FORMATS and options.ACCEPT_FLAG == ACCEPT_FLAG
+
+
+@pytest.mark.parametrize(("argv", "command"), [
+    (["run"], "run"), (["--log-level", "run", "demo"], "demo"), (["--log-json", "probe"], "probe"),
+    (["--log-file=x", "history", "--json"], "history"), (["-h"], None), (["nope"], None)])
+def test_the_command_is_found_before_parsing(argv: list[str], command: str | None) -> None:
+    from p2pbot.cli import chosen
+    assert chosen(argv) == command

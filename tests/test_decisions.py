@@ -48,19 +48,24 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 @contextlib.contextmanager
 def counting(store: Store) -> Iterator[list[int]]:
-    """Counts the write transactions opened on `store` inside the block."""
+    """Counts the write transactions opened on `store` inside the block (a single statement
+    written by `Store.statement` is a transaction of its own)."""
     opened: list[int] = []
-    real = store.transaction
+    real, one = store.transaction, store.statement
 
     def spy():  # type: ignore[no-untyped-def]
         opened.append(1)
         return real()
 
-    store.transaction = spy  # type: ignore[method-assign]
+    def statement(*args):  # type: ignore[no-untyped-def]
+        opened.append(1)
+        return one(*args)
+
+    store.transaction, store.statement = spy, statement  # type: ignore[method-assign]
     try:
         yield opened
     finally:
-        store.transaction = real  # type: ignore[method-assign]
+        store.transaction, store.statement = real, one  # type: ignore[method-assign]
 
 
 async def count(store: Store) -> int:
@@ -276,3 +281,44 @@ async def test_the_status_chart_holds_a_repeated_price_from_its_first_time(store
     points = await status.history(bot, ad, since=50.0)  # type: ignore[arg-type]
     assert [(p["at"], p["result"]) for p in points] == [(100.0, "held"), (120.0, "held"),
                                                         (130.0, "now")]
+
+
+# --- a snapshot of many ads: a few statements, every row where it belongs -----------------------
+
+
+async def test_a_flush_of_many_decisions_is_a_few_statements_and_keeps_each_rows_repeats(
+        store: Store) -> None:
+    log = DecisionLog(store)
+    statements: list[str] = []
+    real = store.db.execute
+
+    def spy(sql, *args):  # type: ignore[no-untyped-def]
+        statements.append(sql.split()[0])
+        return real(sql, *args)
+
+    async def flush() -> list[str]:
+        statements.clear()
+        await log.flush()
+        return list(statements)
+
+    store.db.execute = spy  # type: ignore[method-assign]
+    try:
+        for n in range(60):  # 60 ads, each its own first decision: 60 new rows
+            log.stage(hold(1000.0, reason=f"r{n}", adv_no=str(n)))
+        assert await flush() == ["INSERT"]  # one statement, no BEGIN/COMMIT round trips
+        for n in range(60):  # the same again: 60 repeats, and one new decision
+            log.stage(hold(1010.0, reason=f"r{n}", adv_no=str(n)))
+        log.stage(hold(1010.0, reason="new", adv_no="60"))
+        assert await flush() == ["INSERT"]  # an upsert: the repeats counted, the new row added
+        for n in range(150):  # more than one statement takes: one transaction
+            log.stage(hold(1020.0, reason=f"r{n}", adv_no=str(n)))
+        assert await flush() == ["BEGIN", "INSERT", "INSERT", "INSERT", "COMMIT"]
+    finally:
+        store.db.execute = real  # type: ignore[method-assign]
+    rows = await log.recent(limit=500)
+    assert len(rows) == 61 + 90  # 0..59 repeated three times; "new", then 90 first decisions
+    by_ad = {(r.adv_no, r.reason): r for r in rows}
+    assert all(by_ad[(str(n), f"r{n}")].repeats == 3 for n in range(60))
+    assert by_ad[("60", "new")].repeats == 1 and by_ad[("60", "r60")].repeats == 1
+    assert all(by_ad[(str(n), f"r{n}")].at == 1020.0 for n in range(60, 150))
+    assert (await log.recent(adv_no="7"))[0].since == 1000.0

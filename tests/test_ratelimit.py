@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import pytest
 
 from bot.ratelimit import RateGovernor
@@ -34,3 +36,26 @@ def test_a_second_429_lowers_it_again_and_never_raises_it() -> None:
     assert governor.rate_limited() == 80
     governor.report(900)  # a 429 while using more than the learned limit keeps the lower one
     assert governor.rate_limited() == 80
+
+
+class _CountingDeque(deque[tuple[float, int]]):
+    """A window that counts how often it is walked whole."""
+
+    walks = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        type(self).walks += 1
+        return super().__iter__()
+
+
+async def test_the_used_weight_is_a_running_sum_not_a_walk_of_the_window() -> None:
+    clock = FakeClock()
+    governor = RateGovernor(100_000, clock=clock)
+    governor._spent = _CountingDeque()
+    for n in range(1, 3001):
+        await governor.acquire(2)
+        clock.advance(0.05)  # 3,000 requests over 150 s: the window slides, old weight leaves
+        if n % 500 == 0:
+            in_window = sum(1 for k in range(n) if clock.mono - (1000.0 + k * 0.05) < 60)
+            assert governor.used() == 2 * in_window
+    assert _CountingDeque.walks == 0  # neither acquire() nor used() walks the window

@@ -215,3 +215,40 @@ def test_cancellation_is_not_swallowed() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         safe_decide(Cancelled(), ctx(own()), Params(), reported=set())
+
+
+class _Seen:
+    """Records the params object each call is handed."""
+
+    name: ClassVar[str] = "seen"
+    api_version: ClassVar[int] = 1
+    Params: ClassVar[type[BaseModel]] = BaseModel
+
+    def __init__(self) -> None:
+        self.got: list[Any] = []
+
+    def decide(self, c: Any, params: Any) -> Decision:
+        self.got.append(params)
+        return Hold("seen")
+
+
+class _FrozenParams(BaseModel):
+    model_config = {"frozen": True}
+    step: Decimal = Decimal("0.01")
+    names: frozenset[str] = frozenset({"a"})
+    mode: str = "hold"
+
+
+class _FrozenWithList(BaseModel):
+    model_config = {"frozen": True}
+    steps: list[Decimal] = [Decimal("0.01")]
+
+
+def test_frozen_params_of_immutable_values_are_handed_as_they_are_mutable_ones_copied() -> None:
+    strategy = _Seen()
+    frozen, with_list, mutable = _FrozenParams(), _FrozenWithList(), Params()
+    for params in (frozen, with_list, mutable):
+        safe_decide(strategy, ctx(own()), params, reported=set())
+    assert strategy.got[0] is frozen  # nothing in it can change: no deep copy per decision
+    assert strategy.got[1] is not with_list and strategy.got[1] == with_list  # its list could
+    assert strategy.got[2] is not mutable

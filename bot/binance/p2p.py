@@ -9,7 +9,7 @@ them, sends money as decimal strings, and returns the models of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -36,6 +36,7 @@ from bot.binance.models import (
     StatusUpdate,
     parse,
 )
+from bot.binance.search import SearchRow, parse_search
 
 T = TypeVar("T")
 
@@ -94,6 +95,11 @@ SHAPES: dict[str, Any] = {
 }
 
 
+# Endpoints read by a lean parser instead of their model (same errors, fewer fields checked):
+# a search reply is read every few seconds per market, and only to price against it.
+LEAN: dict[str, Callable[[Any, str], Any]] = {"search": parse_search}
+
+
 def read(resp: Response) -> Any:
     """The reply's `data` as its endpoint's model, parsed once; ShapeChanged names the field."""
     if resp.parsed is NOT_PARSED:
@@ -103,7 +109,9 @@ def read(resp: Response) -> Any:
         if data is None and resp.total == 0 and getattr(shape, "__origin__", None) is list:
             data = []  # null rows with `total: 0` is an empty page; without it, a changed shape
         try:
-            resp.parsed = data if shape is None else parse(shape, data, name)
+            lean = LEAN.get(name)
+            resp.parsed = data if shape is None else lean(data, name) if lean is not None \
+                else parse(shape, data, name)
         except BadResponse as exc:
             raise ShapeChanged(f"{SHAPE_CHANGED}: {exc.msg}", endpoint=name) from None
     return resp.parsed
@@ -168,8 +176,9 @@ class P2PApi:
         pay_types: Iterable[str] | None = None,
         publisher_type: str | None = None,
         trans_amount: Decimal | str | int | None = None,
-    ) -> Page[SearchItem]:
-        """Ads of a market. `trade_type` is the taker's side: a SELL ad's rivals are found with BUY."""
+    ) -> Page[SearchRow]:
+        """Ads of a market, as lean rows (bot.binance.search). `trade_type` is the taker's side:
+        a SELL ad's rivals are found with BUY."""
         body: dict[str, Any] = {"asset": asset, "fiat": fiat, "tradeType": side(trade_type),
                                 **_page_args(page, rows)}
         if pay_types is not None:
@@ -178,7 +187,10 @@ class P2PApi:
             body["publisherType"] = publisher_type
         if trans_amount is not None:
             body["transAmount"] = money(trans_amount)
-        return await self._page(SearchItem, "search", body)
+        resp = await self._call("search", body)
+        found: list[SearchRow] = read(resp)  # parsed by parse_search (LEAN)
+        result: Page[SearchRow] = Page.model_construct(items=found, total=resp.total)
+        return result
 
     async def reference_prices(
         self, assets: str | Iterable[str], fiat: str, trade_type: str,

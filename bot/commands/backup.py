@@ -5,17 +5,12 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
-from pathlib import Path
 
+from bot.commands import options
 from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, fail, load_settings
 from state.maintenance import StoreDamaged, backup
 
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `backup`."""
-    p.add_argument("path", type=Path,
-                   help="the file to write, or a folder (a time-stamped file is written in it)")
-    p.add_argument("--db", type=Path, default=None, help="the store (default: P2PBOT_DB)")
+add_arguments = options.backup  # the options live in a light module (fast --help)
 
 
 def run(args: argparse.Namespace) -> int:

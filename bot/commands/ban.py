@@ -16,16 +16,12 @@ from pathlib import Path
 
 from bot.binance.client import MAX_BAN_SECONDS
 from bot.clock import describe_duration, describe_until, local_time
+from bot.commands import options
 from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, fail, load_settings, open_store
 from bot.ops.lock import AlreadyRunning, InstanceLock
 from state.meta import Meta
 
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `ban`."""
-    p.add_argument("--clear", action="store_true",
-                   help="forget the stored ban (refused while a bot runs on the store)")
-    p.add_argument("--db", type=Path, default=None, help="the store (default: P2PBOT_DB)")
+add_arguments = options.ban  # the options live in a light module (fast --help)
 
 
 def run(args: argparse.Namespace) -> int:

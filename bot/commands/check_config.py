@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
+from bot.commands import options
 from bot.commands.common import EXIT_CONFIG, EXIT_OK, ConfigError, load_settings
 from bot.console.overrides import apply_overrides
 from bot.console.overrides import describe as describe_overrides
@@ -29,12 +30,7 @@ from state.overrides import read_overrides
 Plan = dict[str, Any]
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `check-config`."""
-    p.add_argument("--config", type=Path, metavar="PATH",
-                   help="the TOML file to check (default: P2PBOT_CONFIG, else ./config.toml, "
-                        "else the example shipped with p2pbot)")
-    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+add_arguments = options.check_config  # the options live in a light module (fast --help)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 
+from bot.commands import options
 from bot.commands.common import EXIT_OK, ConfigError, fail, load_settings, open_store
 from bot.orders.track import STATUS_NAME
 from state.decisions import DecisionLog, DecisionRow
@@ -22,16 +23,7 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 PARTS = ("endpoints", "prices", "orders", "decisions")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `history`."""
-    p.add_argument("--endpoint", help="only this endpoint (e.g. search)")
-    p.add_argument("--since", help="from this time: ISO date/time (UTC) or a span back, like 6h or 2d")
-    p.add_argument("--until", help="up to this time: ISO date/time (UTC) or a span back")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--show", default="endpoints,prices,orders",
-                   help="what to print, comma-separated: endpoints, prices, orders, decisions "
-                        "(every decision, holds included, with its repeat count; default: "
-                        "endpoints,prices,orders)")
+add_arguments = options.history  # the options live in a light module (fast --help)
 
 
 def parse_when(text: str | None, now: float | None = None) -> float | None:

@@ -20,6 +20,7 @@ from bot.capabilities.evidence import as_json, gather
 from bot.capabilities.evidence import render as render_evidence
 from bot.capabilities.registry import CapabilityRegistry
 from bot.capabilities.table import CAPABILITIES
+from bot.commands import options
 from bot.commands.common import (
     EXIT_DEGRADED,
     EXIT_OK,
@@ -60,20 +61,7 @@ class ProbeRow:
     note: str = ""
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `probe`."""
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.add_argument("--watch", type=float, metavar="N", help="repeat every N seconds, recording transitions")
-    p.add_argument("--count", type=int, help="with --watch: stop after this many rounds")
-    p.add_argument("--probe-writes", action="store_true",
-                   help="also probe the writes with writes that change nothing: ads/update re-sends "
-                        "an ad's current price, ads/updateStatus its current status (read just before)")
-    p.add_argument("--asset", default="USDT", help="asset for search/reference probes (default USDT)")
-    p.add_argument("--fiat", default=None, help="fiat for search/reference probes (default: from your ads)")
-    p.add_argument("--evidence", metavar="FILE",
-                   help="also write an evidence pack for a Binance support ticket to FILE ('-': "
-                        "print it): per endpoint the code, message, time (UTC and local) and "
-                        "request id; never the key, the secret or a signature")
+add_arguments = options.probe  # the options live in a light module (fast --help)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from loguru import logger
 
 from bot.app import Bot, StartupError
+from bot.commands import options
 from bot.commands.common import (
     EXIT_CONFIG,
     EXIT_OK,
@@ -29,7 +30,6 @@ from bot.logs import register_secret, say_error
 from bot.ops import sdnotify
 from bot.ops.lock import AlreadyRunning, InstanceLock, KeyLock
 from bot.ops.service import (
-    ACCEPT_FLAG,
     check_credentials,
     check_key,
     reloader,
@@ -42,16 +42,7 @@ from config.settings import EXAMPLE_CONFIG, Settings, config_path
 from state.db import StoreFull
 from state.maintenance import StoreDamaged, integrity_check
 
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `run`."""
-    p.add_argument("--config", type=Path,
-                   help="the TOML strategy file (default: P2PBOT_CONFIG, else ./config.toml)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="follow and decide, log and store what would be sent, but change nothing "
-                        "at the exchange and send no chat message ([bot] dry_run)")
-    p.add_argument(ACCEPT_FLAG, dest="accept_withdrawals", action="store_true",
-                   help="run even though the API key can withdraw funds (not recommended)")
+add_arguments = options.run  # the options live in a light module (fast --help)
 
 
 def load(path: Path, dry_run: bool = False) -> LoadedConfig:

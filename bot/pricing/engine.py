@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import statistics
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from loguru import logger
 
@@ -37,6 +37,7 @@ from bot.health import CapState
 from bot.pricing.band import BandBook
 from bot.pricing.floating import ReferenceTrack, Suspect, choose_ratio, effective, outside
 from bot.pricing.guards import Update, Verdict, check
+from bot.pricing.market_book import MarketBook
 from bot.pricing.rivals import Profiles, RivalBooks
 from bot.pricing.visibility import MARKET_STALE, hidden_reason, unsafe_reason
 from config.loader import LoadedAd
@@ -149,6 +150,19 @@ class AdRuntime:
     held_until: float = 0.0  # no strategy update before this (the exchange kept refusing it)
     closed: str = ""  # why its schedule keeps it out now (bot/schedule/keeper.py); "" = open
 
+    moves: ClassVar[int] = 0  # how often any ad's market or id changed: engines index ads again
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Keep `market` with `own`: setting `own` anywhere (its market or ad id changed) tells the
+        engines to index their ads by market again. (A hook on writes: `own` is read far more.)"""
+        object.__setattr__(self, name, value)
+        if name == "own":
+            market = None if value is None else (value.asset, value.fiat, search_side(value.side))
+            identity = (market, None if value is None else value.adv_no)
+            if identity != self.__dict__.get("_identity"):
+                object.__setattr__(self, "_identity", identity)
+                AdRuntime.moves += 1
+
     @property
     def label(self) -> str:
         """The ad's name for logs."""
@@ -157,9 +171,8 @@ class AdRuntime:
     @property
     def market(self) -> tuple[str, str, str] | None:
         """(asset, fiat, search side) once resolved."""
-        if self.own is None:
-            return None
-        return (self.own.asset, self.own.fiat, search_side(self.own.side))
+        identity = self.__dict__.get("_identity")
+        return None if identity is None else identity[0]
 
 
 def sent_reason(decision: Reprice, verdict: Verdict, side: Side,
@@ -258,19 +271,49 @@ class PricingEngine:
 
     # --- events --------------------------------------------------------------------
 
+    @property
+    def ads(self) -> list[AdRuntime]:
+        """The configured ads (a reload assigns a new list)."""
+        return self._ads
+
+    @ads.setter
+    def ads(self, ads: list[AdRuntime]) -> None:
+        self._ads = ads
+        self._index_key: tuple[int, int] | None = None
+
+    def _market_ads(self, market: tuple[str, str, str]) -> list[AdRuntime]:
+        """The ads of one market, from an index rebuilt only when an ad's market changed."""
+        key = (len(self._ads), AdRuntime.moves)
+        if key != self._index_key:
+            self._index: dict[tuple[str, str, str], list[AdRuntime]] = {}
+            for ad in self._ads:
+                if ad.market is not None:
+                    self._index.setdefault(ad.market, []).append(ad)
+            self._own_adv_nos = frozenset(a.own.adv_no for a in self._ads if a.own is not None)
+            self._index_key = key
+        return self._index.get(market, [])
+
+    def book(self, snap: MarketSnapshot) -> MarketBook:
+        """What every ad of the snapshot's market reads from it alike, built once."""
+        self._market_ads((snap.asset, snap.fiat, snap.search_side))  # the index is current
+        return MarketBook(snap.items, self._own_adv_nos)
+
     async def on_market(self, snap: MarketSnapshot) -> None:
         """Decide for every ad of this market side by side (their updates go out concurrently,
         within the request scheduler's limits; one ad's slow or refused update never holds the
         others); their decisions are written in one transaction."""
-        self.observe_rivals(snap)
-        key = (snap.asset, snap.fiat, snap.search_side)
-        await asyncio.gather(*(self._evaluate_one(ad, snap) for ad in self.ads if ad.market == key))
+        ads = self._market_ads((snap.asset, snap.fiat, snap.search_side))
+        if not ads:
+            return
+        book = self.book(snap)
+        self.observe_rivals(snap, book)
+        await asyncio.gather(*(self._evaluate_one(ad, snap, book) for ad in list(ads)))
         await self._flush()
 
-    async def _evaluate_one(self, ad: AdRuntime, snap: MarketSnapshot) -> None:
+    async def _evaluate_one(self, ad: AdRuntime, snap: MarketSnapshot, book: MarketBook) -> None:
         """One ad of a snapshot; a crash is this ad's alone (logged), never its neighbours'."""
         try:
-            await self._evaluate(ad, snap)
+            await self._evaluate(ad, snap, book)
         except Exception as exc:  # the bus would log it too, but only once for the whole market
             logger.opt(exception=exc).error("ad {}: deciding on the market snapshot failed: {}",
                                             ad.label, exc)
@@ -355,20 +398,20 @@ class PricingEngine:
         ad.stale_reads += stale  # shown on the view and the status page
         return stale
 
-    def _rank(self, ad: AdRuntime, items: Sequence[SearchItem]) -> int | None:
+    def _rank(self, ad: AdRuntime, book: MarketBook) -> int | None:
         """Our position in the search results. While a read shows our ad as it was before our
         update, the position our own price takes (behind ads at the same price: an update
         moves an ad behind them), not the stale one."""
         assert ad.own is not None
         mine = ad.own.adv_no
-        at = next((n for n, i in enumerate(items, 1) if i.adv.adv_no == mine), None)
-        seen = items[at - 1].adv if at is not None else None
+        at = book.position.get(mine)
+        seen = book.rows[at - 1].adv if at is not None else None
         if self._settling(ad) is None or (seen is not None and not self._stale(
                 ad, seen.price, seen.price_floating_ratio)):
             return at
-        side, price = ad.own.side, ad.own.price
-        rank = 1 + sum(1 for i in items if i.adv.adv_no != mine and not side.better(price, i.adv.price))
-        return rank if at is not None or rank <= len(items) else None
+        side, price, rows = ad.own.side, ad.own.price, book.rows
+        rank = 1 + sum(1 for i in rows if i.adv.adv_no != mine and not side.better(price, i.adv.price))
+        return rank if at is not None or rank <= len(rows) else None
 
     async def _check_floating(self, ad: AdRuntime, shown: Decimal, how: str) -> None:
         """Take the price a floating ad has now; correct it at once when it crossed a bound.
@@ -432,27 +475,26 @@ class PricingEngine:
 
     async def evaluate(self, ad: AdRuntime, snap: MarketSnapshot) -> DecisionRow | None:
         """Decide for one ad and write its decision."""
-        self.observe_rivals(snap)
-        row = await self._evaluate(ad, snap)
+        book = self.book(snap)
+        self.observe_rivals(snap, book)
+        row = await self._evaluate(ad, snap, book)
         await self._flush()
         return row
 
-    async def _evaluate(self, ad: AdRuntime, snap: MarketSnapshot) -> DecisionRow | None:
+    async def _evaluate(self, ad: AdRuntime, snap: MarketSnapshot,
+                        book: MarketBook) -> DecisionRow | None:
         """Build the context, ask the strategy, run the guards, apply, record."""
         if ad.own is None:
             return None
         now = self.clock.time()
-        items = [i for i in snap.items if isinstance(i, SearchItem)]
-        ad.rank = self._rank(ad, items)
-        seen = next((i.adv for i in items if i.adv.adv_no == ad.own.adv_no), None)
+        ad.rank = self._rank(ad, book)
+        found = book.row(ad.own.adv_no)
+        seen = None if found is None else found.adv
         if seen is not None and not self._stale(ad, seen.price, seen.price_floating_ratio):
             await self._check_floating(ad, seen.price, "as search shows it")
             if ad.own is None:
                 return None
-        own_ids = self._own_ids(items)
-        filtered = ad.loaded.config.filters.apply(
-            (to_competitor(i) for i in items), ad.own, own_ids
-        )
+        filtered = book.filtered(ad.loaded.config.filters, ad.own)
         ad.best = filtered.kept[0] if filtered.kept else None
         ad.standing = 1 + sum(1 for c in filtered.kept if ad.own.side.better(c.price, ad.own.price))
         ad.reference = self._reference(ad.own, filtered.kept, now)
@@ -511,25 +553,20 @@ class PricingEngine:
             for observer in self.observers:
                 observer(ad, row)
 
-    def observe_rivals(self, snap: MarketSnapshot) -> None:
+    def observe_rivals(self, snap: MarketSnapshot, book: MarketBook | None = None) -> None:
         """Feed the snapshot to the competitor profiles of each side of it that we have an ad
-        on (once per snapshot, whatever the number of our ads there)."""
+        on (once per snapshot, whatever the number of our ads there), from the snapshot's book
+        (its competitors are built once for pricing and profiles alike)."""
         mine = [a.own for a in self.ads if a.own is not None
                 and a.market == (snap.asset, snap.fiat, snap.search_side)]
         if not mine:
             return
-        items = [i for i in snap.items if isinstance(i, SearchItem)]
-        own_ids = self._own_ids(items)
-        rows = [to_competitor(i) for i in items
-                if i.adv.adv_no not in own_ids and i.advertiser.user_no not in own_ids]
+        book = book or self.book(snap)
+        rows = [c for c in book.competitors
+                if c.adv_no not in book.own_ids and c.user_no not in book.own_ids]
         for own in {o.side: o for o in reversed(mine)}.values():
             key = (own.asset, own.fiat, own.side.value)
             self.rivals.book(key).observe(snap.at, rows, own.price)
-
-    def _own_ids(self, items: Iterable[SearchItem]) -> set[str]:
-        mine = {a.own.adv_no for a in self.ads if a.own is not None}
-        users = {i.advertiser.user_no for i in items if i.adv.adv_no in mine and i.advertiser.user_no}
-        return mine | users
 
     def _kill(self, ad: AdRuntime) -> str | None:
         if self.kill_switch:

@@ -15,10 +15,10 @@ from loguru import logger
 from bot.binance.endpoints import ENDPOINTS
 from bot.binance.errors import BinanceError, NotSent
 from bot.binance.p2p import P2PApi
-from bot.cadence import Cadence
 from bot.capabilities.registry import CapabilityUnavailable
 from bot.events import MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.polling import Poller
+from bot.pricing.cadence import Cadence
 
 
 class MarketPoller(Poller):
@@ -32,7 +32,7 @@ class MarketPoller(Poller):
                  cadence: Cadence | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.api, self.asset, self.fiat, self.search_side, self.rows = api, asset, fiat, search_side, rows
-        self.cadence = cadence  # the adaptive interval (bot.cadence); None: the fixed interval
+        self.cadence = cadence  # the adaptive interval (bot.pricing.cadence); None: the fixed interval
         if cadence is not None:
             cadence.add(self.key, self.name)
 

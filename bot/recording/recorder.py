@@ -14,6 +14,7 @@ from typing import Any
 from loguru import logger
 
 from bot.binance.models import SearchItem
+from bot.binance.search import SearchRow, from_item
 from bot.clock import Clock
 from bot.events import MarketSnapshot, OrderChanged, OwnAdsUpdate, ReferenceUpdate
 from state.db import StoreError
@@ -42,21 +43,20 @@ def _n(value: Decimal | None) -> str | None:
     return "0" if text in ("-0", "0") else text
 
 
-def search_row(item: SearchItem) -> list[Any]:
-    """One search result as a compact list (ROW_FIELDS)."""
-    adv, who = item.adv, item.advertiser
-    return [adv.adv_no, who.user_no or "", who.nick_name, str(adv.price),
-            _n(adv.min_single_trans_amount),
-            _n(adv.dynamic_max_single_trans_amount or adv.max_single_trans_amount),
-            _n(adv.tradable_quantity or adv.surplus_amount),
-            sorted(m.identifier for m in adv.trade_methods if m.identifier),
-            1 if who.is_merchant else 0, who.month_order_count or 0,
-            _n(who.month_finish_rate), _n(adv.price_floating_ratio)]
+def search_row(item: SearchItem | SearchRow) -> list[Any]:
+    """One search result (the lean row pricing reads, or the strict model) as a compact list
+    (ROW_FIELDS)."""
+    row = item if isinstance(item, SearchRow) else from_item(item)
+    adv, who = row.adv, row.advertiser
+    return [adv.adv_no, who.user_no or "", who.nick_name, str(adv.price), _n(adv.min_amount),
+            _n(adv.max_amount), _n(adv.available), sorted(adv.pay_methods),
+            1 if who.is_merchant else 0, who.month_orders or 0, _n(who.completion_rate),
+            _n(adv.price_floating_ratio)]
 
 
 def market_body(snap: MarketSnapshot) -> dict[str, Any]:
     """A market snapshot as recorded: the whole page received, best first."""
-    rows = [search_row(i) for i in snap.items if isinstance(i, SearchItem)]
+    rows = [search_row(i) for i in snap.items if isinstance(i, SearchRow | SearchItem)]
     return {"asset": snap.asset, "fiat": snap.fiat, "side": snap.search_side, "rows": rows}
 
 

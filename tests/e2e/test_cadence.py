@@ -10,10 +10,10 @@ from decimal import Decimal
 import aiosqlite
 import pytest
 
-from bot.cadence import QUIET
 from bot.chat.session import ChatTimings
 from bot.ops import status_api as status
 from bot.ops.metrics import BotMetrics
+from bot.pricing.cadence import QUIET
 from simulator.app import run_simulator
 from tests.e2e.desk import SELL_AD, START_MS, scenario
 from tests.e2e.virtual import Lives, Stepper, inline_sqlite, loop_watch

@@ -1,0 +1,97 @@
+"""One market snapshot as pricing reads it, built once for all the ads of that market.
+
+Every ad of a market looks at the same search rows: where each ad stands in them, the
+competitors they are made of, the set of ids that are ours, the order best first for
+the market's side, and which rows each filters table drops whatever the ad. Building
+these once per snapshot instead of once per ad is what keeps a cycle of 1,000 ads
+linear (bench/engine.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bot.binance.models import SearchItem
+from bot.binance.search import SearchRow, from_item
+from strategies.base import CompetitorAd, OwnAd, Side
+from strategies.filters import CompetitorFilters, FilterResult
+
+_new = object.__new__
+
+
+def competitor(row: SearchRow) -> CompetitorAd:
+    """A search row as the strategy sees it.
+
+    Built without `CompetitorAd.__post_init__`: the parse already made every amount a
+    Decimal and the methods a frozenset, which is all that check enforces (a test
+    keeps the two ways equal), and a snapshot of 20 rows is built every few seconds.
+    """
+    adv, who = row.adv, row.advertiser
+    ad: CompetitorAd = _new(CompetitorAd)
+    ad.__dict__.update(
+        adv_no=adv.adv_no, user_no=who.user_no or "", nickname=who.nick_name, price=adv.price,
+        min_amount=adv.min_amount, max_amount=adv.max_amount, available=adv.available,
+        pay_methods=adv.pay_methods, is_merchant=who.is_merchant, month_orders=who.month_orders,
+        completion_rate=who.completion_rate)
+    return ad
+
+
+def rows_of(items: Iterable[Any]) -> list[SearchRow]:
+    """The search rows of a snapshot (strict `SearchItem`s, as tests build them, are converted)."""
+    return [i if isinstance(i, SearchRow) else from_item(i) for i in items
+            if isinstance(i, SearchRow | SearchItem)]
+
+
+class MarketBook:
+    """A snapshot's rows and what every ad of the market derives from them alike."""
+
+    def __init__(self, items: Iterable[Any], own_adv_nos: frozenset[str]) -> None:
+        self.rows = rows_of(items)
+        self.position: dict[str, int] = {}  # adv_no -> 1-based place in the rows (first seen)
+        for n, row in enumerate(self.rows, 1):
+            self.position.setdefault(row.adv.adv_no, n)
+        self.competitors = tuple(competitor(r) for r in self.rows)
+        users = {r.advertiser.user_no for r in self.rows
+                 if r.adv.adv_no in own_adv_nos and r.advertiser.user_no}
+        self.own_ids: frozenset[str] = own_adv_nos | {u for u in users if u}
+        self._sorted: dict[Side, tuple[CompetitorAd, ...]] = {}
+        self._screened: dict[tuple[Side, CompetitorFilters], tuple[str | None, ...]] = {}
+        self._filtered: dict[tuple[Any, ...], FilterResult] = {}
+
+    def row(self, adv_no: str) -> SearchRow | None:
+        """The first row showing this ad, or None."""
+        at = self.position.get(adv_no)
+        return None if at is None else self.rows[at - 1]
+
+    def best_first(self, side: Side) -> tuple[CompetitorAd, ...]:
+        """The competitors sorted best first for `side` (stably: ties keep the exchange's order)."""
+        ordered = self._sorted.get(side)
+        if ordered is None:
+            ordered = self._sorted[side] = tuple(
+                sorted(self.competitors, key=lambda ad: side.sort_key(ad.price)))
+        return ordered
+
+    def screened(self, filters: CompetitorFilters, side: Side) -> tuple[str | None, ...]:
+        """`filters.screen(self.best_first(side), own_ids)`, once per side and filters alike (by value:
+        each ad has its own table, most of them equal)."""
+        key = (side, filters)
+        got = self._screened.get(key)
+        if got is None:
+            got = self._screened[key] = filters.screen(self.best_first(side), self.own_ids)
+        return got
+
+    def filtered(self, filters: CompetitorFilters, own: OwnAd) -> FilterResult:
+        """`filters.apply(rows, own, own_ids)` on this snapshot for one of our ads.
+
+        Every one of our ads is in `own_ids`, so which of them asks changes nothing but through
+        its side, amounts and methods: ads alike in those share one result."""
+        if own.adv_no not in self.own_ids:  # not indexed as ours: its own pass
+            return filters.apply(self.best_first(own.side), own, self.own_ids, presorted=True)
+        key = (own.side, filters, own.min_amount, own.max_amount, own.pay_methods)
+        got = self._filtered.get(key)
+        if got is None:
+            got = self._filtered[key] = filters.apply(
+                self.best_first(own.side), own, self.own_ids,
+                screened=self.screened(filters, own.side), presorted=True)
+        return got
