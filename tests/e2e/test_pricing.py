@@ -8,19 +8,22 @@ from decimal import Decimal as D
 from pathlib import Path
 
 from simulator.app import run_simulator
+from tests.e2e.desk import START_MS
 from tests.e2e.helpers import BUY_AD, SELL_AD, after, running_bot, when, write_config
+from tests.e2e.virtual import stepped_bot
 
 FAST = 400.0  # simulated seconds per real second
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example.toml"
 
 
 async def test_undercut_wins_rank_in_a_price_war_and_keeps_its_bounds(tmp_path) -> None:
+    """On the stepped clock: the same hour, the same ranks on a slow or a fast machine."""
     floor, ceiling = D("91.00"), D("96.00")
     config = write_config(tmp_path, SELL_AD.format(floor=floor, ceiling=ceiling))
-    async with run_simulator("price_war", speed=FAST, seed=7) as sim:
-        async with running_bot(sim, config, tmp_path / "b.db") as bot:
-            hour = after(bot, 3600)
-            await asyncio.wait_for(hour.wait(), timeout=60)
+    async with run_simulator("price_war", seed=7, start_ms=START_MS, stepped=True) as sim:
+        async with stepped_bot(sim, config, tmp_path / "b.db") as run:
+            bot = run.bot
+            await run.wait(after(bot, 3600), within=3700, what="an hour of decisions")
             assert bot.ads[0].own is not None
             updates = [r for r in sim.requests("update_ad") if r["status"] == 200]
             ranks = await _ranks(bot)

@@ -15,15 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import inspect
 import random
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import aiosqlite
 from pydantic import SecretStr
@@ -34,6 +36,7 @@ from bot.binance.errors import ExchangeUnavailable
 from bot.binance.signing import HmacSigner
 from bot.chat import ChatTimings
 from bot.waits import within
+from bot.web import attach_web
 from config.loader import load_config
 from simulator.app import Simulator
 from simulator.clock import SteppedClock
@@ -335,3 +338,108 @@ def every_life(lives: Lives) -> Iterator[Life]:
     """The lives so far, in order."""
     return iter(lives._all[n] for n in sorted(lives._all))
 
+
+
+# --- one bot on a stepped simulator, the test stepping time until what it waits for ----------
+
+
+@dataclass
+class SteppedRun:
+    """A started, running bot on a stepped simulator; the test moves time with `until`."""
+
+    sim: Simulator
+    bot: Bot
+    store: Store
+    client: SteppedClient
+    stepper: Stepper
+    web: Any = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    events: list[Any] = field(default_factory=list)
+
+    @property
+    def desk(self) -> Any:
+        """The order desk."""
+        return self.bot.desk
+
+    async def until(self, cond: Callable[[], Any], within: float, what: str = "") -> Any:
+        """Step simulated time until `cond()` (sync or async) is truthy; its value.
+
+        Looked at after the loop settles, and again after each simulated second (every
+        sleeper due in it woken in order): the same answer on a slow or a fast machine.
+        Fails after `within` simulated seconds.
+        """
+        deadline = self.sim.clock.now_ms() + int(within * 1000)
+        while True:
+            await settle()
+            value = cond()
+            if inspect.isawaitable(value):
+                value = await value
+            if value:
+                return value
+            now = self.sim.clock.now_ms()
+            if now >= deadline:
+                raise AssertionError(f"not within {within:g} simulated s: {what or cond}")
+            await self.stepper.to(min(now + STEP_MS, deadline))
+
+    async def wait(self, event: asyncio.Event, within: float, what: str = "") -> None:
+        """Step simulated time until `event` is set."""
+        await self.until(event.is_set, within, what or "the event")
+
+    async def run_for(self, seconds: float) -> None:
+        """Step `seconds` of simulated time."""
+        await self.stepper.to(self.sim.clock.now_ms() + int(seconds * 1000))
+
+
+@contextlib.asynccontextmanager
+async def stepped_bot(sim: Simulator, config: Path, db: Path, *, seed: int = 7,
+                      timings: ChatTimings | None = None, web: bool = False,
+                      collect: tuple[type, ...] = ()) -> AsyncIterator[SteppedRun]:
+    """The real Bot on a stepped simulator (run_simulator(..., stepped=True)), running.
+
+    Its store runs inline (no thread the loop cannot see), its randomness is seeded, its
+    request timeout is on the simulated clock, its web server (`web`) on 127.0.0.1:<any>.
+    Events of the `collect` types published on its bus land in `run.events`.
+    """
+    if not sim.clock.stepped:
+        raise ValueError("stepped_bot needs run_simulator(..., stepped=True)")
+    with mock.patch.object(aiosqlite, "connect", inline_sqlite):
+        clock = SteppedClock(sim.clock)
+        store = await Store.open(db)
+        client = SteppedClient(sim.base_url, api_key=SecretStr(sim.api_key),
+                               signer=HmacSigner(SecretStr(sim.api_secret or "")), clock=clock,
+                               timeout=10.0, rng=random.Random(f"{seed}:client"))
+        task: asyncio.Task[None] | None = None
+        try:
+            bot = Bot(load_config(config), client, store, clock=clock)
+            bot.registry.rng = random.Random(f"{seed}:registry")
+            server = None
+            if web:
+                settings = type("S", (), {"web_token": None})()
+                server = attach_web(bot, settings, port=0)  # type: ignore[arg-type]
+            run = SteppedRun(sim, bot, store, client, Stepper(sim), server)
+            await bot.start()
+            chat = getattr(bot.desk, "chat", None)
+            if chat is not None:
+                chat.rng = random.Random(f"{seed}:chat")
+                chat.set_timings(timings or ChatTimings())
+                ids = random.Random(f"{seed}:uuid")
+                bot.desk.make_uuid = lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4))
+            if collect:
+                async def keep(event: Any) -> None:
+                    run.events.append(event)
+
+                bot.bus.subscribe(collect, keep, name="test")
+            task = asyncio.create_task(bot.run(run.stop))
+            if server is not None:
+                await run.wait(server.started, 10, "the web server")
+            yield run
+        finally:
+            if task is not None:
+                run.stop.set()
+                for _ in range(1000):
+                    if task.done():
+                        break
+                    await run.stepper.to(sim.clock.now_ms() + STEP_MS)
+                await task
+            await client.close()
+            await store.close()
