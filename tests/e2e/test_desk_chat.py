@@ -28,6 +28,7 @@ from tests.e2e.desk import (
     sim_post,
     until,
 )
+from tests.e2e.virtual import stepped_bot
 
 SPEED = 50.0
 STILL = {"pay_seconds": [100000, 100000], "release_seconds": [100000, 100000],
@@ -152,30 +153,36 @@ async def test_a_refused_message_is_reported_and_never_retried(tmp_path) -> None
 
 
 async def test_a_chat_taken_over_by_another_client_is_left_to_it_with_one_alert(tmp_path) -> None:
-    """Kicked off 3 times by another session: the bot stops reconnecting and reads over REST."""
-    scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
-    async with run_simulator(scen, start_ms=START_MS) as sim:
-        async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS,
+    """Kicked off 3 times by another session: the bot stops reconnecting and reads over REST.
+
+    On the stepped clock (tests.e2e.virtual.stepped_bot): the kicks, reconnect delays and
+    REST reads happen in the same order on a slow or a fast machine."""
+    scen = scenario(speed=0, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
+    config = tmp_path / "bot.toml"
+    config.write_text(config_text())
+    async with run_simulator(scen, start_ms=START_MS, stepped=True) as sim:
+        async with stepped_bot(sim, config, tmp_path / "bot.db", timings=TIMINGS,
                                collect=(ChatTakenOver, ChatMessageReceived)) as run:
             chat, hub = run.desk.chat, sim.world.hub
             order = await open_order(sim)
-            await until(lambda: _row_done(run, order, "new"), what="the greeting")
+            await run.until(lambda: _row_done(run, order, "new"), 120, "the greeting")
             intruders = []
             try:
                 for kick in range(3):
-                    await until(lambda: chat.ready.is_set(), what=f"the bot connected ({kick})")
+                    await run.until(lambda: chat.ready.is_set(), 120, f"the bot connected ({kick})")
                     cred = await run.bot.api.chat_credential()  # another client on the same key
                     intruders.append(await websockets.connect(cred.websocket_url(),
                                                               ping_interval=None))
-                    await until(lambda: not chat.connected, what=f"the bot kicked ({kick})")
-                taken = await until(lambda: [e for e in run.events if isinstance(e, ChatTakenOver)],
-                                    what="the bot giving way")
+                    await run.until(lambda: not chat.connected, 120, f"the bot kicked ({kick})")
+                taken = await run.until(
+                    lambda: [e for e in run.events if isinstance(e, ChatTakenOver)], 120,
+                    "the bot giving way")
                 connections = hub.connections
                 later = sim.clock.now() + 120  # simulated: 12 times the longest reconnect delay
                 sim.world.push_counterparty(order, "still there?")
-                await until(lambda: [e for e in run.events if isinstance(e, ChatMessageReceived)],
-                            what="the message read over REST")
-                await until(lambda: sim.clock.now() >= later, what="two simulated minutes")
+                await run.until(lambda: [e for e in run.events if isinstance(e, ChatMessageReceived)],
+                                120, "the message read over REST")
+                await run.until(lambda: sim.clock.now() >= later, 120, "two simulated minutes")
                 kept = intruders[-1].state is State.OPEN
                 alerted = await run.desk.notes.log.store.fetchall(
                     "SELECT key FROM notifications WHERE kind = 'chat_taken_over'")
