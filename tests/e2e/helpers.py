@@ -116,8 +116,11 @@ def when(bot: Any, predicate: Any) -> Any:
 
 @asynccontextmanager
 async def started(sim: Simulator, tmp: Path, body: str, bot: str = "",
-                  request_timeout: float = 2.0) -> AsyncIterator[Any]:
-    """A started (not running) Bot on a frozen simulator: the test drives every step."""
+                  request_timeout: float = 10.0) -> AsyncIterator[Any]:
+    """A started (not running) Bot on a frozen simulator: the test drives every step.
+
+    `request_timeout` is aiohttp's, in real seconds: long enough for a loaded machine (a page
+    of 250 own ads took over 2 s there); tests of a held request pass a short one."""
     from bot.app import Bot
     from config.loader import load_config
     from tests.conftest import ClientClock
