@@ -76,6 +76,8 @@ from tests.e2e.virtual import (
     settle,
 )
 
+pytestmark = pytest.mark.slow  # a simulated day and its closing, 24 kills
+
 SEED = int(os.environ.get("P2PBOT_CHAOS_SEED", "20251125"))
 START_MS = 1_751_796_000_000
 DAY_MS = 24 * 3600 * 1000

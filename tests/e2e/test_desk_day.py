@@ -23,6 +23,8 @@ from state.outbox import DONE
 from tests.e2e.desk import REACTIONS, START_MS, accepted_sent, config_text, scenario
 from tests.e2e.virtual import Lives, Stepper, inline_sqlite, loop_watch
 
+pytestmark = pytest.mark.slow  # a simulated day of orders on three ads
+
 HOURS = 24.0  # a simulated day
 STUCK_MINUTES = 20
 CLOSING_MS = 3 * 3600 * 1000  # at most, after the day: the open orders run out

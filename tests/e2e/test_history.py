@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import pytest
 
 from bot.cli import main
 from bot.events import OrderChanged
@@ -52,6 +53,7 @@ async def test_history_shows_endpoints_prices_and_orders(tmp_path, monkeypatch, 
     assert code == 0
 
 
+@pytest.mark.slow
 async def test_history_tells_the_truth_in_the_realistic_scenario(tmp_path) -> None:
     """The real exchange's habits (-9000 wrappers, quantity refusals, clientType, read lag, a
     moving band) are answers, not outages: a simulated half hour of `realistic` leaves no

@@ -7,6 +7,8 @@ import re
 from decimal import Decimal as D
 from pathlib import Path
 
+import pytest
+
 from simulator.app import run_simulator
 from tests.e2e.desk import START_MS
 from tests.e2e.helpers import BUY_AD, SELL_AD, after, running_bot, when, write_config
@@ -16,6 +18,7 @@ FAST = 400.0  # simulated seconds per real second
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example.toml"
 
 
+@pytest.mark.slow
 async def test_undercut_wins_rank_in_a_price_war_and_keeps_its_bounds(tmp_path) -> None:
     """On the stepped clock: the same hour, the same ranks on a slow or a fast machine."""
     floor, ceiling = D("91.00"), D("96.00")
@@ -81,6 +84,7 @@ async def test_dry_run_sends_no_update(tmp_path) -> None:
         assert sim.requests("update_ad") == []
 
 
+@pytest.mark.slow
 async def test_example_edit_budget_is_paced_over_the_hour_of_the_price_war(tmp_path) -> None:
     """Issue 10 item 8: with config/example.toml the SELL ad used to spend its 30 updates in
     about 7 simulated minutes and sit at rank 8 for the rest of the hour. Now the budget is
