@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.logging import setup_logging  # noqa: E402
-from tests.driven import run_driven  # noqa: E402
+from tests.support import run_driven  # noqa: E402
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.logging import setup_logging  # noqa: E402
 from simulator.app import Simulator, run_simulator  # noqa: E402
 from simulator.scenario import Scenario, load_scenario  # noqa: E402
-from tests.e2e.helpers import SELL_AD, after, running_bot, write_config  # noqa: E402
+from tests.e2e.support import SELL_AD, after, running_bot, write_config  # noqa: E402
 
 
 def sell_orders(sim: Simulator) -> int:

@@ -17,7 +17,7 @@ from bot.commands.run import load
 from bot.states import CapState
 from bot.view import WIDTH, Alerts, render
 from simulator.app import run_simulator
-from tests.e2e.helpers import SELL_AD
+from tests.e2e.support import SELL_AD
 from tests.e2e.test_engine import decide, started
 
 

@@ -24,8 +24,8 @@ from simulator.app import Simulator
 from simulator.clock import ScaledClock
 from simulator.scenario import generate_credential
 from state.db import Store
-from tests.e2e.helpers import sim_client
-from tests.ops import (
+from tests.e2e.support import sim_client
+from tests.support import (
     Running,
     bot_on_sim,
     capability_state,

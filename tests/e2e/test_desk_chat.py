@@ -16,19 +16,19 @@ from bot.chat import ChatTimings
 from bot.events import ChatMessageReceived, ChatTakenOver
 from bot.reactions import render
 from simulator.app import Simulator, run_simulator
-from tests.e2e.desk import (
+from tests.e2e.support import (
     REACTIONS,
     START_MS,
-    Running,
+    DeskRun,
     accepted_sent,
     config_text,
+    desk_bot,
     open_order,
-    running_bot,
     scenario,
     sim_post,
+    stepped_bot,
     until,
 )
-from tests.e2e.virtual import stepped_bot
 
 SPEED = 50.0
 STILL = {"pay_seconds": [100000, 100000], "release_seconds": [100000, 100000],
@@ -37,7 +37,7 @@ TIMINGS = ChatTimings(keepalive=10, silence=10, ack=30, rest_poll=15, retry_firs
                       retry_cap=10, healthy_after=5)
 
 
-async def _row_done(run: Running, order: str, status: str) -> bool:
+async def _row_done(run: DeskRun, order: str, status: str) -> bool:
     row = await run.desk.outbox.get(order, status, "chat")
     return row is not None and row.state == "done"
 
@@ -91,7 +91,7 @@ async def _inject(sim: Simulator, fault: str) -> Any:
 async def test_the_chat_recovers_and_reads_what_was_said_meanwhile(tmp_path, fault: str) -> None:
     scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
     async with run_simulator(scen, start_ms=START_MS) as sim:
-        async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS,
+        async with desk_bot(sim, tmp_path, config_text(), timings=TIMINGS,
                                collect=(ChatMessageReceived,)) as run:
             chat, hub = run.desk.chat, sim.world.hub
             order = await open_order(sim)
@@ -132,7 +132,7 @@ async def test_a_refused_message_is_reported_and_never_retried(tmp_path) -> None
     scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
     chat = dict(REACTIONS, buyer_paid="Join us at t.me/deals for better rates")
     async with run_simulator(scen, start_ms=START_MS) as sim:
-        async with running_bot(sim, tmp_path, config_text(chat=chat), timings=TIMINGS) as run:
+        async with desk_bot(sim, tmp_path, config_text(chat=chat), timings=TIMINGS) as run:
             order = await open_order(sim)
             await until(lambda: _row_done(run, order, "new"), what="the greeting")
             await sim_post(sim, f"/_sim/world/orders/{order}/status", {"status": 2})
@@ -155,7 +155,7 @@ async def test_a_refused_message_is_reported_and_never_retried(tmp_path) -> None
 async def test_a_chat_taken_over_by_another_client_is_left_to_it_with_one_alert(tmp_path) -> None:
     """Kicked off 3 times by another session: the bot stops reconnecting and reads over REST.
 
-    On the stepped clock (tests.e2e.virtual.stepped_bot): the kicks, reconnect delays and
+    On the stepped clock (tests.e2e.support.stepped_bot): the kicks, reconnect delays and
     REST reads happen in the same order on a slow or a fast machine."""
     scen = scenario(speed=0, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
     config = tmp_path / "bot.toml"
@@ -203,7 +203,7 @@ async def test_sends_without_echo_are_taken_as_sent_and_confirmed_from_history(t
                     chat={"message_probability": "0", "echo_drop_probability": "1"})
     timings = ChatTimings(keepalive=10, silence=10, ack=1.5, rest_poll=15)
     async with run_simulator(scen, start_ms=START_MS) as sim:
-        async with running_bot(sim, tmp_path, config_text(), timings=timings) as run:
+        async with desk_bot(sim, tmp_path, config_text(), timings=timings) as run:
             orders = [await open_order(sim) for _ in range(3)]
             for order in orders:
                 await until(lambda o=order: _row_done(run, o, "new"), limit=20,

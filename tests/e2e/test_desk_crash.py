@@ -2,7 +2,7 @@
 
 Two tests share the orders, the configuration and the judge:
 - `test_kills_at_random_points_...`: 20 kills of the real Bot in this process, on the
-  simulator's stepped clock (tests.e2e.virtual: `Lives.kill` ends a life the way SIGKILL
+  simulator's stepped clock (tests.e2e.support: `Lives.kill` ends a life the way SIGKILL
   ends a process, see its docstring). The kill points are chosen by a seed among: the
   n-th exchange request of a life (the exchange did it, the answer never comes back),
   the n-th chat frame (after the exchange stored it, or lost on the way), just before or
@@ -35,13 +35,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 
 from bot.chat import ChatTimings
 from simulator.app import Simulator, run_simulator
-from tests.e2e.desk import REACTIONS, START_MS, scenario, sim_post, until
-from tests.e2e.virtual import Life, Lives, Stepper, inline_sqlite, loop_watch
+from tests.e2e.support import (
+    REACTIONS,
+    START_MS,
+    Life,
+    Lives,
+    Stepper,
+    loop_watch,
+    scenario,
+    sim_post,
+    until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 20  # in-process, on the stepped clock
@@ -157,11 +165,6 @@ async def cancel_the_waiting(sim: Simulator) -> None:
         if order.status == 1 and order.next_status == 6:
             await sim_post(sim, f"/_sim/world/orders/{order.order_no}/status", {"status": 6})
 
-
-@pytest.fixture
-def inline_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store's SQLite in the loop's thread (tests.e2e.virtual.InlineConnection)."""
-    monkeypatch.setattr(aiosqlite, "connect", inline_sqlite)
 
 
 @ECHOES

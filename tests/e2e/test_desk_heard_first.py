@@ -6,7 +6,7 @@ was known in full only once final, and its reactions were never planned)."""
 from __future__ import annotations
 
 from simulator.app import run_simulator
-from tests.e2e.desk import START_MS, config_text, open_order, running_bot, scenario, sim_post, until
+from tests.e2e.support import START_MS, config_text, desk_bot, open_order, scenario, sim_post, until
 from tests.e2e.test_desk_chat import STILL, TIMINGS
 
 
@@ -19,7 +19,7 @@ async def test_an_order_heard_first_over_chat_gets_its_reactions_once_its_detail
     scen = scenario(speed=50, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
     async with run_simulator(scen, start_ms=START_MS) as sim:
         sim.set_registration("list_orders", "unregistered")  # orders only over summary + chat
-        async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS) as run:
+        async with desk_bot(sim, tmp_path, config_text(), timings=TIMINGS) as run:
             await until(lambda: run.bot.registry.state("list_orders").value == "unregistered",
                         limit=20, what="list_orders found unregistered")
             fault = sim.add_fault("http5xx", endpoint="order_detail", status=500)

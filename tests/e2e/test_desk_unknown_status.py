@@ -1,7 +1,7 @@
 """An order status this bot does not know (issue 11, item 8): carried as unknown, one alert,
 its detail re-read on back-off (not on every poll), and followed again once it is known.
 
-On the stepped clock (tests.e2e.virtual.stepped_bot): the counts of polls and reads are
+On the stepped clock (tests.e2e.support.stepped_bot): the counts of polls and reads are
 the same on a slow or a fast machine; `within` bounds are simulated seconds."""
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from loguru import logger
 
 from bot.chat import ChatTimings
 from simulator.app import run_simulator
-from tests.e2e.desk import START_MS, config_text, open_order, scenario
+from tests.e2e.support import START_MS, config_text, open_order, scenario, stepped_bot
 from tests.e2e.test_desk_chat import STILL
-from tests.e2e.virtual import stepped_bot
 
 TIMINGS = ChatTimings(keepalive=60, silence=60, ack=60, rest_poll=60)
 POLLS = 40  # orders_interval = 15 s: ten simulated minutes

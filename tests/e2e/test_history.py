@@ -11,9 +11,16 @@ from bot.cli import main
 from bot.events import OrderChanged
 from simulator.app import run_simulator
 from state.endpoints import EndpointLog
-from tests.e2e.desk import START_MS
-from tests.e2e.helpers import BUY_AD, SELL_AD, after, running_bot, when, write_config
-from tests.e2e.virtual import stepped_bot
+from tests.e2e.support import (
+    BUY_AD,
+    SELL_AD,
+    START_MS,
+    after,
+    running_bot,
+    stepped_bot,
+    when,
+    write_config,
+)
 
 
 async def test_history_shows_endpoints_prices_and_orders(tmp_path, monkeypatch, capsys) -> None:

@@ -10,9 +10,16 @@ from pathlib import Path
 import pytest
 
 from simulator.app import run_simulator
-from tests.e2e.desk import START_MS
-from tests.e2e.helpers import BUY_AD, SELL_AD, after, running_bot, when, write_config
-from tests.e2e.virtual import stepped_bot
+from tests.e2e.support import (
+    BUY_AD,
+    SELL_AD,
+    START_MS,
+    after,
+    running_bot,
+    stepped_bot,
+    when,
+    write_config,
+)
 
 FAST = 400.0  # simulated seconds per real second
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example.toml"
@@ -97,7 +104,7 @@ async def test_example_edit_budget_is_paced_over_the_hour_of_the_price_war(tmp_p
 
     from bot.guards import burst
     from bot.view import render
-    from tests.ops import bot_on_sim
+    from tests.support import bot_on_sim
 
     async with run_simulator("price_war", speed=FAST, seed=7) as sim:
         async with bot_on_sim(sim, EXAMPLE, tmp_path / "b.db") as r:

@@ -1,4 +1,10 @@
-"""The real bot in-process on a stepped simulator: the test moves time, and kills the bot.
+"""Plain helpers of the end-to-end tests (fixtures are in tests/e2e/conftest.py).
+
+The real bot against the simulator: the pricing side (ad tables, a running or a
+started bot), the order desk (scenarios, configs, a running bot), and the stepped
+clock (tests should prefer `stepped_bot`: the same run on a slow or a fast machine).
+
+The stepped clock:
 
 - `settle()` runs the event loop until nothing is left to do before the clock moves:
   no callback ready, no socket with something to read or write. The store runs inline
@@ -20,27 +26,308 @@ import random
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import aiohttp
 import aiosqlite
 from pydantic import SecretStr
 
 from bot.app import Bot
-from bot.binance.client import SignedClient
+from bot.binance.client import Clock, SignedClient
 from bot.binance.errors import ExchangeUnavailable
 from bot.binance.signing import HmacSigner
+from bot.capabilities import CapabilityRegistry, ProbeConfig
 from bot.chat import ChatTimings
 from bot.waits import within
 from bot.web import attach_web
 from config.loader import load_config
 from simulator.app import Simulator
-from simulator.clock import SteppedClock
+from simulator.clock import ScaledClock, SteppedClock
+from simulator.scenario import Scenario, parse_scenario
 from state.db import Store
+from state.endpoints import EndpointLog
+from state.meta import Meta
+from tests.support import ClientClock, bot_on_sim, sim_client
+
+# --- the pricing side: ad tables, a running or a started bot -------------------------------------
+
+
+@asynccontextmanager
+async def registry_on(
+    sim: Simulator, clock: Clock, db: Path, request_timeout: float = 10.0, **kw: Any
+) -> AsyncIterator[tuple[CapabilityRegistry, Store]]:
+    """A capability registry with a store, on the simulator."""
+    store = await Store.open(db)
+    client = sim_client(sim, clock, request_timeout)
+    try:
+        config = kw.pop("config", ProbeConfig(jitter=0.0))
+        yield CapabilityRegistry(client, log=EndpointLog(store), meta=Meta(store), config=config,
+                                 **kw), store
+    finally:
+        await client.close()
+        await store.close()
+
+
+SELL_AD = """
+[[ads]]
+name = "sell"
+asset = "USDT"
+fiat = "RUB"
+side = "SELL"
+strategy = "undercut"
+[ads.params]
+step = "0.01"
+[ads.filters]
+min_completion_rate = "0"
+decoy_max_amount = "1000"
+[ads.guards]
+floor = "{floor}"
+ceiling = "{ceiling}"
+max_updates = 1000
+min_interval = 5
+"""
+
+BUY_AD = """
+[[ads]]
+name = "buy"
+asset = "USDT"
+fiat = "RUB"
+side = "BUY"
+strategy = "follow_reference"
+[ads.params]
+ratio = "99.5"
+[ads.guards]
+floor = "80"
+ceiling = "95"
+max_updates = 1000
+"""
+
+
+def write_config(tmp: Path, body: str, bot: str = "") -> Path:
+    """A TOML file in `tmp` with `[bot]` settings and the given ads."""
+    path = tmp / "bot.toml"
+    path.write_text(f"[bot]\nmarket_interval = 10\n{bot}\n{body}", encoding="utf-8")
+    return path
+
+
+@asynccontextmanager
+async def running_bot(sim: Simulator, config: Path, db: Path) -> AsyncIterator[Any]:
+    """The real Bot on the simulator, in simulated time (ScaledClock), until the block ends."""
+
+    async with bot_on_sim(sim, config, db, web=False) as running:
+        yield running.bot
+
+
+def after(bot: Any, seconds: float) -> Any:
+    """An event set once a decision is made `seconds` of simulated time after now."""
+    import asyncio
+
+    done = asyncio.Event()
+    until = bot.clock.time() + seconds
+    bot.engine.observers.append(lambda ad, row: done.set() if row.at >= until else None)
+    return done
+
+
+def when(bot: Any, predicate: Any) -> Any:
+    """An event set at the first decision (ad, row) for which `predicate` is true."""
+    import asyncio
+
+    done = asyncio.Event()
+    if any(ad.last is not None and predicate(ad, ad.last) for ad in bot.ads):
+        done.set()  # it happened already
+    bot.engine.observers.append(lambda ad, row: done.set() if predicate(ad, row) else None)
+    return done
+
+
+@asynccontextmanager
+async def started(sim: Simulator, tmp: Path, body: str, bot: str = "",
+                  request_timeout: float = 10.0) -> AsyncIterator[Any]:
+    """A started (not running) Bot on a frozen simulator: the test drives every step.
+
+    `request_timeout` is aiohttp's, in real seconds: long enough for a loaded machine (a page
+    of 250 own ads took over 2 s there); tests of a held request pass a short one."""
+
+    clock = ClientClock(sim.clock)
+    store = await Store.open(tmp / "started.db")
+    client = sim_client(sim, clock, timeout=request_timeout)
+    try:
+        b = Bot(load_config(write_config(tmp, body, bot)), client, store, clock=clock)
+        await b.start()
+        yield b
+    finally:
+        await client.close()
+        await store.close()
+
+
+FLOATING_BUY = """
+[[ads]]
+name = "buy"
+asset = "USDT"
+fiat = "RUB"
+side = "BUY"
+strategy = "follow_reference"
+[ads.params]
+ratio = "101.5"
+[ads.guards]
+floor = "{floor}"
+ceiling = "{ceiling}"
+max_updates = {max_updates}
+min_interval = {min_interval}
+"""
+
+
+# --- the order desk: scenarios, configs, a running bot, waits ------------------------------------
+
+
+START_MS = 1_751_796_000_000
+SELL_ADV, BUY_ADV, SELL_ADV_2 = "11000000000000000001", "11000000000000000002", "11000000000000000003"
+
+GREETING = "Hello {nickname}! Order {order_no}: {amount} {asset} for {total} {fiat}, pay with {pay_method}."
+REACTIONS = {"new": GREETING, "buyer_paid": "Payment noted for {order_no}, checking.",
+             "completed": "Thank you, {nickname}!", "cancelled": "Order {order_no} cancelled.",
+             "appeal": "We see the appeal on {order_no}."}
+
+
+def config_text(*, orders_interval: float = 15, expiry_minutes: int = 30, stuck: int = 15,
+                probe_first: float = 5, chat: dict[str, str] | None = None) -> str:
+    """A bot TOML with every reaction's chat message, notifications on new/paid/appeal/stuck."""
+    lines = [f"[bot]\norders_interval = {orders_interval}",
+             f"[capabilities]\nprobe_first = {probe_first}\nprobe_cap = {max(probe_first, 60)}\n"
+             "probe_jitter = 0",
+             f"[orders]\nstuck_after_minutes = {stuck}"]
+    for status, text in (REACTIONS if chat is None else chat).items():
+        notify = "true" if status in ("new", "buyer_paid", "appeal") else "false"
+        lines.append(f'[orders.on.{status}]\nchat = "{text}"\nnotify = {notify}')
+    lines.append("[orders.on.stuck]\nnotify = true")
+    lines.append(f"[chat]\noutbox_expiry_minutes = {expiry_minutes}")
+    return "\n\n".join(lines) + "\n"
+
+
+def scenario(*, speed: float, seed: int = 7, orders: dict[str, Any] | None = None,
+             chat: dict[str, Any] | None = None, three_ads: bool = True,
+             realism: dict[str, Any] | None = None) -> Scenario:
+    """A quiet market with two or three own ads (several ads take orders)."""
+    ads = [{"side": "SELL", "price": "93.00", "adv_no": SELL_ADV, "surplus": "1000000", "max": "20000"},
+           {"side": "BUY", "price_type": "floating", "ratio": "99", "adv_no": BUY_ADV,
+            "surplus": "1000000", "max": "20000"}]
+    if three_ads:
+        ads.append({"side": "SELL", "price": "93.20", "adv_no": SELL_ADV_2, "surplus": "1000000",
+                    "max": "20000", "pay_methods": ["SBP"]})
+    world = {
+        "markets": [{"volatility": "0", "competitors": 4, "bots": 0, "decoys": 0,
+                     "churn_per_hour": 0}],
+        "own_ads": ads,
+        "orders": {"rate_per_hour": 0, "rank_decay": "1", **(orders or {})},
+        "chat": {"credential_ttl_seconds": 86400, "ping_interval_seconds": 0, **(chat or {})},
+    }
+    return parse_scenario({"sim": {"seed": seed, "speed": speed}, "keys": [{"label": "main"}],
+                           "world": world, "realism": realism or {}})
+
+
+@dataclass
+class DeskRun:
+    """A started bot on a simulator, and what the test needs around it."""
+
+    bot: Bot
+    sim: Simulator
+    store: Store
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+    events: list[Any]
+
+    @property
+    def desk(self) -> Any:
+        """The order desk."""
+        return self.bot.desk
+
+
+@contextlib.asynccontextmanager
+async def desk_bot(sim: Simulator, tmp_path: Path, toml: str, *,
+                      timings: ChatTimings | None = None,
+                      collect: tuple[type, ...] = ()) -> AsyncIterator[DeskRun]:
+    """The real Bot in simulated time (ScaledClock) against `sim`, with the order desk attached.
+
+    Events of the `collect` types published on the bot's bus land in `DeskRun.events`.
+    """
+    path = tmp_path / "bot.toml"
+    path.write_text(toml)
+    clock = ScaledClock(sim.clock)
+    store = await Store.open(tmp_path / "bot.db")
+    client = SignedClient(sim.base_url, api_key=SecretStr(sim.api_key),
+                          signer=HmacSigner(SecretStr(sim.api_secret or "")), clock=clock,
+                          recv_window=60000)
+    try:
+        bot = Bot(load_config(path), client, store, clock=clock)
+        await bot.start()
+        bot.desk.chat.set_timings(timings or ChatTimings(keepalive=20, silence=10, ack=60))
+        events: list[Any] = []
+        if collect:
+            async def keep(event: Any) -> None:
+                events.append(event)
+
+            bot.bus.subscribe(collect, keep, name="test")
+        stop = asyncio.Event()
+        task = asyncio.create_task(bot.run(stop))
+        running = DeskRun(bot, sim, store, stop, task, events)
+        try:
+            yield running
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=10)
+    finally:
+        await client.close()
+        await store.close()
+
+
+async def until(cond: Callable[[], Any], limit: float = 10.0, what: str = "") -> Any:
+    """Wait (real seconds at most) for `cond()` (sync or async) to be truthy; its value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while True:
+        value = cond()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {limit:g} s waiting for {what or cond}")
+        # a condition without an event of its own (another process's store, the simulator's
+        # clock): looked at again every 20 ms, returning as soon as it holds
+        await asyncio.sleep(0.02)  # real-time ok
+
+
+async def sim_get(sim: Simulator, path: str) -> Any:
+    """GET a /_sim/ control route."""
+    async with aiohttp.ClientSession() as session, session.get(sim.base_url + path) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+async def sim_post(sim: Simulator, path: str, body: dict[str, Any] | None = None) -> Any:
+    """POST to a /_sim/ control route."""
+    async with aiohttp.ClientSession() as session, \
+            session.post(sim.base_url + path, json=body or {}) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+async def accepted_sent(sim: Simulator) -> list[dict[str, Any]]:
+    """The messages the simulator accepted from the merchant (GET /_sim/world/chat/sent)."""
+    return [s for s in (await sim_get(sim, "/_sim/world/chat/sent"))["sent"] if s["accepted"]]
+
+
+async def open_order(sim: Simulator, adv_no: str = SELL_ADV) -> str:
+    """Open an order on an own ad now; its number."""
+    return str((await sim_post(sim, "/_sim/world/orders", {"adv_no": adv_no}))["order"]["orderNumber"])
+
+
+# --- the stepped clock: settle, step, kill, a stepped bot ----------------------------------------
+
 
 STEP_MS = 1000  # the world moves in one-second steps: the clock never jumps further at once
 QUIET_CHECKS = 1  # quiet looks at the loop in a row before it counts as settled
