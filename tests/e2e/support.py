@@ -1,8 +1,10 @@
 """Plain helpers of the end-to-end tests (fixtures are in tests/e2e/conftest.py).
 
-The real bot against the simulator: the pricing side (ad tables, a running or a
-started bot), the order desk (scenarios, configs, a running bot), and the stepped
-clock (tests should prefer `stepped_bot`: the same run on a slow or a fast machine).
+The real bot against the simulator: the pricing side (ad tables `SELL_AD`, `BUY_AD`, a
+running or a started bot), the order desk (scenarios with the own ads `SELL_ADV`,
+`BUY_ADV`, `SELL_ADV_2`, configs, `desk_bot`), and the stepped clock. A new test of the
+running bot should use `stepped_bot`: the same run on a slow or a fast machine
+(docs/testing.md).
 
 The stepped clock:
 
@@ -14,6 +16,8 @@ The stepped clock:
   slow or a fast machine, and a simulated day takes seconds.
 - `Lives` runs one Bot after another on the same store file; `kill()` ends the current
   one the way SIGKILL ends a process (see its docstring).
+- `stepped_bot` runs one bot; the test steps time with `run.until` / `run.wait` until what
+  it waits for happens, bounded in simulated seconds.
 """
 
 from __future__ import annotations
