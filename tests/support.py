@@ -515,10 +515,12 @@ async def bot_on_sim(sim: Simulator, config: Path, db: Path, *, web: bool = True
         yield Running(bot, server, store, client, stop)
     finally:
         stop.set()
-        if task is not None:
-            await asyncio.wait_for(task, timeout=15)
-        await client.close()
-        await store.close()
+        try:
+            if task is not None:
+                await asyncio.wait_for(task, timeout=15)
+        finally:  # a bot that did not stop must not leave the store's thread: pytest would hang
+            await client.close()
+            await store.close()
 
 
 def decided(bot: Bot, predicate: Callable[[Any, Any], bool] = lambda ad, row: True) -> asyncio.Event:
