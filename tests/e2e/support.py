@@ -725,12 +725,14 @@ async def stepped_bot(sim: Simulator, config: Path, db: Path, *, seed: int = 7,
                 await run.wait(server.started, 10, "the web server")
             yield run
         finally:
-            if task is not None:
-                run.stop.set()
-                for _ in range(1000):
-                    if task.done():
-                        break
-                    await run.stepper.to(sim.clock.now_ms() + STEP_MS)
-                await task
-            await client.close()
-            await store.close()
+            try:
+                if task is not None:
+                    run.stop.set()
+                    for _ in range(1000):
+                        if task.done():
+                            break
+                        await run.stepper.to(sim.clock.now_ms() + STEP_MS)
+                    await task
+            finally:
+                await client.close()
+                await store.close()
