@@ -19,8 +19,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/p2pbot demo $(ARGS)
 
+# two workers (pytest-xdist): the suite is CPU-bound and its tests are isolated (ports
+# chosen by the system, files in tmp_path, a runtime folder per worker); see docs/testing.md
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n 2 $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

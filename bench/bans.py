@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._rows import emit, wants_rows  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
-from tests.driven import run_driven  # noqa: E402
+from tests.support import run_driven  # noqa: E402
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Bench: the adaptive market cadence (issue 14, item 3): reaction and weight, busy vs quiet.
 
-The real bot on the simulator's stepped clock (tests.e2e.virtual): simulated time moves
+The real bot on the simulator's stepped clock (tests.e2e.support): simulated time moves
 only when the bot has nothing left to do, so a run is the same on any machine and the round
 trip costs no simulated time. One SELL ad on `undercut` (no min_interval, a budget it never
 reaches, so the cadence alone sets how fast it reacts); the market's competitors are frozen
@@ -41,8 +41,8 @@ from loguru import logger  # noqa: E402
 from bot.chat.session import ChatTimings  # noqa: E402
 from bot.pricing.cadence import MOVING, Pace, plan  # noqa: E402
 from simulator.app import run_simulator  # noqa: E402
-from tests.e2e.desk import SELL_AD, START_MS, scenario  # noqa: E402
-from tests.e2e.virtual import Lives, Stepper, inline_sqlite, loop_watch  # noqa: E402
+from tests.e2e.support import SELL_ADV as SELL_AD  # noqa: E402
+from tests.e2e.support import START_MS, Lives, Stepper, inline_sqlite, loop_watch, scenario  # noqa: E402
 
 BUSY, QUIET = (2.0, 6.0), (40.0, 80.0)  # seconds between two moves
 CAP_PER_HOUR = 0.5 * 6000 * 60  # the default market_share of the default weight budget

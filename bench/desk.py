@@ -44,7 +44,7 @@ from simulator.app import Simulator, run_simulator  # noqa: E402
 from simulator.clock import DrivenClock  # noqa: E402
 from simulator.world.market import Market  # noqa: E402
 from state.db import Store  # noqa: E402
-from tests.e2e.helpers import sim_client  # noqa: E402
+from tests.e2e.support import sim_client  # noqa: E402
 
 EXAMPLE = ROOT / "config" / "example.toml"
 INTERVALS = (1, 3, 10)

@@ -49,7 +49,7 @@ from config.loader import load_config  # noqa: E402
 from state.db import Store  # noqa: E402
 from state.decisions import DecisionLog  # noqa: E402
 from strategies.base import OwnAd, Side  # noqa: E402
-from tests.fakes import FakeClock  # noqa: E402
+from tests.support import FakeClock  # noqa: E402
 
 ROWS = 20
 OWN_SHOWN = 3  # own ads of a market shown in its search page

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._rows import emit, wants_rows  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
 from simulator.app import Simulator, run_simulator  # noqa: E402
-from tests.e2e.helpers import FLOATING_BUY, after, running_bot, write_config  # noqa: E402
+from tests.e2e.support import FLOATING_BUY, after, running_bot, write_config  # noqa: E402
 
 FLOOR, CEILING = Decimal("88.00"), Decimal("93.00")
 AD = FLOATING_BUY.format(floor=FLOOR, ceiling=CEILING, max_updates=120, min_interval=10)

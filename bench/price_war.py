@@ -50,7 +50,7 @@ from simulator.app import Simulator, run_simulator  # noqa: E402
 from simulator.clock import DrivenClock  # noqa: E402
 from simulator.scenario import Scenario, load_scenario  # noqa: E402
 from state.db import Store  # noqa: E402
-from tests.e2e.helpers import sim_client  # noqa: E402
+from tests.support import sim_client  # noqa: E402
 
 FLOOR = Decimal("91.00")
 SAMPLE = 5.0  # simulated seconds between samples

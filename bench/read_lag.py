@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._rows import emit, wants_rows  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
 from simulator.app import run_simulator  # noqa: E402
-from tests.e2e.helpers import BUY_AD, SELL_AD, after, running_bot, write_config  # noqa: E402
+from tests.e2e.support import BUY_AD, SELL_AD, after, running_bot, write_config  # noqa: E402
 
 SCENARIO = "realistic"
 

@@ -34,7 +34,7 @@ from bench._rows import emit, wants_rows  # noqa: E402
 from bench.read_lag import accepted_updates, churn  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
 from simulator.app import Simulator, run_simulator  # noqa: E402
-from tests.e2e.helpers import BUY_AD, SELL_AD, after, running_bot, write_config  # noqa: E402
+from tests.e2e.support import BUY_AD, SELL_AD, after, running_bot, write_config  # noqa: E402
 
 GUARDS = {"SELL": (Decimal("90.00"), Decimal("96.00")), "BUY": (Decimal("80"), Decimal("95"))}
 ORDERS = """

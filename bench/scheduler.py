@@ -40,7 +40,7 @@ from bot.events import EventBus, MarketSnapshot  # noqa: E402
 from bot.pricing.engine import AdRuntime, PricingEngine  # noqa: E402
 from config.loader import load_config  # noqa: E402
 from strategies.base import OwnAd, Side  # noqa: E402
-from tests.wire import envelope, make_client, mocked, path_re, search_item  # noqa: E402
+from tests.support import envelope, make_client, mocked, path_re, search_item  # noqa: E402
 
 RTT = 0.030
 FIATS = ("RUB", "USD", "EUR", "TRY", "UAH", "KZT", "BRL", "ARS", "NGN", "VND")

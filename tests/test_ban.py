@@ -81,8 +81,7 @@ async def test_ban_without_a_store_says_so(tmp_path: Path, capsys) -> None:
 
 async def test_a_stored_ban_beyond_three_days_is_waited_three_days_at_most(tmp_path: Path) -> None:
     from bot.capabilities.registry import CapabilityRegistry
-    from tests.fakes import FakeClock
-    from tests.wire import make_client
+    from tests.support import FakeClock, make_client
 
     db = tmp_path / "bot.db"
     clock = FakeClock()

@@ -1,6 +1,6 @@
 """The bot on the `stormy` scenario (its 429 faults included) never gets banned.
 
-The bot and the simulator share a driven clock (tests/driven.py): simulated hours in a few
+The bot and the simulator share a driven clock (tests/support.py: run_driven): simulated hours in a few
 real seconds, with the latency faults in simulated time. bench/bans.py runs a whole day.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.driven import run_driven
+from tests.support import run_driven
 
 HOURS = 1.5
 

@@ -26,8 +26,7 @@ from config.loader import load_config
 from simulator.app import run_simulator
 from simulator.clock import ScaledClock
 from state.db import Store
-from tests.conftest import world_factory
-from tests.ops import decided, write_config
+from tests.support import decided, world_factory, write_config
 
 
 def canary(prefix: str) -> str:

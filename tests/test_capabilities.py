@@ -23,7 +23,7 @@ from bot.health import CapState, EndpointState
 from state.db import Store
 from state.endpoints import EndpointLog
 from state.meta import Meta
-from tests.fakes import FakeClient, FakeClock
+from tests.support import FakeClient, FakeClock
 
 
 def unregistered(ep: str) -> EndpointUnregistered:

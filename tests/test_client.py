@@ -31,11 +31,11 @@ from bot.binance.errors import (
     RateLimited,
 )
 from bot.binance.signing import Ed25519Signer, HmacSigner
-from tests.fakes import FakeClock
-from tests.wire import (
+from tests.support import (
     KEY,
     NOW_MS,
     SECRET,
+    FakeClock,
     assert_signed,
     envelope,
     expected_signature,

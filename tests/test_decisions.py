@@ -28,8 +28,7 @@ from state.db import Store
 from state.decisions import DecisionLog, DecisionRow
 from state.migrations import MIGRATIONS
 from strategies.base import OwnAd, Side
-from tests.fakes import FakeClient, FakeClock
-from tests.wire import search_item
+from tests.support import FakeClient, FakeClock, search_item
 
 DAY = 86400.0
 

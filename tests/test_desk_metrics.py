@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.events import OrderChanged
 from simulator.app import Simulator
-from tests.e2e.desk import sim_post
-from tests.ops import bot_on_sim, capability_state, write_config
+from tests.e2e.support import sim_post
+from tests.support import bot_on_sim, capability_state, write_config
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -23,9 +23,7 @@ from config.loader import ConfigFileError, load_config
 from p2pbot.cli import main
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import generate_credential
-from tests.conftest import world_factory
-from tests.desk_layout import free_port
-from tests.ops import bot_on_sim, capability_state, write_config
+from tests.support import bot_on_sim, capability_state, free_port, world_factory, write_config
 
 TIMEOUT = 1.0  # seconds each instance gets in these tests
 TOKEN = "desk-token-" + generate_credential()[:24]

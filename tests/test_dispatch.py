@@ -28,7 +28,7 @@ from state.outbox import (
     Outbox,
     OutboxItem,
 )
-from tests.fakes import FakeClock
+from tests.support import FakeClock
 
 ORDER = "22812345678901234567"
 

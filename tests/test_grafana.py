@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.app import Simulator
-from tests.promql import live_metric_names, metric_names
+from tests.support import live_metric_names, metric_names
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "p2pbot-desk.json"
 # per account: capabilities, prices and ranks, decisions, orders, weight, latency

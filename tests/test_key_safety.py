@@ -20,8 +20,15 @@ from config.secret_files import SecretFileError
 from config.settings import Settings
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import Scenario, generate_credential, load_scenario
-from tests.conftest import ClientClock, world_factory
-from tests.ops import daemon_env, run_command, sim_client, start_daemon, write_config
+from tests.support import (
+    ClientClock,
+    daemon_env,
+    run_command,
+    sim_client,
+    start_daemon,
+    world_factory,
+    write_config,
+)
 
 
 def scenario(**permissions: Any) -> Scenario:

@@ -18,7 +18,7 @@ from config.secret_files import SECRET_FILES
 from p2pbot.cli import main
 from simulator.app import Simulator
 from simulator.scenario import generate_credential
-from tests.ops import bot_on_sim, capability_state, run_command, write_config
+from tests.support import bot_on_sim, capability_state, run_command, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 KUBE = ROOT / "deploy" / "kubernetes"

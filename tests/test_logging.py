@@ -27,8 +27,17 @@ from bot.logs import (
     setup_logging,
 )
 from config.settings import Settings
-from tests.fakes import FakeClock
-from tests.wire import KEY, NOW_MS, SECRET, envelope, make_client, mocked, path_re, sent_requests
+from tests.support import (
+    KEY,
+    NOW_MS,
+    SECRET,
+    FakeClock,
+    envelope,
+    make_client,
+    mocked,
+    path_re,
+    sent_requests,
+)
 
 TOKEN = "TOKEN0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 C2C = "/sapi/v1/c2c"

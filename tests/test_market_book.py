@@ -18,7 +18,7 @@ from bot.pricing.engine import AdRuntime, to_competitor
 from bot.pricing.market_book import MarketBook, competitor
 from strategies.base import OwnAd, Side
 from strategies.filters import RULES, CompetitorFilters
-from tests.wire import search_item
+from tests.support import search_item
 
 
 def wire(rows: list[dict[str, Any]]) -> Any:

@@ -29,9 +29,16 @@ from bot.notify import Note, NotifyError, WebhookNotifier
 from p2pbot.cli import main
 from simulator.scenario import generate_credential
 from state.db import Store
-from tests.fakes import FakeClock
-from tests.ops import run_command, write_config
-from tests.wire import BASE, NOW_MS, make_client, mocked, path_re
+from tests.support import (
+    BASE,
+    NOW_MS,
+    FakeClock,
+    make_client,
+    mocked,
+    path_re,
+    run_command,
+    write_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER_SUMMARY = "/sapi/v1/c2c/orderMatch/getUserOrderSummary"

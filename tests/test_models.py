@@ -29,7 +29,7 @@ from bot.binance.models import (
     StatusUpdate,
     parse,
 )
-from tests.wire import ad_json, search_item
+from tests.support import ad_json, search_item
 
 ADV_NO = "12345678901234567890"  # 20 digits: more than an int64 or a float holds
 ORDER_NO = "22845539195128119296"

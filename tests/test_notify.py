@@ -17,7 +17,7 @@ from bot.health import CapState, EndpointState
 from bot.notify import Note, Notifications, NotifyError, TelegramNotifier, WebhookNotifier
 from state.db import Store
 from state.notifications import NotificationLog
-from tests.fakes import FakeClock
+from tests.support import FakeClock
 
 TOKEN = "123456:AAE-secret-token-value"
 

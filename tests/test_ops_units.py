@@ -24,7 +24,7 @@ from simulator.app import Simulator
 from simulator.scenario import generate_credential
 from state.db import Store
 from state.decisions import DecisionRow
-from tests.ops import bot_on_sim, decided, write_config
+from tests.support import bot_on_sim, decided, write_config
 
 # --- sd_notify ------------------------------------------------------------------------------
 

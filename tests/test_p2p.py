@@ -32,10 +32,11 @@ from bot.binance.models import (
 )
 from bot.binance.p2p import MAX_HISTORY_SPAN_MS, P2PApi, history_windows, money
 from bot.capabilities.registry import CapabilityRegistry
-from tests.fakes import FakeClient, FakeClock
-from tests.wire import (
+from tests.support import (
     KEY,
     NOW_MS,
+    FakeClient,
+    FakeClock,
     ad_json,
     assert_signed,
     envelope,

@@ -16,8 +16,7 @@ from bot.events import EventBus
 from bot.polling import Poller, plan_intervals
 from bot.pricing.pollers import MarketPoller, OwnAdsPoller
 from bot.ratelimit import RateGovernor
-from tests.fakes import FakeClient, FakeClock
-from tests.wire import ad_json, envelope
+from tests.support import FakeClient, FakeClock, ad_json, envelope
 
 
 class Search(Poller):
@@ -178,7 +177,7 @@ async def test_an_unreadable_reference_keeps_the_last_value_marked_stale() -> No
 
 async def test_the_pollers_first_requests_are_spread_not_fired_at_once(
         fast_sim: Any, tmp_path: Any) -> None:
-    from tests.ops import bot_on_sim, write_config
+    from tests.support import bot_on_sim, write_config
 
     config = write_config(tmp_path / "bot.toml", market_interval=5)
     polled = ("search", "reference_price", "order_summary", "my_ads")

@@ -16,7 +16,7 @@ from bot.logs import MASK, Redactor
 from p2pbot.cli import main
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import parse_scenario
-from tests.wire import KEY, SECRET
+from tests.support import KEY, SECRET
 
 UNREGISTERED = ("search", "chat_credential", "order_history")
 

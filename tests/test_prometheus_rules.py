@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from simulator.app import Simulator
-from tests.promql import live_metric_names, metric_names
+from tests.support import live_metric_names, metric_names
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "deploy" / "prometheus" / "p2pbot.rules.yml"

@@ -7,7 +7,7 @@ from collections import deque
 import pytest
 
 from bot.ratelimit import RateGovernor
-from tests.fakes import FakeClock
+from tests.support import FakeClock
 
 
 async def test_a_429_makes_it_keep_below_what_was_used_then_it_recovers_slowly() -> None:

@@ -19,7 +19,7 @@ from state.db import Store
 from state.decisions import DecisionRow
 from state.recording import RecordingLog
 from strategies.base import OwnAd, Reference, Side
-from tests.fakes import FakeClock
+from tests.support import FakeClock
 
 NOW = 1_767_225_600.0
 

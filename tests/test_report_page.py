@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from simulator.app import Simulator
-from tests.ops import bot_on_sim, write_config
+from tests.support import bot_on_sim, write_config
 from tests.test_status_page import CHROMIUM, TOKEN, _render
 
 TZ = ZoneInfo("America/Sao_Paulo")

@@ -24,8 +24,7 @@ from bot.events import MarketSnapshot
 from bot.pricing.engine import AdRuntime, PricingEngine
 from config.loader import load_config
 from strategies.base import OwnAd, Side
-from tests.fakes import FakeClock
-from tests.wire import NOW_MS, envelope, make_client, mocked, path_re, search_item
+from tests.support import NOW_MS, FakeClock, envelope, make_client, mocked, path_re, search_item
 
 SEARCH, UPDATE = ENDPOINTS["search"], ENDPOINTS["update_ad"]
 ORDERS, CHAT = ENDPOINTS["list_orders"], ENDPOINTS["chat_messages"]

@@ -25,9 +25,8 @@ import pytest
 
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import generate_credential
-from tests.conftest import world_factory
-from tests.e2e.desk import sim_post
-from tests.ops import daemon_env, start_daemon, write_config
+from tests.e2e.support import sim_post
+from tests.support import daemon_env, start_daemon, world_factory, write_config
 
 EXIT_WITHIN = 10.0
 

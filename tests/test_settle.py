@@ -11,7 +11,7 @@ from bot.binance.models import Ad
 from bot.events import OwnAdsUpdate
 from bot.pricing.engine import AdRuntime, PricingEngine, Settle
 from strategies.base import OwnAd, Side
-from tests.fakes import FakeClock
+from tests.support import FakeClock
 
 
 def engine(clock: FakeClock, settle: float = 45.0) -> PricingEngine:

@@ -12,7 +12,7 @@ from simulator.app import Simulator
 from simulator.clock import VirtualClock
 from simulator.errors import SimError
 from simulator.world.core import World
-from tests.conftest import SimHttp
+from tests.support import SimHttp
 
 START_MS = 1_700_000_000_000
 FIXED, FLOATING, THIRD = "11000000000000000001", "11000000000000000002", "11000000000000000003"

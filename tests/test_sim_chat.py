@@ -18,7 +18,7 @@ from simulator.clock import VirtualClock
 from simulator.world.chatlog import ChatLog, FrameRefused, parse_client_frame
 from simulator.world.config import ChatConfig
 from simulator.world.core import World
-from tests.conftest import SimHttp
+from tests.support import SimHttp
 
 START_MS = 1_700_000_000_000
 AD = "11000000000000000001"

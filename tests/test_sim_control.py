@@ -10,7 +10,7 @@ import pytest
 
 from bot.binance import errors
 from simulator.app import Simulator
-from tests.conftest import SIM_START_MS, FakeWorld, SimHttp
+from tests.support import SIM_START_MS, FakeWorld, SimHttp
 
 SEARCH = {"asset": "USDT", "fiat": "RUB", "tradeType": "BUY", "page": 1, "rows": 10}
 

@@ -18,7 +18,7 @@ from bot.binance.errors import AdNotFound, BogusResponse
 from bot.binance.signing import HmacSigner
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import KeySpec, load_scenario
-from tests.conftest import SIM_START_MS, ClientClock, FakeWorld, SimHttp
+from tests.support import SIM_START_MS, ClientClock, FakeWorld, SimHttp
 
 SEARCH = {"asset": "USDT", "fiat": "RUB", "tradeType": "BUY", "page": 1, "rows": 10}
 

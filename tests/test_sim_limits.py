@@ -16,7 +16,7 @@ from bot.binance.signing import HmacSigner
 from simulator.app import Simulator, run_simulator
 from simulator.limits import Limiter
 from simulator.scenario import LimitsSpec, Scenario, load_scenario
-from tests.conftest import SIM_START_MS, ClientClock, FakeWorld, SimHttp
+from tests.support import SIM_START_MS, ClientClock, FakeWorld, SimHttp
 
 
 def limited(**limits: Any) -> Scenario:

@@ -11,7 +11,7 @@ import pytest
 
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import RealismSpec, ScenarioError, load_scenario, parse_scenario
-from tests.conftest import SimHttp
+from tests.support import SimHttp
 from tests.test_sim_account import FIXED, FLOATING, TWO_ADS, code_of, make_world, move
 
 

@@ -8,7 +8,7 @@ import pytest
 from simulator.app import Simulator, run_simulator
 from simulator.registration import KeyBook
 from simulator.scenario import Flapping, KeySpec
-from tests.conftest import SIM_START_MS, FakeWorld, Reply, SimHttp
+from tests.support import SIM_START_MS, FakeWorld, Reply, SimHttp
 
 SIX = ("get_ads", "order_summary", "categories", "search", "reference_price", "chat_credential")
 SEARCH = {"asset": "USDT", "fiat": "RUB", "tradeType": "BUY", "page": 1, "rows": 10}

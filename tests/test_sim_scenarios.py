@@ -26,7 +26,7 @@ from simulator.scenario import (
     available,
     load_scenario,
 )
-from tests.conftest import SIM_START_MS, FakeWorld, SimHttp, world_factory
+from tests.support import SIM_START_MS, FakeWorld, SimHttp, world_factory
 
 ROOT = Path(__file__).resolve().parent.parent
 SEARCH = {"asset": "USDT", "fiat": "RUB", "tradeType": "BUY", "page": 1, "rows": 10}

@@ -10,8 +10,8 @@ import pytest
 from simulator.app import run_simulator
 from simulator.clock import SteppedClock, VirtualClock
 from simulator.scenario import generate_credential
-from tests.conftest import SIM_START_MS
-from tests.e2e.desk import until
+from tests.e2e.support import until
+from tests.support import SIM_START_MS
 
 
 async def test_sleepers_wake_in_deadline_order_and_only_when_the_clock_gets_there() -> None:

@@ -14,8 +14,7 @@ import pytest
 from p2pbot.cli import main
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import generate_credential
-from tests.conftest import world_factory
-from tests.ops import daemon_env, run_command, start_daemon, write_config
+from tests.support import daemon_env, run_command, start_daemon, world_factory, write_config
 from tests.test_config import EXAMPLE
 
 

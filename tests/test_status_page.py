@@ -17,7 +17,7 @@ import pytest
 
 from simulator.app import Simulator
 from simulator.scenario import generate_credential
-from tests.ops import bot_on_sim, decided, write_config
+from tests.support import bot_on_sim, decided, write_config
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(

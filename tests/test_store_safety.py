@@ -21,7 +21,7 @@ from simulator.app import Simulator, run_simulator
 from simulator.scenario import generate_credential
 from state.db import Store, StoreFull, is_full
 from state.maintenance import StoreDamaged, backup, integrity_check
-from tests.ops import bot_on_sim, daemon_env, decided, run_command, start_daemon, write_config
+from tests.support import bot_on_sim, daemon_env, decided, run_command, start_daemon, write_config
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

@@ -18,7 +18,7 @@ from bot.ops import status_api as status
 from bot.ops.terminal import WIDTH, Alerts, render
 from p2pbot import demo
 from simulator.app import run_simulator
-from tests.e2e.helpers import SELL_AD
+from tests.e2e.support import SELL_AD
 from tests.e2e.test_engine import decide, started
 
 

@@ -24,8 +24,8 @@ from simulator.app import Simulator
 from simulator.clock import ScaledClock
 from simulator.scenario import generate_credential
 from state.db import Store
-from tests.e2e.helpers import sim_client
-from tests.ops import (
+from tests.e2e.support import sim_client
+from tests.support import (
     Running,
     bot_on_sim,
     capability_state,
@@ -278,7 +278,7 @@ def test_host_allowed_without_a_token(host: str, allowed: bool) -> None:
     ("0.0.0.0", TOKEN, None),
     ("no-such-host.invalid", TOKEN, "[web] → host: no-such-host.invalid is not an IP address"),
     ("not a host", None, "[web] → host: not a host is not an IP address"),
-])
+], ids=lambda value: "a-token" if value == TOKEN else None)  # the same ids in every process
 def test_web_problems(host: str, token: str | None, problem: str | None) -> None:
     cfg = WebConfig(host=host)
     said = web_problems(cfg, SecretStr(token) if token else None, Path("bot.toml"))

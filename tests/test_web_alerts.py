@@ -10,7 +10,7 @@ import aiohttp
 from simulator.app import Simulator
 from state.alerts import AlertStore
 from state.overrides import Override, OverrideStore
-from tests.ops import bot_on_sim, write_config
+from tests.support import bot_on_sim, write_config
 
 TOKEN = "web-token-for-the-ack-test-0123456789"
 

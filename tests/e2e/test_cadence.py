@@ -7,16 +7,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import aiosqlite
-import pytest
-
 from bot.chat.session import ChatTimings
 from bot.ops import status_api as status
 from bot.ops.metrics import BotMetrics
 from bot.pricing.cadence import QUIET
 from simulator.app import run_simulator
-from tests.e2e.desk import SELL_AD, START_MS, scenario
-from tests.e2e.virtual import Lives, Stepper, inline_sqlite, loop_watch
+from tests.e2e.support import SELL_ADV as SELL_AD
+from tests.e2e.support import START_MS, Lives, Stepper, loop_watch, scenario
 
 MARKET = ("USDT", "RUB", "BUY")  # our SELL ad's market: a BUY search finds SELL ads
 CONFIG = f"""
@@ -38,12 +35,6 @@ price = "93.00"
 floor = "80"
 ceiling = "99"
 """
-
-
-@pytest.fixture
-def inline_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store's SQLite in the loop's thread (tests.e2e.virtual.InlineConnection)."""
-    monkeypatch.setattr(aiosqlite, "connect", inline_sqlite)
 
 
 def searches(sim, since_ms: int, until_ms: int) -> int:  # type: ignore[no-untyped-def]

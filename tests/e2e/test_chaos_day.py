@@ -13,7 +13,7 @@ The bot is killed 24 times at seeded random points: at the n-th exchange request
 sends (the exchange has done it; the answer never comes back), at the n-th chat frame
 (stored by the exchange, or lost on the way), just before or just after the n-th commit
 to its store, or at a moment. Half of the kills land in the first requests after a
-restart, the rest at random times of the day. A kill (tests.e2e.virtual.Lives.kill)
+restart, the rest at random times of the day. A kill (tests.e2e.support.Lives.kill)
 models SIGKILL: at that instant the store connection is closed without a commit (SQLite
 rolls the open transaction back, as it does for a process that died), the client sends
 nothing more, the chat socket is cut without a close frame, and every task of the bot is
@@ -58,7 +58,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 
 from bot.chat.session import ChatTimings
@@ -66,15 +65,16 @@ from bot.orders.track import REACTION_OF
 from simulator.app import Simulator, run_simulator
 from simulator.gateway import RequestLog
 from simulator.scenario import SCENARIO_DIR, Scenario, parse_scenario
-from tests.e2e.virtual import (
+from tests.e2e.support import (
     Life,
     Lives,
     Stepper,
     every_life,
-    inline_sqlite,
     loop_watch,
     settle,
 )
+
+pytestmark = pytest.mark.slow  # a simulated day and its closing, 24 kills
 
 SEED = int(os.environ.get("P2PBOT_CHAOS_SEED", "20251125"))
 START_MS = 1_751_796_000_000
@@ -203,7 +203,7 @@ class Killer:
         self.kind = ""
 
     def on_commit(self, when: str) -> None:
-        """The store's hook (tests.e2e.virtual.InlineConnection.on_commit)."""
+        """The store's hook (tests.e2e.support.InlineConnection.on_commit)."""
         self._tick(f"commit_{when}", self.lives.sim.clock.now_ms())
 
     def moment(self, now_ms: int) -> None:
@@ -391,11 +391,6 @@ def _owed(history: dict[str, list[int]], transitions: list[tuple[str, int, float
                 owed.add((no, REACTION_OF[status]))
     return owed, allowed
 
-
-@pytest.fixture
-def inline_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store's SQLite in the loop's thread (tests.e2e.virtual.InlineConnection)."""
-    monkeypatch.setattr(aiosqlite, "connect", inline_sqlite)
 
 
 async def test_a_stormy_day_with_24_kills_loses_no_reaction_and_doubles_none(

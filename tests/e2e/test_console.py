@@ -17,8 +17,8 @@ from loguru import logger
 from bot.app import Bot
 from bot.pricing.pollers import MarketPoller
 from simulator.app import Simulator, run_simulator
-from tests.e2e.helpers import SELL_AD, sim_client, write_config
-from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram
+from tests.e2e.support import SELL_AD, sim_client, write_config
+from tests.support import TOKEN, FakeTelegram, fake_telegram
 
 OWNER = 4242
 STRANGER = 666
@@ -38,7 +38,7 @@ async def console_bot(sim: Simulator, tmp: Path, fake: FakeTelegram, extra: str 
     from config.loader import load_config
     from config.settings import Settings
     from state.db import Store
-    from tests.conftest import ClientClock
+    from tests.support import ClientClock
 
     clock = ClientClock(sim.clock)
     store = await Store.open(tmp / db)

@@ -16,16 +16,17 @@ from bot.chat.session import ChatTimings
 from bot.events import ChatMessageReceived, ChatTakenOver
 from bot.orders.reactions import render
 from simulator.app import Simulator, run_simulator
-from tests.e2e.desk import (
+from tests.e2e.support import (
     REACTIONS,
     START_MS,
-    Running,
+    DeskRun,
     accepted_sent,
     config_text,
+    desk_bot,
     open_order,
-    running_bot,
     scenario,
     sim_post,
+    stepped_bot,
     until,
 )
 
@@ -36,7 +37,7 @@ TIMINGS = ChatTimings(keepalive=10, silence=10, ack=30, rest_poll=15, retry_firs
                       retry_cap=10, healthy_after=5)
 
 
-async def _row_done(run: Running, order: str, status: str) -> bool:
+async def _row_done(run: DeskRun, order: str, status: str) -> bool:
     row = await run.desk.outbox.get(order, status, "chat")
     return row is not None and row.state == "done"
 
@@ -90,7 +91,7 @@ async def _inject(sim: Simulator, fault: str) -> Any:
 async def test_the_chat_recovers_and_reads_what_was_said_meanwhile(tmp_path, fault: str) -> None:
     scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
     async with run_simulator(scen, start_ms=START_MS) as sim:
-        async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS,
+        async with desk_bot(sim, tmp_path, config_text(), timings=TIMINGS,
                                collect=(ChatMessageReceived,)) as run:
             chat, hub = run.desk.chat, sim.world.hub
             order = await open_order(sim)
@@ -131,7 +132,7 @@ async def test_a_refused_message_is_reported_and_never_retried(tmp_path) -> None
     scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
     chat = dict(REACTIONS, buyer_paid="Join us at t.me/deals for better rates")
     async with run_simulator(scen, start_ms=START_MS) as sim:
-        async with running_bot(sim, tmp_path, config_text(chat=chat), timings=TIMINGS) as run:
+        async with desk_bot(sim, tmp_path, config_text(chat=chat), timings=TIMINGS) as run:
             order = await open_order(sim)
             await until(lambda: _row_done(run, order, "new"), what="the greeting")
             await sim_post(sim, f"/_sim/world/orders/{order}/status", {"status": 2})
@@ -152,30 +153,36 @@ async def test_a_refused_message_is_reported_and_never_retried(tmp_path) -> None
 
 
 async def test_a_chat_taken_over_by_another_client_is_left_to_it_with_one_alert(tmp_path) -> None:
-    """Kicked off 3 times by another session: the bot stops reconnecting and reads over REST."""
-    scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
-    async with run_simulator(scen, start_ms=START_MS) as sim:
-        async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS,
+    """Kicked off 3 times by another session: the bot stops reconnecting and reads over REST.
+
+    On the stepped clock (tests.e2e.support.stepped_bot): the kicks, reconnect delays and
+    REST reads happen in the same order on a slow or a fast machine."""
+    scen = scenario(speed=0, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
+    config = tmp_path / "bot.toml"
+    config.write_text(config_text())
+    async with run_simulator(scen, start_ms=START_MS, stepped=True) as sim:
+        async with stepped_bot(sim, config, tmp_path / "bot.db", timings=TIMINGS,
                                collect=(ChatTakenOver, ChatMessageReceived)) as run:
             chat, hub = run.desk.chat, sim.world.hub
             order = await open_order(sim)
-            await until(lambda: _row_done(run, order, "new"), what="the greeting")
+            await run.until(lambda: _row_done(run, order, "new"), 120, "the greeting")
             intruders = []
             try:
                 for kick in range(3):
-                    await until(lambda: chat.ready.is_set(), what=f"the bot connected ({kick})")
+                    await run.until(lambda: chat.ready.is_set(), 120, f"the bot connected ({kick})")
                     cred = await run.bot.api.chat_credential()  # another client on the same key
                     intruders.append(await websockets.connect(cred.websocket_url(),
                                                               ping_interval=None))
-                    await until(lambda: not chat.connected, what=f"the bot kicked ({kick})")
-                taken = await until(lambda: [e for e in run.events if isinstance(e, ChatTakenOver)],
-                                    what="the bot giving way")
+                    await run.until(lambda: not chat.connected, 120, f"the bot kicked ({kick})")
+                taken = await run.until(
+                    lambda: [e for e in run.events if isinstance(e, ChatTakenOver)], 120,
+                    "the bot giving way")
                 connections = hub.connections
                 later = sim.clock.now() + 120  # simulated: 12 times the longest reconnect delay
                 sim.world.push_counterparty(order, "still there?")
-                await until(lambda: [e for e in run.events if isinstance(e, ChatMessageReceived)],
-                            what="the message read over REST")
-                await until(lambda: sim.clock.now() >= later, what="two simulated minutes")
+                await run.until(lambda: [e for e in run.events if isinstance(e, ChatMessageReceived)],
+                                120, "the message read over REST")
+                await run.until(lambda: sim.clock.now() >= later, 120, "two simulated minutes")
                 kept = intruders[-1].state is State.OPEN
                 alerted = await run.desk.notes.log.store.fetchall(
                     "SELECT key FROM notifications WHERE kind = 'chat_taken_over'")
@@ -196,7 +203,7 @@ async def test_sends_without_echo_are_taken_as_sent_and_confirmed_from_history(t
                     chat={"message_probability": "0", "echo_drop_probability": "1"})
     timings = ChatTimings(keepalive=10, silence=10, ack=1.5, rest_poll=15)
     async with run_simulator(scen, start_ms=START_MS) as sim:
-        async with running_bot(sim, tmp_path, config_text(), timings=timings) as run:
+        async with desk_bot(sim, tmp_path, config_text(), timings=timings) as run:
             orders = [await open_order(sim) for _ in range(3)]
             for order in orders:
                 await until(lambda o=order: _row_done(run, o, "new"), limit=20,

@@ -1,7 +1,7 @@
 """The order desk against the simulator for a simulated day of trading on three ads.
 
 The bot lives in simulated time on the simulator's stepped clock (SteppedClock, moved
-by tests.e2e.virtual.Stepper): the same day on a slow or a fast machine, in a fraction of
+by tests.e2e.support.Stepper): the same day on a slow or a fast machine, in a fraction of
 the real time a scaled clock needs. Every order must get exactly one greeting and
 exactly one message per status it went through, as the simulator recorded them
 (GET /_sim/world/chat/sent); every transition is stored, none inferred.
@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import Counter
 from decimal import Decimal
 
-import aiosqlite
 import pytest
 
 from bot.chat.session import ChatTimings
@@ -20,18 +19,23 @@ from bot.orders.reactions import render
 from bot.orders.track import REACTION_OF
 from simulator.app import run_simulator
 from state.outbox import DONE
-from tests.e2e.desk import REACTIONS, START_MS, accepted_sent, config_text, scenario
-from tests.e2e.virtual import Lives, Stepper, inline_sqlite, loop_watch
+from tests.e2e.support import (
+    REACTIONS,
+    START_MS,
+    Lives,
+    Stepper,
+    accepted_sent,
+    config_text,
+    loop_watch,
+    scenario,
+)
+
+pytestmark = pytest.mark.slow  # a simulated day of orders on three ads
 
 HOURS = 24.0  # a simulated day
 STUCK_MINUTES = 20
 CLOSING_MS = 3 * 3600 * 1000  # at most, after the day: the open orders run out
 
-
-@pytest.fixture
-def inline_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store's SQLite in the loop's thread (tests.e2e.virtual.InlineConnection)."""
-    monkeypatch.setattr(aiosqlite, "connect", inline_sqlite)
 
 
 async def test_a_day_of_orders_on_three_ads_gets_each_reaction_exactly_once(

@@ -6,13 +6,13 @@ from typing import Any
 
 from bot.chat.session import ChatTimings
 from simulator.app import run_simulator
-from tests.e2e.desk import (
+from tests.e2e.support import (
     START_MS,
-    Running,
+    DeskRun,
     accepted_sent,
     config_text,
+    desk_bot,
     open_order,
-    running_bot,
     scenario,
     sim_post,
     until,
@@ -23,16 +23,16 @@ SPEED = 150.0  # simulated seconds per real second: these tests wait for probes 
 TIMINGS = ChatTimings(keepalive=60, silence=60, ack=60, rest_poll=15, retry_first=1, retry_cap=10)
 
 
-async def _row(run: Running, order: str, status: str, action: str = "chat") -> Any:
+async def _row(run: DeskRun, order: str, status: str, action: str = "chat") -> Any:
     return await run.desk.outbox.get(order, status, action)
 
 
-async def _state(run: Running, order: str, status: str) -> str | None:
+async def _state(run: DeskRun, order: str, status: str) -> str | None:
     row = await _row(run, order, status)
     return None if row is None else row.state
 
 
-def _in(run: Running, order: str, status: str, state: str) -> Any:
+def _in(run: DeskRun, order: str, status: str, state: str) -> Any:
     """A condition for `until`: the (order, status, chat) row is in `state`."""
     async def check() -> bool:
         return await _state(run, order, status) == state
@@ -46,7 +46,7 @@ def _scenario() -> Any:
 async def test_greetings_wait_while_chat_is_unregistered_and_go_out_once_it_is_back(tmp_path) -> None:
     async with run_simulator(_scenario(), start_ms=START_MS) as sim:
         sim.set_registration("chat_credential", "unregistered")
-        async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS) as run:
+        async with desk_bot(sim, tmp_path, config_text(), timings=TIMINGS) as run:
             order = await open_order(sim)
             await until(lambda: _state(run, order, "new"), what="the greeting queued")
             sim.world.push_counterparty(order, "hello? anyone?")
@@ -65,7 +65,7 @@ async def test_greetings_wait_while_chat_is_unregistered_and_go_out_once_it_is_b
 async def test_a_greeting_that_waited_too_long_expires_and_is_never_sent(tmp_path) -> None:
     async with run_simulator(_scenario(), start_ms=START_MS) as sim:
         sim.set_registration("chat_credential", "unregistered")
-        async with running_bot(sim, tmp_path, config_text(expiry_minutes=1), timings=TIMINGS) as run:
+        async with desk_bot(sim, tmp_path, config_text(expiry_minutes=1), timings=TIMINGS) as run:
             order = await open_order(sim)
             await until(_in(run, order, "new", "expired"), what="the greeting expired")
             sim.set_registration("chat_credential", None)
@@ -82,7 +82,7 @@ async def test_with_the_order_endpoints_unregistered_the_desk_says_so_and_resume
     async with run_simulator(_scenario(), start_ms=START_MS) as sim:
         for endpoint in ("order_summary", "list_orders", "chat_credential"):
             sim.set_registration(endpoint, "unregistered")
-        async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS) as run:
+        async with desk_bot(sim, tmp_path, config_text(), timings=TIMINGS) as run:
             desk = run.desk
             await until(lambda: desk.notes.was_sent("capability:orders:lost"), what="the alert")
             await until(lambda: desk.poller.parked, what="the poller parked")
@@ -102,7 +102,7 @@ async def test_with_only_the_summary_the_desk_alerts_on_counts(tmp_path) -> None
     async with run_simulator(_scenario(), start_ms=START_MS) as sim:
         for endpoint in ("list_orders", "chat_credential"):
             sim.set_registration(endpoint, "unregistered")
-        async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS) as run:
+        async with desk_bot(sim, tmp_path, config_text(), timings=TIMINGS) as run:
             desk = run.desk
             await until(lambda: desk.registry.route("orders") == "summary", what="summary only")
             order = await open_order(sim)

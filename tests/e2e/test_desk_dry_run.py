@@ -13,19 +13,19 @@ from typing import Any
 from bot.ops import status_api as status
 from simulator.app import run_simulator
 from state.notifications import NotificationLog
-from tests.e2e.desk import (
-    SELL_AD,
+from tests.e2e.support import (
+    SELL_ADV,
     START_MS,
-    Running,
+    DeskRun,
     config_text,
+    desk_bot,
     open_order,
-    running_bot,
     scenario,
     sim_get,
     sim_post,
     until,
 )
-from tests.ops import run_command
+from tests.support import run_command
 
 SPEED = 50.0
 STILL = {"pay_seconds": [100000, 100000], "release_seconds": [100000, 100000],
@@ -34,7 +34,7 @@ STILL = {"pay_seconds": [100000, 100000], "release_seconds": [100000, 100000],
 AD = f"""
 [[ads]]
 name = "sell"
-adv_no = "{SELL_AD}"
+adv_no = "{SELL_ADV}"
 strategy = "fixed"
 [ads.params]
 price = "92.80"
@@ -50,7 +50,7 @@ def dry_config() -> str:
     return config_text().replace("[bot]\n", "[bot]\ndry_run = true\nmarket_interval = 5\n", 1) + AD
 
 
-async def _state(run: Running, order: str, status_: str, action: str = "chat") -> str | None:
+async def _state(run: DeskRun, order: str, status_: str, action: str = "chat") -> str | None:
     row = await run.desk.outbox.get(order, status_, action)
     return None if row is None else row.state
 
@@ -58,7 +58,7 @@ async def _state(run: Running, order: str, status_: str, action: str = "chat") -
 async def test_a_dry_run_follows_an_order_to_paid_and_sends_nothing(tmp_path: Any) -> None:
     scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
     async with run_simulator(scen, start_ms=START_MS) as sim:
-        async with running_bot(sim, tmp_path, dry_config()) as run:
+        async with desk_bot(sim, tmp_path, dry_config()) as run:
             order = await open_order(sim)
             await until(lambda: _state(run, order, "new"), what="the greeting's row")
             await sim_post(sim, f"/_sim/world/orders/{order}/status", {"status": 2})
@@ -103,7 +103,7 @@ async def test_a_dry_run_follows_an_order_to_paid_and_sends_nothing(tmp_path: An
 async def test_dry_run_alerts_say_that_nothing_was_sent(tmp_path: Any) -> None:
     scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
     async with run_simulator(scen, start_ms=START_MS) as sim:
-        async with running_bot(sim, tmp_path, dry_config()) as run:
+        async with desk_bot(sim, tmp_path, dry_config()) as run:
             delivered: list[str] = []
             original = run.desk.notes.deliver
 

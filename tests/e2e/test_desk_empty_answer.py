@@ -8,7 +8,7 @@ import asyncio
 from bot.chat.session import ChatTimings
 from bot.events import CapabilityChanged, EndpointChanged
 from simulator.app import run_simulator
-from tests.e2e.desk import START_MS, config_text, open_order, running_bot, scenario, until
+from tests.e2e.support import START_MS, config_text, desk_bot, open_order, scenario, until
 from tests.e2e.test_desk_chat import STILL
 
 SPEED = 150.0
@@ -25,7 +25,7 @@ async def test_one_empty_answer_from_list_orders_does_not_stop_greetings(tmp_pat
     scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
     async with run_simulator(scen, start_ms=START_MS) as sim:
         toml = config_text(probe_first=PROBE_FIRST)
-        async with running_bot(sim, tmp_path, toml, timings=TIMINGS,
+        async with desk_bot(sim, tmp_path, toml, timings=TIMINGS,
                                collect=(EndpointChanged, CapabilityChanged)) as run:
             first = await open_order(sim)
             await until(lambda: _greeted(run, first), limit=20, what="the first greeting")

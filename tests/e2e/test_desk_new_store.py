@@ -17,13 +17,13 @@ import pytest
 from loguru import logger
 
 from simulator.app import Simulator, run_simulator
-from tests.e2e.desk import (
+from tests.e2e.support import (
     START_MS,
-    Running,
+    DeskRun,
     accepted_sent,
     config_text,
+    desk_bot,
     open_order,
-    running_bot,
     scenario,
     sim_post,
     until,
@@ -32,7 +32,7 @@ from tests.e2e.desk import (
 SPEED = 50.0
 STILL = {"pay_seconds": [100000, 100000], "release_seconds": [100000, 100000],
          "cancel_probability": "0", "timeout_probability": "0", "appeal_probability": "0"}
-# the first words of each reaction's chat message in tests.e2e.desk.REACTIONS
+# the first words of each reaction's chat message in tests.e2e.support.REACTIONS
 KIND = {"Hello": "new", "Payment": "buyer_paid", "Thank": "completed"}
 
 
@@ -40,12 +40,12 @@ def _scenario() -> Any:
     return scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
 
 
-async def _row_done(run: Running, order: str, status: str) -> bool:
+async def _row_done(run: DeskRun, order: str, status: str) -> bool:
     row = await run.desk.outbox.get(order, status, "chat")
     return row is not None and row.state == "done"
 
 
-async def _status(run: Running, order: str) -> int | None:
+async def _status(run: DeskRun, order: str) -> int | None:
     rec = await run.desk.orders.get(order)
     return None if rec is None else rec.status
 
@@ -68,7 +68,7 @@ async def test_a_new_store_records_open_orders_without_reactions_and_follows_the
         async with run_simulator(_scenario(), start_ms=START_MS) as sim:
             trading, paid = await open_order(sim), await open_order(sim)
             await _move(sim, paid, 2)  # paid before the bot (and its store) existed
-            async with running_bot(sim, tmp_path, config_text()) as run:
+            async with desk_bot(sim, tmp_path, config_text()) as run:
                 await until(lambda: _status(run, trading), what="the trading order recorded")
                 await until(lambda: _status(run, paid), what="the paid order recorded")
                 later = await open_order(sim)  # created after the store: greeted
@@ -83,7 +83,7 @@ async def test_a_new_store_records_open_orders_without_reactions_and_follows_the
             after = await _said(sim)
             down = await open_order(sim)  # while the bot is stopped
             await _move(sim, trading, 4)
-            async with running_bot(sim, tmp_path, config_text()) as run:  # the same store
+            async with desk_bot(sim, tmp_path, config_text()) as run:  # the same store
                 await until(lambda: _row_done(run, down, "new"), what="the greeting after restart")
                 await until(lambda: _row_done(run, trading, "completed"), what="the thanks")
             restarted = await _said(sim)
@@ -103,7 +103,7 @@ async def test_a_new_store_records_open_orders_without_reactions_and_follows_the
 async def test_a_store_lost_and_created_again_greets_no_one_twice(tmp_path: Path, lost: str) -> None:
     """The issue's crash: the store's files deleted; the next start must not re-greet."""
     async with run_simulator(_scenario(), start_ms=START_MS) as sim:
-        async with running_bot(sim, tmp_path, config_text()) as run:
+        async with desk_bot(sim, tmp_path, config_text()) as run:
             order = await open_order(sim)
             await until(lambda: _row_done(run, order, "new"), what="the greeting")
             await _move(sim, order, 2)
@@ -114,7 +114,7 @@ async def test_a_store_lost_and_created_again_greets_no_one_twice(tmp_path: Path
                 assert run.bot.fatal is not None and "was deleted" in run.bot.fatal
         if lost == "while stopped":
             _delete_store(tmp_path)
-        async with running_bot(sim, tmp_path, config_text()) as run:
+        async with desk_bot(sim, tmp_path, config_text()) as run:
             await until(lambda: _status(run, order), what="the order recorded again")
             fresh = await open_order(sim)
             await until(lambda: _row_done(run, fresh, "new"), what="the new order's greeting")

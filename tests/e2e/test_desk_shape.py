@@ -10,7 +10,7 @@ import aiohttp
 from loguru import logger
 
 from simulator.app import Simulator
-from tests.ops import bot_on_sim, capability_state, outcome, write_config
+from tests.support import bot_on_sim, capability_state, outcome, write_config
 
 ESSENTIAL_ORDERS = """
 [capabilities]

@@ -1,16 +1,20 @@
 """An order status this bot does not know (issue 11, item 8): carried as unknown, one alert,
-its detail re-read on back-off (not on every poll), and followed again once it is known."""
+its detail re-read on back-off (not on every poll), and followed again once it is known.
+
+On the stepped clock (tests.e2e.support.stepped_bot): the counts of polls and reads are
+the same on a slow or a fast machine; `within` bounds are simulated seconds."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from loguru import logger
 
 from bot.chat.session import ChatTimings
 from simulator.app import run_simulator
-from tests.e2e.desk import START_MS, config_text, open_order, running_bot, scenario, until
+from tests.e2e.support import START_MS, config_text, open_order, scenario, stepped_bot
 from tests.e2e.test_desk_chat import STILL
 
-SPEED = 300.0
 TIMINGS = ChatTimings(keepalive=60, silence=60, ack=60, rest_poll=60)
 POLLS = 40  # orders_interval = 15 s: ten simulated minutes
 
@@ -18,17 +22,17 @@ POLLS = 40  # orders_interval = 15 s: ten simulated minutes
 async def test_an_unknown_status_is_alerted_once_and_read_on_back_off(tmp_path) -> None:
     warnings: list[str] = []
     sink = logger.add(lambda m: warnings.append(m.record["message"]), level="WARNING")
-    scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
+    scen = scenario(speed=0, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
     try:
-        async with run_simulator(scen, start_ms=START_MS) as sim:
-            async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS) as run:
+        async with run_simulator(scen, start_ms=START_MS, stepped=True) as sim:
+            async with stepped_bot(sim, _config(tmp_path), tmp_path / "bot.db", timings=TIMINGS) as run:
                 order = await open_order(sim)
-                await until(lambda: run.desk.orders.get(order), what="the order stored")
+                await run.until(lambda: run.desk.orders.get(order), 120, "the order stored")
                 sim.world.orders.orders[order].status = 5  # a status Binance has not used before
                 before = len(sim.requests("order_detail"))
                 lists = len(sim.requests("list_orders"))
-                await until(lambda: len(sim.requests("list_orders")) >= lists + 2 * POLLS,
-                            limit=30, what=f"{POLLS} polls")
+                await run.until(lambda: len(sim.requests("list_orders")) >= lists + 2 * POLLS,
+                                POLLS * 15 * 2, f"{POLLS} polls")
                 details = len(sim.requests("order_detail")) - before
                 stored = await run.desk.orders.get(order)
                 alerts = [w for w in warnings if w.startswith("ALERT [order_status_unknown]")]
@@ -38,10 +42,16 @@ async def test_an_unknown_status_is_alerted_once_and_read_on_back_off(tmp_path) 
                 assert run.desk.unknown_status(order) == 5
 
                 sim.world.orders.orders[order].status = 4  # known again: completed
-                await until(lambda: _status(run, order, 4), limit=30, what="the order followed")
+                await run.until(lambda: _status(run, order, 4), 600, "the order followed")
                 assert run.desk.unknown_status(order) is None
     finally:
         logger.remove(sink)
+
+
+def _config(tmp_path) -> Path:
+    path = tmp_path / "bot.toml"
+    path.write_text(config_text())
+    return path
 
 
 async def _status(run, order: str, status: int) -> bool:
@@ -54,20 +64,19 @@ def _details_of(sim, order: str) -> int:
 
 
 async def test_an_unlisted_order_in_an_unknown_status_is_re_read_on_back_off(tmp_path) -> None:
-    scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
-    async with run_simulator(scen, start_ms=START_MS) as sim:
-        async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS) as run:
+    scen = scenario(speed=0, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
+    async with run_simulator(scen, start_ms=START_MS, stepped=True) as sim:
+        async with stepped_bot(sim, _config(tmp_path), tmp_path / "bot.db", timings=TIMINGS) as run:
             order = await open_order(sim)
-            await until(lambda: run.desk.orders.get(order), what="the order stored")
+            await run.until(lambda: run.desk.orders.get(order), 120, "the order stored")
             sim.world.orders.orders[order].status = 5
             for _ in range(20):  # newer orders push it off the first page of the order list
+                await run.run_for(1)  # newer: the clock stands still unless the test moves it
                 await open_order(sim)
-            await until(lambda: run.desk.unknown_status(order) == 5, limit=30,
-                        what="the detail read")
+            await run.until(lambda: run.desk.unknown_status(order) == 5, 600, "the detail read")
             start = sim.clock.now()
             first = _details_of(sim, order)
-            await until(lambda: sim.clock.now() >= start + 1800, limit=30,
-                        what="30 simulated minutes")
+            await run.until(lambda: sim.clock.now() >= start + 1800, 1800, "30 simulated minutes")
             reads = _details_of(sim, order) - first
     # 120 polls in 30 minutes; re-read after 1, 2, 4, 8 and 16 minutes at most
     assert 1 <= reads <= 5, reads
@@ -80,15 +89,15 @@ async def test_the_desk_follows_an_order_through_a_status_the_simulator_emits(tm
     sink = logger.add(lambda m: warnings.append(m.record["message"]), level="WARNING")
     odd = {**STILL, "pay_seconds": [30, 30], "release_seconds": [600, 600],
            "odd_status_probability": "1", "odd_statuses": [5]}
-    scen = scenario(speed=SPEED, orders=odd, chat={"message_probability": "0"}, three_ads=False)
+    scen = scenario(speed=0, orders=odd, chat={"message_probability": "0"}, three_ads=False)
     try:
-        async with run_simulator(scen, start_ms=START_MS) as sim:
-            async with running_bot(sim, tmp_path, config_text(), timings=TIMINGS) as run:
+        async with run_simulator(scen, start_ms=START_MS, stepped=True) as sim:
+            async with stepped_bot(sim, _config(tmp_path), tmp_path / "bot.db", timings=TIMINGS) as run:
                 order = await open_order(sim)
-                await until(lambda: run.desk.unknown_status(order) == 5, limit=30,
-                            what="the odd status seen")
+                await run.until(lambda: run.desk.unknown_status(order) == 5, 600,
+                                    "the odd status seen")
                 assert (await run.desk.orders.get(order)).status == 2  # carried, not moved
-                await until(lambda: _status(run, order, 4), limit=30, what="the order completed")
+                await run.until(lambda: _status(run, order, 4), 1200, "the order completed")
                 assert run.desk.unknown_status(order) is None
                 assert [s for _, s in sim.world.orders.orders[order].history] == [1, 2, 5, 4]
                 outbox = {r.status: r.state for r in await run.desk.outbox.for_order(order)

@@ -11,13 +11,13 @@ import pytest
 from bot.app import Bot
 from bot.pricing.pollers import MarketPoller
 from simulator.app import Simulator, run_simulator
-from tests.e2e import helpers
-from tests.e2e.helpers import SELL_AD
+from tests.e2e import support
+from tests.e2e.support import SELL_AD
 
 
 def started(sim: Simulator, tmp: Path, body: str, bot: str = "") -> Any:
-    """helpers.started, its client timing out after 0.5 s (the timeout faults hold 2 s)."""
-    return helpers.started(sim, tmp, body, bot, request_timeout=0.5)
+    """support.started, its client timing out after 0.5 s (the timeout faults hold 2 s)."""
+    return support.started(sim, tmp, body, bot, request_timeout=0.5)
 
 
 async def decide(bot: Bot) -> Any:

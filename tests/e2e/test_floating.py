@@ -17,8 +17,8 @@ from bot.app import Bot
 from bot.events import ReferenceUpdate
 from bot.pricing.pollers import MarketPoller, ReferencePoller
 from simulator.app import Simulator, run_simulator
-from tests.e2e.helpers import FLOATING_BUY as FLOATING
-from tests.e2e.helpers import started
+from tests.e2e.support import FLOATING_BUY as FLOATING
+from tests.e2e.support import started
 
 FLOOR, CEILING = Decimal("88.00"), Decimal("93.00")
 FLOATING_BUY = FLOATING.format(floor=FLOOR, ceiling=CEILING, max_updates=1000, min_interval=0)

@@ -8,9 +8,8 @@ from typing import Any
 from bot.binance.p2p import P2PApi
 from bot.capabilities.registry import EndpointState
 from simulator.app import Simulator, run_simulator
-from tests.conftest import ClientClock
-from tests.e2e.desk import SELL_AD, START_MS, scenario
-from tests.e2e.helpers import registry_on
+from tests.e2e.support import SELL_ADV, START_MS, registry_on, scenario
+from tests.support import ClientClock
 
 DAY_MS = 86_400_000
 ORDERS = {"history_window_required": True, "pay_seconds": [60, 60], "release_seconds": [60, 60],
@@ -19,7 +18,7 @@ ORDERS = {"history_window_required": True, "pay_seconds": [60, 60], "release_sec
 
 def _open(sim: Simulator, at_ms: int) -> str:
     world: Any = sim.world
-    ad = world.account.ads[SELL_AD]
+    ad = world.account.ads[SELL_ADV]
     (event,) = world.orders.create(ad, world.account.market_of(ad).scales, at_ms)
     return str(event.order.order_no)
 

@@ -24,9 +24,15 @@ import pytest
 
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import generate_credential
-from tests.conftest import world_factory
-from tests.desk_layout import Instance, free_port, lay_out
-from tests.ops import Daemon, run_command, start_daemon
+from tests.support import (
+    Daemon,
+    Instance,
+    free_port,
+    lay_out,
+    run_command,
+    start_daemon,
+    world_factory,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None,
                                 reason="prometheus not on PATH (Debian: apt-get install prometheus)")

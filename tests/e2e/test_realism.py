@@ -22,8 +22,8 @@ from bot.ops.terminal import render
 from bot.pricing.pollers import MarketPoller, OwnAdsPoller
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import Scenario, load_scenario
-from tests.conftest import ClientClock
-from tests.e2e.helpers import SELL_AD, registry_on, sim_client, started
+from tests.e2e.support import SELL_AD, registry_on, sim_client, started
+from tests.support import ClientClock
 
 LAG = 30.0  # simulated seconds reads lag an update, longer than the search and list intervals
 

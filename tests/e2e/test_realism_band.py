@@ -17,7 +17,7 @@ from bot.ops.terminal import render
 from bot.pricing.band import BAND_TTL
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import Scenario, load_scenario
-from tests.e2e.helpers import BUY_AD, SELL_AD
+from tests.e2e.support import BUY_AD, SELL_AD
 from tests.e2e.test_engine import decide, started
 
 FIXED_70 = SELL_AD.format(floor="60", ceiling="99").replace(

@@ -8,7 +8,7 @@ import asyncio
 
 from simulator.app import run_simulator
 from simulator.scenario import parse_scenario
-from tests.e2e.helpers import BUY_AD, running_bot, when, write_config
+from tests.e2e.support import BUY_AD, running_bot, when, write_config
 
 WORLD = {"markets": [{"volatility": "0", "competitors": 6, "bots": 0, "decoys": 0,
                       "churn_per_hour": 0, "reference_pay_type_fails": True}],

@@ -13,7 +13,7 @@ from bot.app import Bot
 from bot.pricing.pollers import OwnAdsPoller
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import load_scenario
-from tests.e2e.helpers import SELL_AD, started
+from tests.e2e.support import SELL_AD, started
 
 AD = SELL_AD.format(floor="80", ceiling="99")
 REFILL = "[inventory]\nrefill = true\n[inventory.targets]\nsell = 500\n"

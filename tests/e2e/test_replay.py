@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import aiosqlite
-import pytest
-
 from bot.chat.session import ChatTimings
 from bot.recording import data
 from config.loader import load_config
@@ -17,17 +14,10 @@ from p2pbot.cli import main
 from simulator.app import run_simulator
 from state.db import Store
 from state.recording import RecordingLog
-from tests.e2e.helpers import SELL_AD, write_config
-from tests.e2e.virtual import Lives, Stepper, inline_sqlite, loop_watch
+from tests.e2e.support import SELL_AD, Lives, Stepper, loop_watch, write_config
 
 START_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 HOURS = 2.0
-
-
-@pytest.fixture
-def inline_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store's SQLite in the loop's thread (tests.e2e.virtual.InlineConnection)."""
-    monkeypatch.setattr(aiosqlite, "connect", inline_sqlite)
 
 
 async def record(tmp_path, body: str, scenario: str = "price_war", seed: int = 7,

@@ -1,6 +1,6 @@
 """The report matches the simulator's record of orders after a stepped simulated day.
 
-The whole bot runs a simulated day of trading on three ads (tests.e2e.virtual, the stepped
+The whole bot runs a simulated day of trading on three ads (tests.e2e.support, the stepped
 clock); then `p2pbot report`'s core reads the store and is compared with the simulator
 world's orders: counts, completed and cancelled, volume and fiat by ad, side and day,
 average prices, and the merchant's release times. A second read with orders missing from
@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-import pytest
 from pydantic import SecretStr
 
 from bot.chat.session import ChatTimings
@@ -26,19 +24,19 @@ from bot.commands.report import make_report
 from config.settings import Settings
 from simulator.app import Simulator, run_simulator
 from state.db import Store
-from tests.e2e.desk import START_MS, config_text, scenario
-from tests.e2e.virtual import Lives, Stepper, inline_sqlite, loop_watch
+from tests.e2e.support import (
+    START_MS,
+    Lives,
+    Stepper,
+    config_text,
+    loop_watch,
+    scenario,
+)
 
 TZ = ZoneInfo("America/Sao_Paulo")
 HOURS = 24.0
 ORDERS_INTERVAL = 30
 CLOSING_MS = 3 * 3600_000
-
-
-@pytest.fixture
-def inline_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store's SQLite in the loop's thread (tests.e2e.virtual.InlineConnection)."""
-    monkeypatch.setattr(aiosqlite, "connect", inline_sqlite)
 
 
 def day_of(ms: int) -> date:

@@ -14,7 +14,7 @@ from simulator.app import run_simulator
 from simulator.clock import DrivenClock
 from simulator.scenario import load_scenario
 from state.db import Store
-from tests.e2e.helpers import SELL_AD, sim_client, write_config
+from tests.e2e.support import SELL_AD, sim_client, write_config
 
 
 async def test_the_simulators_rival_bots_are_profiled_as_bots(tmp_path: Path) -> None:

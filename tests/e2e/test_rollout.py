@@ -9,8 +9,8 @@ from bot.commands.history import render
 from bot.commands.probe import probe_once, watch
 from simulator.app import run_simulator
 from state.endpoints import EndpointLog
-from tests.conftest import ClientClock
-from tests.e2e.helpers import registry_on
+from tests.e2e.support import registry_on
+from tests.support import ClientClock
 
 SIX = ("get_ads", "order_summary", "categories", "search", "reference_price", "chat_credential")
 # phase start (simulated seconds) -> what the merchant recorded for the six endpoints

@@ -1,7 +1,7 @@
 """Schedules on the simulator's stepped clock: a simulated day takes an ad out and back.
 
 The bot runs whole (pollers, engine, order desk, the schedule keeper) in simulated time
-(tests.e2e.virtual); the simulator's record of requests and its ads' status say what the
+(tests.e2e.support); the simulator's record of requests and its ads' status say what the
 exchange saw. START_MS is Sunday 2025-07-06 07:00 in Sao Paulo (10:00 UTC).
 """
 
@@ -10,22 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-import pytest
-
 from bot.chat.session import ChatTimings
 from simulator.app import Simulator, run_simulator
-from tests.e2e.desk import BUY_AD, SELL_AD, START_MS, scenario
-from tests.e2e.virtual import Lives, Stepper, inline_sqlite, loop_watch
+from tests.e2e.support import BUY_ADV as BUY_AD
+from tests.e2e.support import SELL_ADV as SELL_AD
+from tests.e2e.support import START_MS, Lives, Stepper, loop_watch, scenario
 
 HOUR_MS = 3600_000
 TIMINGS = ChatTimings(keepalive=3600, silence=3600, ack=120, rest_poll=600)
-
-
-@pytest.fixture
-def inline_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store's SQLite in the loop's thread (tests.e2e.virtual.InlineConnection)."""
-    monkeypatch.setattr(aiosqlite, "connect", inline_sqlite)
 
 
 def config(*, bot: str = "", schedule: str = "", ad_schedule: str = "") -> str:

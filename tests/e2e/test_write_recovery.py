@@ -16,9 +16,8 @@ from bot.health import CapState, EndpointState
 from simulator.app import Simulator
 from state.db import Store
 from state.meta import Meta
-from tests.conftest import ClientClock
-from tests.e2e.helpers import registry_on
-from tests.ops import bot_on_sim, capability_state, decided, write_config
+from tests.e2e.support import registry_on
+from tests.support import ClientClock, bot_on_sim, capability_state, decided, write_config
 
 REFUSED_FOR = 30.0  # simulated seconds during which ads/update answers -2008
 FIRST, CAP = 10.0, 20.0  # probe_first, probe_cap
