@@ -1,20 +1,15 @@
-"""Competitor profiles end to end: the real Bot on the simulator's driven clock, on the calm
+"""Competitor profiles end to end: the real Bot on the simulator's stepped clock, on the calm
 market with the simulator's fast rival and mirror bots added, reads what each ad is."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from pathlib import Path
 
-from bot.app import Bot
 from bot.ops.status_api import build
-from config.loader import load_config
 from simulator.app import run_simulator
-from simulator.clock import DrivenClock
 from simulator.scenario import load_scenario
-from state.db import Store
-from tests.e2e.support import SELL_AD, sim_client, write_config
+from tests.e2e.support import SELL_AD, stepped_bot, write_config
 
 
 async def test_the_simulators_rival_bots_are_profiled_as_bots(tmp_path: Path) -> None:
@@ -32,26 +27,11 @@ async def test_the_simulators_rival_bots_are_profiled_as_bots(tmp_path: Path) ->
         'step = "0.01"', 'step = "0.01"\nbot_cushion = "0"').replace(
         "[ads.filters]", '[ads.filters]\noverlap_amount = false\npay_methods = "any"')
     config = write_config(tmp_path, body)
-    async with run_simulator(scenario, speed=0, seed=3) as sim:
-        clock = DrivenClock(sim.clock)
-        client = sim_client(sim, clock)
-        clock.busy = lambda: client.in_flight > sim.gateway.waiting
-        store = await Store.open(tmp_path / "b.db")
-        driver = asyncio.create_task(clock.run(clock.time() + 1800))
-        stop = asyncio.Event()
-        try:
-            bot = Bot(load_config(config), client, store, clock=clock)
-            await bot.start()
-            task = asyncio.create_task(bot.run(stop))
-            await asyncio.wait_for(driver, 120)
-            stop.set()
-            await asyncio.wait_for(task, 30)
+    async with run_simulator(scenario, seed=3, stepped=True) as sim:
+        async with stepped_bot(sim, config, tmp_path / "b.db", seed=3) as run:
+            await run.run_for(1800)
+            bot = run.bot
             doc = await build(bot)
-        finally:
-            driver.cancel()
-            stop.set()
-            await client.close()
-            await store.close()
         listings = sim.world.markets[("USDT", "RUB")].books["SELL"]  # type: ignore[attr-defined]
         role = {ad.advertiser.user_no: ad.role for ad in listings}
     book = bot.engine.rivals.books[("USDT", "RUB", "SELL")]
