@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._rows import emit  # noqa: E402
 from bot.recording import data  # noqa: E402
 from config.loader import load_config  # noqa: E402
 from p2pbot.backtest.command import quiet  # noqa: E402
@@ -40,7 +41,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--config", type=Path, default=ROOT / "config" / "example.toml")
     p.add_argument("--keep", type=Path, default=None, help="write the recording here and keep it")
+    p.add_argument("--rows", action="store_true",
+                   help="the rows of the bench table (2 simulated hours: generating a day takes "
+                        "minutes; the replay speed is what is measured)")
     args = p.parse_args()
+    if args.rows:
+        args.hours = min(args.hours, 2.0)
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "day.jsonl.gz"
         if not path.exists():
@@ -65,6 +71,12 @@ def main() -> None:
               f"replay {total:.1f} s wall, {cpu:.1f} s CPU on one core "
               f"({m.hours * 3600 / cpu:,.0f}x real time); rank-1 {m.rank1_share:.0%}, "
               f"{m.edits} edits")
+        if args.rows:
+            speed = m.hours * 3600 / cpu
+            goal = 86400 / 30  # a recorded day replayed in 30 s of one core
+            emit("backtest replay speed (x real time)", f">= {goal:,.0f}x (a day in 30 s)",
+                 f"{speed:,.0f}x", goal / speed,
+                 f"price_war {m.hours:g} h, {markets} markets, {args.config.name}, CPU of one core")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -95,13 +96,21 @@ def scenario(folder: Path, n: int) -> Path:
 
 def config(folder: Path, ads: dict[str, str]) -> Path:
     """The bot's config: every own ad by its id; SELL by undercut, BUY by follow_reference."""
-    text = "[bot]\n" + "".join(
+    # the status page on a port free now, as in production, without depending on 8080
+    text = f"[bot]\n\n[web]\nport = {free_port()}\n" + "".join(
         AD.format(i=i, adv_no=adv_no, strategy="undercut" if side == "SELL" else "follow_reference",
                   params='step = "0.01"' if side == "SELL" else 'margin = "-0.50"')
         for i, (adv_no, side) in enumerate(sorted(ads.items())))
     path = folder / "bot.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
