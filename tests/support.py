@@ -898,3 +898,27 @@ async def fake_telegram(token: str = TOKEN) -> AsyncIterator[FakeTelegram]:
         yield fake
     finally:
         await runner.cleanup()
+
+
+# --- headless Chromium (Debian's package; .ci/run installs it) ---
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+async def render_dom(url: str, profile: Path) -> str:
+    """The DOM of `url` after headless Chromium ran its scripts (5 s of virtual time)."""
+    assert CHROMIUM is not None
+    proc = await asyncio.create_subprocess_exec(
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+        f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom", url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={"HOME": str(profile), "PATH": "/usr/bin:/bin"})
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+    return out.decode()

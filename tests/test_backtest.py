@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,7 @@ import pytest
 from bot.recording import data
 from p2pbot.backtest.scenario import generate_entries
 from p2pbot.cli import main
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from tests.support import CHROMIUM, render_dom
 
 AD = """
 [bot]
@@ -101,28 +99,12 @@ async def test_the_html_report_renders_in_headless_chromium(
     html = page.read_text()
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "<script" not in html and "https://" not in html  # nothing fetched
-    dom = await _render(page.as_uri(), tmp_path / "chromium")
+    dom = await render_dom(page.as_uri(), tmp_path / "chromium")
     assert dom.count("<svg") == 4  # price and rank, per config
     assert "<polyline" in dom and "eager: sell (SELL)" in dom and "wide: sell (SELL)" in dom
     assert "what is replayed and what is modelled" in dom
 
 
-async def _render(url: str, profile: Path) -> str:
-    assert CHROMIUM is not None
-    proc = await asyncio.create_subprocess_exec(
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        f"--user-data-dir={profile}", "--dump-dom", url,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={"HOME": str(profile), "PATH": "/usr/bin:/bin"})
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
-    return out.decode()
 
 
 def test_a_sweep_ranks_the_grid_and_prints_the_best_as_toml(

@@ -12,8 +12,10 @@ import aiohttp
 import pytest
 
 from simulator.app import Simulator
-from tests.support import bot_on_sim, write_config
-from tests.test_status_page import CHROMIUM, TOKEN, _render
+from simulator.scenario import generate_credential
+from tests.support import CHROMIUM, bot_on_sim, render_dom, write_config
+
+TOKEN = "page-token-" + generate_credential()[:16]
 
 TZ = ZoneInfo("America/Sao_Paulo")
 HOURS = '\n[ads.schedule]\nwindows = ["daily 00:00-23:59"]\n'
@@ -69,7 +71,7 @@ async def test_the_page_draws_the_trade_chart_and_its_clock_in_the_merchants_zon
     async with bot_on_sim(fast_sim, config, tmp_path / "bot.db", token=TOKEN) as r:
         assert r.web is not None
         await _orders(r.store, r.bot.clock.time())
-        html = await _render(f"{r.web.url}/#token={TOKEN}", tmp_path / "chromium")
+        html = await render_dom(f"{r.web.url}/#token={TOKEN}", tmp_path / "chromium")
     chart = re.search(r'<svg[^>]*class="trade".*?</svg>', html, re.S)
     assert chart, "the daily chart was drawn"
     assert len(re.findall(r'<rect class="sell"', chart.group(0))) == 14

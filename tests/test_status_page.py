@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -17,9 +16,8 @@ import pytest
 
 from simulator.app import Simulator
 from simulator.scenario import generate_credential
-from tests.support import bot_on_sim, decided, write_config
+from tests.support import CHROMIUM, bot_on_sim, decided, render_dom, write_config
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="chromium is not installed: `apt-get install chromium` runs the status page test "
@@ -66,22 +64,6 @@ class Dom(HTMLParser):
                 self.ads[name].append(data.strip())
 
 
-async def _render(url: str, profile: Path) -> str:
-    assert CHROMIUM is not None
-    proc = await asyncio.create_subprocess_exec(
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom", url,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={"HOME": str(profile), "PATH": "/usr/bin:/bin"})
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
-    return out.decode()
 
 
 async def test_the_page_shows_the_matrix_and_the_ads_in_a_browser(fast_sim: Simulator,
@@ -96,8 +78,8 @@ async def test_the_page_shows_the_matrix_and_the_ads_in_a_browser(fast_sim: Simu
         assert str(await r.bot.registry.probe("categories")) == "unregistered"
         assert r.web is not None
         # the token in the fragment: the browser keeps it, the server never sees it in a URL
-        html = await _render(f"{r.web.url}/#token={TOKEN}", tmp_path / "chromium")
-        asked = await _render(f"{r.web.url}/", tmp_path / "chromium-2")
+        html = await render_dom(f"{r.web.url}/#token={TOKEN}", tmp_path / "chromium")
+        asked = await render_dom(f"{r.web.url}/", tmp_path / "chromium-2")
         own = r.bot.ads[0].own
         assert own is not None
         prices.add(own.price)
