@@ -22,7 +22,7 @@ demo: $(STAMP)
 # two workers (pytest-xdist): the suite is CPU-bound and its tests are isolated (ports
 # chosen by the system, files in tmp_path, a runtime folder per worker); see docs/testing.md
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 $(ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
