@@ -63,6 +63,7 @@ def backtest(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, 
     return code, out, err
 
 
+@pytest.mark.slow  # a scenario generated, then replayed per config
 def test_two_configs_over_one_recording_give_different_explained_reports(
         tmp_path: Path, recording: Path, capsys: pytest.CaptureFixture[str]) -> None:
     eager = config(tmp_path, "eager")
@@ -107,6 +108,7 @@ async def test_the_html_report_renders_in_headless_chromium(
 
 
 
+@pytest.mark.slow  # a scenario generated, then replayed per config
 def test_a_sweep_ranks_the_grid_and_prints_the_best_as_toml(
         tmp_path: Path, recording: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = config(tmp_path, "base")

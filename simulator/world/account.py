@@ -191,9 +191,11 @@ class Account:
 
     def record_ranks(self, market: Market, now_ms: int) -> None:
         """Each ad's position in its own search (None while takers cannot find it)."""
-        own = self.searchable_in(market.asset, market.fiat)
-        for ad in self.ads_in(market.asset, market.fiat):
-            rank = market.rank_of(ad, own) if ad.searchable else None
+        ads = self.ads_in(market.asset, market.fiat)
+        own = [ad for ad in ads if ad.searchable]
+        found = dict(zip(map(id, own), market.ranks_of(own, own), strict=True))
+        for ad in ads:
+            rank = found.get(id(ad))
             if rank != ad.rank:
                 ad.rank = rank
                 ad.rank_history.append((now_ms, rank))

@@ -52,9 +52,15 @@ class Scales:
         return cls(ASSET_SCALES.get(asset, 8), price_scale, FIAT_SYMBOLS.get(fiat, fiat))
 
 
+_EXPONENTS = {places: Decimal(1).scaleb(-places) for places in range(13)}
+
+
 def q(value: Decimal, places: int, rounding: str = ROUND_HALF_UP) -> Decimal:
     """`value` rounded to `places` decimals."""
-    return value.quantize(Decimal(1).scaleb(-places), rounding=rounding)
+    exponent = _EXPONENTS.get(places)
+    if exponent is None:
+        exponent = Decimal(1).scaleb(-places)
+    return value.quantize(exponent, rounding=rounding)
 
 
 def q_down(value: Decimal, places: int) -> Decimal:

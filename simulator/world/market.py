@@ -289,13 +289,18 @@ class Market:
         entries.sort(key=lambda entry: entry[0].sort_key())
         return entries
 
-    def rank_of(self, ad: AdBase, own: Sequence[AdBase]) -> int:
-        """`ad`'s 1-based position in its unfiltered search."""
-        key = ad.sort_key()
-        better = sum(1 for other in self.books[ad.side] if other.sort_key() < key)
-        better += sum(1 for other in own if other is not ad and other.side == ad.side
-                      and other.status == 1 and other.sort_key() < key)
-        return 1 + better
+    def ranks_of(self, ads: Sequence[AdBase], own: Sequence[AdBase]) -> list[int]:
+        """Each of `ads`' 1-based position in its unfiltered search (the books' search keys
+        computed once for all of them)."""
+        keys = {side: [other.sort_key() for other in book] for side, book in self.books.items()}
+        ranks = []
+        for ad in ads:
+            key = ad.sort_key()
+            better = sum(1 for other in keys[ad.side] if other < key)
+            better += sum(1 for other in own if other is not ad and other.side == ad.side
+                          and other.status == 1 and other.sort_key() < key)
+            ranks.append(1 + better)
+        return ranks
 
     def to_control(self, side: str | None = None) -> dict[str, Any]:
         """The market as the control API shows it: reference and competitors with their roles."""

@@ -148,9 +148,10 @@ class OrderBook:
         """Fire every timer due by `now_ms`: counterparty lines and status changes."""
         events: list[OrderEvent] = []
         for order in list(self._active):
-            due = [s for s in order.says if s[0] <= now_ms]
-            order.says = [s for s in order.says if s[0] > now_ms]
-            events += [OrderEvent(order, "say", text=text) for _, text in due]
+            if order.says and any(s[0] <= now_ms for s in order.says):
+                due = [s for s in order.says if s[0] <= now_ms]
+                order.says = [s for s in order.says if s[0] > now_ms]
+                events += [OrderEvent(order, "say", text=text) for _, text in due]
             if order.next_ms is not None and order.next_status is not None \
                     and order.next_ms <= now_ms:
                 events.append(self._enter(order, order.next_status, now_ms))

@@ -34,8 +34,11 @@ from tests.support import (
     world_factory,
 )
 
-pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None,
-                                reason="prometheus not on PATH (Debian: apt-get install prometheus)")
+pytestmark = [
+    pytest.mark.slow,  # three daemons and a real Prometheus scraping them in real time
+    pytest.mark.skipif(shutil.which("prometheus") is None,
+                       reason="prometheus not on PATH (Debian: apt-get install prometheus)"),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "p2pbot.rules.yml"

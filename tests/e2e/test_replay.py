@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.chat.session import ChatTimings
 from bot.recording import data
 from config.loader import load_config
@@ -15,6 +17,9 @@ from simulator.app import run_simulator
 from state.db import Store
 from state.recording import RecordingLog
 from tests.e2e.support import SELL_AD, Lives, Stepper, loop_watch, write_config
+
+pytestmark = pytest.mark.slow  # a recorded run of the bot, then its replay
+
 
 START_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 HOURS = 2.0

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from pydantic import SecretStr
 
 from bot.chat.session import ChatTimings
@@ -32,6 +33,9 @@ from tests.e2e.support import (
     loop_watch,
     scenario,
 )
+
+pytestmark = pytest.mark.slow  # a simulated day of orders and its report
+
 
 TZ = ZoneInfo("America/Sao_Paulo")
 HOURS = 24.0

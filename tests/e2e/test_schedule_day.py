@@ -10,11 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.chat.session import ChatTimings
 from simulator.app import Simulator, run_simulator
 from tests.e2e.support import BUY_ADV as BUY_AD
 from tests.e2e.support import SELL_ADV as SELL_AD
 from tests.e2e.support import START_MS, Lives, Stepper, loop_watch, scenario
+
+pytestmark = pytest.mark.slow  # each test steps a simulated day
+
 
 HOUR_MS = 3600_000
 TIMINGS = ChatTimings(keepalive=3600, silence=3600, ack=120, rest_poll=600)
