@@ -327,6 +327,12 @@ class Reprice:
     0.993 goes to 0.99, not 1.00), and it rewrites the reason when the price it
     sends is not `price`. Without one (None: no competitor named, as for `fixed`
     and `follow_reference`) it rounds towards the merchant's safe side.
+
+    `ratio` (percent of the reference, as Binance writes floating ratios) says that the
+    price is the reference times that ratio, whatever the reference: a floating ad is then
+    set to that ratio, or left alone when it has it already, instead of to a ratio worked
+    out from the price and a reference read at another moment (`follow_reference` with
+    `ratio` sets it).
     """
 
     price: Decimal
@@ -335,9 +341,10 @@ class Reprice:
     relation: Relation | None = None
     target: Decimal | None = None
     target_name: str = ""
+    ratio: Decimal | None = None
 
     def __post_init__(self) -> None:
-        _require_decimals(self, "price", optional=("target",))
+        _require_decimals(self, "price", optional=("target", "ratio"))
         if not self.price.is_finite() or self.price <= 0:
             raise ValueError(f"Reprice.price must be a positive finite Decimal, got {self.price}")
         if (self.relation is None) != (self.target is None):

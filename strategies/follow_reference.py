@@ -56,7 +56,7 @@ class FollowReference:
         reason = f"reference {ref.price}{note} {how}"
         if ctx.ad.quantize(price) == ctx.ad.price:
             return Hold(f"unchanged: {reason}")
-        return Reprice(price, reason)
+        return Reprice(price, reason, ratio=params.ratio)
 
 
 def _signed(value: Decimal) -> str:

@@ -19,12 +19,13 @@ CASES = [
                  id="margin-above"),
     pytest.param(Reference(D("92.50")), {"margin": "-0.25"},
                  Reprice(D("92.25"), "reference 92.50 -0.25"), id="margin-below"),
-    pytest.param(EXCHANGE, {"ratio": "101.5"}, Reprice(D("93.8875"), "reference 92.50 +1.5%"),
-                 id="ratio-above"),
-    pytest.param(EXCHANGE, {"ratio": "98"}, Reprice(D("90.65"), "reference 92.50 -2%"),
+    pytest.param(EXCHANGE, {"ratio": "101.5"},
+                 Reprice(D("93.8875"), "reference 92.50 +1.5%", ratio=D("101.5")), id="ratio-above"),
+    pytest.param(EXCHANGE, {"ratio": "98"}, Reprice(D("90.65"), "reference 92.50 -2%", ratio=D("98")),
                  id="ratio-below"),
     pytest.param(DERIVED, {"ratio": "101.5"},
-                 Reprice(D("93.8875"), "reference 92.50 (derived) +1.5%"), id="derived-use"),
+                 Reprice(D("93.8875"), "reference 92.50 (derived) +1.5%",
+                         ratio=D("101.5")), id="derived-use"),
     pytest.param(DERIVED, {"ratio": "101.5", "on_derived": "hold"},
                  Hold("reference 92.50 is derived (on_derived = hold)"), id="derived-hold"),
     pytest.param(Reference(D("92.50"), age=95.0, stale=True), {"margin": "0.30"},
@@ -48,7 +49,7 @@ def test_follow_reference(
 def test_follow_reference_buy_side_is_the_same_arithmetic() -> None:
     context = ctx(own("BUY", "90.00"), reference=EXCHANGE)
     decision = FollowReference().decide(context, FollowReferenceParams(ratio=D("99")))
-    assert decision == Reprice(D("91.575"), "reference 92.50 -1%")
+    assert decision == Reprice(D("91.575"), "reference 92.50 -1%", ratio=D("99"))
 
 
 @pytest.mark.parametrize(

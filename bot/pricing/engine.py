@@ -35,7 +35,15 @@ from bot.clock import Clock
 from bot.events import CapabilityChanged, MarketSnapshot, OwnAdsUpdate, ReferenceUpdate
 from bot.health import CapState
 from bot.pricing.band import BandBook
-from bot.pricing.floating import ReferenceTrack, Suspect, choose_ratio, effective, outside
+from bot.pricing.floating import (
+    RATIO_TICK,
+    ReferenceTrack,
+    Suspect,
+    choose_ratio,
+    effective,
+    inner_bounds,
+    outside,
+)
 from bot.pricing.guards import Update, Verdict, check
 from bot.pricing.market_book import MarketBook
 from bot.pricing.rivals import Profiles, RivalBooks
@@ -635,13 +643,18 @@ class PricingEngine:
             h = self.registry.health["update_ad"]
             return replace(base, reason=f"repricing unavailable: update_ad is {h.state} "
                                         f"({h.code} {h.message})".rstrip())
-        return await self._apply(ad, verdict.price, base, why, now)
+        # a ratio the guards did not move (rounding aside) is the ratio to send a floating ad
+        ratio = decision.ratio if set(verdict.hits) <= {"tick"} else None
+        return await self._apply(ad, verdict.price, base, why, now, ratio)
 
-    def _wire_value(self, ad: AdRuntime, price: Decimal) -> tuple[str, Decimal, Decimal]:
+    def _wire_value(self, ad: AdRuntime, price: Decimal,
+                    asked: Decimal | None = None) -> tuple[str, Decimal, Decimal]:
         """The field and value to send, and the price the ad will show.
 
-        A floating ad gets a ratio computed from the freshest reference (the exchange's own,
-        else the one its price implies), rounded toward the safe side and aimed one tick plus
+        A floating ad gets the ratio the strategy `asked` for (see Reprice.ratio) while its
+        price at the freshest reference stays inside the floor and ceiling with the margin
+        below; else a ratio computed from the freshest reference (the exchange's own, else
+        the one its price implies), rounded toward the safe side and aimed one tick plus
         the reference's typical move inside the floor and ceiling (bot.pricing.floating).
         """
         own = ad.own
@@ -657,6 +670,12 @@ class PricingEngine:
         move = track.typical_move() if track is not None else Decimal(0)
         margin = own.tick + move * own.ratio / 100
         g = ad.loaded.config.guards
+        if asked is not None:
+            kept = asked.quantize(RATIO_TICK)
+            shown = effective(reference, kept, own.tick)
+            low, high = inner_bounds(g.floor, g.ceiling, margin)
+            if (low is None or shown >= low) and (high is None or shown <= high):
+                return "ratio", kept, shown
         ratio, shown = choose_ratio(price, reference, own.side, own.tick, g.floor, g.ceiling, margin)
         return "ratio", ratio, shown
 
@@ -667,10 +686,11 @@ class PricingEngine:
             await self.api.update_ad_price(own.adv_no, price=value)
 
     async def _apply(
-        self, ad: AdRuntime, price: Decimal, base: DecisionRow, why: str, now: float
+        self, ad: AdRuntime, price: Decimal, base: DecisionRow, why: str, now: float,
+        ratio: Decimal | None = None,
     ) -> DecisionRow:
         assert ad.own is not None
-        field_, value, price = self._wire_value(ad, price)
+        field_, value, price = self._wire_value(ad, price, ratio)
         if field_ == "ratio" and value == ad.own.ratio:  # the margin already holds it there
             return replace(base, reason=f"{why}; unchanged: ratio {value}% already prices it "
                                         f"at {ad.own.price}")

@@ -111,3 +111,32 @@ async def test_an_absurd_reference_is_held_and_alerted_not_followed(tmp_path: Pa
             # a sound read again: believed, and the ad follows it
             await _step(sim, bot, Decimal("92.60"))
             assert bot.engine.tracks[("USDT", "RUB", "BUY")].suspect is None
+
+
+async def test_a_floating_ad_at_its_configured_ratio_is_left_alone_while_the_reference_walks(
+        tmp_path: Path) -> None:
+    """A floating ad already at the ratio `follow_reference` asks for prices itself: the
+    exchange moves it with the reference. The bot used to re-send a ratio a hundredth off on
+    most reads (the target rounded to the tick, divided by a reference read at another
+    moment: 99.22, 99.19, 99.16 ...), 18 edits in half an hour of config/example.toml's
+    BUY ad, none of them needed."""
+    following = FLOATING.format(floor="80.00", ceiling="100.00", max_updates=1000,
+                                min_interval=0).replace('ratio = "101.5"', 'ratio = "99.2"')
+    rng = random.Random(11)
+    async with run_simulator("calm", speed=0, seed=3) as sim:
+        async with started(sim, tmp_path, following) as bot:
+            reference = Decimal("92.50")
+            await _step(sim, bot, reference)
+            first = [u["body"] for u in sim.requests("update_ad")]
+            assert [b["priceFloatingRatio"] for b in first] == ["99.20"]  # from the world's 98.5
+            for _ in range(60):
+                reference = (reference * (1 + Decimal(rng.gauss(0, 0.002)))).quantize(
+                    Decimal("0.00000001"))
+                await _step(sim, bot, reference)
+            assert [u["body"] for u in sim.requests("update_ad")] == first
+            assert _own_buy(sim).ratio == Decimal("99.2")
+            rows = await bot.decisions.recent(limit=1000)
+    assert sum(1 for row in rows if row.result == "applied") == 1
+    # the reads where the ad's price (at the exchange's reference) was not the target at the
+    # bot's: the strategy repriced, and the ratio it asked for was found in place
+    assert any("unchanged: ratio 99.20% already prices it" in row.reason for row in rows)
