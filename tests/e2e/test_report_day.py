@@ -1,6 +1,7 @@
-"""The report matches the simulator's record of orders after a stepped simulated day.
+"""The report matches the simulator's record of orders after a stepped simulated night.
 
-The whole bot runs a simulated day of trading on three ads (tests.e2e.support, the stepped
+The whole bot runs eight simulated hours of trading on three ads, 20:00 to 04:00 in the
+merchant's time zone, so the orders fall on two local days (tests.e2e.support, the stepped
 clock); then `p2pbot report`'s core reads the store and is compared with the simulator
 world's orders: counts, completed and cancelled, volume and fiat by ad, side and day,
 average prices, and the merchant's release times. A second read with orders missing from
@@ -34,11 +35,12 @@ from tests.e2e.support import (
     scenario,
 )
 
-pytestmark = pytest.mark.slow  # a simulated day of orders and its report
+pytestmark = pytest.mark.slow  # a simulated night of orders and its report
 
 
 TZ = ZoneInfo("America/Sao_Paulo")
-HOURS = 24.0
+START = START_MS + 13 * 3600_000  # 20:00 local (START_MS is 07:00 in Sao Paulo)
+HOURS = 8.0  # to 04:00: both sides of the local midnight
 ORDERS_INTERVAL = 30
 CLOSING_MS = 3 * 3600_000
 
@@ -83,7 +85,7 @@ async def test_the_report_matches_the_simulators_orders(tmp_path: Path, inline_s
         "timeout_probability": "0.05"})
     timings = ChatTimings(keepalive=600, silence=600, ack=120, rest_poll=300)
     db = tmp_path / "bot.db"
-    async with run_simulator(scen, start_ms=START_MS, stepped=True) as sim:
+    async with run_simulator(scen, start_ms=START, stepped=True) as sim:
         config = tmp_path / "bot.toml"
         config.write_text(config_text(orders_interval=ORDERS_INTERVAL, chat={}).replace(
             "[bot]\n", '[bot]\ntimezone = "America/Sao_Paulo"\n'))
@@ -91,7 +93,7 @@ async def test_the_report_matches_the_simulators_orders(tmp_path: Path, inline_s
         stepper = Stepper(sim)
         with loop_watch(lives):
             life = lives.start()
-            end = START_MS + int(HOURS * 3600_000)
+            end = START + int(HOURS * 3600_000)
             await stepper.to(end)
             book = sim.world.orders
             book.cfg = book.cfg.model_copy(update={"rate_per_hour": Decimal(0)})  # closing time
@@ -100,11 +102,13 @@ async def test_the_report_matches_the_simulators_orders(tmp_path: Path, inline_s
             await stepper.to(end + CLOSING_MS + 5 * ORDERS_INTERVAL * 1000)  # last ends seen
             await lives.stop()
             assert life.error is None, life.error
-        first, last = day_of(START_MS), day_of(end + CLOSING_MS)
+        first, last = day_of(START), day_of(end + CLOSING_MS)
+        assert (last - first).days == 1
         report, note = await make_report(settings(sim, db), first, last, TZ, exchange=False)
         truth = expected(sim)
         assert note == ""
-        assert sum(g["orders"] for g in truth.values()) >= 30, "too quiet a day to prove anything"
+        assert sum(g["orders"] for g in truth.values()) >= 30, "too quiet a night to prove anything"
+        assert {day for day, _, _ in truth} == {first, last}  # orders on both local days
         assert got(report) == truth
         assert report.sources == {"store": report.total.orders}
         _check_prices_and_releases(report, sim)
