@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow  # a recorded run of the bot, then its replay
 
 
 START_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC
-HOURS = 2.0
+HOURS = 1.0
 
 
 async def record(tmp_path, body: str, scenario: str = "price_war", seed: int = 7,
@@ -62,7 +62,7 @@ async def test_replay_of_a_recorded_run_with_the_same_config_reproduces_every_de
     exported = data.read(out)
     assert exported.header["pseudonymised"] is True
     history = build(exported.entries)
-    assert len(history.steps) > 500  # a search every 10 s for two hours
+    assert len(history.steps) > 250  # a search every 10 s for an hour
     run = await replay("same", load_config(config), history)
     (ad,) = run.ads
     live = ad.recorded
