@@ -9,6 +9,7 @@ not remove it. Only imports under `if TYPE_CHECKING:` are left out (they never r
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,13 +36,13 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     found: set[str] = set()
     for node in ast.walk(tree):
-        if _type_checking_only(node, parents):
-            continue
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
+        if names and _type_checking_only(node, parents):
+            continue
         for name in names:
             while name and name not in modules:
                 name = name.rpartition(".")[0]
@@ -50,8 +51,10 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
     return found
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
-    """Module -> the project modules it imports (a package's __init__ counts as the package)."""
+    """Module -> the project modules it imports (a package's __init__ counts as the package);
+    read once per run (the tests only read it)."""
     files = {_module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
     modules = set(files)
     return {m: _imports(p, modules) - {m} for m, p in files.items()}
