@@ -155,6 +155,7 @@ class AdRuntime:
     market_at: float | None = None  # when market data last reached this ad
     settle: Settle | None = None  # the last update, the truth for the settle window
     stale_reads: int = 0  # reads of the ad not believed because they predate our update
+    dry_said: tuple[Decimal | None, str] | None = None  # the dry run's last INFO line (price, why)
     held_until: float = 0.0  # no strategy update before this (the exchange kept refusing it)
     closed: str = ""  # why its schedule keeps it out now (bot/schedule/keeper.py); "" = open
 
@@ -632,9 +633,17 @@ class PricingEngine:
             return base
         assert isinstance(decision, Reprice)  # the guards send only a Reprice
         why = sent_reason(decision, verdict, ad.own.side, kept)
+        # a ratio the guards did not move (rounding aside) is the ratio to send a floating ad
+        ratio = decision.ratio if set(verdict.hits) <= {"tick"} else None
+        wire = self._wire_value(ad, verdict.price, ratio)
+        if self._in_place(ad, wire):  # a dry run says so too: it would send nothing either
+            return replace(base, reason=self._in_place_reason(ad, wire, why))
         if self.dry_run:
-            logger.info("dry run: would reprice {} from {} to {}: {}", ad.label, ad.own.price,
-                        verdict.price, why)
+            said = (verdict.price, why)  # said once, until what it would do changes
+            log = logger.info if ad.dry_said != said else logger.debug
+            ad.dry_said = said
+            log("dry run: would reprice {} from {} to {}: {}", ad.label, ad.own.price,
+                verdict.price, why)
             return replace(base, result="dry_run", reason=why)
         if ad.held_until > now:
             return replace(base, reason=f"{why}; not sent: held until the exchange's refusals "
@@ -643,9 +652,17 @@ class PricingEngine:
             h = self.registry.health["update_ad"]
             return replace(base, reason=f"repricing unavailable: update_ad is {h.state} "
                                         f"({h.code} {h.message})".rstrip())
-        # a ratio the guards did not move (rounding aside) is the ratio to send a floating ad
-        ratio = decision.ratio if set(verdict.hits) <= {"tick"} else None
-        return await self._apply(ad, verdict.price, base, why, now, ratio)
+        return await self._apply(ad, verdict.price, base, why, now, wire)
+
+    @staticmethod
+    def _in_place(ad: AdRuntime, wire: tuple[str, Decimal, Decimal]) -> bool:
+        """Whether the floating ad has the ratio to send already."""
+        return ad.own is not None and wire[0] == "ratio" and wire[1] == ad.own.ratio
+
+    @staticmethod
+    def _in_place_reason(ad: AdRuntime, wire: tuple[str, Decimal, Decimal], why: str) -> str:
+        assert ad.own is not None
+        return f"{why}; unchanged: ratio {wire[1]}% already prices it at {ad.own.price}"
 
     def _wire_value(self, ad: AdRuntime, price: Decimal,
                     asked: Decimal | None = None) -> tuple[str, Decimal, Decimal]:
@@ -687,13 +704,13 @@ class PricingEngine:
 
     async def _apply(
         self, ad: AdRuntime, price: Decimal, base: DecisionRow, why: str, now: float,
-        ratio: Decimal | None = None,
+        wire: tuple[str, Decimal, Decimal] | None = None,
     ) -> DecisionRow:
         assert ad.own is not None
-        field_, value, price = self._wire_value(ad, price, ratio)
-        if field_ == "ratio" and value == ad.own.ratio:  # the margin already holds it there
-            return replace(base, reason=f"{why}; unchanged: ratio {value}% already prices it "
-                                        f"at {ad.own.price}")
+        wire = wire or self._wire_value(ad, price)
+        if self._in_place(ad, wire):  # the margin already holds it there
+            return replace(base, reason=self._in_place_reason(ad, wire, why))
+        field_, value, price = wire
         try:
             await self._send(ad.own, field_, value)
         except (ExchangeUnavailable, BadResponse) as exc:  # the update may have taken effect

@@ -13,6 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
+
 from bot.app import Bot
 from bot.events import ReferenceUpdate
 from bot.pricing.pollers import MarketPoller, ReferencePoller
@@ -140,3 +142,38 @@ async def test_a_floating_ad_at_its_configured_ratio_is_left_alone_while_the_ref
     # the reads where the ad's price (at the exchange's reference) was not the target at the
     # bot's: the strategy repriced, and the ratio it asked for was found in place
     assert any("unchanged: ratio 99.20% already prices it" in row.reason for row in rows)
+
+
+async def test_a_dry_run_says_what_a_live_run_would_do_and_says_it_once(tmp_path: Path) -> None:
+    """The dry run used to report "would reprice" on every read for a floating ad already at
+    its ratio (a live run sends nothing), one INFO line a read; it now holds as a live run
+    does, and a would-be update is logged once until what it would do changes."""
+    at_its_ratio = FLOATING.format(floor="80.00", ceiling="100.00", max_updates=1000,
+                                   min_interval=0).replace('ratio = "101.5"', 'ratio = "98.5"')
+    undercut = at_its_ratio.replace('side = "BUY"', 'side = "SELL"').replace(
+        'strategy = "follow_reference"', 'strategy = "undercut"').replace(
+        'name = "buy"', 'name = "sell"').replace('[ads.params]\nratio = "98.5"', '')
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="INFO")
+    try:
+        async with run_simulator("calm", speed=0, seed=3) as sim:
+            async with started(sim, tmp_path, at_its_ratio + undercut, bot="dry_run = true") as bot:
+                reference = Decimal("92.50")
+                for _ in range(20):
+                    await _step(sim, bot, reference)  # the BUY ad's market
+                    for poller in bot.pollers:  # and the SELL ad's
+                        if isinstance(poller, MarketPoller):
+                            await bot.engine.on_market(await poller.fetch("search"))
+                    reference += Decimal("0.003")
+                rows = await bot.decisions.recent(limit=1000)
+    finally:
+        logger.remove(sink)
+    buy = [row for row in rows if row.ad == "buy"]
+    assert buy and not any(row.result == "dry_run" for row in buy)
+    assert any("unchanged: ratio 98.50% already prices it" in row.reason for row in buy)
+    would = [line for line in lines if line.startswith("dry run: would reprice sell")]
+    # the decision log keeps one row per change (a repeat is counted on it): a line at most each
+    dry = [row for row in rows if row.ad == "sell" and row.result == "dry_run"]
+    assert 1 <= len(would) <= len(dry), (would, dry)
+    assert sum(row.repeats for row in dry) >= 2 * len(dry)  # said once, not on every read
+    assert sim.requests("update_ad") == []
