@@ -358,8 +358,14 @@ class Bot:
             changes.append(f"dry_run {loaded.app.bot.dry_run}")
         if old.bot.kill_switch != loaded.app.bot.kill_switch:
             changes.append(f"kill_switch {loaded.app.bot.kill_switch}")
+        if (old.orders, old.chat, old.bot.orders_interval) != (
+                loaded.app.orders, loaded.app.chat, loaded.app.bot.orders_interval):
+            changes.append("[orders] and [chat] taken")  # new texts for the next reactions
         if old.web != loaded.app.web:
             logger.warning("config reload: [web] changes take effect at the next restart")
+        if old.schedule != loaded.app.schedule or old.bot.timezone != loaded.app.bot.timezone:
+            logger.warning("config reload: [schedule] and [bot] timezone changes take effect "
+                           "at the next restart")
         return changes
 
     def _configure(self, loaded: LoadedConfig) -> None:
@@ -376,6 +382,7 @@ class Bot:
             track.max_jump = b.reference_max_jump
         self.registry.config = loaded.app.capabilities.probe_config()
         self.retention.days = b.decisions_retention_days
+        self.desk.configure(loaded.app)
 
     def _intervals(self) -> None:
         b = self.cfg.bot

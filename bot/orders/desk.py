@@ -116,6 +116,16 @@ class OrderDesk:
         self._since_read = False
         self._quiet: list[str] = []  # open orders just recorded without reactions (before the store)
 
+    def configure(self, app: AppConfig) -> None:
+        """The settings a reload may change: the reactions and their texts, the order poll
+        interval, the outbox expiry and the notification limits. Rows already queued keep
+        the text they were queued with."""
+        self.cfg = app.orders
+        self.poller.interval = app.bot.orders_interval
+        self.worker.expiry = app.chat.outbox_expiry_minutes * 60.0
+        self.notes.dedupe = app.notify.dedupe_minutes * 60.0
+        self.notes.max_per_hour = app.notify.max_per_hour
+
     def tasks(self) -> list[Callable[[], Coroutine[Any, Any, Any]]]:
         """The long-running parts: the poller, the chat session, the outbox worker."""
         return [self.poller.run, self.chat.run, self.worker.run]

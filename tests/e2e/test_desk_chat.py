@@ -214,3 +214,27 @@ async def test_sends_without_echo_are_taken_as_sent_and_confirmed_from_history(t
             assert run.desk.chat.connects == 1 and sim.world.hub.connections == 1  # never cut
             row = await run.desk.outbox.get(orders[0], "new", "chat")
             assert "found in chat history" in (row.answer or "")
+
+
+async def test_a_reload_takes_new_reaction_texts_and_the_orders_interval(tmp_path: Any) -> None:
+    """SIGHUP after editing a greeting: the next order is greeted with the new text (a reload
+    used to keep the texts, the order poll interval and the outbox expiry of the start)."""
+    from config.loader import load_config
+
+    scen = scenario(speed=0, orders=STILL)
+    config = tmp_path / "bot.toml"
+    config.write_text(config_text())
+    async with run_simulator(scen, start_ms=START_MS, stepped=True) as sim:
+        async with stepped_bot(sim, config, tmp_path / "bot.db", timings=TIMINGS) as run:
+            first = await open_order(sim)
+            await run.until(lambda: _row_done(run, first, "new"), 120, "the first greeting")
+            config.write_text(config_text(orders_interval=20, expiry_minutes=45,
+                                          chat={**REACTIONS, "new": "Welcome back, {nickname}!"}))
+            changes = await run.bot.reload(load_config(config))
+            assert "[orders] and [chat] taken" in changes, changes
+            assert run.desk.poller.interval == 20 and run.desk.worker.expiry == 45 * 60
+            second = await open_order(sim)
+            await run.until(lambda: _row_done(run, second, "new"), 120, "the second greeting")
+            texts = {m["orderNo"]: m["content"] for m in await accepted_sent(sim)}
+    assert texts[first].startswith("Hello ")
+    assert texts[second].startswith("Welcome back, ")
