@@ -1,13 +1,16 @@
 """Bench: the price war, our bot at its default bot-war settings against the same bot as a typical peer.
 
 Runs the `price_war` scenario (30 bots answering within 1 s, a jumpy reference) on the
-simulator's driven clock (simulated time jumps from wake-up to wake-up: deterministic and
-fast), for each seed and each way of running the bot's USDT/RUB SELL ad (`undercut`, floor
-91.00, a budget it never reaches):
+simulator's stepped clock (tests.e2e.support: time moves only when the bot has nothing
+left to do, sleepers wake in deadline order; the same seed gives the same run on a slow or
+a fast machine, and the round trip costs no simulated time), for each seed and each way of
+running the bot's USDT/RUB SELL ad (`undercut`, floor 91.00, a budget it never reaches):
 
-- "default": the strategy's defaults (`on_bot_war`, anti-ratchet, no flip), [bot] polling 10 s;
+- "default": the bot's defaults: the strategy's (`on_bot_war`, anti-ratchet, no flip) and
+  the adaptive market cadence (no [bot] market_interval, no [cadence] table: 1 s while the
+  market moves, up to 10 s when it is quiet);
 - "today": what `undercut` did before bot wars were handled (race every bot, no flip guard,
-  no follow limit): the before of the before/after;
+  no follow limit), at the fixed 10 s polling of that time: the before of the before/after;
 - "peer 15 s", "peer 30 s": a typical peer: fixed 15 s or 30 s polling, undercut by one tick,
   no guards (no minimum interval, no budget), no bot-war policy.
 
@@ -45,19 +48,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.app import Bot  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
-from config.loader import load_config  # noqa: E402
 from simulator.app import Simulator, run_simulator  # noqa: E402
-from simulator.clock import DrivenClock  # noqa: E402
 from simulator.scenario import Scenario, load_scenario  # noqa: E402
-from state.db import Store  # noqa: E402
-from tests.support import sim_client  # noqa: E402
+from tests.e2e.support import stepped_bot  # noqa: E402
 
 FLOOR = Decimal("91.00")
 SAMPLE = 5.0  # simulated seconds between samples
 
 AD = """
 [bot]
-market_interval = {interval}
+{bot}
 
 [[ads]]
 name = "sell"
@@ -85,14 +85,14 @@ class Way:
     """One way of running the ad."""
 
     name: str
-    interval: float
+    interval: float | None  # [bot] market_interval (fixed); None: the cadence band (default)
     params: str = ""
     max_updates: int = 1000
     min_interval: float = 5
 
 
 WAYS = (
-    Way("default", 10),
+    Way("default", None),
     Way("today", 10, TODAY),
     Way("peer 15 s", 15, TODAY, 100_000, 0),
     Way("peer 30 s", 30, TODAY, 100_000, 0),
@@ -128,46 +128,31 @@ def sell_orders(sim: Simulator) -> int:
 
 
 async def run(way: Way, seed: int, hours: float, scenario: Scenario) -> dict[str, Any]:
-    """One simulated run of `way`: its figures."""
+    """One simulated run of `way` on the stepped clock: its figures.
+
+    The bench steps time itself, SAMPLE seconds at a time (every sleeper due within a step is
+    woken in deadline order, the loop settled between two moves), and samples the market
+    between two steps."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bot.toml"
         params = way.params if "step" in way.params else f'step = "0.01"\n{way.params}'
-        config.write_text(AD.format(interval=way.interval, params=params, floor=FLOOR,
+        bot_table = "" if way.interval is None else f"market_interval = {way.interval:g}"
+        config.write_text(AD.format(bot=bot_table, params=params, floor=FLOOR,
                                     max_updates=way.max_updates, min_interval=way.min_interval),
                           encoding="utf-8")
-        async with run_simulator(scenario, speed=0, seed=seed) as sim:
-            clock = DrivenClock(sim.clock)
-            client = sim_client(sim, clock)
-            clock.busy = lambda: client.in_flight > sim.gateway.waiting
-            store = await Store.open(Path(tmp) / "b.db")
-            start = clock.time()
-            driver = asyncio.create_task(clock.run(start + hours * 3600))
+        async with run_simulator(scenario, seed=seed, stepped=True) as sim, \
+                stepped_bot(sim, config, Path(tmp) / "b.db", seed=seed) as running:
             samples: list[tuple[bool, Decimal]] = []
-
-            async def sampler() -> None:
-                while True:
-                    await clock.sleep(SAMPLE)
-                    got = sample(sim)
-                    if got is not None:
-                        samples.append(got)
-
-            stop = asyncio.Event()
-            bot = Bot(load_config(config), client, store, clock=clock)
-            try:
-                await bot.start()
-                task = asyncio.create_task(bot.run(stop))
-                watch = asyncio.create_task(sampler())
-                await driver
-                watch.cancel()
-                stop.set()
-                await asyncio.wait_for(task, 30)
-                rows = await bot.decisions.recent(limit=1_000_000)
-            finally:
-                driver.cancel()
-                stop.set()
-                await client.close()
-                await store.close()
-            edits = sum(1 for r in rows if r.result == "applied" and r.adv_no == _sell(bot))
+            stepper = running.stepper
+            end = stepper.now_ms + int(hours * 3_600_000)
+            while stepper.now_ms < end:
+                await stepper.to(min(end, stepper.now_ms + int(SAMPLE * 1000)))
+                got = sample(sim)
+                if got is not None:
+                    samples.append(got)
+            rows = await running.bot.decisions.recent(limit=1_000_000)
+            sell = _sell(running.bot)
+            edits = sum(1 for r in rows if r.result == "applied" and r.adv_no == sell)
             return {"rank1": sum(1 for r1, _ in samples if r1) / max(1, len(samples)),
                     "margin": statistics.median(m for _, m in samples) if samples else None,
                     "edits": edits, "orders": sell_orders(sim), "samples": len(samples)}
@@ -198,7 +183,7 @@ def emit(figure: str, goal: str, measured: str, ratio: float | None, how: str) -
 
 def rows(got: dict[str, dict[str, Any]], seeds: list[int], hours: float) -> None:
     """The rows: our default config against today's bot and the typical peers, one run."""
-    how = f"price_war, driven clock, {hours:g} h x seeds {','.join(map(str, seeds))}, medians"
+    how = f"price_war, stepped clock, {hours:g} h x seeds {','.join(map(str, seeds))}, medians"
     ours, today = got["default"], got["today"]
     peers = " / ".join(f"{got[w]['rank1']:.0%}" for w in ("peer 15 s", "peer 30 s"))
     emit("price war: rank-1 share (default config)", ">= 85%", f"{ours['rank1']:.0%}",
@@ -230,7 +215,7 @@ def main() -> None:
                         help="which ways to run (default: all)")
     parser.add_argument("--rows", action="store_true", help="print the bench table's rows")
     parser.add_argument("--try", dest="trial", action="append", default=[], metavar="PARAMS",
-                        help='an extra way: [ads.params] lines, e.g. \'on_bot_war = "hold"\' '
+                        help='an extra way at the default cadence: [ads.params] lines, e.g. \'on_bot_war = "hold"\' '
                              "(repeatable; ';' separates lines)")
     args = parser.parse_args()
     setup_logging("ERROR")
@@ -238,7 +223,7 @@ def main() -> None:
     scenario = war(args.rivals, args.mirrors, args.scenario)
     started = time.perf_counter()
     got: dict[str, dict[str, Any]] = {}
-    trials = [Way(t, 10, t.replace(";", "\n")) for t in args.trial]
+    trials = [Way(t, None, t.replace(";", "\n")) for t in args.trial]  # at the default cadence
     for way in [*(w for w in WAYS if w.name in args.ways.split(",")), *trials]:
         runs = []
         for seed in seeds:
