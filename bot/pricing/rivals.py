@@ -108,12 +108,16 @@ class RivalBook:
         self.last_at: float | None = None
         self.own_price: Decimal | None = None
         self.own_rank: int | None = None
+        # profiles built since their rival last changed: every ad of the market reads the same
+        # few (an ad's decision reads its target's), and they change only when the book is fed
+        self._built: dict[str, RivalProfile] = {}
 
     # --- feeding ---------------------------------------------------------------------
 
     def observe(self, at: float, rows: Sequence[CompetitorAd], own_price: Decimal | None) -> None:
         """One search snapshot: the competitors' rows (own ads removed) best first."""
         s = self.settings
+        self._built.clear()
         best = _best_per_user(rows)
         minimum = _median([r.min_amount for r in rows if r.min_amount > 0])
         self.own_price = own_price
@@ -186,6 +190,7 @@ class RivalBook:
                 continue
             r.chances.append(at)
             r.pending = _Chance(at, price, r.price)
+            self._built.pop(r.user_no, None)  # its chances changed (`pending` is not profiled)
         self.own_price = price
 
     def _cap(self) -> None:
@@ -201,18 +206,26 @@ class RivalBook:
     def profile(self, user_no: str) -> RivalProfile | None:
         """The profile of one rival, None if never seen (or forgotten)."""
         r = self.rivals.get(user_no)
-        return None if r is None else self._profile(r)
+        return None if r is None else self.built(r)
 
     def profiles(self) -> dict[str, RivalProfile]:
         """Every rival tracked, by user id."""
-        return {u: self._profile(r) for u, r in self.rivals.items()}
+        return {u: self.built(r) for u, r in self.rivals.items()}
 
     def top(self, n: int = 5) -> list[RivalProfile]:
         """The `n` rivals that matter: most snapshots near our rank in the window, then the
         nearest to the top."""
         ranked = sorted(self.rivals.values(), key=lambda r: (-_count(r, NEAR), -_count(r, TOPS),
                                                              -r.last_seen, r.user_no))
-        return [self._profile(r) for r in ranked[:n]]
+        return [self.built(r) for r in ranked[:n]]
+
+    def built(self, r: _Rival) -> RivalProfile:
+        """`r`'s profile, built once until the book is fed again (a snapshot, or a move of ours
+        that gives `r` a chance to answer)."""
+        got = self._built.get(r.user_no)
+        if got is None:
+            got = self._built[r.user_no] = self._profile(r)
+        return got
 
     def _profile(self, r: _Rival) -> RivalProfile:
         s = self.settings
@@ -342,7 +355,7 @@ class Profiles(Mapping[str, RivalProfile]):
         got = self._built.get(user_no)
         if got is None:
             r = self._book.rivals[user_no]  # KeyError for a rival never seen, as a Mapping does
-            got = self._built[user_no] = self._book._profile(r)
+            got = self._built[user_no] = self._book.built(r)
         return got
 
     def __iter__(self) -> Iterator[str]:
