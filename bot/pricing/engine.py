@@ -56,7 +56,7 @@ from strategies.base import (
     ordinal,
     safe_decide,
 )
-from strategies.filters import FilterResult
+from strategies.filters import CompetitorFilters, FilterResult
 
 DERIVED_TOP = 5  # the derived reference is the median of this many best filtered ads
 REFERENCE_MAX_AGE = 600.0  # seconds after which Binance's reference is too old to use
@@ -281,6 +281,20 @@ class PricingEngine:
     def ads(self, ads: list[AdRuntime]) -> None:
         self._ads = ads
         self._index_key: tuple[int, int] | None = None
+        self._tables: dict[int, tuple[CompetitorFilters, CompetitorFilters]] = {}  # id -> (it, canon)
+        self._canon: dict[CompetitorFilters, CompetitorFilters] = {}
+
+    def _table(self, filters: CompetitorFilters) -> CompetitorFilters:
+        """One filters table for all the ads whose tables are equal: a book finds the ads that
+        share one by identity, without hashing every ad's own table by value (each ad has its
+        own, most of them equal)."""
+        got = self._tables.get(id(filters))
+        if got is None or got[0] is not filters:
+            if len(self._tables) > 2 * len(self._ads) + 64:  # tables replaced: forget them all
+                self._tables.clear()
+                self._canon.clear()
+            got = self._tables[id(filters)] = (filters, self._canon.setdefault(filters, filters))
+        return got[1]
 
     def _market_ads(self, market: tuple[str, str, str]) -> list[AdRuntime]:
         """The ads of one market, from an index rebuilt only when an ad's market changed."""
@@ -495,7 +509,7 @@ class PricingEngine:
             await self._check_floating(ad, seen.price, "as search shows it")
             if ad.own is None:
                 return None
-        filtered = book.filtered(ad.loaded.config.filters, ad.own)
+        filtered = book.filtered(self._table(ad.loaded.config.filters), ad.own)
         own, kept = ad.own, filtered.kept
         ad.best = kept[0] if kept else None
         price = own.price
