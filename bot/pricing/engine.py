@@ -562,7 +562,9 @@ class PricingEngine:
                   "floor": guards.floor, "ceiling": guards.ceiling,
                   "filtered_out": book.dropped(filtered), "band": band,
                   "rivals": Profiles(self.rivals.book(key)), "moves": _moves(ad)}
-        if not all(isinstance(b, Decimal | None) for b in (guards.floor, guards.ceiling)):
+        floor, ceiling = guards.floor, guards.ceiling
+        if not ((floor is None or type(floor) is Decimal)
+                and (ceiling is None or type(ceiling) is Decimal)):
             return PricingContext(**values)
         ctx: PricingContext = object.__new__(PricingContext)
         ctx.__dict__.update(values)
