@@ -322,7 +322,10 @@ class PricingEngine:
             return
         book = self.book(snap)
         self.observe_rivals(snap, book)
-        await asyncio.gather(*(self._evaluate_one(ad, snap, book) for ad in list(ads)))
+        if len(ads) == 1:  # nothing to run side by side: no task to make
+            await self._evaluate_one(ads[0], snap, book)
+        else:
+            await asyncio.gather(*(self._evaluate_one(ad, snap, book) for ad in list(ads)))
         await self._flush()
 
     async def _evaluate_one(self, ad: AdRuntime, snap: MarketSnapshot, book: MarketBook) -> None:

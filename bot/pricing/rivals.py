@@ -43,6 +43,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from strategies.base import CompetitorAd, RivalKind, RivalProfile, Side
 
@@ -355,6 +356,17 @@ class Profiles(Mapping[str, RivalProfile]):
         got = self._built.get(user_no)
         if got is None:
             r = self._book.rivals[user_no]  # KeyError for a rival never seen, as a Mapping does
+            got = self._built[user_no] = self._book.built(r)
+        return got
+
+    def get(self, user_no: str, default: Any = None) -> Any:
+        """`Mapping.get` without raising and catching a KeyError for a rival never seen (most
+        competitors a strategy asks about, on a young book)."""
+        got = self._built.get(user_no)
+        if got is None:
+            r = self._book.rivals.get(user_no)
+            if r is None:
+                return default
             got = self._built[user_no] = self._book.built(r)
         return got
 
