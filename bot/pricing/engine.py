@@ -508,7 +508,8 @@ class PricingEngine:
         ad.rank = self._rank(ad, book)
         found = book.row(ad.own.adv_no)
         seen = None if found is None else found.adv
-        if seen is not None and not self._stale(ad, seen.price, seen.price_floating_ratio):
+        if seen is not None and not self._stale(ad, seen.price, seen.price_floating_ratio) \
+                and ad.own.price_type == "floating":  # what `_check_floating` takes, no await else
             await self._check_floating(ad, seen.price, "as search shows it")
             if ad.own is None:
                 return None
@@ -546,7 +547,8 @@ class PricingEngine:
         await self._record(ad, row)
         if self.recorder is not None:
             self.recorder(self, ad, snap, row)
-        await self._visibility(ad, show=True)
+        if ad.loaded.config.on_unsafe == "hide":  # the only ads `_visibility` acts on
+            await self._visibility(ad, show=True)
         return row
 
     def _context(self, ad: AdRuntime, book: MarketBook, filtered: FilterResult,
