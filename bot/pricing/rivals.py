@@ -141,18 +141,25 @@ class RivalBook:
         r.nickname, r.last_seen = row.nickname, at
         r.completion_rate, r.month_orders = row.completion_rate, row.month_orders
         minute = int(at // 60)
-        if not r.minutes or r.minutes[-1][0] != minute:
-            r.minutes.append([minute, 0, 0, 0, 0])
+        minutes = r.minutes
+        if not minutes or minutes[-1][0] != minute:
+            minutes.append([minute, 0, 0, 0, 0])
         near = self.own_rank is not None and abs(position - self.own_rank) <= s.near_ranks
         signs = _amount_signs(row, minimum)
-        for counts in (r.minutes[-1], r.totals):
-            counts[SEEN] += 1
-            counts[NEAR] += near
-            counts[TOPS] += position <= TOP
-            counts[TINY] += bool(signs)
+        now, totals = minutes[-1], r.totals  # the minute's counts and the window's, alike
+        now[SEEN] += 1
+        totals[SEEN] += 1
         if near:
+            now[NEAR] += 1
+            totals[NEAR] += 1
             r.near_at = at
-        r.signs |= signs
+        if position <= TOP:
+            now[TOPS] += 1
+            totals[TOPS] += 1
+        if signs:
+            now[TINY] += 1
+            totals[TINY] += 1
+            r.signs |= signs
         if r.price is not None and row.price != r.price:
             r.changes.append((at, r.price, row.price))
             self._answered(r, at, row.price)
@@ -282,16 +289,21 @@ def _best_per_user(rows: Sequence[CompetitorAd]) -> dict[str, tuple[int, Competi
     return out
 
 
-def _amount_signs(row: CompetitorAd, minimum: Decimal | None) -> set[str]:
+def _amount_signs(row: CompetitorAd, minimum: Decimal | None) -> frozenset[str]:
     """Decoy signs of one row against the market's typical minimum order (fiat)."""
     if minimum is None:
-        return set()
-    signs = set()
-    if 0 < row.max_amount < minimum:
-        signs.add("tiny max limit")
-    if row.available * row.price < minimum:
-        signs.add("tiny available amount")
-    return signs
+        return _NO_SIGNS
+    tiny_max = 0 < row.max_amount < minimum
+    tiny_available = row.available * row.price < minimum
+    if not (tiny_max or tiny_available):
+        return _NO_SIGNS
+    return _SIGNS[(tiny_max, tiny_available)]
+
+
+_NO_SIGNS: frozenset[str] = frozenset()
+_SIGNS = {(True, False): frozenset({"tiny max limit"}),
+          (False, True): frozenset({"tiny available amount"}),
+          (True, True): frozenset({"tiny max limit", "tiny available amount"})}
 
 
 def _new(user_no: str, at: float, cap: int) -> _Rival:
