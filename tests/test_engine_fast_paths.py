@@ -157,7 +157,9 @@ ceiling = "99.00"
 """
 
 
-async def test_the_context_the_strategy_gets_equals_the_checked_one(tmp_path: Path) -> None:
+async def captured(tmp_path: Path, enabled: Any = None) -> tuple[PricingContext, AdRuntime]:
+    """The context a strategy gets on one snapshot of three competitors (the registry's
+    `enabled` replaced when given)."""
     (tmp_path / "c.toml").write_text(AD, encoding="utf-8")
     loaded = load_config(tmp_path / "c.toml").ads[0]
     loaded = type(loaded)(loaded.index, loaded.config, Capture(), loaded.params)
@@ -165,11 +167,18 @@ async def test_the_context_the_strategy_gets_equals_the_checked_one(tmp_path: Pa
     ad = AdRuntime(loaded, own=own_ad("11"))
     ad.updates = [Update(clock.time() - 100 + n, Decimal("93.50"), Decimal("93.00")) for n in range(3)]
     registry = CapabilityRegistry(_Client(clock))  # type: ignore[arg-type]
+    if enabled is not None:
+        registry.enabled = enabled  # type: ignore[method-assign]
     engine = PricingEngine([ad], api=None, registry=registry, clock=clock)  # type: ignore[arg-type]
     items = tuple(rows(["92.10", "92.30", "92.20"]))
     Capture.seen.clear()
     await engine.on_market(MarketSnapshot("USDT", "RUB", "BUY", items, 3, clock.time()))
     (ctx,) = Capture.seen
+    return ctx, ad
+
+
+async def test_the_context_the_strategy_gets_equals_the_checked_one(tmp_path: Path) -> None:
+    ctx, ad = await captured(tmp_path)
     checked = PricingContext(**{f.name: getattr(ctx, f.name) for f in fields(ctx)})
     assert ctx == checked and vars(ctx).keys() == vars(checked).keys()
     assert [type(getattr(ctx, f.name)) for f in fields(ctx)] == \
@@ -177,6 +186,11 @@ async def test_the_context_the_strategy_gets_equals_the_checked_one(tmp_path: Pa
     assert [c.price for c in ctx.competitors] == [Decimal("92.10"), Decimal("92.20"), Decimal("92.30")]
     assert ctx.moves == tuple(Move(u.at, u.before, u.after) for u in ad.updates)
     assert isinstance(ctx.filtered_out, MappingProxyType)
+
+
+async def test_capabilities_given_as_a_set_are_converted_as_before(tmp_path: Path) -> None:
+    ctx, _ = await captured(tmp_path, enabled=lambda: {"market", "repricing"})
+    assert type(ctx.capabilities) is frozenset and ctx.capabilities == {"market", "repricing"}
 
 
 def test_a_bound_that_is_not_a_decimal_is_refused_as_before() -> None:

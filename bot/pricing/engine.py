@@ -558,18 +558,20 @@ class PricingEngine:
         Built from values already in their final types (the competitors a tuple, the drop
         counts a read-only copy shared by the ads that share them, the capabilities a
         frozenset, the rivals a read-only Mapping), so `PricingContext.__post_init__`, which
-        converts to exactly those, is skipped; bounds that are not Decimals take the checked
-        way, which refuses them. A test keeps the two ways equal."""
+        converts to exactly those, is skipped; anything else (bounds that are not Decimals,
+        capabilities as a set) takes the checked way, which converts or refuses it. A test keeps
+        the two ways equal."""
         assert ad.own is not None
         guards = ad.loaded.config.guards
+        floor, ceiling, caps = guards.floor, guards.ceiling, self.registry.enabled()
         values = {"ad": ad.own, "competitors": filtered.kept, "now": now,
-                  "reference": ad.reference, "capabilities": self.registry.enabled(),
-                  "floor": guards.floor, "ceiling": guards.ceiling,
+                  "reference": ad.reference, "capabilities": caps,
+                  "floor": floor, "ceiling": ceiling,
                   "filtered_out": book.dropped(filtered), "band": band,
                   "rivals": Profiles(self.rivals.book(key)), "moves": _moves(ad)}
-        floor, ceiling = guards.floor, guards.ceiling
         if not ((floor is None or type(floor) is Decimal)
-                and (ceiling is None or type(ceiling) is Decimal)):
+                and (ceiling is None or type(ceiling) is Decimal)
+                and type(caps) is frozenset and type(filtered.kept) is tuple):
             return PricingContext(**values)
         ctx: PricingContext = object.__new__(PricingContext)
         ctx.__dict__.update(values)
