@@ -564,7 +564,7 @@ class PricingEngine:
         assert ad.own is not None
         guards = ad.loaded.config.guards
         floor, ceiling, caps = guards.floor, guards.ceiling, self.registry.enabled()
-        values = {"ad": ad.own, "competitors": filtered.kept, "now": now,
+        values: dict[str, Any] = {"ad": ad.own, "competitors": filtered.kept, "now": now,
                   "reference": ad.reference, "capabilities": caps,
                   "floor": floor, "ceiling": ceiling,
                   "filtered_out": book.dropped(filtered), "band": band,
