@@ -107,6 +107,24 @@ def test_the_median_and_the_drop_counts_once_per_filter_result() -> None:
         dropped["own"] = 1  # type: ignore[index]
 
 
+@pytest.mark.parametrize("side", [Side.SELL, Side.BUY])
+def test_best_first_keeps_the_exchanges_order_among_equal_prices(side: Side) -> None:
+    book = MarketBook(rows(["92.20", "92.10", "92.20", "92.30", "92.10", "92.20"]), frozenset())
+    expected = tuple(sorted(book.competitors, key=lambda c: side.sort_key(c.price)))
+    assert book.best_first(side) == expected
+    assert [c.adv_no[-1] for c in expected] == (
+        ["1", "4", "0", "2", "5", "3"] if side is Side.SELL else ["3", "0", "2", "5", "1", "4"])
+
+
+def test_our_rank_among_the_rivals_as_side_better_counts_it() -> None:
+    for side, own_price, rank in ((Side.SELL, "92.05", 2), (Side.BUY, "92.05", 2)):
+        book = RivalBook(side)
+        book.observe(0.0, [rival(1, "92.00"), rival(2, "92.10"), rival(3, "92.05")],
+                     Decimal(own_price))
+        assert book.own_rank == rank == 1 + sum(
+            1 for r in ("92.00", "92.10", "92.05") if side.better(Decimal(r), Decimal(own_price)))
+
+
 def test_equal_filter_tables_of_two_ads_share_one_result(tmp_path: Path) -> None:
     engine = PricingEngine([], api=None, registry=None, clock=FakeClock())  # type: ignore[arg-type]
     one, two = CompetitorFilters(min_month_orders=5), CompetitorFilters(min_month_orders=5)

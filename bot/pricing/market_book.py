@@ -12,6 +12,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -21,6 +22,7 @@ from strategies.base import CompetitorAd, OwnAd, Side
 from strategies.filters import CompetitorFilters, FilterResult
 
 _new = object.__new__
+_price = attrgetter("price")
 
 
 def competitor(row: SearchRow) -> CompetitorAd:
@@ -76,9 +78,9 @@ class MarketBook:
     def best_first(self, side: Side) -> tuple[CompetitorAd, ...]:
         """The competitors sorted best first for `side` (stably: ties keep the exchange's order)."""
         ordered = self._sorted.get(side)
-        if ordered is None:
+        if ordered is None:  # by price, highest first for BUY: a reversed sort is stable too
             ordered = self._sorted[side] = tuple(
-                sorted(self.competitors, key=lambda ad: side.sort_key(ad.price)))
+                sorted(self.competitors, key=_price, reverse=side is Side.BUY))
         return ordered
 
     def screened(self, filters: CompetitorFilters, side: Side) -> tuple[str | None, ...]:

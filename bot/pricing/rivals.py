@@ -122,8 +122,12 @@ class RivalBook:
         best = _best_per_user(rows)
         minimum = _median([r.min_amount for r in rows if r.min_amount > 0])
         self.own_price = own_price
-        self.own_rank = None if own_price is None else 1 + sum(
-            1 for r in rows if self.side.better(r.price, own_price))
+        if own_price is None:
+            self.own_rank = None
+        elif self.side is Side.SELL:  # side.better(r.price, own_price), without a call per row
+            self.own_rank = 1 + sum(1 for r in rows if r.price < own_price)
+        else:
+            self.own_rank = 1 + sum(1 for r in rows if r.price > own_price)
         for user_no, (position, row) in best.items():
             rival = self.rivals.get(user_no)
             if rival is None:
@@ -167,8 +171,8 @@ class RivalBook:
             r.prices.append((at, row.price))
         r.price = row.price
         own = self.own_price
-        if own is None or not self.side.better(own, row.price):
-            r.past_since = None
+        if own is None or not (own < row.price if self.side is Side.SELL else own > row.price):
+            r.past_since = None  # not past it (side.better(own, row.price), inlined)
         elif r.past_since is None:
             r.past_since = at
 
