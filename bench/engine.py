@@ -16,6 +16,11 @@ registry, the rate governor, the parse of the search reply), the real `PricingEn
   the time per ad (1.0 = linear).
 
     .venv/bin/python bench/engine.py [--cycles 20] [--repeat 3] [--rows] [--profile]
+
+`--digest` measures nothing: it runs two desks (100 ads / 10 markets for 40 cycles, 200 / 20
+for 15) and prints one hash of every decision stored (with its trace and repeats), every ad's
+rank, standing and price after each cycle, the counts and the rival profiles. A change that
+makes the engine faster must leave it as it was.
 """
 
 from __future__ import annotations
@@ -294,6 +299,32 @@ async def main(cycles: int, repeat: int, rows: bool) -> None:
          cpu_ms[(1000, 100)] / 0.050, how.replace("one core", "CPU time of every thread"))
 
 
+async def digest() -> str:
+    """The hash of what the engine decided and stored on two fixed desks (see the module doc)."""
+    import hashlib
+    import json
+    logger.remove()
+    out = hashlib.sha256()
+    for ads, markets, cycles in ((100, 10, 40), (200, 20, 15)):
+        with tempfile.TemporaryDirectory() as tmp:
+            desk = Desk(ads, markets, Path(tmp))
+            await desk.open()
+            try:
+                for _ in range(cycles):
+                    await desk.cycle()
+                    out.update(json.dumps([(a.label, a.rank, a.standing, str(a.own and a.own.price))
+                                           for a in desk.engine.ads]).encode())
+                rows = await desk.store.fetchall("SELECT * FROM price_decisions ORDER BY id")
+                out.update(json.dumps([list(r) for r in rows]).encode())
+                out.update(json.dumps([desk.engine.counts, desk.client.updates]).encode())
+                for key, book in sorted(desk.engine.rivals.books.items()):
+                    profiles = sorted((u, p.to_json()) for u, p in book.profiles().items())
+                    out.update(json.dumps([key, profiles], default=str).encode())
+            finally:
+                await desk.close()
+    return out.hexdigest()
+
+
 def profile(cycles: int) -> None:
     """Profile the 1,000 ads / 100 markets cycle with cProfile; print the top functions."""
     import cProfile
@@ -314,9 +345,13 @@ if __name__ == "__main__":
     parser.add_argument("--rows", action="store_true", help="print the bench table rows (JSON)")
     parser.add_argument("--profile", action="store_true", help="cProfile the 1,000/100 cycle")
     parser.add_argument("--tottime", action="store_true", help="with --profile: by own time")
+    parser.add_argument("--digest", action="store_true",
+                        help="print the hash of the decisions of two fixed desks (no timing)")
     args = parser.parse_args()
     args.cycles = args.cycles or (10 if args.rows or wants_rows() else 20)
-    if args.profile:
+    if args.digest:
+        print(asyncio.run(digest()))
+    elif args.profile:
         profile(args.cycles)
     else:
         asyncio.run(main(args.cycles, args.repeat, args.rows or wants_rows()))

@@ -53,6 +53,10 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+# json.dumps(trace, default=_json_default), without building an encoder for every row
+_encode = json.JSONEncoder(default=_json_default).encode
+
+
 def same_as(row: DecisionRow) -> tuple[Any, ...]:
     """What makes two decisions the same, compared as values (`same_key` without encoding it:
     the engine's traces hold strings, numbers and lists, never two spellings of one value)."""
@@ -170,7 +174,7 @@ def _values(run: _Run) -> tuple[Any, ...]:
         row = run.row
         run.fixed = (row.at, row.ad, row.adv_no, row.strategy, str(row.price_before),
                      None if row.target is None else str(row.target), row.result, row.reason,
-                     ",".join(row.guards), row.code, json.dumps(row.trace, default=_json_default))
+                     ",".join(row.guards), row.code, _encode(row.trace))
     return (run.id, *run.fixed, run.repeats, run.last_at)
 
 

@@ -104,9 +104,7 @@ class CompetitorFilters(BaseModel):
         the engine screens a snapshot once per filters table."""
         rules = [rule for rule in RULES if not rule.per_ad and rule.active(self)]
         scope = _Scope(None, own_ids, frozenset())  # type: ignore[arg-type]  # `own` by ids only
-        return tuple("own" if _is_own(ad, scope) else
-                     next((rule.reason for rule in rules if rule.drops(self, ad, None)), None)
-                     for ad in ads)
+        return tuple("own" if _is_own(ad, scope) else _first_drop(self, rules, ad) for ad in ads)
 
 
 @dataclass(frozen=True)
@@ -135,6 +133,14 @@ def _methods_for(filters: CompetitorFilters, own: OwnAd) -> frozenset[str]:
 def _is_own(ad: CompetitorAd, scope: _Scope) -> bool:
     return ((scope.own is not None and ad.adv_no == scope.own.adv_no)
             or ad.adv_no in scope.own_ids or ad.user_no in scope.own_ids)
+
+
+def _first_drop(filters: CompetitorFilters, rules: Sequence[Rule], ad: CompetitorAd) -> str | None:
+    """The reason of the first of `rules` that drops `ad`, else None."""
+    for rule in rules:
+        if rule.drops(filters, ad, None):
+            return rule.reason
+    return None
 
 
 def _no_overlap(ad: CompetitorAd, own: OwnAd) -> bool:

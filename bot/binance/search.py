@@ -19,6 +19,11 @@ from typing import Any
 from bot.binance.models import SearchItem, parse
 
 ZERO = Decimal(0)
+# decimal strings already read, and their value: most amounts of a reply, and many of its prices,
+# are the strings the last reply had ("1000.00000000"). Exact (a Decimal from a string does not
+# depend on the context) and bounded: forgotten all at once when full.
+_READ: dict[str, Decimal] = {}
+_READ_MAX = 4096
 
 
 class _Odd(Exception):
@@ -111,6 +116,9 @@ def _dec(value: Any) -> Decimal | None:
     """A decimal field as the models read it (bot.binance.models._to_decimal), or _Odd."""
     kind = type(value)
     if kind is str:
+        known = _READ.get(value)
+        if known is not None:
+            return known
         if not value.strip():
             return None
         try:
@@ -127,6 +135,10 @@ def _dec(value: Any) -> Decimal | None:
         raise _Odd  # a float, a boolean, anything else: the models decide
     if not number.is_finite():
         raise _Odd
+    if kind is str:
+        if len(_READ) >= _READ_MAX:
+            _READ.clear()
+        _READ[value] = number
     return number
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import statistics
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -57,6 +56,7 @@ from strategies.base import (
     Hold,
     Move,
     OwnAd,
+    PriceBand,
     PricingContext,
     Reference,
     Reprice,
@@ -64,6 +64,7 @@ from strategies.base import (
     ordinal,
     safe_decide,
 )
+from strategies.filters import CompetitorFilters, FilterResult
 
 DERIVED_TOP = 5  # the derived reference is the median of this many best filtered ads
 REFERENCE_MAX_AGE = 600.0  # seconds after which Binance's reference is too old to use
@@ -289,6 +290,20 @@ class PricingEngine:
     def ads(self, ads: list[AdRuntime]) -> None:
         self._ads = ads
         self._index_key: tuple[int, int] | None = None
+        self._tables: dict[int, tuple[CompetitorFilters, CompetitorFilters]] = {}  # id -> (it, canon)
+        self._canon: dict[CompetitorFilters, CompetitorFilters] = {}
+
+    def _table(self, filters: CompetitorFilters) -> CompetitorFilters:
+        """One filters table for all the ads whose tables are equal: a book finds the ads that
+        share one by identity, without hashing every ad's own table by value (each ad has its
+        own, most of them equal)."""
+        got = self._tables.get(id(filters))
+        if got is None or got[0] is not filters:
+            if len(self._tables) > 2 * len(self._ads) + 64:  # tables replaced: forget them all
+                self._tables.clear()
+                self._canon.clear()
+            got = self._tables[id(filters)] = (filters, self._canon.setdefault(filters, filters))
+        return got[1]
 
     def _market_ads(self, market: tuple[str, str, str]) -> list[AdRuntime]:
         """The ads of one market, from an index rebuilt only when an ad's market changed."""
@@ -316,7 +331,10 @@ class PricingEngine:
             return
         book = self.book(snap)
         self.observe_rivals(snap, book)
-        await asyncio.gather(*(self._evaluate_one(ad, snap, book) for ad in list(ads)))
+        if len(ads) == 1:  # nothing to run side by side: no task to make
+            await self._evaluate_one(ads[0], snap, book)
+        else:
+            await asyncio.gather(*(self._evaluate_one(ad, snap, book) for ad in list(ads)))
         await self._flush()
 
     async def _evaluate_one(self, ad: AdRuntime, snap: MarketSnapshot, book: MarketBook) -> None:
@@ -499,29 +517,27 @@ class PricingEngine:
         ad.rank = self._rank(ad, book)
         found = book.row(ad.own.adv_no)
         seen = None if found is None else found.adv
-        if seen is not None and not self._stale(ad, seen.price, seen.price_floating_ratio):
+        if seen is not None and not self._stale(ad, seen.price, seen.price_floating_ratio) \
+                and ad.own.price_type == "floating":  # what `_check_floating` takes, no await else
             await self._check_floating(ad, seen.price, "as search shows it")
             if ad.own is None:
                 return None
-        filtered = book.filtered(ad.loaded.config.filters, ad.own)
-        ad.best = filtered.kept[0] if filtered.kept else None
-        ad.standing = 1 + sum(1 for c in filtered.kept if ad.own.side.better(c.price, ad.own.price))
-        ad.reference = self._reference(ad.own, filtered.kept, now)
-        key = (ad.own.asset, ad.own.fiat, ad.own.side.value)
-        if filtered.kept:
-            top = [c.price for c in filtered.kept[:DERIVED_TOP]]
-            self.market_median[key] = Decimal(statistics.median(top))
+        filtered = book.filtered(self._table(ad.loaded.config.filters), ad.own)
+        own, kept = ad.own, filtered.kept
+        ad.best = kept[0] if kept else None
+        price = own.price
+        ad.standing = 1 + (sum(1 for c in kept if c.price < price) if own.side is Side.SELL
+                           else sum(1 for c in kept if c.price > price))  # side.better, inlined
+        median = book.median(filtered, DERIVED_TOP)
+        ad.reference = self._reference(own, median, now)
+        key = (own.asset, own.fiat, own.side.value)
+        if median is not None:
+            self.market_median[key] = median
         track = self.tracks.get(key)
         suspect = track.suspect if track is not None and self._follows_reference(ad) else None
         guards = ad.loaded.config.guards
-        band = self.bands.band(key, ad.own.tick, now)
-        ctx = PricingContext(
-            ad=ad.own, competitors=filtered.kept, now=now, reference=ad.reference,
-            capabilities=self.registry.enabled(), floor=guards.floor, ceiling=guards.ceiling,
-            filtered_out=filtered.dropped, band=band,
-            rivals=Profiles(self.rivals.book(key)),
-            moves=tuple(Move(u.at, u.before, u.after) for u in ad.updates[-MOVES_SHOWN:]),
-        )
+        band = self.bands.band(key, own.tick, now)
+        ctx = self._context(ad, book, filtered, key, band, now)
         hidden = await self._exchange_hidden(ad)
         decision = (Hold(suspect.text()) if suspect is not None else
                     Hold(f"hidden by the exchange: {hidden}; holding the price") if hidden else
@@ -530,18 +546,45 @@ class PricingEngine:
                         updates=ad.updates, kill_switch=self._kill(ad), band=band)
         ad.market_at = now
         ad.band_hold = verdict.reason if verdict.price is None and "band" in verdict.hits else ""
-        row = await self._act(ad, decision, verdict, now, filtered.kept)
-        trace = self._trace(ad, filtered.kept, filtered.dropped, decision, verdict)
-        row = replace(row, trace={**trace, "sent": {"price": _str(verdict.price),
-                                                    "reason": row.reason}})
+        # the trace reads the decision's inputs only: built before acting, carried by the row
+        # acting returns (no copy of the row to add it), completed with what was sent
+        trace = self._trace(ad, kept, filtered.dropped, decision, verdict)
+        row = await self._act(ad, decision, verdict, now, kept, trace)
+        trace["sent"] = {"price": _str(verdict.price), "reason": row.reason}
         if band is not None:
-            row.trace["band"] = {"low": _str(band.low), "high": _str(band.high),
-                                 "source": band.source}
+            trace["band"] = {"low": _str(band.low), "high": _str(band.high), "source": band.source}
         await self._record(ad, row)
         if self.recorder is not None:
             self.recorder(self, ad, snap, row)
-        await self._visibility(ad, show=True)
+        if ad.loaded.config.on_unsafe == "hide":  # the only ads `_visibility` acts on
+            await self._visibility(ad, show=True)
         return row
+
+    def _context(self, ad: AdRuntime, book: MarketBook, filtered: FilterResult,
+                 key: tuple[str, str, str], band: PriceBand | None, now: float) -> PricingContext:
+        """The strategy's view of one ad on this snapshot.
+
+        Built from values already in their final types (the competitors a tuple, the drop
+        counts a read-only copy shared by the ads that share them, the capabilities a
+        frozenset, the rivals a read-only Mapping), so `PricingContext.__post_init__`, which
+        converts to exactly those, is skipped; anything else (bounds that are not Decimals,
+        capabilities as a set) takes the checked way, which converts or refuses it. A test keeps
+        the two ways equal."""
+        assert ad.own is not None
+        guards = ad.loaded.config.guards
+        floor, ceiling, caps = guards.floor, guards.ceiling, self.registry.enabled()
+        values: dict[str, Any] = {"ad": ad.own, "competitors": filtered.kept, "now": now,
+                  "reference": ad.reference, "capabilities": caps,
+                  "floor": floor, "ceiling": ceiling,
+                  "filtered_out": book.dropped(filtered), "band": band,
+                  "rivals": Profiles(self.rivals.book(key)), "moves": _moves(ad)}
+        if not ((floor is None or type(floor) is Decimal)
+                and (ceiling is None or type(ceiling) is Decimal)
+                and type(caps) is frozenset and type(filtered.kept) is tuple):
+            return PricingContext(**values)
+        ctx: PricingContext = object.__new__(PricingContext)
+        ctx.__dict__.update(values)
+        return ctx
 
     async def _record(self, ad: AdRuntime, row: DecisionRow) -> None:
         """Count and stage for the store (repeats are counted there) until the next flush."""
@@ -566,8 +609,8 @@ class PricingEngine:
         """Feed the snapshot to the competitor profiles of each side of it that we have an ad
         on (once per snapshot, whatever the number of our ads there), from the snapshot's book
         (its competitors are built once for pricing and profiles alike)."""
-        mine = [a.own for a in self.ads if a.own is not None
-                and a.market == (snap.asset, snap.fiat, snap.search_side)]
+        mine = [a.own for a in self._market_ads((snap.asset, snap.fiat, snap.search_side))
+                if a.own is not None]
         if not mine:
             return
         book = book or self.book(snap)
@@ -588,9 +631,9 @@ class PricingEngine:
             return "the ad is not online"
         return None
 
-    def _reference(
-        self, own: OwnAd, kept: Sequence[CompetitorAd], now: float
-    ) -> Reference | None:
+    def _reference(self, own: OwnAd, median: Decimal | None, now: float) -> Reference | None:
+        """The exchange's reference while fresh enough, else one derived from the market:
+        `median`, the median price of the best DERIVED_TOP competitors kept (None: none)."""
         key = (own.asset, own.fiat, own.side.value)
         got = self.references.get(key)
         if got is not None and now - got[1] <= REFERENCE_MAX_AGE:
@@ -598,10 +641,9 @@ class PricingEngine:
             stale = key in self.stale_references or \
                 self.registry.route("reference_price") != "exchange"
             return Reference(got[0], "exchange", age=max(0.0, now - got[1]), stale=stale)
-        top = [c.price for c in kept[:DERIVED_TOP]]
-        if not top:
+        if median is None:
             return None
-        return Reference(Decimal(statistics.median(top)).quantize(own.tick), "derived")
+        return Reference(median.quantize(own.tick), "derived")
 
     def _trace(
         self, ad: AdRuntime, kept: Sequence[CompetitorAd], dropped: dict[str, int],
@@ -624,11 +666,12 @@ class PricingEngine:
 
     async def _act(
         self, ad: AdRuntime, decision: Decision, verdict: Verdict, now: float,
-        kept: Sequence[CompetitorAd] = (),
+        kept: Sequence[CompetitorAd] = (), trace: dict[str, Any] | None = None,
     ) -> DecisionRow:
         assert ad.own is not None
         base = DecisionRow(now, ad.label, ad.own.adv_no, ad.loaded.strategy.name, ad.own.price,
-                           verdict.price, "held", verdict.reason, verdict.hits)
+                           verdict.price, "held", verdict.reason, verdict.hits,
+                           trace={} if trace is None else trace)
         if verdict.price is None:
             return base
         assert isinstance(decision, Reprice)  # the guards send only a Reprice
@@ -884,6 +927,19 @@ class PricingEngine:
         for alert in self.alerts:
             await alert("ad_visibility", f"visibility:{ad.own.adv_no}:{'hidden' if why else 'shown'}",
                         text)
+
+def _moves(ad: AdRuntime) -> tuple[Move, ...]:
+    """The ad's last MOVES_SHOWN updates as a strategy sees them, built again only when its
+    updates changed (an update appends one, and the window's trim makes a new list): up to
+    100 objects per decision otherwise, for an ad that moves often."""
+    updates = ad.updates
+    key = (len(updates), updates[0] if updates else None, updates[-1] if updates else None)
+    got = ad.__dict__.get("_moves")
+    if got is None or got[0] is not updates or got[1] != key:
+        got = (updates, key, tuple(Move(u.at, u.before, u.after) for u in updates[-MOVES_SHOWN:]))
+        ad.__dict__["_moves"] = got
+    return got[2]
+
 
 def _reference_trace(ref: Reference) -> dict[str, Any]:
     """The reference as a decision records it; a stale one says so, with its age."""

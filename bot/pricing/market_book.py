@@ -9,7 +9,11 @@ linear (bench/engine.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import statistics
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from operator import attrgetter
+from types import MappingProxyType
 from typing import Any
 
 from bot.binance.models import SearchItem
@@ -18,6 +22,7 @@ from strategies.base import CompetitorAd, OwnAd, Side
 from strategies.filters import CompetitorFilters, FilterResult
 
 _new = object.__new__
+_price = attrgetter("price")
 
 
 def competitor(row: SearchRow) -> CompetitorAd:
@@ -58,6 +63,12 @@ class MarketBook:
         self._sorted: dict[Side, tuple[CompetitorAd, ...]] = {}
         self._screened: dict[tuple[Side, CompetitorFilters], tuple[str | None, ...]] = {}
         self._filtered: dict[tuple[Any, ...], FilterResult] = {}
+        # the same, by the filters' identity first: each ad has its own table, most of them
+        # equal, and hashing a table by value costs more than the rest of the lookup
+        self._by_table: dict[tuple[Any, ...], tuple[CompetitorFilters, FilterResult]] = {}
+        # per FilterResult (by id, each kept alive here): medians and read-only drop counts
+        self._medians: dict[tuple[int, int], tuple[FilterResult, Decimal | None]] = {}
+        self._dropped: dict[int, tuple[FilterResult, Mapping[str, int]]] = {}
 
     def row(self, adv_no: str) -> SearchRow | None:
         """The first row showing this ad, or None."""
@@ -67,9 +78,9 @@ class MarketBook:
     def best_first(self, side: Side) -> tuple[CompetitorAd, ...]:
         """The competitors sorted best first for `side` (stably: ties keep the exchange's order)."""
         ordered = self._sorted.get(side)
-        if ordered is None:
+        if ordered is None:  # by price, highest first for BUY: a reversed sort is stable too
             ordered = self._sorted[side] = tuple(
-                sorted(self.competitors, key=lambda ad: side.sort_key(ad.price)))
+                sorted(self.competitors, key=_price, reverse=side is Side.BUY))
         return ordered
 
     def screened(self, filters: CompetitorFilters, side: Side) -> tuple[str | None, ...]:
@@ -88,10 +99,33 @@ class MarketBook:
         its side, amounts and methods: ads alike in those share one result."""
         if own.adv_no not in self.own_ids:  # not indexed as ours: its own pass
             return filters.apply(self.best_first(own.side), own, self.own_ids, presorted=True)
+        alike = (own.side, own.min_amount, own.max_amount, own.pay_methods)
+        seen = self._by_table.get((id(filters), *alike))
+        if seen is not None and seen[0] is filters:
+            return seen[1]
         key = (own.side, filters, own.min_amount, own.max_amount, own.pay_methods)
         got = self._filtered.get(key)
         if got is None:
             got = self._filtered[key] = filters.apply(
                 self.best_first(own.side), own, self.own_ids,
                 screened=self.screened(filters, own.side), presorted=True)
+        self._by_table[(id(filters), *alike)] = (filters, got)
         return got
+
+    def median(self, result: FilterResult, top: int) -> Decimal | None:
+        """The median price of the best `top` competitors `result` kept (None: it kept none),
+        once for every ad sharing the result."""
+        key = (id(result), top)
+        got = self._medians.get(key)
+        if got is None or got[0] is not result:
+            prices = [c.price for c in result.kept[:top]]
+            got = self._medians[key] = (
+                result, Decimal(statistics.median(prices)) if prices else None)
+        return got[1]
+
+    def dropped(self, result: FilterResult) -> Mapping[str, int]:
+        """`result.dropped` as a strategy gets it: a read-only copy, one for every ad sharing it."""
+        got = self._dropped.get(id(result))
+        if got is None or got[0] is not result:
+            got = self._dropped[id(result)] = (result, MappingProxyType(dict(result.dropped)))
+        return got[1]

@@ -43,6 +43,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from strategies.base import CompetitorAd, RivalKind, RivalProfile, Side
 
@@ -108,17 +109,25 @@ class RivalBook:
         self.last_at: float | None = None
         self.own_price: Decimal | None = None
         self.own_rank: int | None = None
+        # profiles built since their rival last changed: every ad of the market reads the same
+        # few (an ad's decision reads its target's), and they change only when the book is fed
+        self._built: dict[str, RivalProfile] = {}
 
     # --- feeding ---------------------------------------------------------------------
 
     def observe(self, at: float, rows: Sequence[CompetitorAd], own_price: Decimal | None) -> None:
         """One search snapshot: the competitors' rows (own ads removed) best first."""
         s = self.settings
+        self._built.clear()
         best = _best_per_user(rows)
         minimum = _median([r.min_amount for r in rows if r.min_amount > 0])
         self.own_price = own_price
-        self.own_rank = None if own_price is None else 1 + sum(
-            1 for r in rows if self.side.better(r.price, own_price))
+        if own_price is None:
+            self.own_rank = None
+        elif self.side is Side.SELL:  # side.better(r.price, own_price), without a call per row
+            self.own_rank = 1 + sum(1 for r in rows if r.price < own_price)
+        else:
+            self.own_rank = 1 + sum(1 for r in rows if r.price > own_price)
         for user_no, (position, row) in best.items():
             rival = self.rivals.get(user_no)
             if rival is None:
@@ -136,18 +145,25 @@ class RivalBook:
         r.nickname, r.last_seen = row.nickname, at
         r.completion_rate, r.month_orders = row.completion_rate, row.month_orders
         minute = int(at // 60)
-        if not r.minutes or r.minutes[-1][0] != minute:
-            r.minutes.append([minute, 0, 0, 0, 0])
+        minutes = r.minutes
+        if not minutes or minutes[-1][0] != minute:
+            minutes.append([minute, 0, 0, 0, 0])
         near = self.own_rank is not None and abs(position - self.own_rank) <= s.near_ranks
         signs = _amount_signs(row, minimum)
-        for counts in (r.minutes[-1], r.totals):
-            counts[SEEN] += 1
-            counts[NEAR] += near
-            counts[TOPS] += position <= TOP
-            counts[TINY] += bool(signs)
+        now, totals = minutes[-1], r.totals  # the minute's counts and the window's, alike
+        now[SEEN] += 1
+        totals[SEEN] += 1
         if near:
+            now[NEAR] += 1
+            totals[NEAR] += 1
             r.near_at = at
-        r.signs |= signs
+        if position <= TOP:
+            now[TOPS] += 1
+            totals[TOPS] += 1
+        if signs:
+            now[TINY] += 1
+            totals[TINY] += 1
+            r.signs |= signs
         if r.price is not None and row.price != r.price:
             r.changes.append((at, r.price, row.price))
             self._answered(r, at, row.price)
@@ -155,8 +171,8 @@ class RivalBook:
             r.prices.append((at, row.price))
         r.price = row.price
         own = self.own_price
-        if own is None or not self.side.better(own, row.price):
-            r.past_since = None
+        if own is None or not (own < row.price if self.side is Side.SELL else own > row.price):
+            r.past_since = None  # not past it (side.better(own, row.price), inlined)
         elif r.past_since is None:
             r.past_since = at
 
@@ -186,6 +202,7 @@ class RivalBook:
                 continue
             r.chances.append(at)
             r.pending = _Chance(at, price, r.price)
+            self._built.pop(r.user_no, None)  # its chances changed (`pending` is not profiled)
         self.own_price = price
 
     def _cap(self) -> None:
@@ -201,18 +218,26 @@ class RivalBook:
     def profile(self, user_no: str) -> RivalProfile | None:
         """The profile of one rival, None if never seen (or forgotten)."""
         r = self.rivals.get(user_no)
-        return None if r is None else self._profile(r)
+        return None if r is None else self.built(r)
 
     def profiles(self) -> dict[str, RivalProfile]:
         """Every rival tracked, by user id."""
-        return {u: self._profile(r) for u, r in self.rivals.items()}
+        return {u: self.built(r) for u, r in self.rivals.items()}
 
     def top(self, n: int = 5) -> list[RivalProfile]:
         """The `n` rivals that matter: most snapshots near our rank in the window, then the
         nearest to the top."""
         ranked = sorted(self.rivals.values(), key=lambda r: (-_count(r, NEAR), -_count(r, TOPS),
                                                              -r.last_seen, r.user_no))
-        return [self._profile(r) for r in ranked[:n]]
+        return [self.built(r) for r in ranked[:n]]
+
+    def built(self, r: _Rival) -> RivalProfile:
+        """`r`'s profile, built once until the book is fed again (a snapshot, or a move of ours
+        that gives `r` a chance to answer)."""
+        got = self._built.get(r.user_no)
+        if got is None:
+            got = self._built[r.user_no] = self._profile(r)
+        return got
 
     def _profile(self, r: _Rival) -> RivalProfile:
         s = self.settings
@@ -268,16 +293,21 @@ def _best_per_user(rows: Sequence[CompetitorAd]) -> dict[str, tuple[int, Competi
     return out
 
 
-def _amount_signs(row: CompetitorAd, minimum: Decimal | None) -> set[str]:
+def _amount_signs(row: CompetitorAd, minimum: Decimal | None) -> frozenset[str]:
     """Decoy signs of one row against the market's typical minimum order (fiat)."""
     if minimum is None:
-        return set()
-    signs = set()
-    if 0 < row.max_amount < minimum:
-        signs.add("tiny max limit")
-    if row.available * row.price < minimum:
-        signs.add("tiny available amount")
-    return signs
+        return _NO_SIGNS
+    tiny_max = 0 < row.max_amount < minimum
+    tiny_available = row.available * row.price < minimum
+    if not (tiny_max or tiny_available):
+        return _NO_SIGNS
+    return _SIGNS[(tiny_max, tiny_available)]
+
+
+_NO_SIGNS: frozenset[str] = frozenset()
+_SIGNS = {(True, False): frozenset({"tiny max limit"}),
+          (False, True): frozenset({"tiny available amount"}),
+          (True, True): frozenset({"tiny max limit", "tiny available amount"})}
 
 
 def _new(user_no: str, at: float, cap: int) -> _Rival:
@@ -342,7 +372,18 @@ class Profiles(Mapping[str, RivalProfile]):
         got = self._built.get(user_no)
         if got is None:
             r = self._book.rivals[user_no]  # KeyError for a rival never seen, as a Mapping does
-            got = self._built[user_no] = self._book._profile(r)
+            got = self._built[user_no] = self._book.built(r)
+        return got
+
+    def get(self, user_no: str, default: Any = None) -> Any:
+        """`Mapping.get` without raising and catching a KeyError for a rival never seen (most
+        competitors a strategy asks about, on a young book)."""
+        got = self._built.get(user_no)
+        if got is None:
+            r = self._book.rivals.get(user_no)
+            if r is None:
+                return default
+            got = self._built[user_no] = self._book.built(r)
         return got
 
     def __iter__(self) -> Iterator[str]:
