@@ -173,29 +173,3 @@ async def test_an_unreadable_reference_keeps_the_last_value_marked_stale() -> No
     await poller.tick("exchange")
     assert [(e.price, e.at, e.stale) for e in seen] == [
         (Decimal("92.50"), read_at, False), (Decimal("92.50"), read_at, True)]
-
-
-async def test_the_pollers_first_requests_are_spread_not_fired_at_once(
-        fast_sim: Any, tmp_path: Any) -> None:
-    from tests.support import bot_on_sim, write_config
-
-    config = write_config(tmp_path / "bot.toml", market_interval=5)
-    polled = ("search", "reference_price", "order_summary", "my_ads")
-    async with bot_on_sim(fast_sim, config, tmp_path / "bot.db", web=False) as r:
-        run_at = int(r.bot.clock.time() * 1000)  # start() is over; the pollers start now
-        seen: set[str] = set()
-        every = asyncio.Event()
-
-        def saw(endpoint: str, outcome: str, latency: float) -> None:
-            seen.add(endpoint)
-            if seen >= set(polled):
-                every.set()
-
-        r.bot.registry.observers.append(saw)
-        await asyncio.wait_for(every.wait(), 10)
-    firsts: dict[str, int] = {}
-    for row in fast_sim.requests(since=run_at):
-        firsts.setdefault(row["endpoint"], row["time_ms"])
-    times = sorted(firsts[e] for e in polled)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert min(gaps) >= 400  # ms: each poller's first request in its own slot (0.5 s apart)

@@ -96,3 +96,33 @@ async def test_step_finer_than_the_tick_still_beats_the_best_and_says_what_it_se
                           f"{rival - D('0.001')} to the 0.01 tick [guards: tick]")
     assert row.trace["sent"] == {"price": str(sent), "reason": row.reason}
     assert "0.001 below" not in row.reason
+
+
+async def test_the_pollers_first_requests_are_spread_not_fired_at_once(tmp_path: Path) -> None:
+    """Each poller's first request in its own slot, half a second apart. On the stepped clock:
+    at 20x real time a loaded machine measured 396 ms between two slots."""
+    import asyncio
+
+    from tests.support import write_config as one_ad_config
+
+    config = one_ad_config(tmp_path / "bot.toml", market_interval=5)
+    polled = ("search", "reference_price", "order_summary", "my_ads")
+    async with run_simulator("calm", stepped=True, start_ms=support.START_MS) as sim:
+        async with support.stepped_bot(sim, config, tmp_path / "bot.db") as run:
+            before = max(r["id"] for r in sim.requests())  # start()'s own reads are over
+            seen: set[str] = set()
+            every = asyncio.Event()
+
+            def saw(endpoint: str, outcome: str, latency: float) -> None:
+                seen.add(endpoint)
+                if seen >= set(polled):
+                    every.set()
+
+            run.bot.registry.observers.append(saw)
+            await run.wait(every, 10, "every poller's first request")
+        firsts: dict[str, int] = {}
+        for row in sim.requests(after=before):
+            firsts.setdefault(row["endpoint"], row["time_ms"])
+    times = sorted(firsts[e] for e in polled)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 500, (firsts, gaps)  # ms: each in its own slot
