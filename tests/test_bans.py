@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support import run_driven
+
+pytestmark = pytest.mark.slow  # an hour and a half of stormy, every request through the bot
 
 HOURS = 1.5
 
