@@ -1,16 +1,17 @@
 """An answer whose shape changed (issue 11, item 6): the orders capability goes down, /readyz
-follows, one alert names the field, and everything recovers once the shape is right again."""
+follows, one alert names the field, and everything recovers once the shape is right again.
+On the stepped clock: the probes and polls happen at the same simulated times on any machine."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import aiohttp
 from loguru import logger
 
-from simulator.app import Simulator
-from tests.support import bot_on_sim, capability_state, outcome, write_config
+from simulator.app import Simulator, run_simulator
+from tests.e2e.support import START_MS, SteppedRun, stepped_bot
+from tests.support import outcome, write_config
 
 ESSENTIAL_ORDERS = """
 [capabilities]
@@ -33,26 +34,31 @@ async def _open_order(sim: Simulator) -> None:
         assert r.status == 200, await r.text()
 
 
+async def _state(r: SteppedRun, name: str, state: str, within: float) -> None:
+    await r.until(lambda: str(r.bot.registry.status(name).state) == state, within,
+                  f"capability {name} {state}")
+
+
 async def test_a_renamed_field_takes_orders_down_with_one_alert_and_it_recovers(
-        fast_sim: Simulator, tmp_path: Path) -> None:
+        tmp_path: Path) -> None:
     warnings: list[str] = []
     sink = logger.add(lambda m: warnings.append(m.record["message"]), level="WARNING")
     config = write_config(tmp_path / "bot.toml", market_interval=5, tail=ESSENTIAL_ORDERS,
                           bot="max_response_bytes = 1048576")
     try:
-        async with bot_on_sim(fast_sim, config, tmp_path / "bot.db") as r:
-            assert r.web is not None
+        async with run_simulator("calm", stepped=True, start_ms=START_MS) as sim, \
+                stepped_bot(sim, config, tmp_path / "bot.db", web=True) as r:
             assert r.bot.client.max_response_bytes == 1048576  # [bot] max_response_bytes
             listed = outcome(r.bot, "list_orders", "ok")
-            await _open_order(fast_sim)
-            await asyncio.wait_for(listed.wait(), 10)
+            await _open_order(sim)
+            await r.wait(listed, 60, "the order listed")
             for essential in ("market", "repricing", "orders"):  # ready once seen working
-                await capability_state(r.bot, essential, "enabled", within=15)
+                await _state(r, essential, "enabled", 60)
             assert (await _ready(r.web.url))[0] == 200
 
-            fast_sim.add_fault("reshape", endpoint="list_orders", rename={"orderStatus": "status"})
-            fast_sim.add_fault("reshape", endpoint="order_summary", null_data=True)
-            await capability_state(r.bot, "orders", "disabled", within=15)
+            sim.add_fault("reshape", endpoint="list_orders", rename={"orderStatus": "status"})
+            sim.add_fault("reshape", endpoint="order_summary", null_data=True)
+            await _state(r, "orders", "disabled", 60)
             status, ready = await _ready(r.web.url)
             assert status == 503 and [d["capability"] for d in ready["down"]] == ["orders"]
             health = r.bot.registry.health["list_orders"]
@@ -61,7 +67,7 @@ async def test_a_renamed_field_takes_orders_down_with_one_alert_and_it_recovers(
                                       "data[0].orderStatus: field required")
             for _ in range(3):  # re-probed, still the wrong shape: nothing said again
                 probed = outcome(r.bot, "list_orders", "ShapeChanged")
-                await asyncio.wait_for(probed.wait(), 10)
+                await r.wait(probed, 60, "a probe of list_orders")
             alerts = [w for w in warnings if w.startswith("ALERT") and "data[0].orderStatus" in w]
             assert len(alerts) == 2 and "[bad_answer] list_orders" in alerts[0]
             assert "[capability_lost] Capability orders lost" in alerts[1]  # names its causes
@@ -69,8 +75,8 @@ async def test_a_renamed_field_takes_orders_down_with_one_alert_and_it_recovers(
             # said once each, never once per poll: the capability's change and the two alerts
             assert len(naming) == 3 and naming[0].startswith("capability orders")
 
-            fast_sim.clear_faults()
-            await capability_state(r.bot, "orders", "enabled", within=15)
+            sim.clear_faults()
+            await _state(r, "orders", "enabled", 60)
             assert (await _ready(r.web.url))[0] == 200
             assert str(r.bot.registry.health["list_orders"].state) == "available"
     finally:
