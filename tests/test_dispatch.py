@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,3 +262,47 @@ async def test_a_dry_run_stores_what_it_would_send_and_never_sends_it(desk: Desk
     assert (chat.state, chat.answer) == (DRY_RUN, "dry run: would send: Hello!")
     assert desk.chat.sent == []
     assert note.state == DONE and await desk.log.last_sent(f"order:{ORDER}:new") is not None
+
+
+async def test_an_idle_outbox_naps_long_and_a_new_row_wakes_it(desk: Desk) -> None:
+    """With nothing pending or unconfirmed the worker looks at the store once a minute, not
+    every 5 s (51,000 selects in a simulated day of the desk before); a new row still goes
+    out at once, because adding one sets `wake`, and a waiting row brings the 5 s tick back."""
+    from bot.orders.outbox import IDLE_TICK
+
+    clock, napped, want = desk.clock, asyncio.Event(), [0]
+    fake_sleep = clock.sleep
+
+    async def sleep(seconds: float) -> None:  # the worker's naps, counted as they start
+        if len(clock.sleeps) + 1 >= want[0]:
+            napped.set()
+        await fake_sleep(seconds)
+
+    async def naps(count: int) -> list[float]:
+        """The next `count` naps' lengths (each pass ends in one)."""
+        first, want[0] = len(clock.sleeps), len(clock.sleeps) + count
+        napped.clear()
+        await asyncio.wait_for(napped.wait(), 10)
+        return clock.sleeps[first:first + count]
+
+    clock.sleep = sleep  # type: ignore[method-assign]
+    desk.chat.ready.set()
+    task = asyncio.create_task(desk.worker.run())
+    try:
+        assert await naps(3) == [IDLE_TICK] * 3
+        await desk.outbox.add([OutboxItem(ORDER, "new", "chat", {"uuid": "u-new",
+                                                                 "content": "Hello!"})],
+                              clock.time())
+        desk.worker.wake.set()  # as the desk does when it queues rows
+        await naps(2)
+        assert (await desk.row()).state == DONE and desk.chat.sent == [(ORDER, "Hello!", "u-new")]
+        desk.chat.ready.clear()  # a row that must wait for the socket: the short tick again
+        await desk.outbox.add([OutboxItem(ORDER, "completed", "chat", {"uuid": "u-c",
+                                                                       "content": "Bye"})],
+                              clock.time())
+        desk.worker.wake.set()
+        assert (await naps(4))[1:] == [desk.worker.tick] * 3  # [0]: the idle nap it was in
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

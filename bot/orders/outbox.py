@@ -49,6 +49,7 @@ from state.outbox import (
 )
 
 CLOCK_SLACK = 60.0  # seconds: the exchange stamps messages with its clock, rows with ours
+IDLE_TICK = 60.0  # seconds between passes while no row waits (a new row wakes the worker)
 PARALLEL_ORDERS = 8  # orders whose messages are sent side by side
 
 
@@ -73,6 +74,7 @@ class OutboxWorker:
         self.unchecked = False
         # called with ("greeting", seconds from the order's creation to its greeting sent)
         self.observers: list[Callable[[str, float], None]] = []
+        self.waiting = True  # the last pass saw rows pending or sent unconfirmed (or unchecked)
 
     async def run(self) -> None:
         """Reconcile notifications left sending, then send until cancelled."""
@@ -89,7 +91,9 @@ class OutboxWorker:
                 raise
             except Exception as exc:  # a bug must not stop the outbox: log, and the next tick retries
                 logger.opt(exception=exc).error("outbox: unexpected error: {}", exc)
-            await nap(self.clock, self.tick, self.wake)
+                self.waiting = True
+            # nothing waiting: no timer of its own is due, and every new row sets `wake`
+            await nap(self.clock, self.tick if self.waiting else IDLE_TICK, self.wake)
 
     async def pass_once(self) -> None:
         """One pass over the pending rows, oldest first, after re-checking rows whose history
@@ -99,7 +103,9 @@ class OutboxWorker:
         if self.unchecked and self.chat.ready.is_set():
             await self.reconcile_chat(sent_before=self.clock.time() - self.confirm_after)
         orders: dict[str, list[OutboxRow]] = {}
-        for row in await self.outbox.in_state(PENDING):
+        pending = await self.outbox.in_state(PENDING)
+        self.waiting = bool(pending) or self.unchecked
+        for row in pending:
             if row.action == "notify":
                 await self._notify(row)
             elif row.action == "chat":
@@ -208,10 +214,12 @@ class OutboxWorker:
     async def confirm_sent(self) -> None:
         """Messages taken as sent without an echo: confirmed from the order's chat history
         once `confirm_after` seconds have passed (absent there, they go out again)."""
+        sent = await self.outbox.in_state(SENT, "chat")
+        self.waiting = self.waiting or bool(sent)
         if not self.chat.ready.is_set():
             return  # checked at the reconnect (reconcile_chat) instead
         due = self.clock.time() - self.confirm_after
-        rows = [r for r in await self.outbox.in_state(SENT, "chat") if r.updated_at <= due]
+        rows = [r for r in sent if r.updated_at <= due]
         read: dict[str, bool] = {}
         for row in rows:
             if row.order_number not in read:
