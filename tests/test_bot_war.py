@@ -3,6 +3,7 @@ snapshot sequences: contexts in, decisions out, our ad moved by the test as the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -109,20 +110,25 @@ def test_ignore_decoys_drops_a_decoy_by_profile() -> None:
     assert isinstance(got, Reprice) and got.price == D("92.49")
 
 
-def mirror_war(steps: int, **params: Any) -> list[Decimal]:
-    """A mirror rival sits one tick below our ad 2 s after each of our moves; we decide every
-    10 s. Returns our prices after each decision."""
-    price, moves, prices = D("92.60"), [], []
+def war(start: str, floor: str, steps: int, market: Callable[[int, Decimal], list[Any]],
+        **params: Any) -> list[Decimal]:
+    """We decide every 10 s against `market(n, our price)`; our prices after each decision."""
+    price, moves, prices = D(start), [], []
     for n in range(steps):
         now = NOW + 10 * n
-        rival = price - D("0.01")
-        c = ctx(own("SELL", str(price)), [comp("mirror", str(rival))], floor="91")
+        c = ctx(own("SELL", str(price)), market(n, price), floor=floor)
         got = decide(with_rivals(c, moves=tuple(moves), now=now), **params)
         if isinstance(got, Reprice):
             moves.append(Move(now, price, got.price))
             price = got.price
         prices.append(price)
     return prices
+
+
+def mirror_war(steps: int, **params: Any) -> list[Decimal]:
+    """A mirror rival sits one tick below our ad 2 s after each of our moves."""
+    return war("92.60", "91", steps, lambda n, price: [comp("mirror", str(price - D("0.01")))],
+               **params)
 
 
 def test_a_mirror_ratchets_the_price_down_without_a_limit() -> None:
@@ -150,16 +156,7 @@ def flip_market(n: int) -> list[Any]:
 
 
 def flip_war(**params: Any) -> list[Decimal]:
-    price, moves, prices = D("18.03"), [], []
-    for n in range(12):
-        now = NOW + 10 * n
-        c = ctx(own("SELL", str(price)), flip_market(n), floor="17")
-        got = decide(with_rivals(c, moves=tuple(moves), now=now), **params)
-        if isinstance(got, Reprice):
-            moves.append(Move(now, price, got.price))
-            price = got.price
-        prices.append(price)
-    return prices
+    return war("18.03", "17", 12, lambda n, price: flip_market(n), **params)
 
 
 def test_without_the_flip_guard_it_flips_up_and_down() -> None:
