@@ -12,6 +12,8 @@ import ast
 import functools
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("p2pbot", "bot", "config", "strategies", "state", "simulator")
 
@@ -145,6 +147,7 @@ def upward_arrows(graph: dict[str, set[str]]) -> list[str]:
     )
 
 
+@pytest.mark.slow
 def test_the_import_graph_has_no_cycles() -> None:
     assert cycles(import_graph()) == []
 

@@ -57,6 +57,16 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def short_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five minutes of price_war: enough for the tests that a bad input is refused."""
+    entries, _, _ = generate_entries("price_war", hours=1 / 12, seed=11)
+    path = tmp_path_factory.mktemp("short") / "short.jsonl.gz"
+    data.write(path, {"from": entries[0][0], "to": entries[-1][0], "pseudonymised": True},
+               data.export_lines(entries, data.Pseudonyms()))
+    return path
+
+
 def backtest(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(["backtest", *argv])
     out, err = capsys.readouterr()
@@ -88,6 +98,7 @@ def test_two_configs_over_one_recording_give_different_explained_reports(
     assert code == 0 and "rank-1 share" in text and "careful vs eager" in text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 async def test_the_html_report_renders_in_headless_chromium(
         tmp_path: Path, recording: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -130,6 +141,7 @@ def test_a_sweep_ranks_the_grid_and_prints_the_best_as_toml(
                                               f'floor = "{floor}"']
 
 
+@pytest.mark.slow
 def test_a_sweep_axis_can_name_one_ad(tmp_path: Path, recording: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = backtest(capsys, "--config", str(config(tmp_path, "base")), "--data",
@@ -153,11 +165,11 @@ def test_a_sweep_axis_can_name_one_ad(tmp_path: Path, recording: Path,
      "condition 'margin=>1'"),
 ])
 def test_a_bad_sweep_or_objective_exits_2_naming_it(
-        tmp_path: Path, recording: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+        tmp_path: Path, short_recording: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
         said: str) -> None:
     page = tmp_path / "r.html"
     code, out, err = backtest(capsys, "--config", str(config(tmp_path, "base")), "--data",
-                              str(recording), "--html", str(page), *argv)
+                              str(short_recording), "--html", str(page), *argv)
     assert code == 2 and said in err and out == ""
     assert not page.exists()
 
@@ -172,6 +184,7 @@ def _write_lines(path: Path, lines: list[str]) -> None:
         f.write("\n".join(lines) + "\n")
 
 
+@pytest.mark.slow
 def test_bad_recordings_exit_2_with_a_clear_error_and_nothing_written(
         tmp_path: Path, recording: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lines = _lines(recording)
@@ -201,21 +214,22 @@ def test_bad_recordings_exit_2_with_a_clear_error_and_nothing_written(
 
 
 def test_a_config_that_does_not_validate_exits_2_naming_file_table_and_key(
-        tmp_path: Path, recording: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, short_recording: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = config(tmp_path, "bad", floor="ninety")
     page = tmp_path / "r.html"
     code, out, err = backtest(capsys, "--config", str(config(tmp_path, "good")), "--config",
-                              str(bad), "--data", str(recording), "--html", str(page))
+                              str(bad), "--data", str(short_recording), "--html", str(page))
     assert (code, out) == (2, "")
     assert "bad.toml" in err and "floor" in err
     assert not page.exists()
     other = tmp_path / "btc.toml"
     other.write_text(AD.format(step="0.01", floor="91", max_updates=5).replace(
         'fiat = "RUB"', 'fiat = "EUR"'))
-    code, out, err = backtest(capsys, "--config", str(other), "--data", str(recording))
+    code, out, err = backtest(capsys, "--config", str(other), "--data", str(short_recording))
     assert code == 2 and "no recorded ad for USDT/EUR SELL" in err and "USDT/RUB SELL" in err
 
 
+@pytest.mark.slow
 def test_from_and_to_cut_the_history_and_rivals_are_listed(
         tmp_path: Path, recording: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--config", str(config(tmp_path, "eager")), "--data", str(recording), "--json"]

@@ -56,6 +56,7 @@ async def _scrape(url: str, token: str) -> list[str]:
         return out
 
 
+@pytest.mark.slow
 async def test_no_canary_anywhere_after_a_demo_session(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     key, secret, token = canary("CANARYKEY"), canary("CANARYSECRET"), canary("CANARYTOKEN")

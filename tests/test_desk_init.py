@@ -124,6 +124,7 @@ def test_desk_init_refuses_a_name_that_is_not_an_instance_name(tmp_path: Path, n
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_desk_init_through_the_console_script(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, str(ROOT / "run.py"), "desk", "init", "dave", "--root",
                            str(tmp_path), "--port", "70000"], capture_output=True, text=True,

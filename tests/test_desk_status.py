@@ -85,6 +85,7 @@ def private(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 async def test_read_all_shows_every_bad_instance_within_its_timeout(fast_sim: Simulator,
                                                                     tmp_path: Path) -> None:
     (tmp_path / "alice").mkdir()  # the account is named after its config's folder
@@ -126,6 +127,7 @@ def test_summarise_says_what_a_merchant_needs() -> None:
     assert row.last == "sell-usdt: held, market data unavailable"
 
 
+@pytest.mark.slow
 async def test_desk_page_shows_this_instance_and_its_peers(fast_sim: Simulator,
                                                            tmp_path: Path) -> None:
     bob_token = private(tmp_path / "bob_token", "bob-" + generate_credential()[:30])

@@ -83,6 +83,7 @@ async def test_check_key(permissions: dict[str, bool], accept: bool, refused: st
         assert any(warning in m for m in said), said
 
 
+@pytest.mark.slow
 async def test_run_refuses_a_key_that_can_withdraw(tmp_path: Path) -> None:
     async with sim_with(speed=1, enable_withdrawals=True) as sim:
         env = daemon_env(sim, tmp_path, write_config(tmp_path / "bot.toml"))
@@ -160,6 +161,7 @@ def test_both_a_secret_and_its_file_is_an_error(tmp_path: Path,
         _settings(monkeypatch, P2PBOT_API_KEY_FILE=str(_secret(tmp_path / "empty", "")))
 
 
+@pytest.mark.slow
 async def test_run_exits_2_naming_the_chmod(tmp_path: Path) -> None:
     secret = _secret(tmp_path / "secret", generate_credential(), 0o640)
     env = {k: v for k, v in os.environ.items() if not k.startswith("P2PBOT_")}

@@ -139,6 +139,7 @@ def test_desk_kube_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "probe_interval" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 async def test_the_readiness_probe_command_asks_readyz_with_the_token(fast_sim: Simulator,
                                                                       tmp_path: Path) -> None:
     token = "ready-" + generate_credential()[:24]

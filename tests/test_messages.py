@@ -185,6 +185,7 @@ async def _damaged_store(tmp_path: Path) -> Path:
     return db
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["auto", "human", "json"])
 async def test_an_error_that_ends_run_is_written_once(tmp_path: Path, fmt: str) -> None:
     db = await _damaged_store(tmp_path)

@@ -179,6 +179,7 @@ min_interval = 0
 """
 
 
+@pytest.mark.slow
 async def test_reload_keeps_each_ads_state_and_takes_the_new_rules(fast_sim: Simulator,
                                                                    tmp_path: Path) -> None:
     config = write_config(tmp_path / "bot.toml", market_interval=5)

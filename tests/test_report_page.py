@@ -64,6 +64,7 @@ async def test_api_report_and_status_carry_the_days_the_zone_and_the_hours(
     assert hours["ad"] == "sell-usdt" and hours["hours"] == "daily 00:00-23:59"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 async def test_the_page_draws_the_trade_chart_and_its_clock_in_the_merchants_zone(
         fast_sim: Simulator, tmp_path: Path) -> None:

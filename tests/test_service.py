@@ -81,6 +81,7 @@ def applied_rows(db: Path) -> list[tuple[float, str, str]]:
             "SELECT at, adv_no, target FROM price_decisions WHERE result = 'applied' ORDER BY id")]
 
 
+@pytest.mark.slow
 async def test_sigterm_during_a_price_update_finishes_it_and_a_restart_does_not_repeat_it(
         live_sim: Simulator, tmp_path: Path) -> None:
     config = write_config(tmp_path / "bot.toml")
@@ -160,6 +161,7 @@ def notify_socket() -> Iterator[tuple[str, list[str], Callable[[str], asyncio.Ev
         Path(folder).rmdir()
 
 
+@pytest.mark.slow
 async def test_sighup_refuses_a_bad_file_and_takes_a_good_one_under_systemd_notify(
         live_sim: Simulator, tmp_path: Path) -> None:
     config = write_config(tmp_path / "bot.toml")
@@ -199,6 +201,7 @@ chat = "Hello {nickname}, order {order_no}: {total} {fiat}."
 """
 
 
+@pytest.mark.slow
 async def test_sigterm_during_an_order_greeting_sends_it_once(live_sim: Simulator,
                                                               tmp_path: Path) -> None:
     config = write_config(tmp_path / "bot.toml", market_interval=30, tail=GREETING_TABLE)

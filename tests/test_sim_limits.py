@@ -129,6 +129,7 @@ def test_windows_are_epoch_minutes() -> None:
     assert limiter.admit(ticket, 60_000).ok  # a new minute, and not before Retry-After ran out
 
 
+@pytest.mark.slow
 async def test_a_request_in_flight_when_a_429_is_issued_is_not_banned(
     http_session: aiohttp.ClientSession,
 ) -> None:

@@ -297,6 +297,7 @@ def test_unknown_world_keys_are_errors_naming_the_key(cfg: dict[str, Any], key: 
         make_world(cfg)
 
 
+@pytest.mark.slow
 def test_same_seed_and_same_moves_give_the_same_world() -> None:
     def run(seed: int) -> list[Any]:
         cfg = {"orders": {"rate_per_hour": 120}, "markets": [{"volatility": "0.002"}]}

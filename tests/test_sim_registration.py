@@ -119,6 +119,7 @@ RECORD = [
 ]
 
 
+@pytest.mark.slow
 async def test_key_rollout_reproduces_the_record(http_session: aiohttp.ClientSession) -> None:
     async with run_simulator("key_rollout", speed=0, start_ms=SIM_START_MS,
                              world_factory=FakeWorld) as sim:

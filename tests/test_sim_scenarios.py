@@ -165,6 +165,7 @@ def test_cli_credentials_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert key == "k" and len(secret) == 64 and generated
 
 
+@pytest.mark.slow
 async def test_cli_serves_until_interrupted() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("P2PBOT_")}
     proc = await asyncio.create_subprocess_exec(

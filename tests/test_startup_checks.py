@@ -130,6 +130,7 @@ def _env(sim: Simulator, tmp_path: Path, **extra: str) -> dict[str, str]:
     return daemon_env(sim, tmp_path, write_config(tmp_path / "bot.toml"), **extra)
 
 
+@pytest.mark.slow
 async def test_run_with_a_wrong_secret_exits_2_naming_the_secret(tmp_path: Path) -> None:
     async with run_simulator("calm", speed=1, world_factory=world_factory()) as sim:
         env = _env(sim, tmp_path, P2PBOT_API_SECRET=generate_credential())
@@ -142,6 +143,7 @@ async def test_run_with_a_wrong_secret_exits_2_naming_the_secret(tmp_path: Path)
     assert answered <= {-1022}
 
 
+@pytest.mark.slow
 async def test_run_with_an_unknown_key_exits_2_naming_key_and_ip_whitelist(tmp_path: Path) -> None:
     async with run_simulator("calm", speed=1, world_factory=world_factory()) as sim:
         env = _env(sim, tmp_path, P2PBOT_API_KEY=generate_credential())  # -2015 everywhere
@@ -150,6 +152,7 @@ async def test_run_with_an_unknown_key_exits_2_naming_key_and_ip_whitelist(tmp_p
     assert "P2PBOT_API_KEY" in err and "IP whitelist" in err and "-2015" in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("endpoint", ["key_permissions", "search"])
 async def test_a_single_endpoints_1022_keeps_running(tmp_path: Path, endpoint: str) -> None:
     async with run_simulator("calm", speed=1, world_factory=world_factory()) as sim:

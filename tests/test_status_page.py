@@ -66,6 +66,7 @@ class Dom(HTMLParser):
 
 
 
+@pytest.mark.slow
 async def test_the_page_shows_the_matrix_and_the_ads_in_a_browser(fast_sim: Simulator,
                                                                    tmp_path: Path) -> None:
     config = write_config(tmp_path / "bot.toml", market_interval=5)

@@ -42,6 +42,7 @@ def test_the_lock_admits_one_holder(tmp_path: Path) -> None:
         pass
 
 
+@pytest.mark.slow
 async def test_a_second_daemon_exits_2(tmp_path: Path) -> None:
     with InstanceLock(tmp_path / "bot.db"):
         status, _, err = await run_command(_env(tmp_path), tmp_path, "run")
@@ -75,6 +76,7 @@ def test_the_key_lock_is_named_by_a_hash_of_the_key(tmp_path: Path,
         KeyLock(SecretStr(generate_credential()), tmp_path / "b" / "bot.db").acquire().release()
 
 
+@pytest.mark.slow
 async def test_a_second_bot_on_the_same_key_exits_2_naming_the_other(tmp_path: Path) -> None:
     """Two `run`s on one key with two stores: the second is refused before it sends anything."""
     runtime = tmp_path / "run"
@@ -103,6 +105,7 @@ async def test_a_second_bot_on_the_same_key_exits_2_naming_the_other(tmp_path: P
     assert not (second_dir / "bot.db").exists()  # refused before the store was even opened
 
 
+@pytest.mark.slow
 async def test_a_damaged_store_exits_2_saying_how_to_restore(tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
     store = await Store.open(db)
@@ -135,6 +138,7 @@ def test_integrity_check_finds_a_damaged_page(tmp_path: Path) -> None:
 
 
 
+@pytest.mark.slow
 async def test_backup_while_the_daemon_runs(fast_sim: Simulator, tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
     config = write_config(tmp_path / "bot.toml", market_interval=5)
@@ -205,6 +209,7 @@ async def test_the_store_and_its_wal_are_private_whatever_the_umask(tmp_path: Pa
             await store.close()
 
 
+@pytest.mark.slow
 async def test_the_daemon_creates_every_file_private(fast_sim: Simulator, tmp_path: Path) -> None:
     config = write_config(tmp_path / "bot.toml", market_interval=5)
     env = daemon_env(fast_sim, tmp_path, config)
@@ -256,6 +261,7 @@ async def test_a_full_disk_is_named_rolled_back_and_reported_once(tmp_path: Path
         await store.close()
 
 
+@pytest.mark.slow
 async def test_pricing_goes_on_when_the_disk_fills_up(fast_sim: Simulator, tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
     config = write_config(tmp_path / "bot.toml", market_interval=5)
@@ -284,6 +290,7 @@ def test_a_full_disk_at_start_is_not_called_damage(tmp_path: Path, monkeypatch) 
     assert "cp BACKUP" not in str(caught.value) and "damaged" not in str(caught.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
 async def test_a_store_deleted_or_replaced_under_the_bot_stops_it(
         fast_sim: Simulator, tmp_path: Path, how: str) -> None:

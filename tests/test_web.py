@@ -111,6 +111,7 @@ async def test_health_ready_metrics_and_status(fast_sim: Simulator, tmp_path: Pa
         assert {c["name"] for c in doc["capabilities"]} >= {"market", "repricing"}
 
 
+@pytest.mark.slow
 async def test_readyz_names_the_essential_capability_that_is_down(fast_sim: Simulator,
                                                                    tmp_path: Path) -> None:
     config = write_config(tmp_path / "bot.toml", market_interval=5)
@@ -324,6 +325,7 @@ async def test_run_listens_before_the_bot_starts_and_is_not_ready_yet(fast_sim: 
         await store.close()
 
 
+@pytest.mark.slow
 async def test_a_network_host_without_a_token_exits_2(fast_sim: Simulator, tmp_path: Path) -> None:
     config = _with_web(write_config(tmp_path / "bot.toml"), host="0.0.0.0", port=_free_port())
     env = daemon_env(fast_sim, tmp_path, config)
@@ -338,6 +340,7 @@ async def test_a_network_host_without_a_token_exits_2(fast_sim: Simulator, tmp_p
     assert "P2PBOT_WEB_TOKEN: set" in out and "[web] host = 0.0.0.0: the server is reachable" in out
 
 
+@pytest.mark.slow
 async def test_check_config_refuses_a_host_that_does_not_resolve(tmp_path: Path) -> None:
     config = _with_web(write_config(tmp_path / "bot.toml"), host="no-such-host.invalid")
     env = {k: v for k, v in os.environ.items() if not k.startswith("P2PBOT_")}
@@ -347,6 +350,7 @@ async def test_check_config_refuses_a_host_that_does_not_resolve(tmp_path: Path)
     assert f"{config}: [web] → host: no-such-host.invalid is not an IP address" in err
 
 
+@pytest.mark.slow
 async def test_an_unbindable_address_exits_2_before_any_request(fast_sim: Simulator,
                                                                tmp_path: Path) -> None:
     with socket.socket() as taken:
@@ -384,6 +388,7 @@ def _free_port() -> int:
 # --- the token in no log ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_aiohttp_logs_go_through_the_redaction(fast_sim: Simulator, tmp_path: Path) -> None:
     port = _free_port()
     config = _with_web(write_config(tmp_path / "bot.toml"), port=port)

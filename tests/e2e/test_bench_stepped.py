@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench import desk, price_war
 
 
+@pytest.mark.slow
 async def test_desk_reacts_within_one_interval_at_1s(tmp_path: Path) -> None:
     got = await desk.run(1, 4, 5, tmp_path)
     assert got["moves"] >= 5
@@ -21,6 +24,7 @@ async def test_desk_reacts_within_one_interval_at_1s(tmp_path: Path) -> None:
     assert got["greetings"], "orders were opened and greeted"
 
 
+@pytest.mark.slow
 async def test_price_war_run_is_the_same_for_a_seed() -> None:
     scenario = price_war.war()
     way = next(w for w in price_war.WAYS if w.name == "default")

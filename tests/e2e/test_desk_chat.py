@@ -87,6 +87,7 @@ async def _inject(sim: Simulator, fault: str) -> Any:
     return marker
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["dropped", "silent", "expired", "refused"])
 async def test_the_chat_recovers_and_reads_what_was_said_meanwhile(tmp_path, fault: str) -> None:
     scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)

@@ -168,6 +168,7 @@ async def cancel_the_waiting(sim: Simulator) -> None:
 
 
 
+@pytest.mark.slow
 @ECHOES
 async def test_kills_at_random_points_lose_no_reaction_and_duplicate_none(
         tmp_path: Path, inline_store: None, echo_drop: str) -> None:

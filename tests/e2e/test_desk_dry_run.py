@@ -10,6 +10,8 @@ import json
 import os
 from typing import Any
 
+import pytest
+
 from bot.ops import status_api as status
 from simulator.app import run_simulator
 from state.notifications import NotificationLog
@@ -55,6 +57,7 @@ async def _state(run: DeskRun, order: str, status_: str, action: str = "chat") -
     return None if row is None else row.state
 
 
+@pytest.mark.slow
 async def test_a_dry_run_follows_an_order_to_paid_and_sends_nothing(tmp_path: Any) -> None:
     scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
     async with run_simulator(scen, start_ms=START_MS) as sim:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.chat.session import ChatTimings
 from bot.events import CapabilityChanged, EndpointChanged
 from simulator.app import run_simulator
@@ -21,6 +23,7 @@ async def _greeted(run, order: str) -> bool:
     return row is not None and row.state == "done"
 
 
+@pytest.mark.slow
 async def test_one_empty_answer_from_list_orders_does_not_stop_greetings(tmp_path) -> None:
     scen = scenario(speed=SPEED, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
     async with run_simulator(scen, start_ms=START_MS) as sim:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from loguru import logger
 
 from bot.chat.session import ChatTimings
@@ -63,6 +64,7 @@ def _details_of(sim, order: str) -> int:
     return sum(1 for r in sim.requests("order_detail") if order in str(r))
 
 
+@pytest.mark.slow
 async def test_an_unlisted_order_in_an_unknown_status_is_re_read_on_back_off(tmp_path) -> None:
     scen = scenario(speed=0, orders=STILL, chat={"message_probability": "0"}, three_ads=False)
     async with run_simulator(scen, start_ms=START_MS, stepped=True) as sim:
@@ -82,6 +84,7 @@ async def test_an_unlisted_order_in_an_unknown_status_is_re_read_on_back_off(tmp
     assert 1 <= reads <= 5, reads
 
 
+@pytest.mark.slow
 async def test_the_desk_follows_an_order_through_a_status_the_simulator_emits(tmp_path) -> None:
     """World switch `odd_status_probability`: a paid order passes through status 5 (the sister
     venue's "appeal") and completes; the desk carries it, alerts once, and follows it to the end."""

@@ -34,6 +34,7 @@ def updates(sim: Simulator) -> list[dict[str, Any]]:
     {"kind": "http5xx", "count": 1},  # refused before the world saw it: read back, reissue
     {"kind": "timeout", "count": 1, "hold_seconds": 2},
 ])
+@pytest.mark.slow
 async def test_unknown_outcome_is_read_back_and_reissued_once(tmp_path, fault) -> None:
     async with run_simulator("calm", speed=0, seed=4) as sim:
         async with started(sim, tmp_path, SELL_AD.format(floor="80", ceiling="99")) as bot:

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from loguru import logger
 
 from bot.app import Bot
@@ -47,6 +48,7 @@ async def _step(sim: Simulator, bot: Bot, reference: Decimal) -> None:
     await bot.engine.on_market(await market.fetch("search"))
 
 
+@pytest.mark.slow
 async def test_a_floating_ad_never_lands_outside_and_is_corrected_when_the_reference_moves(
         tmp_path: Path) -> None:
     rng = random.Random(7)

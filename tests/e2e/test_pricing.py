@@ -81,6 +81,7 @@ async def test_follow_reference_runs_on_the_derived_reference(tmp_path) -> None:
             assert row is not None and "derived" in row.trace["decision"]["reason"]
 
 
+@pytest.mark.slow
 async def test_dry_run_sends_no_update(tmp_path) -> None:
     config = write_config(tmp_path, SELL_AD.format(floor="90", ceiling="96"), bot="dry_run = true")
     async with run_simulator("price_war", speed=FAST, seed=2) as sim:

@@ -64,6 +64,7 @@ async def _drive(sim: Simulator, bot: Bot, steps: int) -> list[Any]:
 SELL = SELL_AD.format(floor="90.00", ceiling="96.00").replace("min_interval = 5", "min_interval = 0")
 
 
+@pytest.mark.slow
 async def test_read_lag_never_resends_the_same_update_nor_trusts_the_stale_price(
         tmp_path: Path) -> None:
     spec = scenario(read_lag_seconds=LAG, read_lag_endpoints=["search", "ad_detail", "my_ads"])

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from simulator.app import run_simulator
 from simulator.scenario import parse_scenario
 from tests.e2e.support import BUY_AD, running_bot, when, write_config
@@ -20,6 +22,7 @@ def _scenario() -> object:
                            "world": WORLD})
 
 
+@pytest.mark.slow
 async def test_a_failing_pay_type_filter_falls_back_and_a_lost_reference_goes_stale(
         tmp_path) -> None:
     config = write_config(tmp_path, BUY_AD, bot='reference_interval = 30\n'

@@ -6,12 +6,15 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import pytest
+
 from bot.ops.status_api import build
 from simulator.app import run_simulator
 from simulator.scenario import load_scenario
 from tests.e2e.support import SELL_AD, stepped_bot, write_config
 
 
+@pytest.mark.slow
 async def test_the_simulators_rival_bots_are_profiled_as_bots(tmp_path: Path) -> None:
     spec = load_scenario("calm")
     world = copy.deepcopy(spec.world)

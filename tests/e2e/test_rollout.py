@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.commands.history import render
 from bot.commands.probe import probe_once, watch
 from simulator.app import run_simulator
@@ -27,6 +29,7 @@ RECORD = {
 WORKING = {10: 1, 310: 1, 520: 3, 1010: 1}  # HTTP 200s, counted the merchant's way
 
 
+@pytest.mark.slow
 async def test_probe_watch_records_the_key_rollout(tmp_path) -> None:
     async with run_simulator("key_rollout", speed=0) as sim:
         sim.advance(10)
@@ -102,6 +105,7 @@ async def test_429_pauses_every_sender(tmp_path) -> None:
             assert all(r["time_ms"] >= limited["time_ms"] + 7000 for r in after)
 
 
+@pytest.mark.slow
 async def test_probe_prints_the_matrix_for_every_scenario(tmp_path) -> None:
     from bot.commands.probe import READ_ONLY, WRITES, render
 
