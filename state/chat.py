@@ -28,20 +28,33 @@ def _message(r: Sequence[Any]) -> StoredMessage:
     return StoredMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
 
 
+KNOWN_IDS = 4096  # ids of messages this process stored or found stored, newest kept
+
+
 class ChatStore:
     """Writes and reads chat_messages."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        # every history read returns the order's latest messages, most of them stored already:
+        # those are answered from here, without a write transaction each (a day of the desk
+        # read 14,000 messages to store 3,000)
+        self._known: dict[str, None] = {}
 
     async def add(self, msg: StoredMessage) -> bool:
         """Store a message; False when its id is already stored (websocket and REST merge)."""
+        if msg.id in self._known:
+            return False
         async with self.store.transaction() as db:
             cur = await db.execute(
                 f"INSERT OR IGNORE INTO chat_messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (msg.id, msg.order_number, msg.direction, msg.type, msg.content, msg.created_at,
                  msg.uuid))
-            return bool(cur.rowcount and cur.rowcount > 0)
+            new = bool(cur.rowcount and cur.rowcount > 0)
+        self._known[msg.id] = None  # committed (a failed write raised before this line)
+        if len(self._known) > KNOWN_IDS:
+            del self._known[next(iter(self._known))]
+        return new
 
     async def for_order(self, order_number: str) -> list[StoredMessage]:
         """An order's messages, oldest first."""

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,6 +124,28 @@ async def test_chat_messages_are_stored_once_and_found_by_uuid_or_content(store:
     assert await chats.find_own(ORDER, "u-9", "Hello!", 60.0) is None  # sent before the row
     assert await chats.find_own("29999999999999999999", "u-1", "Hello!", None) is None
     assert await chats.count("out") == 1
+
+
+async def test_a_message_read_again_is_not_written_again(store: Store) -> None:
+    """History reads return messages already stored: each costs no write transaction, even
+    in a second ChatStore on the same file (a restarted bot) after the first write."""
+    writes: list[str] = []
+    transaction = store.transaction
+
+    def counted() -> Any:
+        writes.append("tx")
+        return transaction()
+
+    store.transaction = counted  # type: ignore[method-assign]
+    chats = ChatStore(store)
+    msgs = [StoredMessage(f"21{i}", ORDER, "in", "text", f"m{i}", float(i), None) for i in range(3)]
+    assert [await chats.add(m) for m in msgs] == [True, True, True]
+    assert [await chats.add(m) for m in msgs] == [False, False, False]
+    assert len(writes) == 3 and await chats.count() == 3
+    again = ChatStore(store)  # knows nothing yet: the store answers, once per message
+    assert [await again.add(m) for m in msgs] == [False, False, False]
+    assert [await again.add(m) for m in msgs] == [False, False, False]
+    assert len(writes) == 6
 
 
 async def test_notifications_are_counted_per_channel(store: Store) -> None:
