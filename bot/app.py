@@ -57,7 +57,8 @@ from state.recording import RecordingLog
 from strategies.base import Side
 
 STOP_GRACE = 5.0  # seconds in-flight work gets to finish at shutdown (in all)
-STORE_WATCH = 5.0  # seconds between checks that the store file is still the one opened
+STORE_WATCH = 60.0  # seconds between checks that the store file is still the one opened
+# (every write checks it too: a write is refused from the first one after the change)
 
 
 class StartupError(Exception):
@@ -134,6 +135,7 @@ class Bot:
         self._stop_event: asyncio.Event | None = None
         self._alerts: list[asyncio.Future[Any]] = []  # alerts sent without the store (disk full)
         store.on_full.append(self._on_store_full)
+        store.on_replaced.append(self._on_store_replaced)
 
     def _recorder(self) -> Recorder | None:
         """Record unless `[recording] enabled = false`: the engine's hook, the order and read
@@ -444,7 +446,8 @@ class Bot:
             self._stop_event.set()
 
     async def _watch_store(self) -> None:
-        """Stop when the store file is deleted or replaced under the running bot.
+        """Stop when the store file is deleted or replaced under the running bot, even when
+        nothing is written (a write notices it at once: `_on_store_replaced`).
 
         Writes would go to an unlinked file and the next start would not know what was
         already sent (greetings twice): stopping now loses nothing that is not lost already.
@@ -452,10 +455,13 @@ class Bot:
         while True:
             why = self.store.replaced()
             if why is not None:
-                self.abort(f"{why}; everything written since is lost with the old file. Put the "
-                           "store back (or start on the new one knowingly) and start the bot again")
+                self._on_store_replaced(why)
                 return
             await self.clock.sleep(STORE_WATCH)
+
+    def _on_store_replaced(self, why: str) -> None:
+        self.abort(f"{why}; nothing was written to it since. Put the store back (or start on "
+                   "the new one knowingly) and start the bot again")
 
     def _on_store_full(self, full: bool) -> None:
         """A full disk: say so once (pricing goes on; decisions and orders are not stored)."""

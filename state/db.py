@@ -29,8 +29,18 @@ class StoreError(Exception):
     """The store cannot be opened or used (path, permissions, corruption)."""
 
 
-class StoreFull(StoreError):
+class StoreUnwritable(StoreError):
+    """Nothing was written, and the bot goes on in memory: the disk is full (StoreFull), or
+    the file is no longer the one opened (StoreReplaced: the bot is stopping)."""
+
+
+class StoreFull(StoreUnwritable):
     """The disk holding the store is full: nothing was written (the transaction rolled back)."""
+
+
+class StoreReplaced(StoreUnwritable):
+    """The store file was deleted or replaced under this process: nothing was written (the
+    write would have gone to a file nobody reads)."""
 
 
 def is_full(exc: BaseException, path: Path | str) -> bool:
@@ -81,6 +91,8 @@ class Store:
         self._identity: tuple[int, int] | None = None  # the file opened (a replaced store differs)
         self.full_since: float | None = None  # set by a write the full disk refused; cleared by one that lands
         self.on_full: list[Callable[[bool], Any]] = []  # called with True when full, False when writable again
+        self.on_replaced: list[Callable[[str], Any]] = []  # called once, with why, at the first write refused
+        self._replaced: str | None = None
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
@@ -139,8 +151,12 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction (BEGIN IMMEDIATE), serialised with every other writer."""
+        """One write transaction (BEGIN IMMEDIATE), serialised with every other writer.
+
+        Refused (StoreReplaced) once the file at the path is no longer the one opened: a
+        write would land in a deleted file, and the next start would not know it was done."""
         async with self._write_lock:
+            self._check_identity()
             try:
                 await self.db.execute("BEGIN IMMEDIATE")
             except asyncio.CancelledError:
@@ -178,6 +194,16 @@ class Store:
         for listener in self.on_full:
             listener(full)
 
+    def _check_identity(self) -> None:
+        why = self._replaced or self.replaced()
+        if why is None:
+            return
+        if self._replaced is None:
+            self._replaced = why
+            for listener in self.on_replaced:
+                listener(why)
+        raise StoreReplaced(why)
+
     def replaced(self) -> str | None:
         """Why the file at the store's path is no longer the one this process opened, or None.
 
@@ -201,8 +227,10 @@ class Store:
     async def statement(self, sql: str, params: Sequence[Any] = ()) -> int | None:
         """One write statement, atomic by itself (no BEGIN/COMMIT round trips: one trip to the
         connection's thread instead of three), serialised with every other writer; returns the
-        cursor's lastrowid. A full disk is a StoreFull, as in `transaction`."""
+        cursor's lastrowid. A full disk is a StoreFull, a replaced file a StoreReplaced, as in
+        `transaction`."""
         async with self._write_lock:
+            self._check_identity()
             try:
                 cur = await self.db.execute(sql, params)
             except aiosqlite.Error as exc:

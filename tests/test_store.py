@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from state.db import Store, StoreError
+from state.db import Store, StoreError, StoreReplaced
 from state.endpoints import EndpointLog, Transition
 from state.meta import Meta
 from state.migrations import MIGRATIONS
@@ -83,6 +83,33 @@ async def test_concurrent_writers_are_serialised(tmp_path) -> None:
         ))
         assert len(await log.transitions()) == 50
         assert (await log.last_states())["search"].state == "available"
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+async def test_a_write_to_a_store_deleted_or_replaced_is_refused_and_said_once(
+        tmp_path, how: str) -> None:
+    """A write after the file changed would land in a file nobody reads: refused, from the
+    first one, and the listener (the bot stops) told once with why."""
+    path = tmp_path / "f.db"
+    store = await Store.open(path)
+    told: list[str] = []
+    store.on_replaced.append(told.append)
+    try:
+        await Meta(store).set("before", "1")
+        for suffix in ("", "-wal", "-shm"):
+            (tmp_path / f"f.db{suffix}").unlink(missing_ok=True)
+        if how == "replaced":
+            other = await Store.open(tmp_path / "other.db")
+            await other.close()
+            (tmp_path / "other.db").replace(path)
+        for _ in range(2):
+            with pytest.raises(StoreReplaced, match=f"was {how}"):
+                await Meta(store).set("after", "1")
+            with pytest.raises(StoreReplaced):
+                await store.statement("INSERT INTO meta (key, value) VALUES ('x', '1')")
+        assert len(told) == 1 and told[0].startswith(f"the store {path} was {how}"), told
     finally:
         await store.close()
 

@@ -30,7 +30,7 @@ from bot.orders.track import REACTION_OF, STATUS_NAME
 from bot.pricing.visibility import available_fiat
 from config.models import AppConfig
 from state.alerts import AlertRow, AlertStore, WatchReads
-from state.db import StoreFull
+from state.db import StoreUnwritable
 from state.orders import OrderRecord, OrderStore
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class AlertWatch:
     async def run(self) -> None:
         """Check, then sleep, until cancelled (a full disk skips a check)."""
         while True:
-            with contextlib.suppress(StoreFull):
+            with contextlib.suppress(StoreUnwritable):
                 await self.check()
             await self.clock.sleep(CHECK_EVERY)
 

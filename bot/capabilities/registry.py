@@ -44,7 +44,7 @@ from bot.clock import backoff, describe_duration, describe_until
 from bot.events import CapabilityChanged, Cause, EndpointChanged, EventBus
 from bot.health import BLOCKED, PROBED, WORKING, CapState, EndpointState
 from bot.ratelimit import RateGovernor
-from state.db import StoreFull
+from state.db import StoreUnwritable
 from state.endpoints import EndpointLog, Transition
 from state.meta import Meta
 
@@ -281,7 +281,7 @@ class CapabilityRegistry:
             f"http {exc.status}" if exc.status is not None else type(exc).__name__)
         self._observe(endpoint, outcome, latency)
         if isinstance(exc, IpBanned) and self.meta is not None:
-            with contextlib.suppress(StoreFull):  # the ban holds in memory; the store said it is full
+            with contextlib.suppress(StoreUnwritable):  # the ban holds in memory; the store said it is full
                 await self.meta.set_ban_until(self.client.banned_until)
         cause = Cause(endpoint, exc.code if exc.code is not None else exc.status, exc.msg or exc.advice)
         await self.record(endpoint, outcome_of(exc, self.health[endpoint].answered), cause, latency,
@@ -339,7 +339,7 @@ class CapabilityRegistry:
         logger.info("endpoint {}: {} -> {}{}", endpoint, old, new, _said(cause) if new is not EndpointState.AVAILABLE else "")
         self._reschedule(h, now, probe=probe, changed=True)
         if self.log is not None:
-            with contextlib.suppress(StoreFull):  # health goes on in memory on a full disk
+            with contextlib.suppress(StoreUnwritable):  # health goes on in memory on a full disk
                 await self.log.record_transition(
                     Transition(now, endpoint, str(old), str(new), cause.code, cause.message)
                 )
@@ -480,7 +480,7 @@ class CapabilityRegistry:
         except BinanceError:
             latency_ms = h.latency * 1000 if h.latency is not None else None
         if self.log is not None:
-            with contextlib.suppress(StoreFull):
+            with contextlib.suppress(StoreUnwritable):
                 await self.log.record_probe(self.clock.time(), h.name, str(h.state), h.code,
                                             h.message, latency_ms)
         return h.state

@@ -48,7 +48,7 @@ from bot.pricing.market_book import MarketBook
 from bot.pricing.rivals import Profiles, RivalBooks
 from bot.pricing.visibility import MARKET_STALE, hidden_reason, unsafe_reason
 from config.loader import LoadedAd
-from state.db import StoreFull
+from state.db import StoreUnwritable
 from state.decisions import DecisionLog, DecisionRow
 from strategies.base import (
     CompetitorAd,
@@ -599,7 +599,7 @@ class PricingEngine:
         observers: what they are told is already in the store."""
         staged, self._staged = self._staged, []
         if self.log is not None:
-            with contextlib.suppress(StoreFull):  # pricing goes on; the store alerted once
+            with contextlib.suppress(StoreUnwritable):  # pricing goes on; the store alerted once
                 await self.log.flush()
         for ad, row in staged:
             for observer in self.observers:

@@ -30,7 +30,7 @@ from bot.pricing.engine import AdRuntime
 from bot.schedule.windows import Schedule, zone
 from config.models import AppConfig
 from config.schedule import effective
-from state.db import StoreFull
+from state.db import StoreUnwritable
 from state.meta import Meta
 
 RECHECK = 60.0  # seconds: a failed switch is tried again, a newly found ad is looked at
@@ -182,7 +182,7 @@ class ScheduleKeeper:
 
     async def _remember(self, adv_no: str, put_away: str) -> None:
         if self.meta is not None:
-            with contextlib.suppress(StoreFull):  # kept in memory; a restart would not know
+            with contextlib.suppress(StoreUnwritable):  # kept in memory; a restart would not know
                 await self.meta.set(PUT_AWAY + adv_no, put_away)
 
     async def _business(self, open_: bool) -> None:
