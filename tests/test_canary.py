@@ -71,7 +71,7 @@ async def test_no_canary_anywhere_after_a_demo_session(tmp_path: Path,
     config = write_config(tmp_path / "bot.toml", market_interval=10)
     db = tmp_path / "bot.db"
 
-    async with run_simulator("calm", speed=60, api_key=key, api_secret=secret,
+    async with run_simulator("calm", speed=150, api_key=key, api_secret=secret,
                              world_factory=world_factory()) as sim:
         monkeypatch.setenv("P2PBOT_BASE_URL", sim.base_url)
         settings = load_settings()
