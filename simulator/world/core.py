@@ -136,7 +136,8 @@ class World:
         self.emit(self.orders.step(now_ms), now_ms)
         chat = self.cfg.chat
         if chat.noise and self.hub.connected and (now_ms // STEP_MS) % chat.statistics_seconds == 0:
-            unread = sum(self.chatlog.unread(no) for no in self.orders.orders)
+            # every message is of a known order (emit, receive and push_counterparty see to it)
+            unread = self.chatlog.unread_total
             self.hub.push(statistics_frame(unread, self.orders.summary()["inProcessCount"]))
 
     def emit(self, events: list[OrderEvent], now_ms: int) -> None:
