@@ -122,7 +122,7 @@ class World:
             self._next_ms += STEP_MS
 
     def _step(self, now_ms: int) -> None:
-        self.account.refresh_hidden(self.orders.open_per_ad(), now_ms)
+        self.account.refresh_hidden(self.orders.open_per_ad, now_ms)
         for market in self.markets.values():
             market.walk()
             if self.cfg.rules.price_band_mode == "moving" and now_ms % 60_000 == 0:
@@ -173,7 +173,7 @@ class World:
     def handle(self, endpoint: str, query: dict[str, str], body: Any) -> tuple[Any, int | None]:
         """Answer one authenticated request: (data, total or None); SimError for errors."""
         self.advance()
-        self.account.refresh_hidden(self.orders.open_per_ad(), self.clock.now_ms())
+        self.account.refresh_hidden(self.orders.open_per_ad, self.clock.now_ms())
         handler = self._handlers.get(endpoint)
         if handler is None:
             raise SimError(-1000, f"The simulated world does not serve '{endpoint}'.", 404)

@@ -304,13 +304,18 @@ class Market:
         return entries
 
     def ranks_of(self, ads: Sequence[AdBase], own: Sequence[AdBase]) -> list[int]:
-        """Each of `ads`' 1-based position in its unfiltered search (the books' search keys
-        computed once for all of them)."""
-        keys = {side: [other.sort_key() for other in book] for side, book in self.books.items()}
+        """Each of `ads`' 1-based position in its unfiltered search: the ads whose search key
+        (`AdBase.sort_key`) is smaller, compared price first without building the keys."""
         ranks = []
         for ad in ads:
+            price, tie = ad.price, (ad.update_ms, ad.adv_no)
+            if ad.side == "SELL":
+                better = sum(1 for other in self.books["SELL"] if other.price < price or (
+                    other.price == price and (other.update_ms, other.adv_no) < tie))
+            else:
+                better = sum(1 for other in self.books["BUY"] if other.price > price or (
+                    other.price == price and (other.update_ms, other.adv_no) < tie))
             key = ad.sort_key()
-            better = sum(1 for other in keys[ad.side] if other < key)
             better += sum(1 for other in own if other is not ad and other.side == ad.side
                           and other.status == 1 and other.sort_key() < key)
             ranks.append(1 + better)

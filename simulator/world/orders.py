@@ -98,6 +98,7 @@ class OrderBook:
         self._unread = unread
         self.orders: dict[str, Order] = {}
         self._active: list[Order] = []
+        self._newest: list[Order] = []  # newest_first's last answer
 
     # ----- moving ------------------------------------------------------------------------
 
@@ -229,7 +230,10 @@ class OrderBook:
 
     def summary(self) -> dict[str, int]:
         """getUserOrderSummary: counts of open orders (inProcessCount = all three)."""
-        counts = {s: sum(1 for o in self.orders.values() if o.status == s) for s in (1, 2, 3)}
+        counts = {1: 0, 2: 0, 3: 0}
+        for order in self.orders.values():  # one pass: a day's statistics frames ask often
+            if order.status in counts:
+                counts[order.status] += 1
         return {"buyerPayedCount": counts[2], "inAppealCount": counts[3],
                 "inProcessCount": counts[1] + counts[2] + counts[3], "tradingCount": counts[1]}
 
@@ -275,8 +279,12 @@ class OrderBook:
         return [self.history_row(o) for o in rows], len(found)
 
     def newest_first(self) -> list[Order]:
-        """Every order, newest first."""
-        return sorted(self.orders.values(), key=lambda o: (o.create_ms, o.order_no), reverse=True)
+        """Every order, newest first (sorted again only after a new order: an order's time and
+        number never change)."""
+        if len(self._newest) != len(self.orders):
+            self._newest = sorted(self.orders.values(), key=lambda o: (o.create_ms, o.order_no),
+                                  reverse=True)
+        return list(self._newest)
 
     # ----- serialisation -----------------------------------------------------------------
 
