@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from simulator.answers import WrittenRows
 from simulator.chat import ChatHub, Credentials
 from simulator.clock import VirtualClock
 from simulator.errors import SimError, missing
@@ -202,8 +203,11 @@ class World:
         entries = market.search(taker, flt, shown,
                                 self.account.advertiser)
         rows = page_of(entries, src, cap=SEARCH_CAP, required=True)
-        return [{"adv": ad.to_json(market.scales), "advertiser": who.to_json()}
-                for ad, who in rows], len(entries)
+        scales = market.scales
+        data = [{"adv": ad.to_json(scales), "advertiser": who.to_json()} for ad, who in rows]
+        texts = [f'{{"adv":{ad.json_text(scales)},"advertiser":{who.json_text()}}}'
+                 for ad, who in rows]
+        return WrittenRows(data, texts), len(entries)
 
     def _reference_price(self, query: Mapping[str, str], body: Any) -> tuple[Any, None]:
         src = as_mapping(body)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from simulator.answers import dumps_text
 from simulator.world.config import MarketConfig
 from simulator.world.data import (
     FALLBACK_PAY_METHODS,
@@ -45,6 +46,17 @@ class Advertiser:
     positive_rate: float
     adv_confirm_time: int
     user_grade: int
+    _written: tuple[tuple[Any, ...], str] | None = field(default=None, init=False, repr=False,
+                                                        compare=False)
+
+    def json_text(self) -> str:
+        """`to_json` as the gateway writes it (simulator.answers.dumps), written once."""
+        facts = (self.user_no, self.nick_name, self.user_type, self.month_order_count,
+                 self.month_finish_rate, self.order_count, self.positive_rate,
+                 self.adv_confirm_time, self.user_grade)
+        if self._written is None or self._written[0] != facts:
+            self._written = (facts, dumps_text(self.to_json()))
+        return self._written[1]
 
     def to_json(self) -> dict[str, Any]:
         """The Advertiser object as search returns it."""
