@@ -204,9 +204,11 @@ class World:
                                 self.account.advertiser)
         rows = page_of(entries, src, cap=SEARCH_CAP, required=True)
         scales = market.scales
-        data = [{"adv": ad.to_json(scales), "advertiser": who.to_json()} for ad, who in rows]
-        texts = [f'{{"adv":{ad.json_text(scales)},"advertiser":{who.json_text()}}}'
-                 for ad, who in rows]
+        data, texts = [], []
+        for ad, who in rows:
+            written = ad.written(scales)
+            data.append({"adv": dict(written.doc), "advertiser": who.to_json()})
+            texts.append(f'{{"adv":{written.text()},"advertiser":{who.json_text()}}}')
         return WrittenRows(data, texts), len(entries)
 
     def _reference_price(self, query: Mapping[str, str], body: Any) -> tuple[Any, None]:

@@ -212,6 +212,7 @@ def trade_method(identifier: str, index: int) -> dict[str, Any]:
 
 
 MOVING = ("price", "dynamicMaxSingleTransAmount", "advUpdateTime")  # in the Ad object's order
+_MOVING_KEYS = [dumps_text(key) for key in MOVING]
 
 
 class WrittenAd:
@@ -251,8 +252,8 @@ class WrittenAd:
                 self._text = dumps_text(self.doc)
             else:
                 parts = [self._runs[0]]
-                for key, run in zip(MOVING, self._runs[1:], strict=True):
-                    parts.append(f"{dumps_text(key)}:{dumps_text(self.doc[key])}")
+                for key, text, run in zip(MOVING, _MOVING_KEYS, self._runs[1:], strict=True):
+                    parts.append(f"{text}:{dumps_text(self.doc[key])}")
                     parts.append(run)
                 self._text = "{" + ",".join(parts) + "}"
         return self._text
@@ -302,7 +303,7 @@ class AdBase:
                 self.classify, self.pay_time_limit, self.status, self.remarks, self.auto_reply,
                 self.price_type, self.ratio, scales)
 
-    def _written(self, scales: Scales) -> WrittenAd:
+    def written(self, scales: Scales) -> WrittenAd:
         """The Ad object written: again only when a fact changed, and only the price's fields
         when only the price or update time did (a page of search shows the same ads many
         times a simulated minute, the repricing bots' at a new price now and then)."""
@@ -319,11 +320,7 @@ class AdBase:
 
     def to_json(self, scales: Scales) -> dict[str, Any]:
         """The Ad object as search, my_ads and ad_detail return it."""
-        return dict(self._written(scales).doc)
-
-    def json_text(self, scales: Scales) -> str:
-        """`to_json` as the gateway writes it (simulator.answers.dumps_text)."""
-        return self._written(scales).text()
+        return dict(self.written(scales).doc)
 
     def _moving(self, scales: Scales) -> dict[str, Any]:
         """The fields a new price or update time changes (MOVING)."""
