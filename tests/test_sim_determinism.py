@@ -32,6 +32,7 @@ from simulator.clock import VirtualClock
 from simulator.errors import SimError
 from simulator.scenario import load_scenario
 from simulator.world.core import World
+from simulator.world.data import WrittenAd
 
 START_MS = 1_751_796_000_000
 MINUTES = 12
@@ -220,6 +221,34 @@ EXPECTED: dict[str, tuple[str, int]] = {
 def test_the_same_seed_gives_the_same_answers_frames_and_world(case: str) -> None:
     name, seed, change = CASES[case]
     assert run(name, seed, change) == EXPECTED[case]
+
+
+def test_an_ad_written_again_after_a_change_is_the_ad_written_afresh() -> None:
+    """The cached Ad object (simulator.world.data.WrittenAd): after a new price, update time
+    or amount, its dict and text are those of the same ad written from scratch."""
+    world, _ = _world("price_war", 7)
+    market = world.markets[("USDT", "RUB")]
+    scales, ad = market.scales, market.books["SELL"][0]
+
+    def afresh() -> WrittenAd:
+        kept, ad._shown = ad._shown, None
+        try:
+            return ad.written(scales)
+        finally:
+            ad._shown = kept
+
+    ad.written(scales).text()
+    changes: list[Callable[[], None]] = [
+        lambda: setattr(ad, "price", ad.price + market.tick),
+        lambda: setattr(ad, "update_ms", ad.update_ms + 1000),
+        lambda: setattr(ad, "surplus", ad.surplus / 2),
+    ]
+    for i, change in enumerate(changes):
+        change()
+        cached, fresh = ad.written(scales), afresh()
+        assert cached.doc == fresh.doc
+        assert cached.text() == fresh.text() == answers.dumps_text(fresh.doc)
+        assert (cached._runs is not None) == (i < 2)  # a price or time: only MOVING rewritten
 
 
 if __name__ == "__main__":

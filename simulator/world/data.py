@@ -255,7 +255,7 @@ class WrittenAd:
                 for key, text, run in zip(MOVING, _MOVING_KEYS, self._runs[1:], strict=True):
                     parts.append(f"{text}:{dumps_text(self.doc[key])}")
                     parts.append(run)
-                self._text = "{" + ",".join(parts) + "}"
+                self._text = "{" + ",".join(part for part in parts if part) + "}"
         return self._text
 
 
