@@ -195,7 +195,7 @@ class Account:
         """Each ad's position in its own search (None while takers cannot find it)."""
         ads = self.ads_in(market.asset, market.fiat)
         own = [ad for ad in ads if ad.searchable]
-        found = dict(zip(map(id, own), market.ranks_of(own, own), strict=True))
+        found = dict(zip(map(id, own), market.ranks_of(own, own), strict=True)) if own else {}
         for ad in ads:
             rank = found.get(id(ad))
             if rank != ad.rank:

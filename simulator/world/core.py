@@ -20,7 +20,7 @@ from simulator.chat import ChatHub, Credentials
 from simulator.clock import VirtualClock
 from simulator.errors import SimError, missing
 from simulator.scenario import RealismSpec
-from simulator.world.account import Account, online
+from simulator.world.account import Account
 from simulator.world.chatlog import ChatLog, risk_alert_frame, statistics_frame, system_event
 from simulator.world.config import WorldConfig
 from simulator.world.data import (
@@ -123,16 +123,19 @@ class World:
             self._next_ms += STEP_MS
 
     def _step(self, now_ms: int) -> None:
-        self.account.refresh_hidden(self.orders.open_per_ad, now_ms)
+        account = self.account
+        account.refresh_hidden(self.orders.open_per_ad, now_ms)
+        band = self.cfg.rules.price_band_mode == "moving" and now_ms % 60_000 == 0
         for market in self.markets.values():
             market.walk()
-            if self.cfg.rules.price_band_mode == "moving" and now_ms % 60_000 == 0:
-                self.account.move_band(market, self._band)
-            self.account.reprice(market, now_ms)
-            market.move(now_ms, self.account.searchable_in(market.asset, market.fiat))
-            self.account.record_ranks(market, now_ms)
-        candidates = [(ad, self.account.market_of(ad).scales)
-                      for ad in online(list(self.account.ads.values()))]
+            if band:
+                account.move_band(market, self._band)
+            account.reprice(market, now_ms)
+            market.move(now_ms, account.searchable_in(market.asset, market.fiat))
+            account.record_ranks(market, now_ms)
+        markets = self.markets  # the online ads and their markets' scales (Account.market_of)
+        candidates = [(ad, markets[(ad.asset, ad.fiat)].scales)
+                      for ad in account.ads.values() if ad.status == 1]
         self.emit(self.orders.arrivals(now_ms, candidates), now_ms)
         self.emit(self.orders.step(now_ms), now_ms)
         chat = self.cfg.chat
