@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,8 @@ from simulator.chat import ChatHub
 from simulator.clock import VirtualClock
 from simulator.errors import SimError
 from simulator.scenario import load_scenario
+from simulator.world.chatlog import ChatLog
+from simulator.world.config import ChatConfig
 from simulator.world.core import World
 from simulator.world.data import WrittenAd
 
@@ -249,6 +252,31 @@ def test_an_ad_written_again_after_a_change_is_the_ad_written_afresh() -> None:
         assert cached.doc == fresh.doc
         assert cached.text() == fresh.text() == answers.dumps_text(fresh.doc)
         assert (cached._runs is not None) == (i < 2)  # a price or time: only MOVING rewritten
+
+
+def test_the_unread_counts_are_those_of_the_messages() -> None:
+    """The chat log counts unread messages as they come and go (simulator.world.chatlog):
+    the counts equal a reading of every message, after texts, reads and answers."""
+    log = ChatLog(random.Random(3), ChatConfig(), "Me")
+
+    def scanned(order_no: str) -> int:
+        return sum(1 for m in log.by_order.get(order_no, ()) if m.status == "unread")
+
+    for step in range(60):
+        order_no = f"o{step % 4}"
+        if step % 7 == 6:
+            log.page({"orderNo": order_no, "page": "1", "rows": "10"})  # the merchant reads
+        elif step % 11 == 10:
+            text = json.dumps({"type": "text", "uuid": f"u{step}", "orderNo": order_no,
+                               "content": "ok", "self": True})
+            log.receive(text, step, lambda no: True)  # answering reads the chat too
+        elif step % 2:
+            log.counterparty(order_no, "Buyer", f"line {step}", step)
+        else:
+            log.system(order_no, "buyer_payed", step)
+        assert [log.unread(f"o{i}") for i in range(5)] == [scanned(f"o{i}") for i in range(5)]
+        assert log.unread_total == sum(scanned(f"o{i}") for i in range(4))
+    assert log.unread_total > 0
 
 
 if __name__ == "__main__":
