@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -172,11 +172,13 @@ class Account:
         lowest = q(market.reference * low / 100, scale, rounding="ROUND_CEILING")
         return lowest, q_down(market.reference * high / 100, scale)
 
-    def refresh_hidden(self, open_orders: Mapping[str, int], now_ms: int) -> None:
+    def refresh_hidden(self, open_orders: Callable[[], Mapping[str, int]], now_ms: int) -> None:
         """Hide or show ads the way the exchange does: too many open orders (rank kept), or an
-        available amount below the minimum order (rank lost once it is refilled)."""
+        available amount below the minimum order (rank lost once it is refilled).
+        `open_orders()` (open orders per ad) is only counted when the first rule is on."""
+        counts = open_orders() if self._rules.hide_on_open_orders else {}
         for ad in self.ads.values():
-            count = open_orders.get(ad.adv_no, 0)
+            count = counts.get(ad.adv_no, 0)
             hide_at, show_at = HIDE_AT_OPEN_ORDERS[ad.side]
             was = ad.hidden
             if self._rules.hide_on_open_orders and (count >= hide_at or (
@@ -193,7 +195,7 @@ class Account:
         """Each ad's position in its own search (None while takers cannot find it)."""
         ads = self.ads_in(market.asset, market.fiat)
         own = [ad for ad in ads if ad.searchable]
-        found = dict(zip(map(id, own), market.ranks_of(own, own), strict=True))
+        found = dict(zip(map(id, own), market.ranks_of(own, own), strict=True)) if own else {}
         for ad in ads:
             rank = found.get(id(ad))
             if rank != ad.rank:

@@ -111,6 +111,8 @@ class ChatLog:
         self._rng, self.cfg, self.merchant_nick = rng, cfg, merchant_nick
         self._next_id = rng.randint(2 * 10**18, 3 * 10**18)
         self.by_order: dict[str, list[Message]] = {}
+        self._unread: dict[str, int] = {}  # order -> unread messages, kept as statuses change
+        self.unread_total = 0  # every order's unread messages (the statistics frame's count)
         self._by_uuid: dict[str, Message] = {}
         self.sent: list[dict[str, Any]] = []
         self.echoes_dropped = 0
@@ -131,6 +133,9 @@ class ChatLog:
                       create_ms=now_ms, order_no=order_no, self_=self_, status=status,
                       from_nick=from_nick)
         self.by_order.setdefault(order_no, []).append(msg)
+        if status == "unread":
+            self._unread[order_no] = self._unread.get(order_no, 0) + 1
+            self.unread_total += 1
         return msg
 
     def counterparty(self, order_no: str, nickname: str, text: str, now_ms: int) -> Message:
@@ -144,13 +149,17 @@ class ChatLog:
                         from_nick=SYSTEM_NICK)
 
     def unread(self, order_no: str) -> int:
-        """How many counterparty messages of an order are unread."""
-        return sum(1 for m in self.by_order.get(order_no, ()) if m.status == "unread")
+        """How many counterparty messages of an order are unread (counted as they come and
+        go: a day's statistics frames would otherwise read every message of every order)."""
+        return self._unread.get(order_no, 0)
 
     def mark_read(self, order_no: str) -> None:
         """The merchant has seen the order's chat."""
+        if not self._unread.get(order_no):
+            return  # every message of it is read already
         for msg in self.by_order.get(order_no, ()):
             msg.status = "read"
+        self.unread_total -= self._unread.pop(order_no)
 
     def receive(self, text: str, now_ms: int,
                 has_order: Callable[[str], bool]) -> list[dict[str, Any]]:

@@ -15,11 +15,12 @@ from typing import Any
 
 from aiohttp import web
 
+from simulator.answers import WrittenRows
 from simulator.chat import ChatHub, Credentials
 from simulator.clock import VirtualClock
 from simulator.errors import SimError, missing
 from simulator.scenario import RealismSpec
-from simulator.world.account import Account, online
+from simulator.world.account import Account
 from simulator.world.chatlog import ChatLog, risk_alert_frame, statistics_frame, system_event
 from simulator.world.config import WorldConfig
 from simulator.world.data import (
@@ -122,21 +123,25 @@ class World:
             self._next_ms += STEP_MS
 
     def _step(self, now_ms: int) -> None:
-        self.account.refresh_hidden(self.orders.open_per_ad(), now_ms)
+        account = self.account
+        account.refresh_hidden(self.orders.open_per_ad, now_ms)
+        band = self.cfg.rules.price_band_mode == "moving" and now_ms % 60_000 == 0
         for market in self.markets.values():
             market.walk()
-            if self.cfg.rules.price_band_mode == "moving" and now_ms % 60_000 == 0:
-                self.account.move_band(market, self._band)
-            self.account.reprice(market, now_ms)
-            market.move(now_ms, self.account.searchable_in(market.asset, market.fiat))
-            self.account.record_ranks(market, now_ms)
-        candidates = [(ad, self.account.market_of(ad).scales)
-                      for ad in online(list(self.account.ads.values()))]
+            if band:
+                account.move_band(market, self._band)
+            account.reprice(market, now_ms)
+            market.move(now_ms, account.searchable_in(market.asset, market.fiat))
+            account.record_ranks(market, now_ms)
+        markets = self.markets  # the online ads and their markets' scales (Account.market_of)
+        candidates = [(ad, markets[(ad.asset, ad.fiat)].scales)
+                      for ad in account.ads.values() if ad.status == 1]
         self.emit(self.orders.arrivals(now_ms, candidates), now_ms)
         self.emit(self.orders.step(now_ms), now_ms)
         chat = self.cfg.chat
         if chat.noise and self.hub.connected and (now_ms // STEP_MS) % chat.statistics_seconds == 0:
-            unread = sum(self.chatlog.unread(no) for no in self.orders.orders)
+            # every message is of a known order (emit, receive and push_counterparty see to it)
+            unread = self.chatlog.unread_total
             self.hub.push(statistics_frame(unread, self.orders.summary()["inProcessCount"]))
 
     def emit(self, events: list[OrderEvent], now_ms: int) -> None:
@@ -172,7 +177,7 @@ class World:
     def handle(self, endpoint: str, query: dict[str, str], body: Any) -> tuple[Any, int | None]:
         """Answer one authenticated request: (data, total or None); SimError for errors."""
         self.advance()
-        self.account.refresh_hidden(self.orders.open_per_ad(), self.clock.now_ms())
+        self.account.refresh_hidden(self.orders.open_per_ad, self.clock.now_ms())
         handler = self._handlers.get(endpoint)
         if handler is None:
             raise SimError(-1000, f"The simulated world does not serve '{endpoint}'.", 404)
@@ -201,8 +206,13 @@ class World:
         entries = market.search(taker, flt, shown,
                                 self.account.advertiser)
         rows = page_of(entries, src, cap=SEARCH_CAP, required=True)
-        return [{"adv": ad.to_json(market.scales), "advertiser": who.to_json()}
-                for ad, who in rows], len(entries)
+        scales = market.scales
+        data, texts = [], []
+        for ad, who in rows:
+            written = ad.written(scales)
+            data.append({"adv": dict(written.doc), "advertiser": who.to_json()})
+            texts.append(f'{{"adv":{written.text()},"advertiser":{who.json_text()}}}')
+        return WrittenRows(data, texts), len(entries)
 
     def _reference_price(self, query: Mapping[str, str], body: Any) -> tuple[Any, None]:
         src = as_mapping(body)

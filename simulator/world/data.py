@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from simulator.answers import dumps_text
 from simulator.errors import SimError, illegal, missing
 
 STEP_MS = 1000  # the world moves in fixed one-second simulated steps
@@ -210,6 +211,54 @@ def trade_method(identifier: str, index: int) -> dict[str, Any]:
             "payAccount": None, "payBank": None, "paySubBank": None, "sort": index}
 
 
+MOVING = ("price", "dynamicMaxSingleTransAmount", "advUpdateTime")  # in the Ad object's order
+_MOVING_KEYS = [dumps_text(key) for key in MOVING]
+
+
+class WrittenAd:
+    """An Ad object as last written: its dict and, once asked, its JSON text. A new price
+    moves only the MOVING fields: the text is then put together from the unchanged runs
+    of fields between them (each encoded once) and the moved fields, the very text
+    `dumps_text` writes for the whole object."""
+
+    __slots__ = ("facts", "price", "update_ms", "doc", "_text", "_runs")
+
+    def __init__(self, facts: tuple[Any, ...], price: Decimal, update_ms: int,
+                 doc: dict[str, Any], runs: list[str] | None = None) -> None:
+        self.facts, self.price, self.update_ms, self.doc = facts, price, update_ms, doc
+        self._text: str | None = None
+        self._runs = runs
+
+    def moved(self, price: Decimal, update_ms: int, fields: dict[str, Any]) -> WrittenAd:
+        """The same object with new MOVING fields."""
+        return WrittenAd(self.facts, price, update_ms, self.doc | fields, self.runs())
+
+    def runs(self) -> list[str]:
+        """The encoded fields before, between and after the MOVING ones."""
+        if self._runs is None:
+            runs: list[dict[str, Any]] = [{}]
+            for key, value in self.doc.items():
+                if key in MOVING:
+                    runs.append({})
+                else:
+                    runs[-1][key] = value
+            self._runs = [dumps_text(run)[1:-1] for run in runs]
+        return self._runs
+
+    def text(self) -> str:
+        """dumps_text(doc)."""
+        if self._text is None:
+            if self._runs is None:
+                self._text = dumps_text(self.doc)
+            else:
+                parts = [self._runs[0]]
+                for key, text, run in zip(MOVING, _MOVING_KEYS, self._runs[1:], strict=True):
+                    parts.append(f"{text}:{dumps_text(self.doc[key])}")
+                    parts.append(run)
+                self._text = "{" + ",".join(part for part in parts if part) + "}"
+        return self._text
+
+
 @dataclass(slots=True, kw_only=True)
 class AdBase:
     """What every ad (a competitor's or the merchant's) has: the Ad object's facts."""
@@ -233,6 +282,7 @@ class AdBase:
     auto_reply: str = ""
     price_type: int = 1
     ratio: Decimal = field(default_factory=Decimal)
+    _shown: WrittenAd | None = field(default=None, init=False, repr=False, compare=False)
 
     def available_fiat(self) -> Decimal:
         """The largest order this ad can take now, in fiat."""
@@ -246,8 +296,39 @@ class AdBase:
         """Search order for the taker: cheapest SELL ad first, dearest BUY ad first."""
         return (self.price if self.side == "SELL" else -self.price, self.update_ms, self.adv_no)
 
+    def _facts(self, scales: Scales) -> tuple[Any, ...]:
+        """Everything the Ad object is written from, but the price and the update time."""
+        return (self.adv_no, self.side, self.asset, self.fiat, self.min_amount, self.max_amount,
+                self.surplus, self.init_amount, tuple(self.pay_methods), self.create_ms,
+                self.classify, self.pay_time_limit, self.status, self.remarks, self.auto_reply,
+                self.price_type, self.ratio, scales)
+
+    def written(self, scales: Scales) -> WrittenAd:
+        """The Ad object written: again only when a fact changed, and only the price's fields
+        when only the price or update time did (a page of search shows the same ads many
+        times a simulated minute, the repricing bots' at a new price now and then)."""
+        facts = self._facts(scales)
+        shown = self._shown
+        if shown is None or shown.facts != facts:
+            shown = WrittenAd(facts, self.price, self.update_ms, self._json(scales))
+        elif shown.price != self.price or shown.update_ms != self.update_ms:
+            shown = shown.moved(self.price, self.update_ms, self._moving(scales))
+        else:
+            return shown
+        self._shown = shown
+        return shown
+
     def to_json(self, scales: Scales) -> dict[str, Any]:
         """The Ad object as search, my_ads and ad_detail return it."""
+        return dict(self.written(scales).doc)
+
+    def _moving(self, scales: Scales) -> dict[str, Any]:
+        """The fields a new price or update time changes (MOVING)."""
+        return {"price": fmt(self.price, scales.price_scale),
+                "dynamicMaxSingleTransAmount": fmt(max(self.available_fiat(), Decimal(0))),
+                "advUpdateTime": self.update_ms}
+
+    def _json(self, scales: Scales) -> dict[str, Any]:
         return {
             "advNo": self.adv_no, "classify": self.classify, "tradeType": self.side,
             "asset": self.asset, "fiatUnit": self.fiat, "fiatSymbol": scales.fiat_symbol,

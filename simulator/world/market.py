@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import heapq
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from simulator.answers import dumps_text
 from simulator.world.config import MarketConfig
 from simulator.world.data import (
     FALLBACK_PAY_METHODS,
@@ -46,6 +46,17 @@ class Advertiser:
     positive_rate: float
     adv_confirm_time: int
     user_grade: int
+    _written: tuple[tuple[Any, ...], str] | None = field(default=None, init=False, repr=False,
+                                                        compare=False)
+
+    def json_text(self) -> str:
+        """`to_json` as the gateway writes it (simulator.answers.dumps), written once."""
+        facts = (self.user_no, self.nick_name, self.user_type, self.month_order_count,
+                 self.month_finish_rate, self.order_count, self.positive_rate,
+                 self.adv_confirm_time, self.user_grade)
+        if self._written is None or self._written[0] != facts:
+            self._written = (facts, dumps_text(self.to_json()))
+        return self._written[1]
 
     def to_json(self) -> dict[str, Any]:
         """The Advertiser object as search returns it."""
@@ -105,6 +116,7 @@ class Market:
         self.asset, self.fiat = cfg.asset, cfg.fiat
         self.scales = Scales.of(cfg.asset, cfg.fiat, cfg.price_scale)
         self.tick = Decimal(1).scaleb(-cfg.price_scale)
+        self._price_exponent = self.tick  # q(value, price_scale) without the call (price_at)
         self.reference = q(cfg.reference, 8)
         self._rng, self._ids = rng, ids
         self._sigma = float(cfg.volatility) / math.sqrt(60.0)  # per one-second step
@@ -134,7 +146,7 @@ class Market:
     def price_at(self, side: str, markup: Decimal) -> Decimal:
         """The price `markup` away from the reference, on the taker-unfriendly side of `side`."""
         factor = 1 + markup if side == "SELL" else 1 - markup
-        return q(self.reference * factor, self.cfg.price_scale)
+        return (self.reference * factor).quantize(self._price_exponent, ROUND_HALF_UP)
 
     # ----- moving ------------------------------------------------------------------------
 
@@ -164,7 +176,10 @@ class Market:
 
     def _bots(self, side: str, now_ms: int, own: Sequence[AdBase]) -> None:
         bots = [ad for ad in self.books[side] if ad.role in BOT_ROLES]
-        top = self._top_two(side, own) if bots else []
+        if not bots:
+            return
+        top = self._top_two(side, own)
+        sell = side == "SELL"
         for bot in bots:  # one after the other: each sees the moves made before it
             limit = self.price_at(side, bot.floor)
             target = self._mirror(bot, own, limit) if bot.role == "mirror" else \
@@ -172,13 +187,13 @@ class Market:
             if target == bot.price:
                 bot.pending_since_ms = None
                 continue
-            past_floor = bot.price < limit if side == "SELL" else bot.price > limit
+            past_floor = bot.price < limit if sell else bot.price > limit
             if bot.pending_since_ms is None:  # the change happened during the last step
                 bot.pending_since_ms = now_ms - STEP_MS
                 bot.answer_ms = self._answer_ms(bot)
             reacted = now_ms - bot.pending_since_ms >= bot.answer_ms
             if past_floor or reacted:  # a floor that moved with the reference is obeyed at once
-                worse = target > bot.price if side == "SELL" else target < bot.price
+                worse = target > bot.price if sell else target < bot.price
                 self._set_price(bot, target, now_ms)
                 bot.pending_since_ms = None
                 if worse and any(ad is bot for ad in top):
@@ -208,19 +223,30 @@ class Market:
 
     @staticmethod
     def _best_two(side: str, pool: Sequence[AdBase]) -> list[AdBase]:
-        if side == "SELL":
-            return heapq.nsmallest(2, pool, key=lambda ad: ad.price)
-        return heapq.nlargest(2, pool, key=lambda ad: ad.price)
+        """The two best-priced ads of `pool`, best first; an ad listed earlier wins a tie
+        (what heapq.nsmallest/nlargest by price give, in one pass without their set-up)."""
+        first: AdBase | None = None
+        second: AdBase | None = None
+        sell = side == "SELL"
+        for ad in pool:
+            price = ad.price
+            if first is None or (price < first.price if sell else price > first.price):
+                first, second = ad, first
+            elif second is None or (price < second.price if sell else price > second.price):
+                second = ad
+        if first is None:
+            return []
+        return [first] if second is None else [first, second]
 
     def _target(self, bot: Listing, top: Sequence[AdBase], limit: Decimal) -> Decimal:
         """One tick better than the best other ad, never past the floor. Bots ignore decoys
         (they filter by amount, as merchants do)."""
-        others = [ad for ad in top if ad is not bot]
-        if not others:
+        best = top[0] if top and top[0] is not bot else top[1] if len(top) > 1 else None
+        if best is None:
             return self.price_at(bot.side, bot.markup)
         if bot.side == "SELL":
-            return max(others[0].price - self.tick, limit)
-        return min(others[0].price + self.tick, limit)
+            return max(best.price - self.tick, limit)
+        return min(best.price + self.tick, limit)
 
     def bot_target(self, bot: Listing, own: Sequence[AdBase]) -> Decimal:
         """Where `bot` wants to be now."""
@@ -290,13 +316,18 @@ class Market:
         return entries
 
     def ranks_of(self, ads: Sequence[AdBase], own: Sequence[AdBase]) -> list[int]:
-        """Each of `ads`' 1-based position in its unfiltered search (the books' search keys
-        computed once for all of them)."""
-        keys = {side: [other.sort_key() for other in book] for side, book in self.books.items()}
+        """Each of `ads`' 1-based position in its unfiltered search: the ads whose search key
+        (`AdBase.sort_key`) is smaller, compared price first without building the keys."""
         ranks = []
         for ad in ads:
+            price, tie = ad.price, (ad.update_ms, ad.adv_no)
+            if ad.side == "SELL":
+                better = sum(1 for other in self.books["SELL"] if other.price < price or (
+                    other.price == price and (other.update_ms, other.adv_no) < tie))
+            else:
+                better = sum(1 for other in self.books["BUY"] if other.price > price or (
+                    other.price == price and (other.update_ms, other.adv_no) < tie))
             key = ad.sort_key()
-            better = sum(1 for other in keys[ad.side] if other < key)
             better += sum(1 for other in own if other is not ad and other.side == ad.side
                           and other.status == 1 and other.sort_key() < key)
             ranks.append(1 + better)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from simulator.answers import WrittenRows, dumps_text
 from simulator.errors import SimError, missing
 from simulator.world.account import OwnAd
 from simulator.world.config import OrdersConfig
@@ -98,6 +99,8 @@ class OrderBook:
         self._unread = unread
         self.orders: dict[str, Order] = {}
         self._active: list[Order] = []
+        self._newest: list[Order] = []  # newest_first's last answer
+        self._rows: dict[str, list[Any]] = {}  # order -> _written_row
 
     # ----- moving ------------------------------------------------------------------------
 
@@ -229,7 +232,10 @@ class OrderBook:
 
     def summary(self) -> dict[str, int]:
         """getUserOrderSummary: counts of open orders (inProcessCount = all three)."""
-        counts = {s: sum(1 for o in self.orders.values() if o.status == s) for s in (1, 2, 3)}
+        counts = {1: 0, 2: 0, 3: 0}
+        for order in self.orders.values():  # one pass: a day's statistics frames ask often
+            if order.status in counts:
+                counts[order.status] += 1
         return {"buyerPayedCount": counts[2], "inAppealCount": counts[3],
                 "inProcessCount": counts[1] + counts[2] + counts[3], "tradingCount": counts[1]}
 
@@ -244,8 +250,9 @@ class OrderBook:
                  if (not statuses or o.status in statuses) and (side is None or o.side == side)
                  and (asset is None or o.ad.asset == asset) and (adv_no is None or o.ad.adv_no == adv_no)
                  and (not start or o.create_ms >= start) and (not end or o.create_ms <= end)]
-        rows = page_of(found, src, cap=LIST_CAP, required=True)
-        return [self.row(o) for o in rows], len(found)
+        rows = [self._written_row(o) for o in page_of(found, src, cap=LIST_CAP, required=True)]
+        return WrittenRows([dict(row[1]) for row in rows], [self._row_text(row) for row in rows]), \
+            len(found)
 
     def detail(self, body: Any) -> dict[str, Any]:
         """getUserOrderDetail by `adOrderNo` (or `orderNumber`); another account's order is 83998."""
@@ -275,8 +282,12 @@ class OrderBook:
         return [self.history_row(o) for o in rows], len(found)
 
     def newest_first(self) -> list[Order]:
-        """Every order, newest first."""
-        return sorted(self.orders.values(), key=lambda o: (o.create_ms, o.order_no), reverse=True)
+        """Every order, newest first (sorted again only after a new order: an order's time and
+        number never change)."""
+        if len(self._newest) != len(self.orders):
+            self._newest = sorted(self.orders.values(), key=lambda o: (o.create_ms, o.order_no),
+                                  reverse=True)
+        return list(self._newest)
 
     # ----- serialisation -----------------------------------------------------------------
 
@@ -288,7 +299,29 @@ class OrderBook:
 
     def row(self, order: Order) -> dict[str, Any]:
         """An order row as listOrders returns it (no unit price)."""
+        return dict(self._written_row(order)[1])
+
+    def _written_row(self, order: Order) -> list[Any]:
+        """[facts, row, text or None]: the row written again only when one of the facts it is
+        written from changed (the desk lists the same orders every poll)."""
         seller, buyer = self._parties(order)
+        facts = (order.order_no, order.ad.adv_no, order.side, order.ad.asset, order.ad.fiat,
+                 order.scales, order.amount, order.total, order.status, order.create_ms,
+                 order.notify_pay_end_ms, order.confirm_pay_end_ms, seller.nickname,
+                 buyer.nickname, self._unread(order.order_no), order.commission,
+                 self.cfg.commission_rate)
+        written = self._rows.get(order.order_no)
+        if written is None or written[0] != facts:
+            written = self._rows[order.order_no] = [facts, self._row(order, seller, buyer), None]
+        return written
+
+    @staticmethod
+    def _row_text(written: list[Any]) -> str:
+        if written[2] is None:
+            written[2] = dumps_text(written[1])
+        return str(written[2])
+
+    def _row(self, order: Order, seller: Party, buyer: Party) -> dict[str, Any]:
         return {
             "orderNumber": order.order_no, "advNo": order.ad.adv_no, "tradeType": order.side,
             "asset": order.ad.asset, "fiat": order.ad.fiat, "fiatSymbol": order.scales.fiat_symbol,
