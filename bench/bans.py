@@ -1,8 +1,9 @@
 """Bench: the bot on the `stormy` scenario for a simulated day; bans, 429s and requests.
 
-The bot and the simulator share a driven clock (simulator.clock.DrivenClock: time moves
-to the next wake-up whenever nothing is in flight), so the scenario's latency faults and
-held requests take simulated time and a day runs in minutes. Every fault of `stormy` is
+The bot runs on the simulator's stepped clock (tests.e2e.support.run_tally: time moves only
+when the bot has nothing left to do, sleepers wake in deadline order), so a 429's
+Retry-After and the bot's wait for it are the same simulated time on any machine, and a
+seed gives the same figures. Every fault of `stormy` is
 on, its 429s (1% of requests, Retry-After 2 s) included; config/example.toml (two ads,
 the order desk and chat).
 
@@ -21,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._rows import emit, wants_rows  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
-from tests.support import run_driven  # noqa: E402
+from tests.e2e.support import run_tally  # noqa: E402
+from tests.support import EXAMPLE  # noqa: E402
 
 
 def main() -> None:
@@ -37,14 +39,14 @@ def main() -> None:
     args.hours = args.hours if args.hours is not None else 6.0 if rows else 24.0
     setup_logging("CRITICAL")
     with tempfile.TemporaryDirectory() as tmp:
-        t = asyncio.run(run_driven(Path(tmp) / "bench.db", scenario=args.scenario,
-                                   hours=args.hours, seed=args.seed))
+        t = asyncio.run(run_tally(Path(tmp) / "bench.db", EXAMPLE, scenario=args.scenario,
+                                  hours=args.hours, seed=args.seed))
     print(f"{args.scenario}: {t.hours:g} simulated hours in {t.real_seconds:.0f} s real")
     print(f"  requests sent:     {t.requests}")
     print(f"  429s received:     {t.rate_limited} ({t.faults_429} injected by the scenario)")
     print(f"  418 bans:          {t.bans}")
     if rows:
-        how = (f"{args.scenario} scenario, {t.hours:g} simulated h on the driven clock, "
+        how = (f"{args.scenario} scenario, {t.hours:g} simulated h on the stepped clock, "
                "config/example.toml")
         emit("418 bans", "0", str(t.bans), t.bans / 1.0, how)
         emit("429s received beyond the injected ones", "0",

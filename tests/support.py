@@ -43,8 +43,8 @@ from bot.clock import Clock
 from bot.ops.web import WebServer, attach_web
 from config.loader import load_config
 from p2pbot.cli import main
-from simulator.app import Simulator, WorldFactory, run_simulator
-from simulator.clock import AdvancingClock, DrivenClock, ScaledClock, VirtualClock
+from simulator.app import Simulator, WorldFactory
+from simulator.clock import AdvancingClock, ScaledClock, VirtualClock
 from simulator.errors import SimError, missing
 from state.db import Store
 
@@ -632,51 +632,7 @@ async def run_command(env: dict[str, str], cwd: Path, *args: str,
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-# --- the bot on a driven simulator: simulated hours in seconds -----------------------------------
-
-
 EXAMPLE = ROOT / "config" / "example.toml"
-
-
-@dataclass(frozen=True, slots=True)
-class Tally:
-    """What a run did to the exchange's limits."""
-
-    hours: float
-    requests: int  # requests the bot put on the wire
-    rate_limited: int  # 429s it received
-    bans: int  # 418 bans the simulator imposed
-    faults_429: int  # 429s the scenario's faults injected
-    real_seconds: float
-
-
-async def run_driven(db: Path, *, scenario: str = "stormy", hours: float = 3.0,
-                     seed: int | None = None, config: Path = EXAMPLE) -> Tally:
-    """Run the bot on `scenario` for `hours` of simulated time; count requests, 429s, bans."""
-    began = time.perf_counter()
-    async with run_simulator(scenario, speed=0, seed=seed) as sim:
-        clock = DrivenClock(sim.clock)
-        client = sim_client(sim, clock)
-        clock.busy = lambda: client.in_flight > sim.gateway.waiting
-        store = await Store.open(db)
-        driver = asyncio.create_task(clock.run(clock.time() + hours * 3600))
-        stop = asyncio.Event()
-        try:
-            bot = Bot(load_config(config), client, store, clock=clock)
-            await bot.start()
-            task = asyncio.create_task(bot.run(stop))
-            await driver
-            stop.set()
-            await asyncio.wait_for(task, 30)
-        finally:
-            driver.cancel()
-            stop.set()
-            await client.close()
-            await store.close()
-        bans = sum(int(o["bans"]) for o in sim.gateway.limiter.snapshot(0)["bans"].values())
-        faults = sum(f.hits for f in sim.gateway.faults.faults if f.spec.kind == "http429")
-    return Tally(hours, client.requests_sent, client.rate_limited, bans, faults,
-                 time.perf_counter() - began)
 
 
 # --- the desk layout (issue 17): Accounts laid out by `desk init` and started the way deploy/p2pbot@.service starts them.

@@ -28,6 +28,7 @@ import contextvars
 import inspect
 import random
 import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -51,7 +52,7 @@ from bot.chat.session import ChatTimings
 from bot.clock import Clock, within
 from bot.ops.web import attach_web
 from config.loader import load_config
-from simulator.app import Simulator
+from simulator.app import Simulator, run_simulator
 from simulator.clock import ScaledClock, SteppedClock
 from simulator.scenario import Scenario, parse_scenario
 from state.db import Store
@@ -737,3 +738,30 @@ async def stepped_bot(sim: Simulator, config: Path, db: Path, *, seed: int = 7,
             finally:
                 await client.close()
                 await store.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """What a run did to the exchange's limits."""
+
+    hours: float
+    requests: int  # requests the bot put on the wire
+    rate_limited: int  # 429s it received
+    bans: int  # 418 bans the simulator imposed
+    faults_429: int  # 429s the scenario's faults injected
+    real_seconds: float
+
+
+async def run_tally(db: Path, config: Path, *, scenario: str = "stormy", hours: float = 3.0,
+                    seed: int | None = None) -> Tally:
+    """The bot on `scenario` (its own seed unless `seed`) for `hours` on the stepped clock:
+    requests, 429s, bans. The same on a slow or a fast machine."""
+    began = time.perf_counter()
+    async with run_simulator(scenario, start_ms=START_MS, stepped=True, seed=seed) as sim:
+        async with stepped_bot(sim, config, db) as run:
+            await run.stepper.to(START_MS + int(hours * 3600_000))
+            client = run.client
+            sent, rate_limited = client.requests_sent, client.rate_limited
+        bans = sum(int(o["bans"]) for o in sim.gateway.limiter.snapshot(0)["bans"].values())
+        faults = sum(f.hits for f in sim.gateway.faults.faults if f.spec.kind == "http429")
+    return Tally(hours, sent, rate_limited, bans, faults, time.perf_counter() - began)
