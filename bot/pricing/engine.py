@@ -422,7 +422,8 @@ class PricingEngine:
             stale = seen == settle.before or old_ratio
         else:
             stale = seen != settle.price
-        ad.stale_reads += stale  # shown on the view and the status page
+        if stale:
+            ad.stale_reads += 1  # shown on the view and the status page
         return stale
 
     def _rank(self, ad: AdRuntime, book: MarketBook) -> int | None:
@@ -514,7 +515,10 @@ class PricingEngine:
         if ad.own is None:
             return None
         now = self.clock.time()
-        ad.rank = self._rank(ad, book)
+        # the decision's fields of the ad are written past `AdRuntime.__setattr__` (its hook is
+        # for `own` alone, and a Python call per write is a tenth of a decision)
+        fields = ad.__dict__
+        fields["rank"] = self._rank(ad, book)
         found = book.row(ad.own.adv_no)
         seen = None if found is None else found.adv
         if seen is not None and not self._stale(ad, seen.price, seen.price_floating_ratio) \
@@ -524,12 +528,12 @@ class PricingEngine:
                 return None
         filtered = book.filtered(self._table(ad.loaded.config.filters), ad.own)
         own, kept = ad.own, filtered.kept
-        ad.best = kept[0] if kept else None
+        fields["best"] = kept[0] if kept else None
         price = own.price
-        ad.standing = 1 + (sum(1 for c in kept if c.price < price) if own.side is Side.SELL
+        fields["standing"] = 1 + (sum(1 for c in kept if c.price < price) if own.side is Side.SELL
                            else sum(1 for c in kept if c.price > price))  # side.better, inlined
         median = book.median(filtered, DERIVED_TOP)
-        ad.reference = self._reference(own, median, now)
+        fields["reference"] = self._reference(own, median, now)
         key = (own.asset, own.fiat, own.side.value)
         if median is not None:
             self.market_median[key] = median
@@ -544,8 +548,8 @@ class PricingEngine:
                     safe_decide(ad.loaded.strategy, ctx, ad.loaded.params, reported=self.reported))
         verdict = check(decision, ad=ad.own, limits=guards, reference=ad.reference, now=now,
                         updates=ad.updates, kill_switch=self._kill(ad), band=band)
-        ad.market_at = now
-        ad.band_hold = verdict.reason if verdict.price is None and "band" in verdict.hits else ""
+        fields["market_at"] = now
+        fields["band_hold"] = verdict.reason if verdict.price is None and "band" in verdict.hits else ""
         # the trace reads the decision's inputs only: built before acting, carried by the row
         # acting returns (no copy of the row to add it), completed with what was sent
         trace = self._trace(ad, kept, filtered.dropped, decision, verdict)
@@ -590,7 +594,7 @@ class PricingEngine:
         """Count and stage for the store (repeats are counted there) until the next flush."""
         if self.log is not None:
             row = self.log.stage(row)
-        ad.last = row
+        ad.__dict__["last"] = row  # not `own`: past AdRuntime.__setattr__'s hook
         self.counts[row.result] = self.counts.get(row.result, 0) + 1
         self._staged.append((ad, row))
 
@@ -872,7 +876,7 @@ class PricingEngine:
         order count and the ad's amounts; an ad found in search is not hidden whatever they say."""
         assert ad.own is not None
         was = ad.hidden
-        ad.hidden = "" if ad.rank is not None else hidden_reason(
+        ad.__dict__["hidden"] = "" if ad.rank is not None else hidden_reason(  # not `own`: no hook
             ad.own, self.open_orders(ad.own.adv_no), was)
         if ad.hidden and ad.hidden != was:
             logger.warning("ad {} is hidden by the exchange: {}", ad.label, ad.hidden)

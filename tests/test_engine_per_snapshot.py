@@ -1,0 +1,51 @@
+"""The third pass on the engine at 1,000 ads (issue 14 item 1): what a decision reads that is
+the same for many decisions is kept until it changes. Each shortcut gives what the way it
+replaces gives, and follows a change at once."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+from bot.binance.errors import EndpointUnregistered
+from bot.capabilities.registry import CapabilityRegistry
+from bot.capabilities.table import ProbeConfig
+from bot.health import WORKING, EndpointState
+from strategies.base import OwnAd, Side
+from tests.support import FakeClient, FakeClock
+
+
+def _working(reg: CapabilityRegistry) -> frozenset[str]:
+    """`enabled()` as it was computed for every call before it was kept."""
+    return frozenset(n for n, s in reg.capabilities().items() if s.state in WORKING)
+
+
+async def test_the_capabilities_seen_working_follow_every_change() -> None:
+    client = FakeClient(FakeClock())
+    reg = CapabilityRegistry(client, rng=random.Random(1),  # type: ignore[arg-type]
+                             config=ProbeConfig(jitter=0.0))
+    assert reg.enabled() == _working(reg) == frozenset()
+    client.ok("search", [])
+    await reg.call("search", {})  # a capability changes with a call
+    assert reg.enabled() == _working(reg) == {"market"}
+    client.fail("search", EndpointUnregistered("Invalid Api-Key ID.", endpoint="search",
+                                               status=400, code=-2008))
+    try:
+        await reg.call("search", {})
+    except EndpointUnregistered:
+        pass
+    assert "market" not in reg.enabled()
+    assert reg.enabled() == _working(reg)
+    reg.assume("update_ad", EndpointState.AVAILABLE, None, "")  # learned from the store
+    assert reg.enabled() == _working(reg) and "repricing" in reg.enabled()
+    reg.assume("update_ad", EndpointState.UNREGISTERED, -2008, "Invalid Api-Key ID.")
+    assert reg.enabled() == _working(reg) and "repricing" not in reg.enabled()
+
+
+def test_the_tick_is_the_price_scales_whatever_the_scale() -> None:
+    for scale in (0, 1, 2, 3, 8, 2):
+        own = OwnAd(adv_no="1", side=Side.SELL, asset="USDT", fiat="RUB", price=Decimal("93"),
+                    min_amount=Decimal(1), max_amount=Decimal(2), available=Decimal(3),
+                    price_scale=scale)
+        assert own.tick == Decimal(1).scaleb(-scale)
+        assert str(own.tick) == str(Decimal(1).scaleb(-scale))
