@@ -8,10 +8,13 @@ import random
 from decimal import Decimal
 
 from bot.binance.errors import EndpointUnregistered
+from bot.binance.search import SearchAd, SearchAdvertiser, SearchRow
 from bot.capabilities.registry import CapabilityRegistry
 from bot.capabilities.table import ProbeConfig
 from bot.health import WORKING, EndpointState
-from strategies.base import OwnAd, Side
+from bot.pricing.market_book import MarketBook
+from strategies.base import CompetitorAd, OwnAd, Side
+from strategies.filters import FilterResult
 from tests.support import FakeClient, FakeClock
 
 
@@ -49,3 +52,40 @@ def test_the_tick_is_the_price_scales_whatever_the_scale() -> None:
                     price_scale=scale)
         assert own.tick == Decimal(1).scaleb(-scale)
         assert str(own.tick) == str(Decimal(1).scaleb(-scale))
+
+
+# --- ranks counted by bisection ---------------------------------------------------------------
+
+
+def _row(adv_no: str, price: Decimal) -> SearchRow:
+    ad = SearchAd(adv_no, price, None, Decimal(100), Decimal(20000), Decimal(500), frozenset({"SBP"}))
+    return SearchRow(ad, SearchAdvertiser(f"u{adv_no}", f"peer{adv_no}", True, 100, Decimal("0.99")))
+
+
+def test_the_rank_an_ad_takes_is_the_row_by_row_count() -> None:
+    rng = random.Random(5)
+    for _ in range(300):
+        prices = [Decimal(rng.choice(("91.98", "91.99", "92.00", "92.01", "92.02")))
+                  for _ in range(rng.randint(0, 12))]
+        rows = [_row(rng.choice(("mine", "a", "b", "c", "d")), p) for p in prices]
+        book = MarketBook(rows, frozenset({"mine"}))
+        for side in Side:
+            for price in (Decimal("91.97"), Decimal("92.00"), Decimal("92.015"), Decimal("92.03")):
+                counted = 1 + sum(1 for r in rows if r.adv.adv_no != "mine"
+                                  and not side.better(price, r.adv.price))
+                assert book.rank_at(side, price, "mine") == counted
+
+
+def test_the_standing_is_the_count_of_kept_competitors_ahead() -> None:
+    rng = random.Random(6)
+    book = MarketBook([], frozenset())
+    for _ in range(300):
+        kept = tuple(CompetitorAd(adv_no=str(n), user_no=f"u{n}", nickname="", min_amount=Decimal(1),
+                                  max_amount=Decimal(2), available=Decimal(3),
+                                  price=Decimal(rng.choice(("91.99", "92.00", "92.01"))))
+                     for n in range(rng.randint(0, 8)))
+        result = FilterResult(kept, {})
+        for side in Side:
+            for price in (Decimal("91.98"), Decimal("92.00"), Decimal("92.02")):
+                counted = 1 + sum(1 for c in kept if side.better(c.price, price))
+                assert book.standing(result, side, price) == counted

@@ -437,9 +437,8 @@ class PricingEngine:
         if self._settling(ad) is None or (seen is not None and not self._stale(
                 ad, seen.price, seen.price_floating_ratio)):
             return at
-        side, price, rows = ad.own.side, ad.own.price, book.rows
-        rank = 1 + sum(1 for i in rows if i.adv.adv_no != mine and not side.better(price, i.adv.price))
-        return rank if at is not None or rank <= len(rows) else None
+        rank = book.rank_at(ad.own.side, ad.own.price, mine)
+        return rank if at is not None or rank <= len(book.rows) else None
 
     async def _check_floating(self, ad: AdRuntime, shown: Decimal, how: str) -> None:
         """Take the price a floating ad has now; correct it at once when it crossed a bound.
@@ -529,9 +528,7 @@ class PricingEngine:
         filtered = book.filtered(self._table(ad.loaded.config.filters), ad.own)
         own, kept = ad.own, filtered.kept
         fields["best"] = kept[0] if kept else None
-        price = own.price
-        fields["standing"] = 1 + (sum(1 for c in kept if c.price < price) if own.side is Side.SELL
-                           else sum(1 for c in kept if c.price > price))  # side.better, inlined
+        fields["standing"] = book.standing(filtered, own.side, own.price)
         median = book.median(filtered, DERIVED_TOP)
         fields["reference"] = self._reference(own, median, now)
         key = (own.asset, own.fiat, own.side.value)

@@ -10,6 +10,7 @@ linear (bench/engine.py).
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from operator import attrgetter
@@ -69,11 +70,42 @@ class MarketBook:
         # per FilterResult (by id, each kept alive here): medians and read-only drop counts
         self._medians: dict[tuple[int, int], tuple[FilterResult, Decimal | None]] = {}
         self._dropped: dict[int, tuple[FilterResult, Mapping[str, int]]] = {}
+        self._prices: list[Decimal] | None = None  # every row's price, ascending
+        self._shown: dict[str, list[Decimal]] = {}  # adv_no -> the prices of its rows
+        self._kept_prices: dict[int, tuple[FilterResult, list[Decimal]]] = {}  # id -> ascending
 
     def row(self, adv_no: str) -> SearchRow | None:
         """The first row showing this ad, or None."""
         at = self.position.get(adv_no)
         return None if at is None else self.rows[at - 1]
+
+    def rank_at(self, side: Side, price: Decimal, mine: str) -> int:
+        """1 + the rows other than `mine`'s that `price` does not beat (`side.better`): where an
+        ad at `price` stands behind the ads at its price, as an update places it. Once per
+        snapshot the prices are sorted; then each ad counts by bisection, not row by row."""
+        prices = self._prices
+        if prices is None:
+            prices = self._prices = sorted(r.adv.price for r in self.rows)
+            for r in self.rows:
+                self._shown.setdefault(r.adv.adv_no, []).append(r.adv.price)
+        if side is Side.SELL:  # not price < p: p <= price
+            level_or_ahead = bisect_right(prices, price)
+            ours = sum(1 for p in self._shown.get(mine, ()) if p <= price)
+        else:  # not price > p: p >= price
+            level_or_ahead = len(prices) - bisect_left(prices, price)
+            ours = sum(1 for p in self._shown.get(mine, ()) if p >= price)
+        return 1 + level_or_ahead - ours
+
+    def standing(self, result: FilterResult, side: Side, price: Decimal) -> int:
+        """1 + the competitors `result` kept that are strictly better than `price` for `side`,
+        counted by bisection in their prices sorted once per result."""
+        got = self._kept_prices.get(id(result))
+        if got is None or got[0] is not result:
+            got = self._kept_prices[id(result)] = (result, sorted(c.price for c in result.kept))
+        prices = got[1]
+        if side is Side.SELL:  # c.price < price
+            return 1 + bisect_left(prices, price)
+        return 1 + len(prices) - bisect_right(prices, price)  # c.price > price
 
     def best_first(self, side: Side) -> tuple[CompetitorAd, ...]:
         """The competitors sorted best first for `side` (stably: ties keep the exchange's order)."""
