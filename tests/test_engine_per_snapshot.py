@@ -4,14 +4,20 @@ replaces gives, and follows a change at once."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
+
+import pytest
 
 from bot.binance.errors import EndpointUnregistered
 from bot.binance.search import SearchAd, SearchAdvertiser, SearchRow
 from bot.capabilities.registry import CapabilityRegistry
 from bot.capabilities.table import ProbeConfig
 from bot.health import WORKING, EndpointState
+from bot.pricing.engine import _eager
 from bot.pricing.market_book import MarketBook
 from strategies.base import CompetitorAd, OwnAd, Side
 from strategies.filters import FilterResult
@@ -89,3 +95,73 @@ def test_the_standing_is_the_count_of_kept_competitors_ahead() -> None:
             for price in (Decimal("91.98"), Decimal("92.00"), Decimal("92.02")):
                 counted = 1 + sum(1 for c in kept if side.better(c.price, price))
                 assert book.standing(result, side, price) == counted
+
+
+# --- no task for an ad that never waits -------------------------------------------------------
+
+
+def _steps(log: list[str], gates: dict[str, asyncio.Event]) -> list[Any]:
+    """Five coroutines: some finish at once, some wait (once or twice), one fails after a wait."""
+
+    async def one(name: str, waits: int, fails: bool = False) -> None:
+        log.append(f"{name} starts")
+        for n in range(waits):
+            await gates[name].wait()
+            log.append(f"{name} woke {n}")
+            await asyncio.sleep(0)
+        if fails:
+            raise ValueError(name)
+        log.append(f"{name} done")
+
+    return [one("a", 0), one("b", 1), one("c", 0), one("d", 2), one("e", 1, fails=True)]
+
+
+async def _drive(run: Callable[[list[Any]], Awaitable[Any]]) -> list[str]:
+    log: list[str] = []
+    gates = {n: asyncio.Event() for n in "abcde"}
+    task = asyncio.ensure_future(run(_steps(log, gates)))
+    for name in "edb":
+        await asyncio.sleep(0)
+        gates[name].set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert task.done()
+    log.append(f"outcome {task.exception()!r}")
+    return log
+
+
+async def test_eager_runs_what_gather_runs_in_the_same_order() -> None:
+    async def with_tasks(coros: list[Any]) -> None:
+        await asyncio.gather(*coros)
+
+    async def eager(coros: list[Any]) -> None:
+        waiting = [t for t in (_eager(c) for c in coros) if t is not None]
+        await asyncio.gather(*waiting)
+
+    assert await _drive(eager) == await _drive(with_tasks)
+    log = await _drive(eager)
+    assert log[:5] == ["a starts", "a done", "b starts", "c starts", "c done"]
+    assert log[-1] == "outcome ValueError('e')"
+
+
+async def test_a_cancelled_market_cancels_the_ads_still_waiting() -> None:
+    reached: list[str] = []
+    gate = asyncio.Event()
+
+    async def waits() -> None:
+        try:
+            await gate.wait()
+        except asyncio.CancelledError:
+            reached.append("cancelled where it waits")
+            raise
+
+    task = _eager(waits())
+    assert task is not None
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert reached == ["cancelled where it waits"]
+    bare = _eager(asyncio.sleep(0))  # a bare yield is a wait too
+    assert bare is not None
+    await bare

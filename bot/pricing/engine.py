@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -333,8 +333,12 @@ class PricingEngine:
         self.observe_rivals(snap, book)
         if len(ads) == 1:  # nothing to run side by side: no task to make
             await self._evaluate_one(ads[0], snap, book)
-        else:
-            await asyncio.gather(*(self._evaluate_one(ad, snap, book) for ad in list(ads)))
+        else:  # each ad in turn until it waits (most never do: a hold sends nothing); a task
+            # carries on with those that wait, side by side, as one task per ad would
+            waiting = [t for t in (_eager(self._evaluate_one(ad, snap, book)) for ad in list(ads))
+                       if t is not None]
+            if waiting:
+                await asyncio.gather(*waiting)
         await self._flush()
 
     async def _evaluate_one(self, ad: AdRuntime, snap: MarketSnapshot, book: MarketBook) -> None:
@@ -928,6 +932,48 @@ class PricingEngine:
         for alert in self.alerts:
             await alert("ad_visibility", f"visibility:{ad.own.adv_no}:{'hidden' if why else 'shown'}",
                         text)
+
+def _eager(coro: Coroutine[Any, Any, None]) -> asyncio.Future[None] | None:
+    """Run `coro` now until it first waits: None when it finished without waiting, else a task
+    that carries it on from there. What `asyncio.gather` would have run in a task of its own
+    runs the same, in the same order, without a task for a coroutine that never waits (an
+    ad that holds, or whose update is answered at once)."""
+    try:
+        waits_on = coro.send(None)
+    except StopIteration:
+        return None
+    return asyncio.ensure_future(_Resumed(coro, waits_on))
+
+
+class _Resumed:
+    """The rest of a coroutine started by hand (`_eager`), for a task to drive: the task gets
+    what the coroutine waits on, the coroutine what the task sends or throws back in
+    (a cancellation reaches it where it waits)."""
+
+    __slots__ = ("coro", "waits_on")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], waits_on: Any) -> None:
+        self.coro, self.waits_on = coro, waits_on
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, waits_on = self.coro, self.waits_on
+        while True:
+            try:
+                sent = yield waits_on
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # handed on to the coroutine as it is
+                try:
+                    waits_on = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waits_on = coro.send(sent)
+                except StopIteration:
+                    return
+
 
 def _moves(ad: AdRuntime) -> tuple[Move, ...]:
     """The ad's last MOVES_SHOWN updates as a strategy sees them, built again only when its
