@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.binance import search
 from bot.binance.errors import EndpointUnregistered
 from bot.binance.search import SearchAd, SearchAdvertiser, SearchRow
 from bot.capabilities.registry import CapabilityRegistry
@@ -21,7 +22,7 @@ from bot.pricing.engine import _eager
 from bot.pricing.market_book import MarketBook
 from strategies.base import CompetitorAd, OwnAd, Side
 from strategies.filters import FilterResult
-from tests.support import FakeClient, FakeClock
+from tests.support import FakeClient, FakeClock, search_item
 
 
 def _working(reg: CapabilityRegistry) -> frozenset[str]:
@@ -165,3 +166,47 @@ async def test_a_cancelled_market_cancels_the_ads_still_waiting() -> None:
     bare = _eager(asyncio.sleep(0))  # a bare yield is a wait too
     assert bare is not None
     await bare
+
+
+# --- the lean parse, decimals read before taken without a call --------------------------------
+
+
+def _row_field_by_field(item: dict[str, Any]) -> tuple[Any, ...]:
+    """A row as the lean parse read it before (each decimal through `_dec`), as exact text."""
+    adv, who = item["adv"], item["advertiser"]
+    g, dec = adv.get, search._dec
+    values = (search._id(adv["advNo"]), dec(adv["price"]), dec(g("priceFloatingRatio")),
+              dec(g("minSingleTransAmount")) or search.ZERO,
+              dec(g("dynamicMaxSingleTransAmount")) or dec(g("maxSingleTransAmount")) or search.ZERO,
+              dec(g("tradableQuantity")) or dec(g("surplusAmount")) or search.ZERO,
+              search._methods(g("tradeMethods", ())), who["nickName"],
+              None if who.get("userNo") is None else search._id(who["userNo"]),
+              (who.get("userType") or "").lower() == "merchant", who.get("monthOrderCount") or 0,
+              dec(who.get("monthFinishRate")) or search.ZERO)
+    return tuple(repr(v) for v in values)
+
+
+def _as_read(row: SearchRow) -> tuple[Any, ...]:
+    a, w = row.adv, row.advertiser
+    return tuple(repr(v) for v in (a.adv_no, a.price, a.price_floating_ratio, a.min_amount,
+                                   a.max_amount, a.available, a.pay_methods, w.nick_name,
+                                   w.user_no, w.is_merchant, w.month_orders, w.completion_rate))
+
+
+def test_the_lean_parse_reads_every_field_as_it_did_field_by_field() -> None:
+    rng = random.Random(8)
+    amounts = ("0", "0.00", "", "  ", None, "1000.00000000", "20000", "12.5", 7, Decimal("3.10"))
+    for round_ in range(400):
+        item = search_item(advNo=f"{round_:020d}", price=rng.choice(("92.10", "92.1", Decimal("92.10"), 93)),
+                           priceFloatingRatio=rng.choice((None, "101.50", "0")),
+                           minSingleTransAmount=rng.choice(amounts),
+                           maxSingleTransAmount=rng.choice(amounts),
+                           dynamicMaxSingleTransAmount=rng.choice(amounts),
+                           tradableQuantity=rng.choice(amounts), surplusAmount=rng.choice(amounts),
+                           tradeMethods=[{"identifier": rng.choice(("A", "B", "", None))}])
+        item["advertiser"].update(monthFinishRate=rng.choice(("0.99", "0", None, "", Decimal("0.9"))),
+                                  userNo=rng.choice((None, "s1", 42)),
+                                  monthOrderCount=rng.choice((None, 0, 12)))
+        if round_ % 2:
+            search._READ.clear()  # read afresh, or from the memory of the last reply
+        assert _as_read(search._row(item)) == _row_field_by_field(item)
