@@ -20,7 +20,7 @@ from bot.capabilities.table import ProbeConfig
 from bot.health import WORKING, EndpointState
 from bot.pricing.engine import _eager
 from bot.pricing.market_book import MarketBook
-from strategies.base import CompetitorAd, OwnAd, Side
+from strategies.base import CompetitorAd, OwnAd, Reference, Side
 from strategies.filters import FilterResult
 from tests.support import FakeClient, FakeClock, search_item
 
@@ -210,3 +210,18 @@ def test_the_lean_parse_reads_every_field_as_it_did_field_by_field() -> None:
         if round_ % 2:
             search._READ.clear()  # read afresh, or from the memory of the last reply
         assert _as_read(search._row(item)) == _row_field_by_field(item)
+
+
+def test_the_derived_reference_is_the_median_at_each_ads_tick_made_once() -> None:
+    book = MarketBook([], frozenset())
+    kept = tuple(CompetitorAd(adv_no=str(n), user_no=f"u{n}", nickname="", min_amount=Decimal(1),
+                              max_amount=Decimal(2), available=Decimal(3), price=Decimal(p))
+                 for n, p in enumerate(("92.013", "92.027", "92.101", "92.2", "93")))
+    result = FilterResult(kept, {})
+    median = book.median(result, 5)
+    assert median is not None
+    for tick in (Decimal("0.01"), Decimal("0.1"), Decimal("0.001"), Decimal("1")):
+        made = book.derived(result, 5)(tick)
+        assert made == Reference(median.quantize(tick), "derived")
+        assert str(made.price) == str(median.quantize(tick))
+        assert book.derived(result, 5)(tick) is made  # one for every ad sharing it

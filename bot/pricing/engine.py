@@ -534,7 +534,7 @@ class PricingEngine:
         fields["best"] = kept[0] if kept else None
         fields["standing"] = book.standing(filtered, own.side, own.price)
         median = book.median(filtered, DERIVED_TOP)
-        fields["reference"] = self._reference(own, median, now)
+        fields["reference"] = self._reference(own, median, now, book.derived(filtered, DERIVED_TOP))
         key = (own.asset, own.fiat, own.side.value)
         if median is not None:
             self.market_median[key] = median
@@ -543,7 +543,8 @@ class PricingEngine:
         guards = ad.loaded.config.guards
         band = self.bands.band(key, own.tick, now)
         ctx = self._context(ad, book, filtered, key, band, now)
-        hidden = await self._exchange_hidden(ad)
+        # shown in search and not said hidden before: nothing to say, no await (most ads)
+        hidden = "" if ad.rank is not None and not ad.hidden else await self._exchange_hidden(ad)
         decision = (Hold(suspect.text()) if suspect is not None else
                     Hold(f"hidden by the exchange: {hidden}; holding the price") if hidden else
                     safe_decide(ad.loaded.strategy, ctx, ad.loaded.params, reported=self.reported))
@@ -636,9 +637,11 @@ class PricingEngine:
             return "the ad is not online"
         return None
 
-    def _reference(self, own: OwnAd, median: Decimal | None, now: float) -> Reference | None:
+    def _reference(self, own: OwnAd, median: Decimal | None, now: float,
+                   derived: Callable[[Decimal], Reference] | None = None) -> Reference | None:
         """The exchange's reference while fresh enough, else one derived from the market:
-        `median`, the median price of the best DERIVED_TOP competitors kept (None: none)."""
+        `median`, the median price of the best DERIVED_TOP competitors kept (None: none);
+        `derived` makes it for a tick (the market book's, one for every ad sharing it)."""
         key = (own.asset, own.fiat, own.side.value)
         got = self.references.get(key)
         if got is not None and now - got[1] <= REFERENCE_MAX_AGE:
@@ -648,6 +651,8 @@ class PricingEngine:
             return Reference(got[0], "exchange", age=max(0.0, now - got[1]), stale=stale)
         if median is None:
             return None
+        if derived is not None:
+            return derived(own.tick)
         return Reference(median.quantize(own.tick), "derived")
 
     def _trace(

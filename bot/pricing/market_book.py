@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from operator import attrgetter
 from types import MappingProxyType
@@ -19,7 +19,7 @@ from typing import Any
 
 from bot.binance.models import SearchItem
 from bot.binance.search import SearchRow, from_item
-from strategies.base import CompetitorAd, OwnAd, Side
+from strategies.base import CompetitorAd, OwnAd, Reference, Side
 from strategies.filters import CompetitorFilters, FilterResult
 
 _new = object.__new__
@@ -70,6 +70,7 @@ class MarketBook:
         # per FilterResult (by id, each kept alive here): medians and read-only drop counts
         self._medians: dict[tuple[int, int], tuple[FilterResult, Decimal | None]] = {}
         self._dropped: dict[int, tuple[FilterResult, Mapping[str, int]]] = {}
+        self._derived: dict[tuple[int, int, Decimal], tuple[FilterResult, Reference]] = {}
         self._prices: list[Decimal] | None = None  # every row's price, ascending
         self._shown: dict[str, list[Decimal]] = {}  # adv_no -> the prices of its rows
         self._kept_prices: dict[int, tuple[FilterResult, list[Decimal]]] = {}  # id -> ascending
@@ -154,6 +155,20 @@ class MarketBook:
             got = self._medians[key] = (
                 result, Decimal(statistics.median(prices)) if prices else None)
         return got[1]
+
+    def derived(self, result: FilterResult, top: int) -> Callable[[Decimal], Reference]:
+        """The reference derived from `result` for an ad's tick: the median of its best `top`
+        at that tick, made once for every ad sharing the result and the tick (a Reference is
+        frozen: they share one). Asked only when `median` found one."""
+        def at(tick: Decimal) -> Reference:
+            key = (id(result), top, tick)
+            got = self._derived.get(key)
+            if got is None or got[0] is not result:
+                median = self.median(result, top)
+                assert median is not None
+                got = self._derived[key] = (result, Reference(median.quantize(tick), "derived"))
+            return got[1]
+        return at
 
     def dropped(self, result: FilterResult) -> Mapping[str, int]:
         """`result.dropped` as a strategy gets it: a read-only copy, one for every ad sharing it."""
