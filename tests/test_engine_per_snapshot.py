@@ -225,3 +225,15 @@ def test_the_derived_reference_is_the_median_at_each_ads_tick_made_once() -> Non
         assert made == Reference(median.quantize(tick), "derived")
         assert str(made.price) == str(median.quantize(tick))
         assert book.derived(result, 5)(tick) is made  # one for every ad sharing it
+
+
+def test_the_best_three_of_a_trace_are_built_once_per_filter_result() -> None:
+    book = MarketBook([], frozenset())
+    kept = tuple(CompetitorAd(adv_no=str(n), user_no=f"u{n}", nickname=f"p{n}", min_amount=Decimal(1),
+                              max_amount=Decimal(2), available=Decimal(3), price=Decimal(f"92.{n}0"))
+                 for n in range(5))
+    result = FilterResult(kept, {})
+    shown = book.best_trace(result)
+    assert shown == [{"adv_no": c.adv_no, "user_no": c.user_no, "nickname": c.nickname,
+                      "price": str(c.price)} for c in kept[:3]]
+    assert book.best_trace(result) is shown and book.best_trace(FilterResult((), {})) == []

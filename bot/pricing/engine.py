@@ -44,7 +44,7 @@ from bot.pricing.floating import (
     outside,
 )
 from bot.pricing.guards import Update, Verdict, check
-from bot.pricing.market_book import MarketBook
+from bot.pricing.market_book import MarketBook, best_trace
 from bot.pricing.rivals import Profiles, RivalBooks
 from bot.pricing.visibility import MARKET_STALE, hidden_reason, unsafe_reason
 from config.loader import LoadedAd
@@ -554,7 +554,7 @@ class PricingEngine:
         fields["band_hold"] = verdict.reason if verdict.price is None and "band" in verdict.hits else ""
         # the trace reads the decision's inputs only: built before acting, carried by the row
         # acting returns (no copy of the row to add it), completed with what was sent
-        trace = self._trace(ad, kept, filtered.dropped, decision, verdict)
+        trace = self._trace(ad, kept, filtered.dropped, decision, verdict, book.best_trace(filtered))
         row = await self._act(ad, decision, verdict, now, kept, trace)
         trace["sent"] = {"price": _str(verdict.price), "reason": row.reason}
         if band is not None:
@@ -657,12 +657,14 @@ class PricingEngine:
 
     def _trace(
         self, ad: AdRuntime, kept: Sequence[CompetitorAd], dropped: dict[str, int],
-        decision: Decision, verdict: Verdict,
+        decision: Decision, verdict: Verdict, best: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """What the decision saw and did. `best`: the first three kept as the trace shows them,
+        when the market book has them already (one list for every ad sharing `kept`, as the
+        drop counts are one dict: a trace is read, never changed)."""
         chosen = decision.competitor if isinstance(decision, Reprice) else None
         return {
-            "best": [{"adv_no": c.adv_no, "user_no": c.user_no, "nickname": c.nickname,
-                      "price": str(c.price)} for c in kept[:3]],
+            "best": best_trace(kept) if best is None else best,
             "reference": None if ad.reference is None else
             _reference_trace(ad.reference),
             "filtered_out": dropped, "kept": len(kept), "rank": ad.rank, "standing": ad.standing,

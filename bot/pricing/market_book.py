@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from operator import attrgetter
 from types import MappingProxyType
@@ -43,6 +43,12 @@ def competitor(row: SearchRow) -> CompetitorAd:
     return ad
 
 
+def best_trace(kept: Sequence[CompetitorAd]) -> list[dict[str, Any]]:
+    """The first three competitors kept, as a decision's trace shows them."""
+    return [{"adv_no": c.adv_no, "user_no": c.user_no, "nickname": c.nickname,
+             "price": str(c.price)} for c in kept[:3]]
+
+
 def rows_of(items: Iterable[Any]) -> list[SearchRow]:
     """The search rows of a snapshot (strict `SearchItem`s, as tests build them, are converted)."""
     return [i if isinstance(i, SearchRow) else from_item(i) for i in items
@@ -70,6 +76,7 @@ class MarketBook:
         # per FilterResult (by id, each kept alive here): medians and read-only drop counts
         self._medians: dict[tuple[int, int], tuple[FilterResult, Decimal | None]] = {}
         self._dropped: dict[int, tuple[FilterResult, Mapping[str, int]]] = {}
+        self._best: dict[int, tuple[FilterResult, list[dict[str, Any]]]] = {}
         self._derived: dict[tuple[int, int, Decimal], tuple[FilterResult, Reference]] = {}
         self._prices: list[Decimal] | None = None  # every row's price, ascending
         self._shown: dict[str, list[Decimal]] = {}  # adv_no -> the prices of its rows
@@ -169,6 +176,14 @@ class MarketBook:
                 got = self._derived[key] = (result, Reference(median.quantize(tick), "derived"))
             return got[1]
         return at
+
+    def best_trace(self, result: FilterResult) -> list[dict[str, Any]]:
+        """The first three competitors `result` kept as a decision's trace shows them, built once
+        for every ad sharing the result (a trace is read and stored, never changed)."""
+        got = self._best.get(id(result))
+        if got is None or got[0] is not result:
+            got = self._best[id(result)] = (result, best_trace(result.kept))
+        return got[1]
 
     def dropped(self, result: FilterResult) -> Mapping[str, int]:
         """`result.dropped` as a strategy gets it: a read-only copy, one for every ad sharing it."""
