@@ -156,6 +156,7 @@ class CapabilityRegistry:
             n: self._evaluate(spec) for n, spec in CAPABILITIES.items()
         }
         self._enabled: frozenset[str] | None = None  # `enabled()`, until `_caps` changes
+        self._answered: dict[str, Cause] = {}  # the cause of a success, per endpoint
         self.hints: dict[str, str] = {}  # asset, fiat, adv_no, order_no: for probe parameters
         self.last_response: dict[str, Response] = {}
         self.probe_params: dict[str, Mapping[str, Any] | None] = {}  # what each last probe sent
@@ -271,7 +272,10 @@ class CapabilityRegistry:
         self._observe(endpoint, "ok", resp.latency)
         self.last_response[endpoint] = resp
         self.health[endpoint].answered = True
-        await self.record(endpoint, EndpointState.AVAILABLE, Cause(endpoint), resp.latency,
+        cause = self._answered.get(endpoint)
+        if cause is None:  # one per endpoint: a Cause is frozen, and every success names the same
+            cause = self._answered[endpoint] = Cause(endpoint)
+        await self.record(endpoint, EndpointState.AVAILABLE, cause, resp.latency,
                           probe=probe)
         return resp
 
