@@ -243,8 +243,7 @@ class Store:
         except sqlite3.ProgrammingError:  # used from another thread than the one that opened it
             return False, None
         except sqlite3.OperationalError as exc:
-            code = getattr(exc, "sqlite_errorcode", None)  # extended: the low byte is the kind
-            if code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            if getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 return False, None
             raise
         size = len(sql) + sum(len(p) for p in params if isinstance(p, str | bytes))
