@@ -23,9 +23,6 @@ import aiosqlite
 from state.migrations import MARK_CREATED, MIGRATIONS
 
 LOW_SPACE = 1 << 20  # bytes: below this much free space a write failure is a full disk
-# pages a store's direct writes may add to the write-ahead log before it is checkpointed (on the
-# connection's thread, as SQLite's own automatic checkpoint would at this size)
-CHECKPOINT_PAGES = 1000
 
 
 class StoreError(Exception):
@@ -84,9 +81,6 @@ class Store:
         self._identity: tuple[int, int] | None = None  # the file opened (a replaced store differs)
         self.full_since: float | None = None  # set by a write the full disk refused; cleared by one that lands
         self.on_full: list[Callable[[bool], Any]] = []  # called with True when full, False when writable again
-        # `statement`'s writes, from the event loop's thread: no trip to the connection's thread
-        self._direct: sqlite3.Connection | None = None
-        self._direct_pages = 0  # about how many pages those wrote since the last checkpoint
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
@@ -109,8 +103,6 @@ class Store:
             if isinstance(self.path, Path):
                 self._identity = identity(self.path)
             await self._migrate()
-            if isinstance(self.path, Path):
-                self._direct = _direct(self.path)
         except (aiosqlite.Error, OSError) as exc:
             await self.close()
             if is_full(exc, self.path):
@@ -207,21 +199,12 @@ class Store:
             await db.execute(sql, params)
 
     async def statement(self, sql: str, params: Sequence[Any] = ()) -> int | None:
-        """One write statement, atomic by itself, serialised with every other writer; returns the
-        cursor's lastrowid. A full disk is a StoreFull, as in `transaction`.
-
-        Written from the event loop's thread on a second connection to the same file (no
-        BEGIN/COMMIT, and no trip to the connection's thread and back: a pricing snapshot's
-        decisions are one such statement, and the trip cost more than the write). When that
-        connection cannot write at once (another process holds the write lock) the statement
-        goes to the connection's thread, which waits for it as any write does. Its pages are
-        checkpointed on the connection's thread every CHECKPOINT_PAGES or so, so a checkpoint
-        (and its fsync) never holds the event loop."""
+        """One write statement, atomic by itself (no BEGIN/COMMIT round trips: one trip to the
+        connection's thread instead of three), serialised with every other writer; returns the
+        cursor's lastrowid. A full disk is a StoreFull, as in `transaction`."""
         async with self._write_lock:
             try:
-                written, lastrowid = self._write_direct(sql, params)
-                if not written:
-                    lastrowid = (await self.db.execute(sql, params)).lastrowid
+                cur = await self.db.execute(sql, params)
             except aiosqlite.Error as exc:
                 if not is_full(exc, self.path):
                     raise
@@ -229,33 +212,7 @@ class Store:
                 raise StoreFull(full_message(self.path)) from None
             if self.full_since is not None:
                 self._full(False)
-            if self._direct_pages >= CHECKPOINT_PAGES:
-                await self._checkpoint()
-            return lastrowid
-
-    def _write_direct(self, sql: str, params: Sequence[Any]) -> tuple[bool, int | None]:
-        """The statement on the direct connection: (True, its lastrowid), or (False, None) when
-        it cannot run now (nothing was written)."""
-        if self._direct is None:
-            return False, None
-        try:
-            lastrowid = self._direct.execute(sql, params).lastrowid
-        except sqlite3.ProgrammingError:  # used from another thread than the one that opened it
-            return False, None
-        except sqlite3.OperationalError as exc:
-            if getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                return False, None
-            raise
-        size = len(sql) + sum(len(p) for p in params if isinstance(p, str | bytes))
-        self._direct_pages += 1 + size // 1024  # generous: index pages and page splits too
-        return True, lastrowid
-
-    async def _checkpoint(self) -> None:
-        """Copy the write-ahead log into the store on the connection's thread (PASSIVE: it waits
-        for no reader or writer); a failure is SQLite's automatic checkpoint's: not the write's."""
-        self._direct_pages = 0
-        with contextlib.suppress(aiosqlite.Error):
-            await self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            return cur.lastrowid
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         """Rows of one read query."""
@@ -274,10 +231,7 @@ class Store:
         return int(row[0]) if row else 0
 
     async def close(self) -> None:
-        """Close the connections (idempotent)."""
-        if self._direct is not None:
-            direct, self._direct = self._direct, None
-            direct.close()
+        """Close the connection (idempotent)."""
         if self._db is not None:
             db, self._db = self._db, None
             await db.close()
@@ -299,16 +253,6 @@ def where(**conditions: Any) -> tuple[str, list[Any]]:
             clauses.append(f"{column} {ops[op or 'eq']} ?")
             params.append(value)
     return ((" WHERE " + " AND ".join(clauses)) if clauses else ""), params
-
-
-def _direct(path: Path) -> sqlite3.Connection:
-    """The direct connection of `Store.statement`: the settings of the store's own, but it never
-    waits for a lock (another writer: the statement goes to the connection's thread) and never
-    checkpoints (`Store._checkpoint` does, on that thread)."""
-    conn = sqlite3.connect(str(path), isolation_level=None)
-    for pragma in ("synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=0", "wal_autocheckpoint=0"):
-        conn.execute(f"PRAGMA {pragma}")
-    return conn
 
 
 def _create_private(path: Path) -> None:

@@ -301,8 +301,6 @@ async def test_a_flush_of_many_decisions_is_a_few_statements_and_keeps_each_rows
         return list(statements)
 
     store.db.execute = spy  # type: ignore[method-assign]
-    if store._direct is not None:  # `Store.statement` writes on its direct connection
-        store._direct.set_trace_callback(lambda sql: statements.append(sql.split()[0]))
     try:
         for n in range(60):  # 60 ads, each its own first decision: 60 new rows
             log.stage(hold(1000.0, reason=f"r{n}", adv_no=str(n)))
@@ -316,8 +314,6 @@ async def test_a_flush_of_many_decisions_is_a_few_statements_and_keeps_each_rows
         assert await flush() == ["BEGIN", "INSERT", "INSERT", "INSERT", "COMMIT"]
     finally:
         store.db.execute = real  # type: ignore[method-assign]
-        if store._direct is not None:
-            store._direct.set_trace_callback(None)
     rows = await log.recent(limit=500)
     assert len(rows) == 61 + 90  # 0..59 repeated three times; "new", then 90 first decisions
     by_ad = {(r.adv_no, r.reason): r for r in rows}

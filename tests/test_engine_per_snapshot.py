@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +20,6 @@ from bot.capabilities.table import ProbeConfig
 from bot.health import WORKING, EndpointState
 from bot.pricing.engine import _eager
 from bot.pricing.market_book import MarketBook
-from state.db import Store
 from strategies.base import CompetitorAd, OwnAd, Reference, Side
 from strategies.filters import FilterResult
 from tests.support import FakeClient, FakeClock, search_item
@@ -240,82 +237,3 @@ def test_the_best_three_of_a_trace_are_built_once_per_filter_result() -> None:
     assert shown == [{"adv_no": c.adv_no, "user_no": c.user_no, "nickname": c.nickname,
                       "price": str(c.price)} for c in kept[:3]]
     assert book.best_trace(result) is shown and book.best_trace(FilterResult((), {})) == []
-
-
-# --- the store's statement written without a trip to the connection's thread ------------------
-
-
-def _spied(store: Store) -> list[str]:
-    """The statements sent to the store's connection thread (the aiosqlite connection)."""
-    sent: list[str] = []
-    real = store.db.execute
-
-    def spy(sql: str, *args: Any) -> Any:
-        sent.append(sql)
-        return real(sql, *args)
-
-    store.db.execute = spy  # type: ignore[method-assign]
-    return sent
-
-
-async def test_a_statement_is_written_from_the_loop_and_read_back_at_once(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "s.db")
-    try:
-        await store.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-        sent = _spied(store)
-        first = await store.statement("INSERT INTO t (v) VALUES (?), (?)", ["a", "b"])
-        second = await store.statement("INSERT INTO t (v) VALUES (?)", ["c"])
-        assert sent == []  # no trip to the connection's thread
-        assert (first, second) == (2, 3)  # the last row id of each statement
-        rows = await store.fetchall("SELECT id, v FROM t ORDER BY id")
-        assert [tuple(r) for r in rows] == [(1, "a"), (2, "b"), (3, "c")]
-    finally:
-        await store.close()
-    assert store._direct is None
-
-
-async def test_a_statement_waits_for_another_writer_on_the_connections_thread(
-        tmp_path: Path) -> None:
-    """Another process holds the write lock: the direct write cannot wait (it would hold the
-    event loop), so the statement goes to the connection's thread, which waits for the lock."""
-    store = await Store.open(tmp_path / "s.db")
-    other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
-    try:
-        await store.execute("CREATE TABLE t (v TEXT)")
-        sent = _spied(store)
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("INSERT INTO t VALUES ('theirs')")
-        writing = asyncio.ensure_future(store.statement("INSERT INTO t VALUES (?)", ["ours"]))
-        for _ in range(1000):  # handed to the connection's thread, where it waits for the lock
-            if sent:
-                break
-            await asyncio.sleep(0)
-        assert sent and not writing.done()
-        other.execute("COMMIT")
-        await asyncio.wait_for(writing, 10)
-        assert sent == ["INSERT INTO t VALUES (?)"]
-        rows = await store.fetchall("SELECT v FROM t ORDER BY rowid")
-        assert [r[0] for r in rows] == ["theirs", "ours"]
-    finally:
-        other.close()
-        await store.close()
-
-
-async def test_the_direct_writes_are_checkpointed_on_the_connections_thread(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = await Store.open(tmp_path / "s.db")
-    try:
-        await store.execute("CREATE TABLE t (v TEXT)")
-        sent = _spied(store)
-        monkeypatch.setattr("state.db.CHECKPOINT_PAGES", 9)
-        for _ in range(4):
-            await store.statement("INSERT INTO t VALUES (?)", ["x" * 1500])
-        assert sent == []  # 4 statements of about 2 pages each: not yet
-        await store.statement("INSERT INTO t VALUES (?)", ["x" * 1500])
-        assert sent == ["PRAGMA wal_checkpoint(PASSIVE)"]
-        assert store._direct_pages == 0
-        assert store._direct is not None
-        busy, log, done = store._direct.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        assert busy == 0 and log == done  # every frame already in the store
-    finally:
-        await store.close()

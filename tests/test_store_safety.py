@@ -225,18 +225,13 @@ async def test_the_daemon_creates_every_file_private(fast_sim: Simulator, tmp_pa
     assert status == 0, err
     assert _mode(log) == "0o600" and _mode(log.parent) == "0o700"
 async def _fill_up(store: Store) -> None:
-    """Make the store's disk 'full': no page may be added on its connections (SQLITE_FULL; the
-    limit is a connection's, so it is set on the direct one of `Store.statement` too)."""
+    """Make the store's disk 'full': no page may be added on this connection (SQLITE_FULL)."""
     row = await store.fetchone("PRAGMA page_count")
     await store.db.execute(f"PRAGMA max_page_count = {int(row[0])}")
-    if store._direct is not None:
-        store._direct.execute(f"PRAGMA max_page_count = {int(row[0])}")
 
 
 async def _make_room(store: Store) -> None:
     await store.db.execute("PRAGMA max_page_count = 1073741823")
-    if store._direct is not None:
-        store._direct.execute("PRAGMA max_page_count = 1073741823")
 
 
 async def test_a_full_disk_is_named_rolled_back_and_reported_once(tmp_path: Path) -> None:
