@@ -140,6 +140,9 @@ class CompetitorAd:
         object.__setattr__(self, "pay_methods", frozenset(self.pay_methods))
 
 
+_TICKS: dict[int, Decimal] = {}  # price_scale -> tick: read several times per decision
+
+
 @dataclass(frozen=True, kw_only=True)
 class OwnAd:
     """The merchant's own ad. Amounts are fiat limits; `available` is crypto."""
@@ -167,7 +170,10 @@ class OwnAd:
     @property
     def tick(self) -> Decimal:
         """The smallest price increment at this ad's `price_scale` (0.01 for scale 2)."""
-        return Decimal(1).scaleb(-self.price_scale)
+        tick = _TICKS.get(self.price_scale)
+        if tick is None:
+            tick = _TICKS[self.price_scale] = Decimal(1).scaleb(-self.price_scale)
+        return tick
 
     def quantize(self, price: Decimal) -> Decimal:
         """`price` at this ad's `price_scale` (banker's rounding; the engine rounds for real)."""

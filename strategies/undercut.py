@@ -84,8 +84,12 @@ class UndercutParams(BaseModel):
     lands within one `step` of where that move started is held. 0: off."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Target:
+    """Where a decision is heading before the bounds and the bot-war policy. Never changed once
+    made, but not frozen: one is made for every decision, and a frozen one costs three times
+    as much to make."""
+
     price: Decimal
     reason: str
     index: int | None  # the competitor followed, if any

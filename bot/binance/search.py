@@ -90,16 +90,40 @@ def _row(item: dict[str, Any]) -> SearchRow:
     adv, who = item["adv"], item["advertiser"]
     if type(adv) is not dict or type(who) is not dict:
         raise _Odd
-    price = _dec(adv["price"])
+    # a decimal string read before is taken from `_READ` here, without a call to `_dec` (most
+    # of a reply's decimals are): `_dec` reads anything else, as it did every field before
+    known = _READ.get
+    value = adv["price"]
+    price = known(value) if type(value) is str else None
+    if price is None:
+        price = _dec(value)
     nick = who["nickName"]
     if price is None or type(nick) is not str:
         raise _Odd
     g = adv.get
-    ad = SearchAd(_id(adv["advNo"]), price, _dec(g("priceFloatingRatio")),
-                  _dec(g("minSingleTransAmount")) or ZERO,
-                  _dec(g("dynamicMaxSingleTransAmount")) or _dec(g("maxSingleTransAmount")) or ZERO,
-                  _dec(g("tradableQuantity")) or _dec(g("surplusAmount")) or ZERO,
-                  _methods(g("tradeMethods", ())))
+    value = g("minSingleTransAmount")
+    low = known(value) if type(value) is str else None
+    if low is None:
+        low = _dec(value)
+    value = g("dynamicMaxSingleTransAmount")
+    high = known(value) if type(value) is str else None
+    if high is None:
+        high = _dec(value)
+    if not high:
+        high = _dec(g("maxSingleTransAmount"))
+    value = g("tradableQuantity")
+    available = known(value) if type(value) is str else None
+    if available is None:
+        available = _dec(value)
+    if not available:
+        available = _dec(g("surplusAmount"))
+    ratio = g("priceFloatingRatio")
+    value = who.get("monthFinishRate")
+    rate = known(value) if type(value) is str else None
+    if rate is None:
+        rate = _dec(value)
+    ad = SearchAd(_id(adv["advNo"]), price, None if ratio is None else _dec(ratio),
+                  low or ZERO, high or ZERO, available or ZERO, _methods(g("tradeMethods", ())))
     kind = who.get("userType")
     if kind is not None and type(kind) is not str:
         raise _Odd
@@ -109,7 +133,7 @@ def _row(item: dict[str, Any]) -> SearchRow:
         raise _Odd
     return SearchRow(ad, SearchAdvertiser(None if user_no is None else _id(user_no), nick,
                                           (kind or "").lower() == "merchant", orders or 0,
-                                          _dec(who.get("monthFinishRate")) or ZERO))
+                                          rate or ZERO))
 
 
 def _dec(value: Any) -> Decimal | None:

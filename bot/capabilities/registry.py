@@ -155,6 +155,8 @@ class CapabilityRegistry:
         self._caps: dict[str, CapabilityStatus] = {
             n: self._evaluate(spec) for n, spec in CAPABILITIES.items()
         }
+        self._enabled: frozenset[str] | None = None  # `enabled()`, until `_caps` changes
+        self._answered: dict[str, Cause] = {}  # the cause of a success, per endpoint
         self.hints: dict[str, str] = {}  # asset, fiat, adv_no, order_no: for probe parameters
         self.last_response: dict[str, Response] = {}
         self.probe_params: dict[str, Mapping[str, Any] | None] = {}  # what each last probe sent
@@ -182,8 +184,13 @@ class CapabilityRegistry:
         return dict(self._caps)
 
     def enabled(self) -> frozenset[str]:
-        """Names of the capabilities seen working (enabled or degraded; never unchecked)."""
-        return frozenset(n for n, s in self._caps.items() if s.state in WORKING)
+        """Names of the capabilities seen working (enabled or degraded; never unchecked).
+
+        Kept until a capability's state changes: every pricing decision asks."""
+        got = self._enabled
+        if got is None:
+            got = self._enabled = frozenset(n for n, s in self._caps.items() if s.state in WORKING)
+        return got
 
     def banned_until(self) -> float | None:
         """The end of a running IP ban (418, or one restored from the store), else None."""
@@ -265,7 +272,10 @@ class CapabilityRegistry:
         self._observe(endpoint, "ok", resp.latency)
         self.last_response[endpoint] = resp
         self.health[endpoint].answered = True
-        await self.record(endpoint, EndpointState.AVAILABLE, Cause(endpoint), resp.latency,
+        cause = self._answered.get(endpoint)
+        if cause is None:  # one per endpoint: a Cause is frozen, and every success names the same
+            cause = self._answered[endpoint] = Cause(endpoint)
+        await self.record(endpoint, EndpointState.AVAILABLE, cause, resp.latency,
                           probe=probe)
         return resp
 
@@ -354,6 +364,7 @@ class CapabilityRegistry:
         for name, spec in CAPABILITIES.items():
             if any(endpoint in s.endpoints for s in spec.sources):
                 self._caps[name] = self._evaluate(spec, Cause(endpoint, code, message))
+                self._enabled = None
 
     def _untrusted(self, h: EndpointHealth, now: float) -> bool:
         if h.state is EndpointState.AVAILABLE or h.state is EndpointState.UNKNOWN:
@@ -424,6 +435,7 @@ class CapabilityRegistry:
                     self._caps[name] = replace(old, causes=new.causes)
                 continue
             self._caps[name] = new
+            self._enabled = None
             self._changed.set()
             self._changed = asyncio.Event()
             _log_capability(spec, old, new)

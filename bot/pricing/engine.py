@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -44,7 +44,7 @@ from bot.pricing.floating import (
     outside,
 )
 from bot.pricing.guards import Update, Verdict, check
-from bot.pricing.market_book import MarketBook
+from bot.pricing.market_book import MarketBook, best_trace
 from bot.pricing.rivals import Profiles, RivalBooks
 from bot.pricing.visibility import MARKET_STALE, hidden_reason, unsafe_reason
 from config.loader import LoadedAd
@@ -333,8 +333,12 @@ class PricingEngine:
         self.observe_rivals(snap, book)
         if len(ads) == 1:  # nothing to run side by side: no task to make
             await self._evaluate_one(ads[0], snap, book)
-        else:
-            await asyncio.gather(*(self._evaluate_one(ad, snap, book) for ad in list(ads)))
+        else:  # each ad in turn until it waits (most never do: a hold sends nothing); a task
+            # carries on with those that wait, side by side, as one task per ad would
+            waiting = [t for t in (_eager(self._evaluate_one(ad, snap, book)) for ad in list(ads))
+                       if t is not None]
+            if waiting:
+                await asyncio.gather(*waiting)
         await self._flush()
 
     async def _evaluate_one(self, ad: AdRuntime, snap: MarketSnapshot, book: MarketBook) -> None:
@@ -422,7 +426,8 @@ class PricingEngine:
             stale = seen == settle.before or old_ratio
         else:
             stale = seen != settle.price
-        ad.stale_reads += stale  # shown on the view and the status page
+        if stale:
+            ad.stale_reads += 1  # shown on the view and the status page
         return stale
 
     def _rank(self, ad: AdRuntime, book: MarketBook) -> int | None:
@@ -436,9 +441,8 @@ class PricingEngine:
         if self._settling(ad) is None or (seen is not None and not self._stale(
                 ad, seen.price, seen.price_floating_ratio)):
             return at
-        side, price, rows = ad.own.side, ad.own.price, book.rows
-        rank = 1 + sum(1 for i in rows if i.adv.adv_no != mine and not side.better(price, i.adv.price))
-        return rank if at is not None or rank <= len(rows) else None
+        rank = book.rank_at(ad.own.side, ad.own.price, mine)
+        return rank if at is not None or rank <= len(book.rows) else None
 
     async def _check_floating(self, ad: AdRuntime, shown: Decimal, how: str) -> None:
         """Take the price a floating ad has now; correct it at once when it crossed a bound.
@@ -514,7 +518,10 @@ class PricingEngine:
         if ad.own is None:
             return None
         now = self.clock.time()
-        ad.rank = self._rank(ad, book)
+        # the decision's fields of the ad are written past `AdRuntime.__setattr__` (its hook is
+        # for `own` alone, and a Python call per write is a tenth of a decision)
+        fields = ad.__dict__
+        fields["rank"] = self._rank(ad, book)
         found = book.row(ad.own.adv_no)
         seen = None if found is None else found.adv
         if seen is not None and not self._stale(ad, seen.price, seen.price_floating_ratio) \
@@ -524,12 +531,10 @@ class PricingEngine:
                 return None
         filtered = book.filtered(self._table(ad.loaded.config.filters), ad.own)
         own, kept = ad.own, filtered.kept
-        ad.best = kept[0] if kept else None
-        price = own.price
-        ad.standing = 1 + (sum(1 for c in kept if c.price < price) if own.side is Side.SELL
-                           else sum(1 for c in kept if c.price > price))  # side.better, inlined
+        fields["best"] = kept[0] if kept else None
+        fields["standing"] = book.standing(filtered, own.side, own.price)
         median = book.median(filtered, DERIVED_TOP)
-        ad.reference = self._reference(own, median, now)
+        fields["reference"] = self._reference(own, median, now, book.derived(filtered, DERIVED_TOP))
         key = (own.asset, own.fiat, own.side.value)
         if median is not None:
             self.market_median[key] = median
@@ -538,17 +543,18 @@ class PricingEngine:
         guards = ad.loaded.config.guards
         band = self.bands.band(key, own.tick, now)
         ctx = self._context(ad, book, filtered, key, band, now)
-        hidden = await self._exchange_hidden(ad)
+        # shown in search and not said hidden before: nothing to say, no await (most ads)
+        hidden = "" if ad.rank is not None and not ad.hidden else await self._exchange_hidden(ad)
         decision = (Hold(suspect.text()) if suspect is not None else
                     Hold(f"hidden by the exchange: {hidden}; holding the price") if hidden else
                     safe_decide(ad.loaded.strategy, ctx, ad.loaded.params, reported=self.reported))
         verdict = check(decision, ad=ad.own, limits=guards, reference=ad.reference, now=now,
                         updates=ad.updates, kill_switch=self._kill(ad), band=band)
-        ad.market_at = now
-        ad.band_hold = verdict.reason if verdict.price is None and "band" in verdict.hits else ""
+        fields["market_at"] = now
+        fields["band_hold"] = verdict.reason if verdict.price is None and "band" in verdict.hits else ""
         # the trace reads the decision's inputs only: built before acting, carried by the row
         # acting returns (no copy of the row to add it), completed with what was sent
-        trace = self._trace(ad, kept, filtered.dropped, decision, verdict)
+        trace = self._trace(ad, kept, filtered.dropped, decision, verdict, book.best_trace(filtered))
         row = await self._act(ad, decision, verdict, now, kept, trace)
         trace["sent"] = {"price": _str(verdict.price), "reason": row.reason}
         if band is not None:
@@ -590,7 +596,7 @@ class PricingEngine:
         """Count and stage for the store (repeats are counted there) until the next flush."""
         if self.log is not None:
             row = self.log.stage(row)
-        ad.last = row
+        ad.__dict__["last"] = row  # not `own`: past AdRuntime.__setattr__'s hook
         self.counts[row.result] = self.counts.get(row.result, 0) + 1
         self._staged.append((ad, row))
 
@@ -631,9 +637,11 @@ class PricingEngine:
             return "the ad is not online"
         return None
 
-    def _reference(self, own: OwnAd, median: Decimal | None, now: float) -> Reference | None:
+    def _reference(self, own: OwnAd, median: Decimal | None, now: float,
+                   derived: Callable[[Decimal], Reference] | None = None) -> Reference | None:
         """The exchange's reference while fresh enough, else one derived from the market:
-        `median`, the median price of the best DERIVED_TOP competitors kept (None: none)."""
+        `median`, the median price of the best DERIVED_TOP competitors kept (None: none);
+        `derived` makes it for a tick (the market book's, one for every ad sharing it)."""
         key = (own.asset, own.fiat, own.side.value)
         got = self.references.get(key)
         if got is not None and now - got[1] <= REFERENCE_MAX_AGE:
@@ -643,16 +651,20 @@ class PricingEngine:
             return Reference(got[0], "exchange", age=max(0.0, now - got[1]), stale=stale)
         if median is None:
             return None
+        if derived is not None:
+            return derived(own.tick)
         return Reference(median.quantize(own.tick), "derived")
 
     def _trace(
         self, ad: AdRuntime, kept: Sequence[CompetitorAd], dropped: dict[str, int],
-        decision: Decision, verdict: Verdict,
+        decision: Decision, verdict: Verdict, best: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """What the decision saw and did. `best`: the first three kept as the trace shows them,
+        when the market book has them already (one list for every ad sharing `kept`, as the
+        drop counts are one dict: a trace is read, never changed)."""
         chosen = decision.competitor if isinstance(decision, Reprice) else None
         return {
-            "best": [{"adv_no": c.adv_no, "user_no": c.user_no, "nickname": c.nickname,
-                      "price": str(c.price)} for c in kept[:3]],
+            "best": best_trace(kept) if best is None else best,
             "reference": None if ad.reference is None else
             _reference_trace(ad.reference),
             "filtered_out": dropped, "kept": len(kept), "rank": ad.rank, "standing": ad.standing,
@@ -872,7 +884,7 @@ class PricingEngine:
         order count and the ad's amounts; an ad found in search is not hidden whatever they say."""
         assert ad.own is not None
         was = ad.hidden
-        ad.hidden = "" if ad.rank is not None else hidden_reason(
+        ad.__dict__["hidden"] = "" if ad.rank is not None else hidden_reason(  # not `own`: no hook
             ad.own, self.open_orders(ad.own.adv_no), was)
         if ad.hidden and ad.hidden != was:
             logger.warning("ad {} is hidden by the exchange: {}", ad.label, ad.hidden)
@@ -927,6 +939,48 @@ class PricingEngine:
         for alert in self.alerts:
             await alert("ad_visibility", f"visibility:{ad.own.adv_no}:{'hidden' if why else 'shown'}",
                         text)
+
+def _eager(coro: Coroutine[Any, Any, None]) -> asyncio.Future[None] | None:
+    """Run `coro` now until it first waits: None when it finished without waiting, else a task
+    that carries it on from there. What `asyncio.gather` would have run in a task of its own
+    runs the same, in the same order, without a task for a coroutine that never waits (an
+    ad that holds, or whose update is answered at once)."""
+    try:
+        waits_on = coro.send(None)
+    except StopIteration:
+        return None
+    return asyncio.ensure_future(_Resumed(coro, waits_on))
+
+
+class _Resumed:
+    """The rest of a coroutine started by hand (`_eager`), for a task to drive: the task gets
+    what the coroutine waits on, the coroutine what the task sends or throws back in
+    (a cancellation reaches it where it waits)."""
+
+    __slots__ = ("coro", "waits_on")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], waits_on: Any) -> None:
+        self.coro, self.waits_on = coro, waits_on
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, waits_on = self.coro, self.waits_on
+        while True:
+            try:
+                sent = yield waits_on
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # handed on to the coroutine as it is
+                try:
+                    waits_on = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waits_on = coro.send(sent)
+                except StopIteration:
+                    return
+
 
 def _moves(ad: AdRuntime) -> tuple[Move, ...]:
     """The ad's last MOVES_SHOWN updates as a strategy sees them, built again only when its

@@ -226,7 +226,7 @@ def check(
     if note:
         hits.append("tick")
     verdict = _pace(price, decision, ad, limits, now, updates, hits, note)
-    return replace(verdict, notes=(note,) if note else ())
+    return replace(verdict, notes=(note,)) if note else verdict  # `_pace` gives no notes
 def _exchange_band(price: Decimal, band: PriceBand | None, g: GuardLimits) -> Decimal | None:
     """`price` clamped into the exchange's band, or None when the band and the floor and
     ceiling do not meet (no price the exchange takes is one the merchant allows)."""

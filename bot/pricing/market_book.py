@@ -10,7 +10,8 @@ linear (bench/engine.py).
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from operator import attrgetter
 from types import MappingProxyType
@@ -18,7 +19,7 @@ from typing import Any
 
 from bot.binance.models import SearchItem
 from bot.binance.search import SearchRow, from_item
-from strategies.base import CompetitorAd, OwnAd, Side
+from strategies.base import CompetitorAd, OwnAd, Reference, Side
 from strategies.filters import CompetitorFilters, FilterResult
 
 _new = object.__new__
@@ -40,6 +41,12 @@ def competitor(row: SearchRow) -> CompetitorAd:
         pay_methods=adv.pay_methods, is_merchant=who.is_merchant, month_orders=who.month_orders,
         completion_rate=who.completion_rate)
     return ad
+
+
+def best_trace(kept: Sequence[CompetitorAd]) -> list[dict[str, Any]]:
+    """The first three competitors kept, as a decision's trace shows them."""
+    return [{"adv_no": c.adv_no, "user_no": c.user_no, "nickname": c.nickname,
+             "price": str(c.price)} for c in kept[:3]]
 
 
 def rows_of(items: Iterable[Any]) -> list[SearchRow]:
@@ -69,11 +76,44 @@ class MarketBook:
         # per FilterResult (by id, each kept alive here): medians and read-only drop counts
         self._medians: dict[tuple[int, int], tuple[FilterResult, Decimal | None]] = {}
         self._dropped: dict[int, tuple[FilterResult, Mapping[str, int]]] = {}
+        self._best: dict[int, tuple[FilterResult, list[dict[str, Any]]]] = {}
+        self._derived: dict[tuple[int, int, Decimal], tuple[FilterResult, Reference]] = {}
+        self._prices: list[Decimal] | None = None  # every row's price, ascending
+        self._shown: dict[str, list[Decimal]] = {}  # adv_no -> the prices of its rows
+        self._kept_prices: dict[int, tuple[FilterResult, list[Decimal]]] = {}  # id -> ascending
 
     def row(self, adv_no: str) -> SearchRow | None:
         """The first row showing this ad, or None."""
         at = self.position.get(adv_no)
         return None if at is None else self.rows[at - 1]
+
+    def rank_at(self, side: Side, price: Decimal, mine: str) -> int:
+        """1 + the rows other than `mine`'s that `price` does not beat (`side.better`): where an
+        ad at `price` stands behind the ads at its price, as an update places it. Once per
+        snapshot the prices are sorted; then each ad counts by bisection, not row by row."""
+        prices = self._prices
+        if prices is None:
+            prices = self._prices = sorted(r.adv.price for r in self.rows)
+            for r in self.rows:
+                self._shown.setdefault(r.adv.adv_no, []).append(r.adv.price)
+        if side is Side.SELL:  # not price < p: p <= price
+            level_or_ahead = bisect_right(prices, price)
+            ours = sum(1 for p in self._shown.get(mine, ()) if p <= price)
+        else:  # not price > p: p >= price
+            level_or_ahead = len(prices) - bisect_left(prices, price)
+            ours = sum(1 for p in self._shown.get(mine, ()) if p >= price)
+        return 1 + level_or_ahead - ours
+
+    def standing(self, result: FilterResult, side: Side, price: Decimal) -> int:
+        """1 + the competitors `result` kept that are strictly better than `price` for `side`,
+        counted by bisection in their prices sorted once per result."""
+        got = self._kept_prices.get(id(result))
+        if got is None or got[0] is not result:
+            got = self._kept_prices[id(result)] = (result, sorted(c.price for c in result.kept))
+        prices = got[1]
+        if side is Side.SELL:  # c.price < price
+            return 1 + bisect_left(prices, price)
+        return 1 + len(prices) - bisect_right(prices, price)  # c.price > price
 
     def best_first(self, side: Side) -> tuple[CompetitorAd, ...]:
         """The competitors sorted best first for `side` (stably: ties keep the exchange's order)."""
@@ -121,6 +161,28 @@ class MarketBook:
             prices = [c.price for c in result.kept[:top]]
             got = self._medians[key] = (
                 result, Decimal(statistics.median(prices)) if prices else None)
+        return got[1]
+
+    def derived(self, result: FilterResult, top: int) -> Callable[[Decimal], Reference]:
+        """The reference derived from `result` for an ad's tick: the median of its best `top`
+        at that tick, made once for every ad sharing the result and the tick (a Reference is
+        frozen: they share one). Asked only when `median` found one."""
+        def at(tick: Decimal) -> Reference:
+            key = (id(result), top, tick)
+            got = self._derived.get(key)
+            if got is None or got[0] is not result:
+                median = self.median(result, top)
+                assert median is not None
+                got = self._derived[key] = (result, Reference(median.quantize(tick), "derived"))
+            return got[1]
+        return at
+
+    def best_trace(self, result: FilterResult) -> list[dict[str, Any]]:
+        """The first three competitors `result` kept as a decision's trace shows them, built once
+        for every ad sharing the result (a trace is read and stored, never changed)."""
+        got = self._best.get(id(result))
+        if got is None or got[0] is not result:
+            got = self._best[id(result)] = (result, best_trace(result.kept))
         return got[1]
 
     def dropped(self, result: FilterResult) -> Mapping[str, int]:

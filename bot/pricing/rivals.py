@@ -128,50 +128,53 @@ class RivalBook:
             self.own_rank = 1 + sum(1 for r in rows if r.price < own_price)
         else:
             self.own_rank = 1 + sum(1 for r in rows if r.price > own_price)
+        minute, rivals = int(at // 60), self.rivals
         for user_no, (position, row) in best.items():
-            rival = self.rivals.get(user_no)
+            rival = rivals.get(user_no)
             if rival is None:
-                rival = self.rivals[user_no] = _new(user_no, at, s.max_events)
-            self._see(rival, at, position, row, minimum)
+                rival = rivals[user_no] = _new(user_no, at, s.max_events)
+            self._see(rival, at, minute, position, row, minimum)
         if self.last_at is None or int(at // 60) != int(self.last_at // 60):
             for rival in self.rivals.values():  # the window moves on once a minute
                 _trim(rival, at - s.window)
         self._cap()
         self.last_at = at
 
-    def _see(self, r: _Rival, at: float, position: int, row: CompetitorAd,
+    def _see(self, r: _Rival, at: float, minute: int, position: int, row: CompetitorAd,
              minimum: Decimal | None) -> None:
-        s = self.settings
+        price, was = row.price, r.price
         r.nickname, r.last_seen = row.nickname, at
         r.completion_rate, r.month_orders = row.completion_rate, row.month_orders
-        minute = int(at // 60)
         minutes = r.minutes
         if not minutes or minutes[-1][0] != minute:
             minutes.append([minute, 0, 0, 0, 0])
-        near = self.own_rank is not None and abs(position - self.own_rank) <= s.near_ranks
-        signs = _amount_signs(row, minimum)
         now, totals = minutes[-1], r.totals  # the minute's counts and the window's, alike
         now[SEEN] += 1
         totals[SEEN] += 1
-        if near:
+        rank = self.own_rank
+        if rank is not None and abs(position - rank) <= self.settings.near_ranks:  # near our rank
             now[NEAR] += 1
             totals[NEAR] += 1
             r.near_at = at
         if position <= TOP:
             now[TOPS] += 1
             totals[TOPS] += 1
-        if signs:
-            now[TINY] += 1
-            totals[TINY] += 1
-            r.signs |= signs
-        if r.price is not None and row.price != r.price:
-            r.changes.append((at, r.price, row.price))
-            self._answered(r, at, row.price)
-        if r.price is None or row.price != r.price or not r.prices:
-            r.prices.append((at, row.price))
-        r.price = row.price
+        if minimum is not None:
+            signs = _amount_signs(row, minimum)
+            if signs:
+                now[TINY] += 1
+                totals[TINY] += 1
+                r.signs |= signs
+        if was is None or price != was:
+            if was is not None:
+                r.changes.append((at, was, price))
+                self._answered(r, at, price)
+            r.prices.append((at, price))
+        elif not r.prices:
+            r.prices.append((at, price))
+        r.price = price
         own = self.own_price
-        if own is None or not (own < row.price if self.side is Side.SELL else own > row.price):
+        if own is None or not (own < price if self.side is Side.SELL else own > price):
             r.past_since = None  # not past it (side.better(own, row.price), inlined)
         elif r.past_since is None:
             r.past_since = at
