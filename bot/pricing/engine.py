@@ -944,7 +944,9 @@ def _eager(coro: Coroutine[Any, Any, None]) -> asyncio.Future[None] | None:
     """Run `coro` now until it first waits: None when it finished without waiting, else a task
     that carries it on from there. What `asyncio.gather` would have run in a task of its own
     runs the same, in the same order, without a task for a coroutine that never waits (an
-    ad that holds, or whose update is answered at once)."""
+    ad that holds, or whose update is answered at once). Its first step runs in the caller's
+    task and context: the decision path must not read `asyncio.current_task()` (so no
+    `asyncio.timeout`) nor set a context variable before its first wait."""
     try:
         waits_on = coro.send(None)
     except StopIteration:
