@@ -30,8 +30,8 @@ from tests.support import SIM_START_MS, FakeWorld, SimHttp, world_factory
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The long runs first (`slow`, then the end-to-end tests), the rest after, each group in
-    its own order: with `-n 2 --dist worksteal` the worker that finishes its share takes
-    the other's remaining short tests, so no worker starts a 40 s run near the end."""
+    its own order: with `-n 3 --dist worksteal` a worker that finishes its share takes
+    the others' remaining short tests, so no worker starts a 30 s run near the end."""
     def weight(item: pytest.Item) -> int:
         if item.get_closest_marker("slow") is not None:
             return 0
