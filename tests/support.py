@@ -853,6 +853,7 @@ async def fake_telegram(token: str = TOKEN) -> AsyncIterator[FakeTelegram]:
     try:
         yield fake
     finally:
+        fake._new.set()  # a getUpdates still held answers now: the shutdown need not wait for it
         await runner.cleanup()
 
 
