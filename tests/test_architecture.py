@@ -152,6 +152,7 @@ def test_the_import_graph_has_no_cycles() -> None:
     assert cycles(import_graph()) == []
 
 
+@pytest.mark.slow
 def test_no_import_points_up_the_layers() -> None:
     assert upward_arrows(import_graph()) == []
 

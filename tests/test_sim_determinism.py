@@ -220,7 +220,8 @@ EXPECTED: dict[str, tuple[str, int]] = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c == "price_war" else c
+                                  for c in sorted(CASES)])  # price_war's 30 bots: 0.35 s
 def test_the_same_seed_gives_the_same_answers_frames_and_world(case: str) -> None:
     name, seed, change = CASES[case]
     assert run(name, seed, change) == EXPECTED[case]
