@@ -119,6 +119,18 @@ class Outbox:
             (order_number, status, action))
         return _row(r) if r else None
 
+    async def states(self, order_numbers: Sequence[str], status: str,
+                     action: str) -> dict[str, str]:
+        """The state of the (order, status, action) row of each order that has one, in one
+        read (the terminal view asks it of the last few orders after every order poll)."""
+        if not order_numbers:
+            return {}
+        marks = ",".join("?" * len(order_numbers))
+        rows = await self.store.fetchall(
+            f"SELECT order_number, state FROM outbox WHERE order_number IN ({marks})"
+            " AND status = ? AND action = ?", (*order_numbers, status, action))
+        return {str(r[0]): str(r[1]) for r in rows}
+
     async def for_order(self, order_number: str) -> list[OutboxRow]:
         """Every row of an order, oldest first."""
         rows = await self.store.fetchall(

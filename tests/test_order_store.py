@@ -85,6 +85,20 @@ async def test_the_same_reaction_is_stored_once(store: Store) -> None:
     assert (await outbox.get(ORDER, "new", "chat")).payload["uuid"] == "u-1"  # type: ignore[union-attr]
 
 
+async def test_the_states_of_several_orders_rows_are_read_at_once(store: Store) -> None:
+    outbox = Outbox(store)
+    sent, waiting, other = "20000000000000000001", "20000000000000000002", "20000000000000000003"
+    await outbox.add([OutboxItem(sent, "new", "chat"), OutboxItem(waiting, "new", "chat"),
+                      OutboxItem(other, "buyer_paid", "chat"), OutboxItem(other, "new", "notify")],
+                     1.0)
+    row = await outbox.get(sent, "new", "chat")
+    assert row is not None and await outbox.claim(row.id, 2.0)
+    assert await outbox.finish(row.id, DONE, "message 1", 3.0)
+    assert await outbox.states([sent, waiting, other, "29"], "new", "chat") == {
+        sent: DONE, waiting: PENDING}  # no greeting row for `other`, nor for an unknown order
+    assert await outbox.states([], "new", "chat") == {}
+
+
 async def test_outbox_rows_move_pending_sending_done_and_never_back(store: Store) -> None:
     outbox = Outbox(store)
     await outbox.add([OutboxItem(ORDER, "new", "chat", {})], 1.0)

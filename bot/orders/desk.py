@@ -359,14 +359,16 @@ class OrderDesk:
 
     async def refresh_view(self, limit: int = 5) -> None:
         """The last few orders and whether each was greeted, for bot.ops.terminal."""
+        orders = await self.orders.recent(limit)
+        greeted = await self.outbox.states([o.order_number for o in orders], "new", "chat")
         rows = []
-        for order in await self.orders.recent(limit):
-            row = await self.outbox.get(order.order_number, "new", "chat")
-            state = "-" if row is None else {"done": "sent", "pending": "waiting",
-                                             "sending": "sending",
-                                             "sent": "sent, unconfirmed",
-                                             "dry_run": "would send"}.get(row.state, row.state)
-            rows.append(ViewRow(order.order_number, order.status, state))
+        for order in orders:
+            state = greeted.get(order.order_number)
+            shown = "-" if state is None else {"done": "sent", "pending": "waiting",
+                                               "sending": "sending",
+                                               "sent": "sent, unconfirmed",
+                                               "dry_run": "would send"}.get(state, state)
+            rows.append(ViewRow(order.order_number, order.status, shown))
         self.view = rows
 
 

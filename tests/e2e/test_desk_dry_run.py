@@ -77,6 +77,8 @@ async def test_a_dry_run_follows_an_order_to_paid_and_sends_nothing(tmp_path: An
             rows = await run.desk.outbox.for_order(order)
             doc = await status.build(run.bot)
             alerted = await NotificationLog(run.store).last_sent(f"order:{order}:new")
+            await run.desk.refresh_view()
+            view = [(r.order_number, r.greeting) for r in run.desk.view]
         sent = (await sim_get(sim, "/_sim/world/chat/sent"))["sent"]
         updates = sim.requests("update_ad")
     # the simulator's record: nothing reached a counterparty, nothing changed at the exchange
@@ -86,6 +88,7 @@ async def test_a_dry_run_follows_an_order_to_paid_and_sends_nothing(tmp_path: An
     assert [(r.status, r.state) for r in chat_rows] == [("new", "dry_run"), ("buyer_paid", "dry_run")]
     assert all(r.answer and r.answer.startswith("dry run: would send: ") for r in chat_rows)
     assert alerted is not None  # alerts still reach the merchant
+    assert view == [(order, "would send")]  # the terminal view's greeting column
     assert doc["dry_run"] is True
     would = [(w["order_number"], w["status"]) for w in doc["would_send"]]
     assert would == [(order, "buyer_paid"), (order, "new")]  # newest first
