@@ -157,6 +157,7 @@ def test_no_import_points_up_the_layers() -> None:
     assert upward_arrows(import_graph()) == []
 
 
+@pytest.mark.slow  # the three checks share one parse of every file (0.7 s)
 def test_the_graph_sees_the_project() -> None:
     graph = import_graph()
     assert "bot.pricing.engine" in graph and "bot.app" in graph
