@@ -90,38 +90,16 @@ def _row(item: dict[str, Any]) -> SearchRow:
     adv, who = item["adv"], item["advertiser"]
     if type(adv) is not dict or type(who) is not dict:
         raise _Odd
-    # a decimal string read before is taken from `_READ` here, without a call to `_dec` (most
-    # of a reply's decimals are): `_dec` reads anything else, as it did every field before
-    known = _READ.get
-    value = adv["price"]
-    price = known(value) if type(value) is str else None
-    if price is None:
-        price = _dec(value)
+    price = _dec(adv["price"])
     nick = who["nickName"]
     if price is None or type(nick) is not str:
         raise _Odd
     g = adv.get
-    value = g("minSingleTransAmount")
-    low = known(value) if type(value) is str else None
-    if low is None:
-        low = _dec(value)
-    value = g("dynamicMaxSingleTransAmount")
-    high = known(value) if type(value) is str else None
-    if high is None:
-        high = _dec(value)
-    if not high:
-        high = _dec(g("maxSingleTransAmount"))
-    value = g("tradableQuantity")
-    available = known(value) if type(value) is str else None
-    if available is None:
-        available = _dec(value)
-    if not available:
-        available = _dec(g("surplusAmount"))
+    low = _dec(g("minSingleTransAmount"))
+    high = _dec(g("dynamicMaxSingleTransAmount")) or _dec(g("maxSingleTransAmount"))
+    available = _dec(g("tradableQuantity")) or _dec(g("surplusAmount"))
     ratio = g("priceFloatingRatio")
-    value = who.get("monthFinishRate")
-    rate = known(value) if type(value) is str else None
-    if rate is None:
-        rate = _dec(value)
+    rate = _dec(who.get("monthFinishRate"))
     ad = SearchAd(_id(adv["advNo"]), price, None if ratio is None else _dec(ratio),
                   low or ZERO, high or ZERO, available or ZERO, _methods(g("tradeMethods", ())))
     kind = who.get("userType")
