@@ -22,7 +22,7 @@ from bot.binance.errors import BinanceError
 from bot.binance.models import Ad
 from bot.binance.p2p import P2PApi
 from bot.capabilities.registry import CapabilityRegistry, CapabilityUnavailable
-from bot.clock import Clock, SystemClock
+from bot.clock import Clock, SystemClock, nap
 from bot.console.handler import ConsoleHandler
 from bot.console.overrides import overlay
 from bot.console.telegram import TelegramConsole
@@ -125,6 +125,8 @@ class Bot:
         self.engine.open_orders = self.desk.open_count  # the exchange hides ads with too many
         self.engine.alerts.append(self.desk.notes.notify)
         self.keeper: ScheduleKeeper | None = None  # the ads' hours ([schedule], [ads.schedule])
+        self._new_hours = asyncio.Event()  # a reload built a new keeper
+        self._hours_lock = asyncio.Lock()  # a keeper's tick, or a reload replacing the keeper
         self.alert_watch: AlertWatch | None = None  # repeats until acknowledged, chat SLA, inventory
         self.refiller: Refiller | None = None  # [inventory] refill
         self.console: TelegramConsole | None = None  # [telegram] enabled: commands from a phone
@@ -183,13 +185,26 @@ class Bot:
         # an ad's market is searched once the ad is found among your ads (_resolve), not before
         self._reference_pollers()
         self._start_desk()
-        self.keeper = ScheduleKeeper.build(self.cfg, self.ads, api=self.api, registry=self.registry,
-                                           clock=self.clock, meta=Meta(self.store))
-        if self.keeper is not None:
+        self.keeper = self._keeper()
+        async with self._hours_lock:
             await self.keeper.tick()  # before the first decision: a closed ad is never priced
-            self.add_part(self.keeper.run)
+        self.add_part(self._keep_hours)
         self._start_alerts()
         self._start_console()
+
+    def _keeper(self, before: ScheduleKeeper | None = None) -> ScheduleKeeper:
+        return ScheduleKeeper.build(self.cfg, self.ads, api=self.api, registry=self.registry,
+                                    clock=self.clock, meta=Meta(self.store), before=before)
+
+    async def _keep_hours(self) -> None:
+        """The schedule keeper's loop: at every change of a schedule, at least every minute,
+        and at once when a reload gives it a new keeper."""
+        while True:
+            assert self.keeper is not None
+            if await nap(self.clock, self.keeper.sleep_for(), self._new_hours):
+                self._new_hours.clear()
+            async with self._hours_lock:
+                await self.keeper.tick()
 
     def _start_alerts(self) -> None:
         """Alerts that repeat until acknowledged and the chat SLA; the inventory alert and the
@@ -365,9 +380,12 @@ class Bot:
             changes.append("[orders] and [chat] taken")  # new texts for the next reactions
         if old.web != loaded.app.web:
             logger.warning("config reload: [web] changes take effect at the next restart")
-        if old.schedule != loaded.app.schedule or old.bot.timezone != loaded.app.bot.timezone:
-            logger.warning("config reload: [schedule] and [bot] timezone changes take effect "
-                           "at the next restart")
+        if self.keeper is not None:  # new hours, zone or dry run: at once (bot/schedule/keeper.py)
+            async with self._hours_lock:  # not in the middle of a tick of the old keeper
+                self.keeper = self._keeper(before=self.keeper)
+            self._new_hours.set()
+            if old.schedule != loaded.app.schedule or old.bot.timezone != loaded.app.bot.timezone:
+                changes.append("[schedule] taken")
         return changes
 
     def _configure(self, loaded: LoadedConfig) -> None:

@@ -263,6 +263,7 @@ async def build(bot: Bot, hours: float = HISTORY_HOURS, orders: list[Any] | None
         "orders": [order(o) for o in orders or []],
         "would_send": await would_send(bot),
         "timezone": zone_json(zone(bot.cfg.bot.timezone), now),  # the page's clock
-        "schedule": keeper.snapshot() if (keeper := getattr(bot, "keeper", None)) else None,
+        "schedule": (keeper.snapshot() if (keeper := getattr(bot, "keeper", None)) is not None
+                     and keeper.scheduled else None),
         **(extra or {}),
     }

@@ -11,13 +11,21 @@ With `[schedule] business = true` it also closes the merchant's business outside
 windows and opens it inside (the merchant endpoints, a capability like any other): when the
 key may not use them (-2008) the ads are still switched one by one and the keeper says so
 once. A dry run sends nothing: it says what it would do, and the engine holds all the same.
+
+A reload (SIGHUP, the console) builds a new keeper from the new file (`build(..., before=)`):
+new hours, a new zone and the dry-run flag take effect at once, and what the old keeper had
+taken out is carried over. An ad whose hours are gone from the file is released: brought
+back if the keeper had taken it out, and priced again. The same holds at a start: an ad
+without hours that the store says an earlier run took out is brought back (the schedule was
+removed while the bot was stopped); a business the keeper had closed is opened again when
+`business` is switched off.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from loguru import logger
@@ -33,6 +41,7 @@ from config.schedule import effective
 from state.db import StoreUnwritable
 from state.meta import Meta
 
+NO_HOURS = Schedule((), frozenset(), UTC)  # an ad released from its hours (never asked)
 RECHECK = 60.0  # seconds: a failed switch is tried again, a newly found ad is looked at
 PUT_AWAY = "schedule_put_away:"  # meta key prefix: what the keeper took out, per ad number
 OFFLINE, HIDE = "offline", "hide"
@@ -60,8 +69,11 @@ class ScheduleKeeper:
 
     def __init__(self, hours: list[Hours], *, api: P2PApi, registry: CapabilityRegistry,
                  clock: Clock, meta: Meta | None, tz: tzinfo, dry_run: bool = False,
-                 business: Schedule | None = None) -> None:
+                 business: Schedule | None = None, releasing: list[Hours] | None = None,
+                 reopen: bool = False) -> None:
         self.hours = hours
+        self.releasing = releasing or []  # ads without hours now, that may have to come back
+        self.reopen = reopen  # the business this keeper's forerunner closed: open it once
         self.api = api
         self.registry = registry
         self.clock = clock
@@ -77,19 +89,39 @@ class ScheduleKeeper:
 
     @classmethod
     def build(cls, app: AppConfig, ads: list[AdRuntime], *, api: P2PApi,
-              registry: CapabilityRegistry, clock: Clock, meta: Meta | None) -> ScheduleKeeper | None:
-        """The keeper for this configuration, or None when no ad has hours."""
+              registry: CapabilityRegistry, clock: Clock, meta: Meta | None,
+              before: ScheduleKeeper | None = None) -> ScheduleKeeper:
+        """The keeper for this configuration. `before`: the keeper of the config a reload
+        replaces (what it took out is carried over, unless it ran dry); None at a start:
+        the store says what an earlier run took out."""
         tz = zone(app.bot.timezone)
-        hours = []
+        # what a dry run took out or brought back is fiction: out of one, the store says
+        carry = before is not None and not (before.dry_run and not app.bot.dry_run)
+        old = {id(h.ad): h for h in (before.hours + before.releasing if before else [])}
+        hours, releasing = [], []
         for ad in ads:
             table = effective(app.schedule, ad.loaded.config.schedule)
+            was = old.get(id(ad))
             if table is not None:
-                hours.append(Hours(ad, table.schedule(tz), table.outside))
+                h = Hours(ad, table.schedule(tz), table.outside)
+                hours.append(h)
+            elif not carry or (was is not None and (was.put_away or not was.restored)):
+                # at a start the store may say an earlier run took it out; at a reload, what
+                # the old keeper took out (or had not read yet) comes back
+                h = Hours(ad, NO_HOURS, "")
+                releasing.append(h)
+            else:
+                if was is not None:
+                    ad.closed = ""
+                continue
+            if was is not None and carry:
+                h.put_away, h.restored = was.put_away, was.restored
         business = app.schedule.schedule(tz) if app.schedule and app.schedule.business else None
-        if not hours and business is None:
-            return None
+        reopen = business is None and before is not None and (
+            before.business_open is False or before.reopen)
         return cls(hours, api=api, registry=registry, clock=clock, meta=meta, tz=tz,
-                   dry_run=app.bot.dry_run, business=business)
+                   dry_run=app.bot.dry_run, business=business, releasing=releasing,
+                   reopen=reopen)
 
     async def _restore(self, h: Hours, adv_no: str) -> None:
         """What an earlier run took out, so this run brings it back (read once per ad)."""
@@ -112,6 +144,11 @@ class ScheduleKeeper:
         soonest = min((c for c in changes if c is not None), default=now + RECHECK)
         return max(0.0, min(soonest - now, RECHECK))
 
+    @property
+    def scheduled(self) -> bool:
+        """Whether any ad has hours, or the business has."""
+        return bool(self.hours) or self.business is not None
+
     def _schedules(self) -> list[Schedule]:
         return [h.schedule for h in self.hours] + ([self.business] if self.business else [])
 
@@ -119,12 +156,29 @@ class ScheduleKeeper:
         """Bring every ad (and the business) to what its hours say now."""
         now = self.clock.time()
         opening = self.business is not None and self.business.is_open(now)
-        if opening:  # open the business first: the ads go back online into an open business
+        if opening or self.reopen:  # first: the ads go back online into an open business
             await self._business(True)
+            self.reopen = self.reopen and self.business_open is not True
         for h in self.hours:
             await self._keep(h, now)
+        for h in list(self.releasing):
+            await self._release(h)
         if self.business is not None and not opening:
             await self._business(False)
+
+    async def _release(self, h: Hours) -> None:
+        """An ad without hours: brought back if the keeper had taken it out (the store says so
+        after a restart), then forgotten."""
+        ad = h.ad
+        if ad.own is None:
+            return  # not found among your ads yet
+        ad.closed = ""
+        if not h.restored:
+            await self._restore(h, ad.own.adv_no)
+        if h.put_away:
+            await self._switch(h, back=True, why="its hours were removed from the config")
+        if not h.put_away:
+            self.releasing.remove(h)
 
     async def _keep(self, h: Hours, now: float) -> None:
         ad = h.ad
@@ -143,7 +197,7 @@ class ScheduleKeeper:
         if not h.put_away and (h.outside == HIDE or ad.online):
             await self._switch(h, back=False)
 
-    async def _switch(self, h: Hours, *, back: bool) -> None:
+    async def _switch(self, h: Hours, *, back: bool, why: str = "its hours begin") -> None:
         """Take the ad out (offline or hidden) or bring it back; a failure is said once and
         tried again at the next tick."""
         ad, mode = h.ad, (h.put_away or h.outside)
@@ -151,7 +205,7 @@ class ScheduleKeeper:
         verb = _verb(mode, back)
         if self.dry_run:  # in memory only: the next run starts from what the exchange shows
             logger.warning("dry run, not sent: ad {} would be {}: {}", ad.label, verb,
-                           "its hours begin" if back else ad.closed)
+                           why if back else ad.closed)
             h.put_away = "" if back else mode
             return
         try:
@@ -166,7 +220,7 @@ class ScheduleKeeper:
             ad.online = back
         h.put_away = "" if back else mode
         await self._remember(ad.own.adv_no, h.put_away)
-        logger.warning("ad {} {}: {}", ad.label, verb, "its hours begin" if back else ad.closed)
+        logger.warning("ad {} {}: {}", ad.label, verb, why if back else ad.closed)
 
     async def _send(self, ad: AdRuntime, mode: str, back: bool) -> None:
         """Out: the one way `mode` says. Back: online first (an offline ad cannot be shown),

@@ -232,3 +232,66 @@ async def test_a_hidden_ad_taken_offline_with_the_business_comes_back_online_and
     sim, _ = await day(tmp_path, config(schedule=DAILY + 'business = true\noutside = "hide"\n'),
                        [(0.5, out), (1.01, back), (13.01, out), (25.01, back)])
     assert [s for _, s in status_changes(sim)] == [1, 1]
+
+
+async def test_a_reload_takes_new_hours_and_dry_run_at_once_and_releases_an_ad_without_hours(
+        tmp_path: Path, inline_store: None) -> None:
+    """[schedule] and [bot] dry_run changes take effect at the reload, not at a restart; an ad
+    whose hours are removed while the keeper has it out comes back and is priced again."""
+    from config.loader import load_config
+
+    async with run_simulator(scenario(speed=0, three_ads=False), start_ms=START_MS,
+                             stepped=True) as sim:
+        path = tmp_path / "bot.toml"
+        path.write_text(config(schedule=DAILY))
+        lives = Lives(sim, path, tmp_path / "bot.db", 7, TIMINGS)
+        stepper = Stepper(sim)
+        at = START_MS + HOUR_MS // 2  # 07:30 local, outside 08:00-20:00
+
+        async def reload(toml: str) -> list[str]:
+            nonlocal at
+            path.write_text(toml)
+            assert life.bot is not None
+            changes: list[str] = await life.bot.reload(load_config(path))
+            at += 60_000
+            await stepper.to(at)
+            return changes
+
+        with loop_watch(lives):
+            life = lives.start()
+            await stepper.to(at)
+            assert status_of(sim) == 3
+            sell = life.bot.ads[0]  # type: ignore[union-attr]
+            assert sell.closed
+
+            changes = await reload(config(schedule='[schedule]\nwindows = ["daily 06:00-20:00"]\n'))
+            assert "[schedule] taken" in changes
+            assert status_of(sim) == 1 and sell.closed == "" and sell.online  # open now
+
+            await reload(config(schedule=DAILY))
+            assert status_of(sim) == 3 and sell.closed
+
+            await reload(config())  # the hours are gone: the keeper brings back what it took out
+            assert status_of(sim) == 1 and sell.closed == ""
+            sent = len(sim.requests("update_ad_status"))
+
+            await reload(config(bot="dry_run = true", schedule=DAILY))
+            assert status_of(sim) == 1 and sell.closed  # held, and nothing sent
+            assert len(sim.requests("update_ad_status")) == sent
+
+            await reload(config(schedule=DAILY))  # live again: the keeper sends
+            assert status_of(sim) == 3 and sell.closed
+            assert life.error is None, life.error
+
+            # the hours removed while the bot is stopped: the next start brings the ad back
+            await lives.stop()
+            path.write_text(config())
+            life = lives.start()
+            at += 60_000
+            await stepper.to(at)
+            assert life.error is None, life.error
+            assert status_of(sim) == 1 and life.bot is not None and life.bot.ads[0].closed == ""
+            updates = len(sim.requests("update_ad"))
+            await stepper.to(at + 700_000)  # the next market read (market_interval 600): priced
+            assert len(sim.requests("update_ad")) > updates
+            await lives.stop()
