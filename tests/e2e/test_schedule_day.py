@@ -295,3 +295,30 @@ async def test_a_reload_takes_new_hours_and_dry_run_at_once_and_releases_an_ad_w
             await stepper.to(at + 700_000)  # the next market read (market_interval 600): priced
             assert len(sim.requests("update_ad")) > updates
             await lives.stop()
+
+
+async def test_business_switched_off_by_a_reload_opens_the_business_the_bot_closed(
+        tmp_path: Path, inline_store: None) -> None:
+    from config.loader import load_config
+
+    async with run_simulator(scenario(speed=0, three_ads=False), start_ms=START_MS,
+                             stepped=True) as sim:
+        path = tmp_path / "bot.toml"
+        path.write_text(config(schedule=DAILY + "business = true\n"))
+        lives = Lives(sim, path, tmp_path / "bot.db", 7, TIMINGS)
+        stepper = Stepper(sim)
+        with loop_watch(lives):
+            life = lives.start()
+            await stepper.to(START_MS + HOUR_MS // 2)
+            assert sim.world.account.business_status == 2 and status_of(sim) == 3
+            path.write_text(config(schedule=DAILY))
+            assert life.bot is not None
+            await life.bot.reload(load_config(path))
+            await stepper.to(START_MS + HOUR_MS // 2 + 60_000)
+            assert life.error is None, life.error
+            assert sim.world.account.business_status == 1  # opened: no hours of its own now
+            assert status_of(sim) == 3  # the ad is still outside its own hours
+            await stepper.to(START_MS + int(1.01 * HOUR_MS))
+            assert status_of(sim) == 1  # and comes back at 08:00 (the business closed it)
+            await lives.stop()
+    assert len(sim.requests("start_business")) == 1
