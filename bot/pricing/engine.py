@@ -186,7 +186,7 @@ class AdRuntime:
 
 
 def sent_reason(decision: Reprice, verdict: Verdict, side: Side,
-                competitors: Sequence[CompetitorAd]) -> str:
+                competitors: Sequence[CompetitorAd], *, sent_word: str = "sent") -> str:
     """The reason for sending `verdict.price`, describing that price and not the one asked for.
 
     When the guards sent the strategy's price, its reason stands. When they changed it
@@ -194,7 +194,8 @@ def sent_reason(decision: Reprice, verdict: Verdict, side: Side,
     sent: the rank it takes among `competitors` and where it stands against the
     competitor the decision names, e.g. "1st: 0.99, 0.003 below 'alpha' (0.993); rounded
     from 0.992 to the 0.01 tick"; a decision naming none keeps its reason with the price
-    sent added. The guards hit follow in brackets.
+    sent added (`sent_word`: a floating ad is sent a ratio, and its price is "aimed at").
+    The guards hit follow in brackets.
     """
     sent = verdict.price
     assert sent is not None
@@ -209,7 +210,7 @@ def sent_reason(decision: Reprice, verdict: Verdict, side: Side,
             where = side.position(sent, decision.target, decision.target_name or "the target")
             why = f"{ordinal(rank)}: {sent}, {where}"
         else:
-            why = f"{decision.reason}; sent {sent}"
+            why = f"{decision.reason}; {sent_word} {sent}"
         why = "; ".join([why, *notes])
     if verdict.hits:
         why = f"{why} [guards: {', '.join(verdict.hits)}]"
@@ -687,18 +688,23 @@ class PricingEngine:
         if verdict.price is None:
             return base
         assert isinstance(decision, Reprice)  # the guards send only a Reprice
-        why = sent_reason(decision, verdict, ad.own.side, kept)
         # a ratio the guards did not move (rounding aside) is the ratio to send a floating ad
         ratio = decision.ratio if set(verdict.hits) <= {"tick"} else None
         wire = self._wire_value(ad, verdict.price, ratio)
+        floating = wire[0] == "ratio"
+        why = sent_reason(decision, verdict, ad.own.side, kept,
+                          sent_word="aimed at" if floating else "sent")
         if self._in_place(ad, wire):  # a dry run says so too: it would send nothing either
             return replace(base, reason=self._in_place_reason(ad, wire, why))
+        if floating:  # what the exchange shows is the ratio times its own reference
+            why = (f"{why}; {'would be ' if self.dry_run else ''}sent as the ratio {wire[1]}%, "
+                   f"which shows {wire[2]}")
         if self.dry_run:
-            said = (verdict.price, why)  # said once, until what it would do changes
+            said = (wire[2], why)  # said once, until what it would do changes
             log = logger.info if ad.dry_said != said else logger.debug
             ad.dry_said = said
             log("dry run: would reprice {} from {} to {}: {}", ad.label, ad.own.price,
-                verdict.price, why)
+                wire[2], why)
             return replace(base, result="dry_run", reason=why)
         if ad.held_until > now:
             return replace(base, reason=f"{why}; not sent: held until the exchange's refusals "

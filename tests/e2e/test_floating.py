@@ -9,6 +9,7 @@ price is the judge.
 from __future__ import annotations
 
 import random
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,30 @@ async def test_the_ratio_comes_from_the_fresh_reference_and_keeps_a_margin(tmp_p
             await _step(sim, bot, Decimal("92.96"))
             assert _own_buy(sim).price <= CEILING
             assert sim.requests("update_ad")
+
+
+async def test_the_reason_of_a_floating_update_names_the_ratio_sent_and_the_price_it_shows(
+        tmp_path: Path) -> None:
+    """A floating ad is sent a ratio: the reason said "sent 90.92" while the ad went to 91.73
+    (the strategy aims at a price on its reference; the exchange prices the ratio on its own).
+    Now the price aimed at is "aimed at", and the ratio sent and the price it shows are named:
+    the exchange's own record agrees with both."""
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="INFO")
+    try:
+        async with run_simulator("calm", speed=0, seed=3) as sim:
+            async with started(sim, tmp_path, FLOATING_BUY) as bot:
+                await _step(sim, bot, Decimal("92.50"))
+                rows = [r for r in await bot.decisions.recent(limit=100)
+                        if r.ad == "buy" and r.result == "applied"]
+                sent = sim.requests("update_ad")[-1]["body"]
+                shown = _own_buy(sim).price
+    finally:
+        logger.remove(sink)
+    assert rows and not re.search(r"; sent \d", rows[0].reason), rows[0].reason
+    ratio = Decimal(str(sent["priceFloatingRatio"]))
+    assert rows[0].reason.endswith(f"sent as the ratio {ratio:.2f}%, which shows {shown}"), rows[0].reason
+    assert any(line.startswith("repriced buy ") and f" -> {shown}: " in line for line in lines), lines
 
 
 async def test_an_absurd_reference_is_held_and_alerted_not_followed(tmp_path: Path) -> None:
