@@ -265,9 +265,37 @@ async def test_history_and_the_status_document_show_the_repeat_count(
     assert await asyncio.to_thread(main, ["history", "--show", "decisions", "--json"]) == 0
     (got,) = json.loads(capsys.readouterr().out)["decisions"]
     assert (got["repeats"], got["first_at"], got["at"]) == (3, 1_700_000_000.0, 1_700_000_002.0)
-    assert await asyncio.to_thread(main, ["history", "--show", "decisions"]) == 0
+    (tmp_path / "utc.toml").write_text('[bot]\ntimezone = "UTC"\n')
+    assert await asyncio.to_thread(main, ["history", "--show", "decisions",
+                                          "--config", "utc.toml"]) == 0
     out = capsys.readouterr().out
     assert "x3" in out and "kill switch" in out and "until 2023-11-14 22:13:22" in out
+
+
+async def test_history_shows_the_merchants_time_and_reads_since_in_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The times are in `[bot] timezone` (they were UTC, unlike `report` and the status page),
+    and a --since without a zone is the merchant's time too."""
+    db = tmp_path / "h.db"
+    store = await Store.open(db)
+    try:
+        log = DecisionLog(store)
+        await log.record(hold(1_700_000_000.0))  # 2023-11-14 22:13:20 UTC, 19:13:20 in Sao Paulo
+        await log.record(hold(1_700_010_000.0, reason="later"))  # 22:00:00 there
+    finally:
+        await store.close()
+    monkeypatch.setenv("P2PBOT_DB", str(db))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bot.toml").write_text('[bot]\ntimezone = "America/Sao_Paulo"\n')
+    monkeypatch.setenv("P2PBOT_CONFIG", str(tmp_path / "bot.toml"))
+    assert await asyncio.to_thread(main, ["history", "--show", "decisions"]) == 0
+    out = capsys.readouterr().out
+    assert "time (America/Sao_Paulo)" in out and "2023-11-14 19:13:20" in out, out
+    # 20:00 in Sao Paulo is 23:00 UTC: only the later decision is after it
+    assert await asyncio.to_thread(main, ["history", "--show", "decisions",
+                                          "--since", "2023-11-14T20:00"]) == 0
+    out = capsys.readouterr().out
+    assert "later" in out and "2023-11-14 19:13:20" not in out, out
 
 
 async def test_the_status_chart_holds_a_repeated_price_from_its_first_time(store: Store) -> None:

@@ -1,4 +1,7 @@
-"""`history`: from the store, when each endpoint went down and came back, price updates, orders."""
+"""`history`: from the store, when each endpoint went down and came back, price updates, orders.
+
+Times are the merchant's (`[bot] timezone` of the config file, as `report` shows them); an
+ISO time without a zone given to --since/--until is read in that zone too."""
 
 from __future__ import annotations
 
@@ -8,11 +11,13 @@ import json
 import re
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from bot.commands import options
 from bot.commands.common import EXIT_OK, ConfigError, fail, load_settings, open_store
+from bot.localtime import zone_name, zone_of_file
 from bot.orders.track import STATUS_NAME
+from config.settings import config_path
 from state.decisions import DecisionLog, DecisionRow
 from state.endpoints import EndpointLog, Transition
 from state.orders import OrderStore, TransitionRow
@@ -26,8 +31,9 @@ PARTS = ("endpoints", "prices", "orders", "decisions")
 add_arguments = options.history  # the options live in a light module (fast --help)
 
 
-def parse_when(text: str | None, now: float | None = None) -> float | None:
-    """An ISO date/time (UTC when no zone) or a span back from now ('90m', '2d') as epoch seconds."""
+def parse_when(text: str | None, now: float | None = None, tz: tzinfo = UTC) -> float | None:
+    """An ISO date/time (in `tz` when it names no zone) or a span back from now ('90m', '2d')
+    as epoch seconds."""
     if text is None:
         return None
     now = time.time() if now is None else now
@@ -39,7 +45,7 @@ def parse_when(text: str | None, now: float | None = None) -> float | None:
     except ValueError:
         raise ConfigError(f"--since/--until: {text!r} is neither an ISO time nor a span like 6h") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
+        dt = dt.replace(tzinfo=tz)
     return dt.timestamp()
 
 
@@ -54,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(args: argparse.Namespace) -> str:
     settings = load_settings()
-    since, until = parse_when(args.since), parse_when(args.until)
+    tz = zone_of_file(config_path(args.config, settings.config))
+    since, until = parse_when(args.since, tz=tz), parse_when(args.until, tz=tz)
     if not settings.db.exists():
         raise ConfigError(f"no store at {settings.db} (set P2PBOT_DB): nothing recorded yet")
     show = {part.strip() for part in args.show.split(",") if part.strip()}
@@ -83,15 +90,15 @@ async def _main(args: argparse.Namespace) -> str:
         })
     parts = []
     if "endpoints" in show:
-        parts.append(render(rows))
+        parts.append(render(rows, tz))
     if "prices" in show:
-        parts.append(render_prices(prices))
+        parts.append(render_prices(prices, tz))
     if "orders" in show:
-        parts.append(render_orders(orders))
+        parts.append(render_orders(orders, tz))
         if would:
-            parts.append(render_would_send(would))
+            parts.append(render_would_send(would, tz))
     if "decisions" in show:
-        parts.append(render_decisions(decisions))
+        parts.append(render_decisions(decisions, tz))
     return "\n\n".join(parts)
 
 
@@ -100,11 +107,11 @@ def _would_json(row: OutboxRow) -> dict[str, object]:
             "content": str(row.payload.get("content", ""))}
 
 
-def render_would_send(rows: list[OutboxRow]) -> str:
+def render_would_send(rows: list[OutboxRow], tz: tzinfo = UTC) -> str:
     """Chat messages a dry run did not send, oldest first."""
     lines = ["chat messages not sent (dry run):"]
     for r in rows:
-        lines.append(f"{_stamp(r.updated_at)}  dry run: would send to order {r.order_number} "
+        lines.append(f"{_stamp(r.updated_at, tz)}  dry run: would send to order {r.order_number} "
                      f"({r.status}): {str(r.payload.get('content', ''))[:200]}")
     return "\n".join(lines)
 
@@ -130,38 +137,41 @@ def table(columns: list[Column], rows: list[list[str]]) -> str:
     return "\n".join([line([title for title, _ in columns]), *(line(r) for r in rows)])
 
 
-STAMP: Column = ("time (UTC)", "<19")
+def stamp_column(tz: tzinfo) -> Column:
+    """The time column, titled with the zone its times are in."""
+    title = f"time ({zone_name(tz)})"
+    return (title, f"<{max(19, len(title))}")
 
 
-def render_decisions(rows: list[DecisionRow]) -> str:
+def render_decisions(rows: list[DecisionRow], tz: tzinfo = UTC) -> str:
     """Every decision, holds included, oldest first; a repeated one shows its count and span."""
     if not rows:
         return "no decisions recorded"
     return table(
-        [STAMP, ("ad", "<14"), ("price", ">10"), ("target", ">10"), ("result", "<8"),
+        [stamp_column(tz), ("ad", "<14"), ("price", ">10"), ("target", ">10"), ("result", "<8"),
          ("repeats", ">7"), ("reason", "")],
-        [[_stamp(d.since), d.ad[:14], str(d.price_before), _opt(d.target), d.result,
-          f"x{d.repeats}", d.reason[:80] + (f" (until {_stamp(d.at)})" if d.repeats > 1 else "")]
+        [[_stamp(d.since, tz), d.ad[:14], str(d.price_before), _opt(d.target), d.result,
+          f"x{d.repeats}", d.reason[:80] + (f" (until {_stamp(d.at, tz)})" if d.repeats > 1 else "")]
          for d in rows])
 
 
-def render_prices(rows: list[DecisionRow]) -> str:
+def render_prices(rows: list[DecisionRow], tz: tzinfo = UTC) -> str:
     """Price updates sent (applied, refused or of unknown outcome) or not (dry_run), oldest first."""
     if not rows:
         return "no price updates recorded"
     return table(
-        [STAMP, ("ad", "<14"), ("from", ">10"), ("to", ">10"), ("result", "<8"), ("reason", "")],
-        [[_stamp(p.at), p.ad[:14], str(p.price_before), _opt(p.target), p.result, p.reason[:80]]
+        [stamp_column(tz), ("ad", "<14"), ("from", ">10"), ("to", ">10"), ("result", "<8"), ("reason", "")],
+        [[_stamp(p.at, tz), p.ad[:14], str(p.price_before), _opt(p.target), p.result, p.reason[:80]]
          for p in rows])
 
 
-def render_orders(rows: list[TransitionRow]) -> str:
+def render_orders(rows: list[TransitionRow], tz: tzinfo = UTC) -> str:
     """Order status changes, oldest first; inferred ones (across a gap) are marked."""
     if not rows:
         return "no order events recorded"
     return table(
-        [STAMP, ("order", "<20"), ("from", "<20"), ("to", "<20"), ("source", "")],
-        [[_stamp(t.at), t.order_number, "-" if t.old is None else STATUS_NAME.get(t.old, str(t.old)),
+        [stamp_column(tz), ("order", "<20"), ("from", "<20"), ("to", "<20"), ("source", "")],
+        [[_stamp(t.at, tz), t.order_number, "-" if t.old is None else STATUS_NAME.get(t.old, str(t.old)),
           STATUS_NAME.get(t.new, str(t.new)), t.source + (" (inferred)" if t.inferred else "")]
          for t in rows])
 
@@ -170,8 +180,8 @@ def _opt(value: object | None) -> str:
     return "" if value is None else str(value)
 
 
-def _stamp(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+def _stamp(at: float, tz: tzinfo = UTC) -> str:
+    return datetime.fromtimestamp(at, tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def outages(rows: list[Transition]) -> list[dict[str, object]]:
@@ -189,20 +199,20 @@ def outages(rows: list[Transition]) -> list[dict[str, object]]:
     return sorted(done + list(open_.values()), key=lambda p: (str(p["endpoint"]), float(p["start"])))  # type: ignore[arg-type]
 
 
-def render(rows: list[Transition]) -> str:
+def render(rows: list[Transition], tz: tzinfo = UTC) -> str:
     """Transitions, then outages, as text."""
     if not rows:
         return "no endpoint transitions recorded"
     lines = [table(
-        [STAMP, ("endpoint", "<17"), ("from", "<12"), ("to", "<12"), ("code", ">6"), ("message", "")],
-        [[_stamp(t.at), t.endpoint, t.old, t.new, _opt(t.code), t.message] for t in rows])]
+        [stamp_column(tz), ("endpoint", "<17"), ("from", "<12"), ("to", "<12"), ("code", ">6"), ("message", "")],
+        [[_stamp(t.at, tz), t.endpoint, t.old, t.new, _opt(t.code), t.message] for t in rows])]
     lines += ["", "outages (not available):"]
     for p in outages(rows):
         start = float(p["start"])  # type: ignore[arg-type]
         end = p["end"]
-        span = f"until {_stamp(float(end))} ({_human(float(end) - start)})" if end else "still down"  # type: ignore[arg-type]
+        span = f"until {_stamp(float(end), tz)} ({_human(float(end) - start)})" if end else "still down"  # type: ignore[arg-type]
         code = f" {p['code']}" if p["code"] is not None else ""
-        lines.append(f"  {p['endpoint']:<17} {p['state']}{code} from {_stamp(start)} {span}")
+        lines.append(f"  {p['endpoint']:<17} {p['state']}{code} from {_stamp(start, tz)} {span}")
     return "\n".join(lines)
 
 

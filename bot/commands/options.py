@@ -69,8 +69,12 @@ def check_config(p: argparse.ArgumentParser) -> None:
 def history(p: argparse.ArgumentParser) -> None:
     """Options of `history`."""
     p.add_argument("--endpoint", help="only this endpoint (e.g. search)")
-    p.add_argument("--since", help="from this time: ISO date/time (UTC) or a span back, like 6h or 2d")
-    p.add_argument("--until", help="up to this time: ISO date/time (UTC) or a span back")
+    p.add_argument("--since", help="from this time: ISO date/time (your [bot] timezone unless it "
+                                   "names one) or a span back, like 6h or 2d")
+    p.add_argument("--until", help="up to this time: ISO date/time or a span back")
+    p.add_argument("--config", type=Path, metavar="PATH",
+                   help="the TOML file whose [bot] timezone the times are shown in "
+                        "(default: P2PBOT_CONFIG; the machine's zone without one)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--show", default="endpoints,prices,orders",
                    help="what to print, comma-separated: endpoints, prices, orders, decisions "
