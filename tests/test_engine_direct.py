@@ -8,7 +8,9 @@ from decimal import Decimal
 
 import pytest
 
+from bot.binance.search import SearchAd, SearchAdvertiser, SearchRow
 from bot.pricing.engine import _outcome, _repriced
+from bot.pricing.market_book import MarketBook
 from state.decisions import DecisionRow
 from strategies.base import OwnAd, Side
 
@@ -36,3 +38,21 @@ def test_a_decisions_outcome_is_the_row_replaced() -> None:
     base = DecisionRow(5.0, "sell", "1", "undercut", Decimal("93.00"), Decimal("92.99"), "held",
                        "1st by 0.01", ("tick",), 187049, {"rank": 2}, 3, 1.0)
     assert _outcome(base, "applied", "sent") == replace(base, result="applied", reason="sent")
+
+
+def _row(adv_no: str, user_no: str) -> SearchRow:
+    ad = SearchAd(adv_no, Decimal("92.00"), None, Decimal(100), Decimal(20000), Decimal(500),
+                  frozenset({"SBP"}))
+    return SearchRow(ad, SearchAdvertiser(user_no, "peer", True, 100, Decimal("0.99")))
+
+
+def test_our_ids_in_a_book_are_our_ad_ids_and_the_users_showing_them() -> None:
+    ours = frozenset(f"{n:020d}" for n in range(1000))
+    rows = [_row("a1", "u1"), _row(f"{7:020d}", "me"), _row("a2", "")]
+    first, second = MarketBook(rows, ours), MarketBook(list(reversed(rows)), ours)
+    assert first.own_ids == second.own_ids == ours | {"me"}
+    assert second.own_ids is first.own_ids  # made once for the same users
+    assert MarketBook([_row("a1", "u1")], ours).own_ids == ours  # none of ours shown: no user
+    replaced = frozenset(ours | {"x"})
+    assert MarketBook(rows, replaced).own_ids == replaced | {"me"}  # new ad ids: made again
+    assert MarketBook([_row("x", "other")], replaced).own_ids == replaced | {"other"}
