@@ -3,12 +3,15 @@ the next, are what the general way makes."""
 
 from __future__ import annotations
 
+import random
+import statistics
 from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from bot.binance.search import SearchAd, SearchAdvertiser, SearchRow
+from bot.pricing import rivals
 from bot.pricing.engine import _outcome, _repriced
 from bot.pricing.market_book import MarketBook
 from state.decisions import DecisionRow
@@ -56,3 +59,13 @@ def test_our_ids_in_a_book_are_our_ad_ids_and_the_users_showing_them() -> None:
     replaced = frozenset(ours | {"x"})
     assert MarketBook(rows, replaced).own_ids == replaced | {"me"}  # new ad ids: made again
     assert MarketBook([_row("x", "other")], replaced).own_ids == replaced | {"other"}
+
+
+def test_a_rivals_median_is_the_statistics_median() -> None:
+    rng = random.Random(3)
+    for n in range(0, 40):
+        values = [Decimal(rng.choice(("100", "500.00000000", "1000", "92.015", "0.1", "7")))
+                  * rng.choice((1, 3, -1)) for _ in range(n)]
+        expected = Decimal(statistics.median(sorted(values))) if values else None
+        got = rivals._median(iter(values))
+        assert got == expected and str(got) == str(expected)

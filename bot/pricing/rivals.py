@@ -340,8 +340,13 @@ def _count(r: _Rival, what: int) -> int:
 
 
 def _median(values: Iterable[Decimal]) -> Decimal | None:
+    """`Decimal(statistics.median(values))`, None for none: the same middle (or mean of the two
+    middle values) without sorting them a second time inside `statistics.median`."""
     got = sorted(values)
-    return Decimal(statistics.median(got)) if got else None
+    n = len(got)
+    if not n:
+        return None
+    return Decimal(got[n // 2] if n % 2 else (got[n // 2 - 1] + got[n // 2]) / 2)
 
 
 def _median_float(values: Sequence[float]) -> float | None:
