@@ -3,15 +3,16 @@ the next, are what the general way makes."""
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from dataclasses import replace
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 import pytest
 
 from bot.binance.search import SearchAd, SearchAdvertiser, SearchRow
-from bot.pricing import rivals
+from bot.pricing import guards, rivals
 from bot.pricing.engine import _outcome, _repriced
 from bot.pricing.market_book import MarketBook
 from state.decisions import DecisionRow
@@ -69,3 +70,25 @@ def test_a_rivals_median_is_the_statistics_median() -> None:
         expected = Decimal(statistics.median(sorted(values))) if values else None
         got = rivals._median(iter(values))
         assert got == expected and str(got) == str(expected)
+
+
+def _ceil_in_decimals(n: int, since: float, window: float) -> int:
+    return int((Decimal(n) * Decimal(str(since)) / Decimal(str(window)))
+               .to_integral_value(ROUND_CEILING))
+
+
+def test_the_budgets_ceiling_is_the_decimal_one_near_whole_numbers_too() -> None:
+    rng = random.Random(11)
+    cases = [(300, 12.0, 3600.0), (300, 12.000000000000002, 3600.0), (300, 11.999999999999998, 3600.0),
+             (1, 0.0, 3600.0), (7, -0.0, 60.0), (3, 0.1 + 0.2, 0.3), (10, 0.3, 0.1), (5, 1e300, 1e-300),
+             (5, 1e-300, 1e300), (2, 2.0 ** 60, 1.0), (1, 5.0, 3), (1, 5, 3.0)]  # type: ignore[list-item]
+    for _ in range(20000):
+        n, window = rng.randint(1, 400), rng.choice((3600.0, 1800.0, 600.0, 7200.0, 86400.0, 0.7))
+        whole = rng.randint(0, 2 * n)  # a quotient at or about a whole number, and anywhere
+        since = rng.choice((whole * window / n, rng.uniform(0, window), float(rng.randint(0, 3600)),
+                            math.nextafter(whole * window / n, math.inf),
+                            math.nextafter(whole * window / n, -math.inf)))
+        cases.append((n, since, window))
+    for n, since, window in cases:
+        assert guards._ceil_ratio(n, since, window) == _ceil_in_decimals(n, since, window), (
+            n, since, window)
