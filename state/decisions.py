@@ -76,8 +76,8 @@ def same(row: DecisionRow, other: DecisionRow) -> bool:
     a, b = row.price_before, other.price_before
     if a is not b and str(a) != str(b):
         return False
-    a, b = row.target, other.target
-    if a is not b and (a and str(a)) != (b and str(b)):
+    t, u = row.target, other.target
+    if t is not u and (t and str(t)) != (u and str(u)):
         return False
     if row.guards != other.guards and tuple(row.guards) != tuple(other.guards):
         return False
