@@ -16,7 +16,7 @@ from bot.pricing import guards, rivals
 from bot.pricing.engine import _outcome, _repriced
 from bot.pricing.market_book import MarketBook
 from state.decisions import DecisionRow
-from strategies.base import OwnAd, Side
+from strategies.base import CompetitorAd, OwnAd, Side
 
 OWN = OwnAd(adv_no="1", side=Side.SELL, asset="USDT", fiat="RUB", price=Decimal("93.00"),
             price_type="floating", ratio=Decimal("101.5"), min_amount=Decimal(500),
@@ -92,3 +92,33 @@ def test_the_budgets_ceiling_is_the_decimal_one_near_whole_numbers_too() -> None
     for n, since, window in cases:
         assert guards._ceil_ratio(n, since, window) == _ceil_in_decimals(n, since, window), (
             n, since, window)
+
+
+def _rival_row(user: str, price: Decimal) -> CompetitorAd:
+    return CompetitorAd(adv_no=f"ad-{user}", user_no=user, nickname=f"nick-{user}", price=price,
+                        min_amount=Decimal(2000), max_amount=Decimal(50000),
+                        available=Decimal(1000), month_orders=321, completion_rate=Decimal("0.97"))
+
+
+@pytest.mark.parametrize("side", list(Side))
+def test_a_profile_from_what_it_derived_before_is_the_profile_made_afresh(side: Side) -> None:
+    """Snapshots every few seconds, rivals repricing and answering our moves, the window and
+    the event cap dropping the oldest: each profile equals the one derived from scratch."""
+    rng = random.Random(21)
+    book = rivals.RivalBook(side, rivals.RivalSettings(window=300.0, max_events=6, max_rivals=8))
+    prices = {f"u{n}": Decimal("92.00") + Decimal(n) / 100 for n in range(12)}
+    ours, at = Decimal("92.05"), 0.0
+    for _ in range(600):
+        at += rng.choice((1.0, 3.0, 10.0, 45.0))
+        for user in rng.sample(sorted(prices), 3):
+            prices[user] += Decimal(rng.choice((-2, -1, 1, 2))) / 100
+        shown = sorted(rng.sample(sorted(prices), rng.randint(0, 10)), key=prices.__getitem__)
+        book.observe(at, [_rival_row(u, prices[u]) for u in shown], ours)
+        if rng.random() < 0.3:
+            ours += Decimal(rng.choice((-3, -1, 1, 3))) / 100
+            book.our_move(at, ours)
+        for r in book.rivals.values():
+            kept = book._profile(r)
+            r.derived.clear()
+            fresh = book._profile(r)
+            assert kept == fresh and kept.to_json() == fresh.to_json()
