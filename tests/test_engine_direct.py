@@ -17,6 +17,7 @@ from bot.pricing.engine import _outcome, _repriced
 from bot.pricing.market_book import MarketBook
 from state.decisions import DecisionRow
 from strategies.base import CompetitorAd, OwnAd, Side
+from strategies.filters import RULES, CompetitorFilters
 
 OWN = OwnAd(adv_no="1", side=Side.SELL, asset="USDT", fiat="RUB", price=Decimal("93.00"),
             price_type="floating", ratio=Decimal("101.5"), min_amount=Decimal(500),
@@ -122,3 +123,36 @@ def test_a_profile_from_what_it_derived_before_is_the_profile_made_afresh(side: 
             r.derived.clear()
             fresh = book._profile(r)
             assert kept == fresh and kept.to_json() == fresh.to_json()
+
+
+def _screened_rule_by_rule(table: CompetitorFilters, ads: list[CompetitorAd],
+                           own_ids: frozenset[str]) -> tuple[str | None, ...]:
+    """`screen` as the rules table defines it: ours by ids, else the first rule on that drops it."""
+    rules = [rule for rule in RULES if not rule.per_ad and rule.active(table)]
+    return tuple("own" if ad.adv_no in own_ids or ad.user_no in own_ids else
+                 next((rule.reason for rule in rules if rule.drops(table, ad, None)), None)
+                 for ad in ads)
+
+
+def test_the_screen_is_the_rules_tables_whatever_the_table() -> None:
+    rng = random.Random(8)
+    users = [f"u{n}" for n in range(8)]
+    for _ in range(300):
+        table = CompetitorFilters(
+            min_completion_rate=Decimal(rng.choice(("0", "0.9", "0.97"))),
+            min_month_orders=rng.choice((0, 10, 200)), merchants_only=rng.random() < 0.3,
+            block_users=frozenset(rng.sample(users, rng.randint(0, 2))),
+            allow_users=frozenset(rng.sample(users, rng.randint(0, 5)) if rng.random() < 0.3 else ()),
+            decoy_max_amount=Decimal(rng.choice((0, 1000, 30000))),
+            decoy_min_available=Decimal(rng.choice((0, 50000))),
+            min_available=Decimal(rng.choice((0, 100, 700))))
+        ads = [CompetitorAd(adv_no=f"a{n}", user_no=rng.choice(users), nickname="", price=Decimal(92),
+                            min_amount=Decimal(100), max_amount=Decimal(rng.choice((800, 20000, 150000))),
+                            available=Decimal(rng.choice((50, 500, 1000))),
+                            is_merchant=rng.random() < 0.5, month_orders=rng.choice((3, 120, 1520)),
+                            completion_rate=Decimal(rng.choice(("0.85", "0.95", "0.99"))))
+               for n in range(rng.randint(0, 12))]
+        own_ids = frozenset(rng.sample([*users, "a1", "a2"], rng.randint(0, 3)))
+        assert table.screen(ads, own_ids) == _screened_rule_by_rule(table, ads, own_ids)
+        again = table.model_copy()  # an equal table, another object: its own rules, the same
+        assert again.screen(ads, own_ids) == table.screen(ads, own_ids)
