@@ -90,7 +90,7 @@ def _inputs(trace: dict[str, Any]) -> dict[str, Any]:
 
 
 def repeated(row: DecisionRow, repeats: int, first_at: float | None) -> DecisionRow:
-    """`replace(row, repeats=repeats, first_at=first_at)`, made directly (a third of the time)."""
+    """`replace(row, repeats=repeats, first_at=first_at)`, made directly (less than half the time)."""
     return DecisionRow(row.at, row.ad, row.adv_no, row.strategy, row.price_before, row.target,
                        row.result, row.reason, row.guards, row.code, row.trace, repeats, first_at)
 

@@ -985,7 +985,7 @@ class _Resumed:
 
 
 def _outcome(base: DecisionRow, result: str, reason: str) -> DecisionRow:
-    """`replace(base, result=result, reason=reason)`, made directly (a third of the time)."""
+    """`replace(base, result=result, reason=reason)`, made directly (less than half the time)."""
     return DecisionRow(base.at, base.ad, base.adv_no, base.strategy, base.price_before,
                        base.target, result, reason, base.guards, base.code, base.trace,
                        base.repeats, base.first_at)
