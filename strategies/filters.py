@@ -75,7 +75,7 @@ class CompetitorFilters(BaseModel):
         if screened is None:
             screened = self.screen(ads, ids)
         scope = _Scope(own, ids, _methods_for(self, own))
-        late = [rule for rule in RULES if rule.per_ad and rule.reason != "own" and rule.active(self)]
+        late = _active(self)[1]
         kept: list[CompetitorAd] = []
         dropped: dict[str, int] = {}
         mine = own.adv_no
@@ -102,9 +102,19 @@ class CompetitorFilters(BaseModel):
         ads it competes with (ours by `own_ids`, users, stats, decoys, amounts available); None
         when none does. The same for all our ads with these filters in one market snapshot, so
         the engine screens a snapshot once per filters table."""
-        rules = [rule for rule in RULES if not rule.per_ad and rule.active(self)]
-        scope = _Scope(None, own_ids, frozenset())  # type: ignore[arg-type]  # `own` by ids only
-        return tuple("own" if _is_own(ad, scope) else _first_drop(self, rules, ad) for ad in ads)
+        rules = _active(self)[0]
+        found: list[str | None] = []
+        for ad in ads:  # ours by ids only (`_is_own` without `own`), then the first rule
+            if ad.adv_no in own_ids or ad.user_no in own_ids:
+                found.append("own")
+                continue
+            for rule in rules:
+                if rule.drops(self, ad, None):
+                    found.append(rule.reason)
+                    break
+            else:
+                found.append(None)
+        return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,25 @@ class _Scope:
     methods: frozenset[str]
 
 
+# id(table) -> (table, its rules on that screen, its per-ad rules but `own`): a table cannot
+# change (frozen), and each is screened once per snapshot and applied once per kind of ad
+_ACTIVE: dict[int, tuple[CompetitorFilters, tuple[Rule, ...], tuple[Rule, ...]]] = {}
+
+
+def _active(filters: CompetitorFilters) -> tuple[tuple[Rule, ...], tuple[Rule, ...]]:
+    """The rules `filters` turns on, in table order: those `screen` checks, and the per-ad ones
+    `apply` checks after it (all but `own`)."""
+    got = _ACTIVE.get(id(filters))
+    if got is None or got[0] is not filters:
+        if len(_ACTIVE) >= 4096:  # tables replaced by reloads: forget them all
+            _ACTIVE.clear()
+        on = [rule for rule in RULES if rule.active(filters)]
+        got = _ACTIVE[id(filters)] = (
+            filters, tuple(rule for rule in on if not rule.per_ad),
+            tuple(rule for rule in on if rule.per_ad and rule.reason != "own"))
+    return got[1], got[2]
+
+
 def _methods_for(filters: CompetitorFilters, own: OwnAd) -> frozenset[str]:
     if filters.pay_methods == "any":
         return frozenset()
@@ -133,14 +162,6 @@ def _methods_for(filters: CompetitorFilters, own: OwnAd) -> frozenset[str]:
 def _is_own(ad: CompetitorAd, scope: _Scope) -> bool:
     return ((scope.own is not None and ad.adv_no == scope.own.adv_no)
             or ad.adv_no in scope.own_ids or ad.user_no in scope.own_ids)
-
-
-def _first_drop(filters: CompetitorFilters, rules: Sequence[Rule], ad: CompetitorAd) -> str | None:
-    """The reason of the first of `rules` that drops `ad`, else None."""
-    for rule in rules:
-        if rule.drops(filters, ad, None):
-            return rule.reason
-    return None
 
 
 def _no_overlap(ad: CompetitorAd, own: OwnAd) -> bool:

@@ -25,7 +25,7 @@ from bot.pricing.retention import INTERVAL, PAUSE, DecisionRetention, next_delay
 from config.loader import load_config
 from p2pbot.cli import main
 from state.db import Store
-from state.decisions import DecisionLog, DecisionRow
+from state.decisions import DecisionLog, DecisionRow, same, same_as
 from state.migrations import MIGRATIONS
 from strategies.base import OwnAd, Side
 from tests.support import FakeClient, FakeClock, search_item
@@ -93,6 +93,30 @@ async def test_a_changed_reason_or_input_starts_a_new_row(store: Store) -> None:
     rows = await log.recent()
     assert [(r.reason, r.repeats, r.trace.get("rank")) for r in rows] == [
         ("floor reached", 2, 2), ("floor reached", 1, 1), ("kill switch", 2, 1)]
+
+
+def test_two_decisions_are_the_same_exactly_when_their_keys_are_equal() -> None:
+    """`same` (what staging compares) says what comparing `same_as` keys says, for every pair of
+    a set of decisions that differ one field at a time, the spellings of one value included."""
+    base = replace(hold(1.0), trace={"rank": 1, "kept": 7, "best": [{"price": "92.40"}]})
+    variants = [
+        base, replace(base, at=9.0), replace(base, reason="floor reached"),
+        replace(base, result="dry_run"), replace(base, ad="buy"), replace(base, strategy="undercut"),
+        replace(base, code=187049), replace(base, price_before=D("92.5")),
+        replace(base, price_before=D("92.50")), replace(base, target=D("92.40")),
+        replace(base, target=D("92.4")), replace(base, target=D("0")),
+        replace(base, target=D("0.00")), replace(base, guards=("tick",)),
+        replace(base, guards=["tick"]),  # type: ignore[arg-type]
+        replace(base, trace={"rank": 1, "kept": 9, "best": [{"price": "92.40"}]}),  # tail only
+        replace(base, trace={"rank": 1, "kept": 7, "filtered_out": {"own": 2},
+                             "best": [{"price": "92.40"}]}),
+        replace(base, trace={"rank": 2, "kept": 7, "best": [{"price": "92.40"}]}),
+        replace(base, trace={"rank": 1, "best": [{"price": "92.4"}]}),
+        replace(base, trace={}),
+    ]
+    for a in variants:
+        for b in variants:
+            assert same(a, b) == (same_as(a) == same_as(b)), (a, b)
 
 
 async def test_an_applied_update_is_never_folded_and_breaks_a_run(store: Store) -> None:

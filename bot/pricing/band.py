@@ -102,6 +102,8 @@ class BandBook:
 
     def accepted(self, key: Key, price: Decimal, now: float) -> None:
         """A price the exchange took: it narrows a bracketed edge, or shows the band moved."""
+        if not self._edges:
+            return
         for name, up in (("high", True), ("low", False)):
             edge = self._edges.get((key, name))
             if edge is None:
@@ -115,6 +117,8 @@ class BandBook:
 
     def band(self, key: Key, tick: Decimal, now: float) -> PriceBand | None:
         """The band to clamp to now, or None when nothing (unexpired) is known."""
+        if not self._edges:  # nothing learned (almost always): every decision asks
+            return None
         limits: dict[str, Decimal | None] = {}
         source = "message"
         for name, up in (("low", False), ("high", True)):

@@ -12,6 +12,7 @@ moves first. Every guard that changed or stopped the price is named in `hits`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -136,8 +137,23 @@ def budget(g: GuardLimits, updates: Sequence[Update], now: float) -> Budget:
 
 
 def _ceil_ratio(n: int, since: float, window: float) -> int:
-    """ceil(n * since / window), exact for the usual whole seconds."""
+    """ceil(n * since / window), exact for the usual whole seconds.
+
+    Worked out in floats first: they differ from the decimal quotient below by a few parts in
+    10**16, so when their quotient is further than a millionth of a millionth (relative) from a
+    whole number, no whole number lies between the two and its ceiling is the same. Only a
+    quotient that close to a whole number is worked out again in decimals (the budget is
+    counted over every recent update, for every decision that reprices)."""
+    if type(n) is int and type(since) is float and type(window) is float and window:
+        q = n * since / window
+        if _FINITE_LOW < q < _FINITE_HIGH:
+            k = round(q)
+            if abs(q - k) > 1e-12 * max(1.0, abs(q)):
+                return math.ceil(q)
     return int((Decimal(n) * Decimal(str(since)) / Decimal(str(window))).to_integral_value(ROUND_CEILING))
+
+
+_FINITE_LOW, _FINITE_HIGH = -(2.0 ** 40), 2.0 ** 40  # outside: the decimals decide
 
 
 def _hold(reason: str, hits: Sequence[str] = ()) -> Verdict:

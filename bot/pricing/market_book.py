@@ -49,6 +49,24 @@ def best_trace(kept: Sequence[CompetitorAd]) -> list[dict[str, Any]]:
              "price": str(c.price)} for c in kept[:3]]
 
 
+# (id of our ad ids, our user ids seen) -> (our ad ids, the two together): the same few each
+# snapshot, and a union copies every one of our ad ids (a thousand on a large desk)
+_UNIONS: dict[tuple[int, frozenset[str]], tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def _with_users(own_adv_nos: frozenset[str], users: frozenset[str]) -> frozenset[str]:
+    """`own_adv_nos | users`, made once for each set of our user ids found in a market."""
+    if not users:
+        return own_adv_nos
+    key = (id(own_adv_nos), users)
+    got = _UNIONS.get(key)
+    if got is None or got[0] is not own_adv_nos:
+        if len(_UNIONS) >= 256:  # our ad ids replaced: forget them all
+            _UNIONS.clear()
+        got = _UNIONS[key] = (own_adv_nos, own_adv_nos | users)
+    return got[1]
+
+
 def rows_of(items: Iterable[Any]) -> list[SearchRow]:
     """The search rows of a snapshot (strict `SearchItem`s, as tests build them, are converted)."""
     return [i if isinstance(i, SearchRow) else from_item(i) for i in items
@@ -64,9 +82,9 @@ class MarketBook:
         for n, row in enumerate(self.rows, 1):
             self.position.setdefault(row.adv.adv_no, n)
         self.competitors = tuple(competitor(r) for r in self.rows)
-        users = {r.advertiser.user_no for r in self.rows
-                 if r.adv.adv_no in own_adv_nos and r.advertiser.user_no}
-        self.own_ids: frozenset[str] = own_adv_nos | {u for u in users if u}
+        users = frozenset(r.advertiser.user_no for r in self.rows
+                          if r.adv.adv_no in own_adv_nos and r.advertiser.user_no)
+        self.own_ids: frozenset[str] = _with_users(own_adv_nos, users)
         self._sorted: dict[Side, tuple[CompetitorAd, ...]] = {}
         self._screened: dict[tuple[Side, CompetitorFilters], tuple[str | None, ...]] = {}
         self._filtered: dict[tuple[Any, ...], FilterResult] = {}

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -97,6 +97,9 @@ class _Rival:
     answers: deque[tuple[float, float, float]] = field(default_factory=deque)  # (at, low, high)
     pending: _Chance | None = None
     past_since: float | None = None  # since when our ad has been past it (better), snapshot time
+    # what a profile derives from `changes`, `answers` and `prices`, with the length and the
+    # first and last entries it was derived from (bot.pricing.rivals._derived)
+    derived: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 class RivalBook:
@@ -244,19 +247,18 @@ class RivalBook:
 
     def _profile(self, r: _Rival) -> RivalProfile:
         s = self.settings
-        seen, near, top, tiny = (_count(r, i) for i in (SEEN, NEAR, TOPS, TINY))
+        totals = r.totals
+        seen, near, top, tiny = totals[SEEN], totals[NEAR], totals[TOPS], totals[TINY]
         span = min(r.last_seen - r.first_seen, s.window)
-        gaps = [b[0] - a[0] for a, b in zip(r.changes, list(r.changes)[1:], strict=False)]
-        steps = [abs(new - old) for _, old, new in r.changes]
-        fast = [a for a in r.answers if a[1] <= s.bot_seconds]
+        gap, step = _derived(r, "changes", r.changes, _of_changes)
+        fast, answer_seconds = _derived(r, "answers", r.answers, self._of_answers)
         share = Decimal(len(r.answers)) / len(r.chances) if r.chances else Decimal(0)
         decoy = tiny * 2 >= seen > 0
         signs = sorted(r.signs) if decoy else []
         if seen >= s.min_snapshots and top == seen:
             signs.append("only at the top")
-        gap = _median_float(gaps)
         busy = len(r.changes) >= s.busy_reprices and gap is not None and gap <= s.busy_seconds
-        kind = _kind(seen, s, decoy, busy or (len(fast) >= s.min_answers and share >= s.answer_share))
+        kind = _kind(seen, s, decoy, busy or (fast >= s.min_answers and share >= s.answer_share))
         return RivalProfile(
             user_no=r.user_no, nickname=r.nickname, kind=kind, price=r.price,
             floor=self._floor(r), at_floor=r.past_since is not None and r.past_since < r.last_seen,
@@ -264,19 +266,46 @@ class RivalBook:
             reprices=len(r.changes),
             reprices_per_hour=(Decimal(len(r.changes) * 3600) / Decimal(f"{span:.3f}")).quantize(
                 Decimal("0.1")) if span > 0 else Decimal(0),
-            reprice_seconds=gap, median_step=_median(steps),
+            reprice_seconds=gap, median_step=step,
             chances=len(r.chances), answers=len(r.answers),
-            answer_seconds=_median_float([a[2] for a in r.answers]),
+            answer_seconds=answer_seconds,
             decoy_signs=tuple(signs), completion_rate=r.completion_rate,
             month_orders=r.month_orders, first_seen=r.first_seen, last_seen=r.last_seen,
         )
 
+    def _of_answers(self, answers: deque[tuple[float, float, float]]) -> tuple[int, float | None]:
+        """(how many answers were fast, the median time to answer)."""
+        fast = self.settings.bot_seconds
+        return sum(1 for a in answers if a[1] <= fast), _median_float([a[2] for a in answers])
+
     def _floor(self, r: _Rival) -> Decimal | None:
-        """The most attractive price shown in the window: lowest for SELL, highest for BUY."""
-        prices = [p for _, p in r.prices] + ([] if r.price is None else [r.price])
-        if not prices:
-            return None
-        return min(prices) if self.side is Side.SELL else max(prices)
+        """The most attractive price shown in the window: lowest for SELL, highest for BUY (the
+        first such in the window, then the price now: `min`/`max` of the prices in that order)."""
+        best = min if self.side is Side.SELL else max
+        shown: Decimal | None = _derived(
+            r, "prices", r.prices, lambda prices: (best(p for _, p in prices) if prices else None,))[0]
+        if shown is None or r.price is None:
+            return shown if r.price is None else r.price
+        return best(shown, r.price)
+
+
+def _derived(r: _Rival, name: str, events: deque[Any],
+             derive: Callable[[deque[Any]], tuple[Any, ...]]) -> tuple[Any, ...]:
+    """`derive(events)`, made again only when `events` changed since: an event is appended (a
+    new last entry), or the window or the cap drops the oldest (a new first entry, or a new
+    length). A profile is built for every snapshot that a decision reads it on; its rival's
+    events change far less often."""
+    first, last = (events[0], events[-1]) if events else (None, None)
+    got = r.derived.get(name)
+    if got is None or got[0] != len(events) or got[1] is not first or got[2] is not last:
+        got = r.derived[name] = (len(events), first, last, *derive(events))
+    return got[3:]
+
+
+def _of_changes(changes: deque[tuple[float, Decimal, Decimal]]) -> tuple[float | None, Decimal | None]:
+    """(the median time between price changes, the median step)."""
+    gaps = [b[0] - a[0] for a, b in zip(changes, list(changes)[1:], strict=False)]
+    return _median_float(gaps), _median([abs(new - old) for _, old, new in changes])
 
 
 def _kind(seen: int, s: RivalSettings, decoy: bool, bot: bool) -> RivalKind:
@@ -340,8 +369,13 @@ def _count(r: _Rival, what: int) -> int:
 
 
 def _median(values: Iterable[Decimal]) -> Decimal | None:
+    """`Decimal(statistics.median(values))`, None for none: the same middle (or mean of the two
+    middle values) without sorting them a second time inside `statistics.median`."""
     got = sorted(values)
-    return Decimal(statistics.median(got)) if got else None
+    n = len(got)
+    if not n:
+        return None
+    return Decimal(got[n // 2] if n % 2 else (got[n // 2 - 1] + got[n // 2]) / 2)
 
 
 def _median_float(values: Sequence[float]) -> float | None:
