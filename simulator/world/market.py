@@ -133,6 +133,10 @@ class Market:
             for role in extra:
                 self.books[side].append(self._new_listing(side, role, now_ms,
                                                           self._rival_rng, rival_ids))
+        # the ads that reprice against others, in book order: churn replaces regulars only,
+        # so these stay where they are for the market's life (looked up once, not every step)
+        self._bot_ads = {side: [ad for ad in self.books[side] if ad.role in BOT_ROLES]
+                         for side in SIDES}
 
     def _role(self, i: int) -> str:
         """The role of the i-th competitor: bots, decoys, then regulars."""
@@ -175,7 +179,7 @@ class Market:
             ad.next_reprice_ms = now_ms + self._rng.randint(*_REPRICE_SECONDS) * 1000
 
     def _bots(self, side: str, now_ms: int, own: Sequence[AdBase]) -> None:
-        bots = [ad for ad in self.books[side] if ad.role in BOT_ROLES]
+        bots = self._bot_ads[side]
         if not bots:
             return
         top = self._top_two(side, own)
