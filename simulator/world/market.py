@@ -337,9 +337,9 @@ class Market:
                     if p > price or (p == price and (other.update_ms, other.adv_no) < tie):
                         better += 1
             key = ad.sort_key()
-            for other in own:
-                if other is not ad and other.side == ad.side and other.status == 1 \
-                        and other.sort_key() < key:
+            for mine in own:
+                if mine is not ad and mine.side == ad.side and mine.status == 1 \
+                        and mine.sort_key() < key:
                     better += 1
             ranks.append(1 + better)
         return ranks
