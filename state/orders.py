@@ -109,6 +109,9 @@ class OrderStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        # orders written through this object, committed: what its owner (the desk, the one
+        # writer) read of the orders stays true while this is unchanged
+        self.writes = 0
 
     async def advance(self, order_number: str, decide: Callable[[OrderRecord | None], Plan],
                       now: float) -> Plan:
@@ -138,6 +141,7 @@ class OrderStore:
                     " source) VALUES (?, ?, ?, ?, ?, ?)",
                     (order_number, step.old, step.new, now, int(step.inferred), o.source))
             await insert_rows(db, plan.items, now)
+        self.writes += 1
         return replace(plan, record=o)
 
     async def get(self, order_number: str) -> OrderRecord | None:

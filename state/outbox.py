@@ -84,11 +84,14 @@ class Outbox:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.writes = 0  # rows added or moved through this object, committed (as OrderStore's)
 
     async def add(self, items: Iterable[OutboxItem], now: float) -> int:
         """Insert rows in their own transaction; returns how many were new."""
         async with self.store.transaction() as db:
-            return await insert_rows(db, items, now)
+            added = await insert_rows(db, items, now)
+        self.writes += 1
+        return added
 
     async def in_state(self, state: str, action: str | None = None,
                        limit: int = 500) -> list[OutboxRow]:
@@ -147,7 +150,9 @@ class Outbox:
                 f"UPDATE outbox SET state = ?, updated_at = ?, answer = {keep}{bump}"
                 f" WHERE id = ? AND state IN ({marks})",
                 (to, now, *(() if answer is None else (answer,)), row_id, *from_states))
-            return bool(cur.rowcount)
+            moved = bool(cur.rowcount)
+        self.writes += 1
+        return moved
 
     async def claim(self, row_id: int, now: float) -> bool:
         """pending -> sending (one more attempt); False when another path moved it first."""

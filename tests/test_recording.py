@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from bot.recording.recorder import ROW_FIELDS, Recorder
 from p2pbot.cli import main
 from state.db import Store
 from state.decisions import DecisionRow
-from state.recording import RecordingLog
+from state.recording import RecordingLog, pack
 from strategies.base import OwnAd, Reference, Side
 from tests.support import FakeClock
 
@@ -94,6 +95,91 @@ async def test_retention_drops_old_rows_then_the_oldest_while_over_the_size(stor
     left = [e async for e in log.read()]
     assert await small.size() <= small.max_bytes
     assert left and left[-1].at == NOW and left[0].at > NOW - 14 * 86400
+
+
+async def _rows(store: Store) -> list[tuple[float, str, int]]:
+    """The stored rows: (at, kind, size)."""
+    return [(float(r[0]), str(r[1]), int(r[2])) for r in await store.fetchall(
+        "SELECT at, kind, size FROM recording ORDER BY id")]
+
+
+async def test_a_flush_stores_a_minute_of_entries_compressed_together(store: Store) -> None:
+    log = RecordingLog(store)
+    rec = Recorder(log, FakeClock(NOW))
+    for i in range(30):  # two minutes of a snapshot and a decision every 4 s
+        decide(rec, snapshot(NOW + 4 * i), NOW + 4 * i, f"step {i}")
+    await rec.flush()
+    rows = await _rows(store)
+    # a row per 60 s of entries, its `at` its newest entry's: 0..60, 64..116
+    assert [(at - NOW, kind) for at, kind, _ in rows] == [(60.0, "batch"), (116.0, "batch")]
+    got = [e async for e in log.read()]
+    assert [(e.kind, e.at - NOW) for e in got] == [
+        (kind, 4.0 * i) for i in range(30) for kind in ("market", "decision")]
+    assert got[-1].body["reason"] == "step 29" and got[-2].body["rows"][0][0] == "9001"
+    alone = sum(len(pack(e.body)) for e in got)  # each entry compressed on its own
+    assert sum(size for _, _, size in rows) * 4 < alone
+    # a span inside a row: its entries alone
+    inside = [(e.kind, e.at - NOW) async for e in log.read(NOW + 8, NOW + 12)]
+    assert inside == [("market", 8.0), ("decision", 8.0), ("market", 12.0), ("decision", 12.0)]
+    assert await log.prune(NOW + 14 * 86400 + 61) == 32  # the first row (16 entries of 2)
+    assert [e.at - NOW async for e in log.read()][0] == 64.0
+
+
+OLD = [(NOW - 100, "market", {"asset": "USDT", "fiat": "RUB", "side": "BUY",
+                              "rows": [["9001", "u-alpha-1", "AlphaTrader", "92.40", "500",
+                                        "50000", "1000", ["SBP"], 1, 900, "0.98", None]]}),
+       (NOW - 100, "decision", {"ad": "sell", "reason": "old"}),
+       (NOW - 50, "reference", {"price": "92.5"})]
+
+
+async def _old_and_new(db: Path) -> list[tuple[float, str, Any]]:
+    """A recording from before the batches (a row per entry, as `pack` stored them), newer
+    rows after it; what reading it gives."""
+    store = await Store.open(db)
+    try:
+        async with store.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO recording (at, kind, body, size) VALUES (?, ?, ?, ?)",
+                [(at, kind, pack(body), len(pack(body))) for at, kind, body in OLD])
+        log = RecordingLog(store, retention_days=1)
+        log.stage(NOW, "reference", {"price": "92.6"})
+        log.stage(NOW + 1, "decision", {"ad": "sell", "reason": "new"})
+        await log.flush()
+        got = [(e.at, e.kind, e.body) async for e in log.read()]
+        assert [(e.at, e.kind) async for e in log.read(NOW - 60, NOW)] == [
+            (NOW - 50, "reference"), (NOW, "reference")]
+        return got
+    finally:
+        await store.close()
+
+
+def test_rows_written_one_entry_each_are_still_read_and_exported(tmp_path: Path) -> None:
+    import asyncio
+
+    db = tmp_path / "bot.db"
+    assert asyncio.run(_old_and_new(db)) == [
+        *OLD, (NOW, "reference", {"price": "92.6"}),
+        (NOW + 1, "decision", {"ad": "sell", "reason": "new"})]
+    out = tmp_path / "r.jsonl.gz"
+    assert main(["export", "--db", str(db), "--from", "2025-12-01", "--raw-ids",
+                 "--out", str(out)]) == 0
+    kinds = [json.loads(line)["kind"] for line in _text(out).splitlines()[1:]]  # after the header
+    assert kinds == ["ad", "market", "decision", "reference", "reference", "decision", "end"]
+
+
+async def test_rows_of_one_entry_and_of_several_are_pruned_together(store: Store) -> None:
+    async with store.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO recording (at, kind, body, size) VALUES (?, ?, ?, ?)",
+            [(at, kind, pack(body), len(pack(body))) for at, kind, body in OLD])
+    log = RecordingLog(store, retention_days=1)
+    log.stage(NOW - 40, "reference", {"price": "92.6"})
+    log.stage(NOW, "decision", {"ad": "sell", "reason": "new"})
+    await log.flush()  # one row of two entries, its `at` NOW
+    assert await log.prune(NOW - 60 + 86400) == 2  # the two old rows before NOW - 60
+    assert await log.prune(NOW - 1 + 86400) == 1  # the last old one; the new row holds NOW
+    assert [e.at async for e in log.read()] == [NOW - 40, NOW]
+    assert await log.prune(NOW + 1 + 86400) == 2 and [e async for e in log.read()] == []
 
 
 async def _filled(tmp_path: Path) -> Path:

@@ -115,6 +115,12 @@ class OrderDesk:
         self._since: float | None = None  # Meta.orders_since, once read
         self._since_read = False
         self._quiet: list[str] = []  # open orders just recorded without reactions (before the store)
+        # reads of the store kept until the desk writes again (OrderStore.writes, Outbox.writes):
+        # the desk is the one writer of orders and outbox, so a poll that changed nothing
+        # reads neither the open orders nor the view again (after every poll before)
+        self._open: tuple[int, list[OrderRecord]] | None = None  # open_orders(), at writes
+        self._by_ad_at: int | None = None  # the writes open_by_ad was counted at
+        self._view_at: tuple[int, int, int] | None = None  # the writes (and limit) of the view
 
     def configure(self, app: AppConfig) -> None:
         """The settings a reload may change: the reactions and their texts, the order poll
@@ -210,13 +216,25 @@ class OrderDesk:
         await self.count_open_by_ad()
         await self.refresh_view()
 
+    async def open_orders(self) -> list[OrderRecord]:
+        """The stored open orders, oldest first (OrderStore.open_orders), read again only after
+        the desk wrote an order."""
+        writes = self.orders.writes  # before the read: a write during it reads again next time
+        if self._open is None or self._open[0] != writes:
+            self._open = (writes, await self.orders.open_orders())
+        return self._open[1]
+
     async def count_open_by_ad(self) -> None:
-        """Open orders per ad, from the store: the exchange hides an ad with too many."""
+        """Open orders per ad, from the store: the exchange hides an ad with too many. Counted
+        again only after the desk wrote an order."""
+        writes = self.orders.writes
+        if self._by_ad_at == writes and self.open_by_ad is not None:
+            return
         counts: dict[str, int] = {}
         for order in await self.orders.open_orders(limit=1000):
             if order.adv_no:
                 counts[order.adv_no] = counts.get(order.adv_no, 0) + 1
-        self.open_by_ad = counts
+        self.open_by_ad, self._by_ad_at = counts, writes
 
     def open_count(self, adv_no: str) -> int | None:
         """The ad's open orders, or None while the desk has not listed orders (it cannot tell)."""
@@ -224,7 +242,7 @@ class OrderDesk:
 
     async def _gone_from_list(self, seen: dict[str, OrderRecord], skip: set[str]) -> None:
         now = self.clock.time()
-        gone = [o for o in await self.orders.open_orders()
+        gone = [o for o in await self.open_orders()
                 if o.order_number not in seen and o.order_number not in skip
                 and self._unknown.get(o.order_number, _DUE).next_at <= now]
         for stored in gone[:DETAILS_PER_TICK]:
@@ -349,16 +367,19 @@ class OrderDesk:
 
     async def has_open(self) -> bool:
         """Whether any stored order is open."""
-        return await self.orders.count_open() > 0
+        return bool(await self.open_orders())
 
     async def orders_to_read(self, since: float | None) -> list[str]:
         """Orders whose chat may hold missed messages: open ones, and those changed since."""
-        found = await (self.orders.open_orders() if since is None
-                       else self.orders.touched_since(since))
+        found = await (self.open_orders() if since is None else self.orders.touched_since(since))
         return [o.order_number for o in found]
 
     async def refresh_view(self, limit: int = 5) -> None:
-        """The last few orders and whether each was greeted, for bot.ops.terminal."""
+        """The last few orders and whether each was greeted, for bot.ops.terminal (read again
+        only after the desk wrote an order or an outbox row)."""
+        at = (self.orders.writes, self.outbox.writes, limit)
+        if self._view_at == at:
+            return
         orders = await self.orders.recent(limit)
         greeted = await self.outbox.states([o.order_number for o in orders], "new", "chat")
         rows = []
@@ -369,7 +390,7 @@ class OrderDesk:
                                                "sent": "sent, unconfirmed",
                                                "dry_run": "would send"}.get(state, state)
             rows.append(ViewRow(order.order_number, order.status, shown))
-        self.view = rows
+        self.view, self._view_at = rows, at
 
 
 def build_channels(app: AppConfig, settings: Settings | None,

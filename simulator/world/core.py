@@ -130,9 +130,10 @@ class World:
             market.walk()
             if band:
                 account.move_band(market, self._band)
-            account.reprice(market, now_ms)
-            market.move(now_ms, account.searchable_in(market.asset, market.fiat))
-            account.record_ranks(market, now_ms)
+            ads = account.ads_in(market.asset, market.fiat)
+            account.reprice(market, now_ms, ads)
+            market.move(now_ms, [ad for ad in ads if ad.searchable])
+            account.record_ranks(market, now_ms, ads)
         markets = self.markets  # the online ads and their markets' scales (Account.market_of)
         candidates = [(ad, markets[(ad.asset, ad.fiat)].scales)
                       for ad in account.ads.values() if ad.status == 1]

@@ -133,6 +133,10 @@ class Market:
             for role in extra:
                 self.books[side].append(self._new_listing(side, role, now_ms,
                                                           self._rival_rng, rival_ids))
+        # the ads that reprice against others, in book order: churn replaces regulars only,
+        # so these stay where they are for the market's life (looked up once, not every step)
+        self._bot_ads = {side: [ad for ad in self.books[side] if ad.role in BOT_ROLES]
+                         for side in SIDES}
 
     def _role(self, i: int) -> str:
         """The role of the i-th competitor: bots, decoys, then regulars."""
@@ -175,7 +179,7 @@ class Market:
             ad.next_reprice_ms = now_ms + self._rng.randint(*_REPRICE_SECONDS) * 1000
 
     def _bots(self, side: str, now_ms: int, own: Sequence[AdBase]) -> None:
-        bots = [ad for ad in self.books[side] if ad.role in BOT_ROLES]
+        bots = self._bot_ads[side]
         if not bots:
             return
         top = self._top_two(side, own)
@@ -317,19 +321,26 @@ class Market:
 
     def ranks_of(self, ads: Sequence[AdBase], own: Sequence[AdBase]) -> list[int]:
         """Each of `ads`' 1-based position in its unfiltered search: the ads whose search key
-        (`AdBase.sort_key`) is smaller, compared price first without building the keys."""
+        (`AdBase.sort_key`) is smaller, compared price first without building the keys (plain
+        loops: this runs at every world step, and a generator per count cost a third more)."""
         ranks = []
         for ad in ads:
-            price, tie = ad.price, (ad.update_ms, ad.adv_no)
+            price, tie, better = ad.price, (ad.update_ms, ad.adv_no), 0
             if ad.side == "SELL":
-                better = sum(1 for other in self.books["SELL"] if other.price < price or (
-                    other.price == price and (other.update_ms, other.adv_no) < tie))
+                for other in self.books["SELL"]:
+                    p = other.price
+                    if p < price or (p == price and (other.update_ms, other.adv_no) < tie):
+                        better += 1
             else:
-                better = sum(1 for other in self.books["BUY"] if other.price > price or (
-                    other.price == price and (other.update_ms, other.adv_no) < tie))
+                for other in self.books["BUY"]:
+                    p = other.price
+                    if p > price or (p == price and (other.update_ms, other.adv_no) < tie):
+                        better += 1
             key = ad.sort_key()
-            better += sum(1 for other in own if other is not ad and other.side == ad.side
-                          and other.status == 1 and other.sort_key() < key)
+            for mine in own:
+                if mine is not ad and mine.side == ad.side and mine.status == 1 \
+                        and mine.sort_key() < key:
+                    better += 1
             ranks.append(1 + better)
         return ranks
 

@@ -47,7 +47,9 @@ async def test_a_day_of_orders_on_three_ads_gets_each_reaction_exactly_once(
     timings = ChatTimings(keepalive=120, silence=90, ack=120, rest_poll=60)
     async with run_simulator(scen, start_ms=START_MS, stepped=True) as sim:
         config = tmp_path / "bot.toml"
-        config.write_text(config_text(orders_interval=30, stuck=STUCK_MINUTES))
+        # without the recording: the day is about orders (its flush woke the loop every 30 s)
+        config.write_text(config_text(orders_interval=30, stuck=STUCK_MINUTES)
+                          + "\n[recording]\nenabled = false\n")
         lives = Lives(sim, config, tmp_path / "bot.db", 7, timings)
         stepper = Stepper(sim)
         with loop_watch(lives):

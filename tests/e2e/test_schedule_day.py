@@ -26,7 +26,8 @@ TIMINGS = ChatTimings(keepalive=3600, silence=3600, ack=120, rest_poll=600)
 
 
 def config(*, bot: str = "", schedule: str = "", ad_schedule: str = "") -> str:
-    """One scheduled SELL ad; slow pollers (the day is about the hours, not the market)."""
+    """One scheduled SELL ad; slow pollers and no recording (the day is about the hours, not
+    the market: the recorder's flush every 30 s was a quarter of the loop's wake-ups)."""
     return f"""
 [bot]
 timezone = "America/Sao_Paulo"
@@ -35,6 +36,9 @@ reference_interval = 600
 my_ads_interval = 300
 orders_interval = 600
 {bot}
+
+[recording]
+enabled = false
 
 [capabilities]
 probe_first = 60
