@@ -101,6 +101,7 @@ def _rival_row(user: str, price: Decimal) -> CompetitorAd:
                         available=Decimal(1000), month_orders=321, completion_rate=Decimal("0.97"))
 
 
+@pytest.mark.slow  # 600 snapshots a side: a quarter second each (docs/testing.md)
 @pytest.mark.parametrize("side", list(Side))
 def test_a_profile_from_what_it_derived_before_is_the_profile_made_afresh(side: Side) -> None:
     """Snapshots every few seconds, rivals repricing and answering our moves, the window and
