@@ -242,3 +242,17 @@ def test_from_and_to_cut_the_history_and_rivals_are_listed(
     assert rivals[0]["moves_per_hour"] >= rivals[-1]["moves_per_hour"] >= 20
     code, _, err = backtest(capsys, *argv, "--from", "2h", "--to", "90m")
     assert code == 2 and "the history is empty" in err
+
+
+def test_a_floating_ads_hold_at_its_ratio_is_named_not_numbered() -> None:
+    """The report's "minutes held, and why" showed "reference # #%" for a floating ad whose
+    ratio already gave the price (the strategy's reason with its numbers taken out), and
+    "#st by # below bot" for a rank."""
+    from p2pbot.backtest.report import why
+
+    held = "reference 92.50 -0.80%; unchanged: ratio 99.20% already prices it at 91.76"
+    assert why(held, ()) == "unchanged: ratio in place"
+    assert why("unchanged: reference 92.50 -0.80%", ()) == "unchanged"
+    # an ordinal is a word, not "#st": rank 1 apart from the others
+    assert why("1st by 0.14 below bot 'x' (bot_cushion 0.15%)", ()) == "first by # below bot '…'"
+    assert why("3rd, level with 'x' (92.10)", ()) == "nth, level with '…'"

@@ -40,14 +40,18 @@ def bucket(rank: int | None) -> str:
 
 
 _NUM = re.compile(r"-?\d[\d.,]*")
+_ORDINAL = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b")
 
 
 def why(reason: str, guards: tuple[str, ...]) -> str:
     """A hold's reason without its numbers and names, so holds of one kind add up."""
     if guards:
         return f"guard {guards[-1]}"  # the last one named is the one that stopped it
+    if "; unchanged: ratio " in reason:  # a floating ad whose ratio already gives the price
+        return "unchanged: ratio in place"  # (the strategy's reason before it: "reference # #%")
     text = re.sub(r"'[^']*'", "'…'", reason)
     text = re.split(r"[:;(]", text, maxsplit=1)[0].strip()
+    text = _ORDINAL.sub(lambda m: "first" if m.group(1) == "1" else "nth", text)  # not "#st"
     return _NUM.sub("#", text)[:70] or "hold"
 
 
