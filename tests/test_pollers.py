@@ -173,3 +173,15 @@ async def test_an_unreadable_reference_keeps_the_last_value_marked_stale() -> No
     await poller.tick("exchange")
     assert [(e.price, e.at, e.stale) for e in seen] == [
         (Decimal("92.50"), read_at, False), (Decimal("92.50"), read_at, True)]
+
+
+def test_each_reference_poller_names_what_it_reads() -> None:
+    """Its log lines ("... parked: capability reference_price is disabled") said
+    "ReferencePoller" for both sides, twice the same line."""
+    from bot.pricing.pollers import ReferencePoller
+
+    kw = {"registry": None, "bus": None, "clock": None, "interval": 10.0}
+    buy = ReferencePoller(None, ["USDT", "BTC"], "RUB", "BUY", **kw)  # type: ignore[arg-type]
+    sell = ReferencePoller(None, ["USDT"], "RUB", "SELL", **kw)  # type: ignore[arg-type]
+    assert (buy.name, sell.name) == ("reference price USDT,BTC/RUB BUY",
+                                     "reference price USDT/RUB SELL")

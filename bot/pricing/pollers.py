@@ -108,6 +108,11 @@ class ReferencePoller(Poller):
         self.last: dict[str, tuple[Any, float]] = {}  # asset -> (price, read at)
         self.failing = False
 
+    @property
+    def name(self) -> str:
+        """Names what it reads: two of them (one per side) said the same "ReferencePoller"."""
+        return f"reference price {','.join(self.assets)}/{self.fiat} {self.side}"
+
     async def fetch(self, source: str) -> None:
         """Read the reference prices (nothing to read when running on the derived source)."""
         if source != "exchange":
