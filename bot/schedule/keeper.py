@@ -119,9 +119,12 @@ class ScheduleKeeper:
         business = app.schedule.schedule(tz) if app.schedule and app.schedule.business else None
         reopen = business is None and before is not None and (
             before.business_open is False or before.reopen)
-        return cls(hours, api=api, registry=registry, clock=clock, meta=meta, tz=tz,
-                   dry_run=app.bot.dry_run, business=business, releasing=releasing,
-                   reopen=reopen)
+        keeper = cls(hours, api=api, registry=registry, clock=clock, meta=meta, tz=tz,
+                     dry_run=app.bot.dry_run, business=business, releasing=releasing,
+                     reopen=reopen)
+        if carry and before is not None and business is not None:  # no second open or close
+            keeper.business_open, keeper.business_state = before.business_open, before.business_state
+        return keeper
 
     async def _restore(self, h: Hours, adv_no: str) -> None:
         """What an earlier run took out, so this run brings it back (read once per ad)."""

@@ -315,8 +315,12 @@ async def test_business_switched_off_by_a_reload_opens_the_business_the_bot_clos
             life = lives.start()
             await stepper.to(START_MS + HOUR_MS // 2)
             assert sim.world.account.business_status == 2 and status_of(sim) == 3
-            path.write_text(config(schedule=DAILY))
             assert life.bot is not None
+            closes = len(sim.requests("close_business"))
+            await life.bot.reload(load_config(path))  # the same file: nothing sent again
+            await stepper.to(START_MS + HOUR_MS // 2 + 30_000)
+            assert len(sim.requests("close_business")) == closes
+            path.write_text(config(schedule=DAILY))
             await life.bot.reload(load_config(path))
             await stepper.to(START_MS + HOUR_MS // 2 + 60_000)
             assert life.error is None, life.error
