@@ -826,8 +826,10 @@ class PricingEngine:
                            reason=f"exchange refused: {exc}; reading the ad back and resending "
                                   f"failed: {err}")
         self._applied(ad, price, field_, value, now)
-        return replace(base, result="applied",
-                       reason=f"{why} (resent after reading the ad back: code {exc.code})")
+        self.bands.accepted(self._band_key(ad), price, now)
+        why = f"{why} (resent after reading the ad back: code {exc.code})"
+        logger.info("repriced {} {} -> {}: {}", ad.label, base.price_before, price, why)
+        return replace(base, result="applied", reason=why)
 
     async def _hold_refused(self, ad: AdRuntime, base: DecisionRow, exc: BinanceError,
                             err: BaseException, now: float) -> DecisionRow:

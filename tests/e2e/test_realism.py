@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loguru import logger
 
 from bot.app import Bot
 from bot.binance.endpoints import Endpoint, Style, UnofficialPath
@@ -113,13 +114,22 @@ async def test_rank_while_search_lags_is_the_place_of_the_price_set(tmp_path: Pa
 
 
 async def test_a_wrapped_quantity_refusal_is_read_back_and_resent_once(tmp_path: Path) -> None:
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="INFO")
     spec = scenario(wrap_business_errors=True)
-    async with run_simulator(spec, speed=0, seed=3) as sim:
-        async with started(sim, tmp_path, SELL) as bot:
-            _own(sim, "SELL").conflict = 187040  # the ad's amounts disagree until it is read
-            rows = await _drive(sim, bot, 1)
+    try:
+        async with run_simulator(spec, speed=0, seed=3) as sim:
+            async with started(sim, tmp_path, SELL) as bot:
+                _own(sim, "SELL").conflict = 187040  # the ad's amounts disagree until it is read
+                rows = await _drive(sim, bot, 1)
+    finally:
+        logger.remove(sink)
     assert rows[-1].result == "applied", rows[-1]
     assert "resent after reading the ad back: code 187040" in rows[-1].reason
+    # the warning said "resending once": the log says how it went, as for any update
+    assert any(line.startswith(f"repriced sell {rows[-1].price_before} -> {rows[-1].target}: ")
+               and line.endswith("(resent after reading the ad back: code 187040)")
+               for line in lines), lines
     calls = [r["endpoint"] for r in sim.requests() if r["endpoint"] in ("update_ad", "ad_detail")]
     assert calls[-3:] == ["update_ad", "ad_detail", "update_ad"]
     assert [r["code"] for r in sim.requests("update_ad")] == [-9000, "000000"]
