@@ -22,6 +22,12 @@ class Meta:
         row = await self.store.fetchone("SELECT value FROM meta WHERE key = ?", (key,))
         return str(row[0]) if row else None
 
+    async def prefixed(self, prefix: str) -> dict[str, str]:
+        """Every key starting with `prefix`, with its value (one read)."""
+        rows = await self.store.fetchall(
+            "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
+        return {str(k): str(v) for k, v in rows}
+
     async def set(self, key: str, value: str) -> None:
         """Set `key` to `value`."""
         await self.store.execute(

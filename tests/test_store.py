@@ -136,3 +136,21 @@ async def test_transitions_filter_by_endpoint_and_time(tmp_path) -> None:
         assert [t.at for t in await log.transitions(since=15, until=25)] == [20.0]
     finally:
         await store.close()
+
+
+async def test_meta_reads_every_key_of_a_prefix_in_one_call(tmp_path) -> None:
+    """The schedule keeper reads what it took out of every ad at once: only its keys, even
+    with a prefix holding LIKE's wildcards."""
+    from state.meta import Meta
+
+    store = await Store.open(tmp_path / "m.db")
+    try:
+        meta = Meta(store)
+        await meta.set("schedule_put_away:1", "offline")
+        await meta.set("schedule_put_away:2", "")
+        await meta.set("scheduleXput_away:3", "hide")  # `_` would match X in a LIKE
+        await meta.set("ip_ban_until", "0")
+        assert await meta.prefixed("schedule_put_away:") == {
+            "schedule_put_away:1": "offline", "schedule_put_away:2": ""}
+    finally:
+        await store.close()

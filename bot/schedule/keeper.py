@@ -164,20 +164,33 @@ class ScheduleKeeper:
             self.reopen = self.reopen and self.business_open is not True
         for h in self.hours:
             await self._keep(h, now)
+        if self.releasing:
+            await self._read_released()
         for h in list(self.releasing):
             await self._release(h)
         if self.business is not None and not opening:
             await self._business(False)
 
+    async def _read_released(self) -> None:
+        """What earlier runs took out of the ads without hours, in one read of the store for
+        all of them (at a start every ad without hours is one: a read each would delay the
+        first decision of a large desk)."""
+        unread = [h for h in self.releasing if not h.restored and h.ad.own is not None]
+        if not unread:
+            return
+        stored = {} if self.meta is None or self.dry_run else await self.meta.prefixed(PUT_AWAY)
+        for h in unread:
+            assert h.ad.own is not None
+            h.put_away = h.put_away or stored.get(PUT_AWAY + h.ad.own.adv_no, "")
+            h.restored = True
+
     async def _release(self, h: Hours) -> None:
         """An ad without hours: brought back if the keeper had taken it out (the store says so
         after a restart), then forgotten."""
         ad = h.ad
-        if ad.own is None:
+        if ad.own is None or not h.restored:
             return  # not found among your ads yet
         ad.closed = ""
-        if not h.restored:
-            await self._restore(h, ad.own.adv_no)
         if h.put_away:
             await self._switch(h, back=True, why="its hours were removed from the config")
         if not h.put_away:
