@@ -7,16 +7,20 @@ exchange saw. START_MS is Sunday 2025-07-06 07:00 in Sao Paulo (10:00 UTC).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.chat.session import ChatTimings
+from config.loader import load_config
 from simulator.app import Simulator, run_simulator
 from tests.e2e.support import BUY_ADV as BUY_AD
 from tests.e2e.support import SELL_ADV as SELL_AD
-from tests.e2e.support import START_MS, Lives, Stepper, loop_watch, scenario
+from tests.e2e.support import START_MS, Life, Lives, Stepper, loop_watch, scenario
 
 pytestmark = pytest.mark.slow  # each test steps a simulated day
 
@@ -68,9 +72,31 @@ def status_of(sim: Simulator, adv_no: str = SELL_AD) -> int:
     return sim.world.account.ads[adv_no].status
 
 
-async def day(tmp_path: Path, toml: str, checks: list[tuple[float, Any]],
-              setup: Any = None) -> tuple[Simulator, Lives]:
-    """Run the bot from START_MS; at each (hours, check) move there and call check(sim, bot)."""
+@dataclass
+class Desk:
+    """The stepped simulator from START_MS, the bot's config file and its lives."""
+
+    sim: Simulator
+    path: Path
+    lives: Lives
+    stepper: Stepper
+
+    async def to_hours(self, hours: float) -> None:
+        """Move to `hours` after START_MS."""
+        await self.stepper.to(START_MS + int(hours * HOUR_MS))
+
+    async def reload(self, life: Life, toml: str | None = None) -> list[str]:
+        """Write `toml` (None: the file as it is) and reload the running bot with it."""
+        if toml is not None:
+            self.path.write_text(toml)
+        assert life.bot is not None
+        changes: list[str] = await life.bot.reload(load_config(self.path))
+        return changes
+
+
+@asynccontextmanager
+async def desk(tmp_path: Path, toml: str, setup: Any = None) -> AsyncIterator[Desk]:
+    """A stepped simulator (after `setup(sim)`) and the bot's lives on `toml`, unstarted."""
     async with run_simulator(scenario(speed=0, three_ads=False), start_ms=START_MS,
                              stepped=True) as sim:
         if setup is not None:
@@ -78,15 +104,21 @@ async def day(tmp_path: Path, toml: str, checks: list[tuple[float, Any]],
         path = tmp_path / "bot.toml"
         path.write_text(toml)
         lives = Lives(sim, path, tmp_path / "bot.db", 7, TIMINGS)
-        stepper = Stepper(sim)
         with loop_watch(lives):
-            life = lives.start()
-            for hours, check in checks:
-                await stepper.to(START_MS + int(hours * HOUR_MS))
-                assert life.error is None, life.error
-                check(sim, life.bot)
-            await lives.stop()
-        return sim, lives
+            yield Desk(sim, path, lives, Stepper(sim))
+
+
+async def day(tmp_path: Path, toml: str, checks: list[tuple[float, Any]],
+              setup: Any = None) -> tuple[Simulator, Lives]:
+    """Run the bot from START_MS; at each (hours, check) move there and call check(sim, bot)."""
+    async with desk(tmp_path, toml, setup) as d:
+        life = d.lives.start()
+        for hours, check in checks:
+            await d.to_hours(hours)
+            assert life.error is None, life.error
+            check(d.sim, life.bot)
+        await d.lives.stop()
+    return d.sim, d.lives
 
 
 def status_changes(sim: Simulator) -> list[tuple[float, int]]:
@@ -124,23 +156,17 @@ async def test_a_day_takes_the_ad_offline_at_night_and_back_in_the_morning(
 
 async def test_a_restart_in_the_night_still_brings_the_ad_back(tmp_path: Path,
                                                                inline_store: None) -> None:
-    async with run_simulator(scenario(speed=0, three_ads=False), start_ms=START_MS,
-                             stepped=True) as sim:
-        path = tmp_path / "bot.toml"
-        path.write_text(config(schedule=DAILY))
-        lives = Lives(sim, path, tmp_path / "bot.db", 7, TIMINGS)
-        stepper = Stepper(sim)
-        with loop_watch(lives):
-            lives.start()
-            await stepper.to(START_MS + HOUR_MS // 2)
-            assert status_of(sim) == 3
-            lives.kill("in the night")
-            await lives.bury()
-            life = lives.start()  # the new life sees an offline ad: it took it out itself
-            await stepper.to(START_MS + int(1.01 * HOUR_MS))
-            assert life.error is None, life.error
-            assert status_of(sim) == 1
-            await lives.stop()
+    async with desk(tmp_path, config(schedule=DAILY)) as d:
+        d.lives.start()
+        await d.to_hours(0.5)
+        assert status_of(d.sim) == 3
+        d.lives.kill("in the night")
+        await d.lives.bury()
+        life = d.lives.start()  # the new life sees an offline ad: it took it out itself
+        await d.to_hours(1.01)
+        assert life.error is None, life.error
+        assert status_of(d.sim) == 1
+        await d.lives.stop()
 
 
 async def test_an_ad_taken_offline_by_hand_is_left_offline(tmp_path: Path,
@@ -242,91 +268,73 @@ async def test_a_reload_takes_new_hours_and_dry_run_at_once_and_releases_an_ad_w
         tmp_path: Path, inline_store: None) -> None:
     """[schedule] and [bot] dry_run changes take effect at the reload, not at a restart; an ad
     whose hours are removed while the keeper has it out comes back and is priced again."""
-    from config.loader import load_config
+    async with desk(tmp_path, config(schedule=DAILY)) as d:
+        sim = d.sim
+        minutes = 30.0  # 07:30 local, outside 08:00-20:00
 
-    async with run_simulator(scenario(speed=0, three_ads=False), start_ms=START_MS,
-                             stepped=True) as sim:
-        path = tmp_path / "bot.toml"
-        path.write_text(config(schedule=DAILY))
-        lives = Lives(sim, path, tmp_path / "bot.db", 7, TIMINGS)
-        stepper = Stepper(sim)
-        at = START_MS + HOUR_MS // 2  # 07:30 local, outside 08:00-20:00
-
-        async def reload(toml: str) -> list[str]:
-            nonlocal at
-            path.write_text(toml)
-            assert life.bot is not None
-            changes: list[str] = await life.bot.reload(load_config(path))
-            at += 60_000
-            await stepper.to(at)
+        async def reload(toml: str) -> list[str]:  # then a minute on
+            nonlocal minutes
+            changes = await d.reload(life, toml)
+            minutes += 1
+            await d.to_hours(minutes / 60)
             return changes
 
-        with loop_watch(lives):
-            life = lives.start()
-            await stepper.to(at)
-            assert status_of(sim) == 3
-            sell = life.bot.ads[0]  # type: ignore[union-attr]
-            assert sell.closed
+        life = d.lives.start()
+        await d.to_hours(minutes / 60)
+        assert status_of(sim) == 3
+        sell = life.bot.ads[0]  # type: ignore[union-attr]
+        assert sell.closed
 
-            changes = await reload(config(schedule='[schedule]\nwindows = ["daily 06:00-20:00"]\n'))
-            assert "[schedule] taken" in changes
-            assert status_of(sim) == 1 and sell.closed == "" and sell.online  # open now
+        changes = await reload(config(schedule='[schedule]\nwindows = ["daily 06:00-20:00"]\n'))
+        assert "[schedule] taken" in changes
+        assert status_of(sim) == 1 and sell.closed == "" and sell.online  # open now
 
-            await reload(config(schedule=DAILY))
-            assert status_of(sim) == 3 and sell.closed
+        await reload(config(schedule=DAILY))
+        assert status_of(sim) == 3 and sell.closed
 
-            await reload(config())  # the hours are gone: the keeper brings back what it took out
-            assert status_of(sim) == 1 and sell.closed == ""
-            sent = len(sim.requests("update_ad_status"))
+        await reload(config())  # the hours are gone: the keeper brings back what it took out
+        assert status_of(sim) == 1 and sell.closed == ""
+        sent = len(sim.requests("update_ad_status"))
 
-            await reload(config(bot="dry_run = true", schedule=DAILY))
-            assert status_of(sim) == 1 and sell.closed  # held, and nothing sent
-            assert len(sim.requests("update_ad_status")) == sent
+        await reload(config(bot="dry_run = true", schedule=DAILY))
+        assert status_of(sim) == 1 and sell.closed  # held, and nothing sent
+        assert len(sim.requests("update_ad_status")) == sent
 
-            await reload(config(schedule=DAILY))  # live again: the keeper sends
-            assert status_of(sim) == 3 and sell.closed
-            assert life.error is None, life.error
+        await reload(config(schedule=DAILY))  # live again: the keeper sends
+        assert status_of(sim) == 3 and sell.closed
+        assert life.error is None, life.error
 
-            # the hours removed while the bot is stopped: the next start brings the ad back
-            await lives.stop()
-            path.write_text(config())
-            life = lives.start()
-            at += 60_000
-            await stepper.to(at)
-            assert life.error is None, life.error
-            assert status_of(sim) == 1 and life.bot is not None and life.bot.ads[0].closed == ""
-            updates = len(sim.requests("update_ad"))
-            await stepper.to(at + 700_000)  # the next market read (market_interval 600): priced
-            assert len(sim.requests("update_ad")) > updates
-            await lives.stop()
+        # the hours removed while the bot is stopped: the next start brings the ad back
+        await d.lives.stop()
+        d.path.write_text(config())
+        life = d.lives.start()
+        minutes += 1
+        await d.to_hours(minutes / 60)
+        assert life.error is None, life.error
+        assert status_of(sim) == 1 and life.bot is not None and life.bot.ads[0].closed == ""
+        updates = len(sim.requests("update_ad"))
+        await d.to_hours((minutes + 12) / 60)  # the next market read (market_interval 600): priced
+        assert len(sim.requests("update_ad")) > updates
+        await d.lives.stop()
 
 
 async def test_business_switched_off_by_a_reload_opens_the_business_the_bot_closed(
         tmp_path: Path, inline_store: None) -> None:
-    from config.loader import load_config
-
-    async with run_simulator(scenario(speed=0, three_ads=False), start_ms=START_MS,
-                             stepped=True) as sim:
-        path = tmp_path / "bot.toml"
-        path.write_text(config(schedule=DAILY + "business = true\n"))
-        lives = Lives(sim, path, tmp_path / "bot.db", 7, TIMINGS)
-        stepper = Stepper(sim)
-        with loop_watch(lives):
-            life = lives.start()
-            await stepper.to(START_MS + HOUR_MS // 2)
-            assert sim.world.account.business_status == 2 and status_of(sim) == 3
-            assert life.bot is not None
-            closes = len(sim.requests("close_business"))
-            await life.bot.reload(load_config(path))  # the same file: nothing sent again
-            await stepper.to(START_MS + HOUR_MS // 2 + 30_000)
-            assert len(sim.requests("close_business")) == closes
-            path.write_text(config(schedule=DAILY))
-            await life.bot.reload(load_config(path))
-            await stepper.to(START_MS + HOUR_MS // 2 + 60_000)
-            assert life.error is None, life.error
-            assert sim.world.account.business_status == 1  # opened: no hours of its own now
-            assert status_of(sim) == 3  # the ad is still outside its own hours
-            await stepper.to(START_MS + int(1.01 * HOUR_MS))
-            assert status_of(sim) == 1  # and comes back at 08:00 (the business closed it)
-            await lives.stop()
+    async with desk(tmp_path, config(schedule=DAILY + "business = true\n")) as d:
+        sim = d.sim
+        life = d.lives.start()
+        await d.to_hours(0.5)
+        assert sim.world.account.business_status == 2 and status_of(sim) == 3
+        closes = len(sim.requests("close_business"))
+        await d.reload(life)  # the same file: nothing sent again
+        await d.to_hours(0.5 + 0.5 / 60)
+        assert len(sim.requests("close_business")) == closes
+        await d.reload(life, config(schedule=DAILY))
+        await d.to_hours(0.5 + 1 / 60)
+        assert life.error is None, life.error
+        assert sim.world.account.business_status == 1  # opened: no hours of its own now
+        assert status_of(sim) == 3  # the ad is still outside its own hours
+        await d.to_hours(1.01)
+        assert status_of(sim) == 1  # and comes back at 08:00 (the business closed it)
+        await d.lives.stop()
     assert len(sim.requests("start_business")) == 1
