@@ -98,6 +98,28 @@ class Call:
         return self.endpoint.name if self.endpoint is not None else None
 
 
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One exchange request as it arrived: over HTTP (aiohttp's) or handed over in-process."""
+
+    method: str
+    path: str  # decoded, without the query
+    raw_query: str  # as sent: the signature is checked over it
+    headers: Mapping[str, str]  # looked up case-insensitively (a CIMultiDict)
+    body: bytes
+    content_type: str  # the media type alone, as aiohttp's request.content_type
+    remote: str  # the client's address: the IP limits count it
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the gateway sends back: status, headers and body (the transport adds the rest)."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
 class RequestLog:
     """Every exchange request the simulator saw, newest last (bounded)."""
 
@@ -170,37 +192,54 @@ class Gateway:
         self._closing.set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Serve one exchange request (everything outside /_sim/)."""
+        """Serve one exchange request (everything outside /_sim/) that came over HTTP."""
         peer = request.transport.get_extra_info("peername") if request.transport else None
         arrival = self.limiter.arrive(self.clock.now_ms(), str(peer))  # before anything waits
         self.advance_world()
-        call = await self._read(request)
+        incoming = Incoming(request.method, request.path, request.rel_url.raw_query_string,
+                            request.headers, await request.read(), request.content_type,
+                            request.remote or "?")
+        reply = await self._serve(incoming, arrival)
+        if reply is None:
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response()
+        return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
+
+    async def exchange(self, incoming: Incoming, conn: str) -> Reply | None:
+        """Serve one exchange request handed over in-process, as if it came on connection
+        `conn` (tests that step the clock: no sockets, the same answers). None: dropped."""
+        arrival = self.limiter.arrive(self.clock.now_ms(), conn)
+        self.advance_world()
+        return await self._serve(incoming, arrival)
+
+    async def _serve(self, incoming: Incoming, arrival: Arrival) -> Reply | None:
+        call = self._read(incoming)
         call.arrival = arrival
         answer = await self._answer(call)
         self._weight_header(call, answer)
-        return await self._send(request, call, answer)
+        return await self._send(call, answer)
 
     # --- reading ----------------------------------------------------------------
 
-    async def _read(self, request: web.Request) -> Call:
-        raw_query = request.rel_url.raw_query_string
+    def _read(self, incoming: Incoming) -> Call:
+        raw_query = incoming.raw_query
         params = dict(parse_qsl(raw_query, keep_blank_values=True))
-        route, endpoint = _resolve(request.method, request.path)
-        api_key = request.headers.get("X-MBX-APIKEY")
+        route, endpoint = _resolve(incoming.method, incoming.path)
+        api_key = incoming.headers.get("X-MBX-APIKEY")
         key = self.keys.find(api_key) if api_key else None
         name = endpoint.name if endpoint is not None else None
-        ticket = self.limiter.ticket(request.remote or "?", request.path, name,
+        ticket = self.limiter.ticket(incoming.remote, incoming.path, name,
                                      key.label if key else None)
-        data = await request.read()
         record = self.log.open(
-            time_ms=self.clock.now_ms(), method=request.method, path=request.path,
-            endpoint=name, query=params, body=None, client_type=request.headers.get("clientType"),
-            weight=ticket.weight,
+            time_ms=self.clock.now_ms(), method=incoming.method, path=incoming.path,
+            endpoint=name, query=params, body=None,
+            client_type=incoming.headers.get("clientType"), weight=ticket.weight,
         )
-        call = Call(request.method, request.path, raw_query, params, route, endpoint, api_key,
+        call = Call(incoming.method, incoming.path, raw_query, params, route, endpoint, api_key,
                     key, ticket, record)
-        if request.method == "POST" and data.strip():
-            _decode_body(call, data, request.content_type)
+        if incoming.method == "POST" and incoming.body.strip():
+            _decode_body(call, incoming.body, incoming.content_type)
         return call
 
     # --- answering --------------------------------------------------------------
@@ -360,7 +399,7 @@ class Gateway:
             return [call.ticket.header]
         return [MBX_C2C_HEADER] if choice == "mbx" else [call.ticket.header, MBX_C2C_HEADER]
 
-    async def _send(self, request: web.Request, call: Call, answer: Answer) -> web.StreamResponse:
+    async def _send(self, call: Call, answer: Answer) -> Reply | None:
         record = call.record
         if answer.action == "hold":
             record["outcome"] = "held"
@@ -368,9 +407,7 @@ class Gateway:
             answer = answers.error(-1007)
         if answer.action == "drop":
             record["outcome"] = "dropped"
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response()
+            return None
         if record["outcome"] == "pending":
             record["outcome"] = "answered"
         record.update(status=answer.status, code=answer.code)
@@ -380,7 +417,7 @@ class Gateway:
         headers["X-MBX-UUID"] = record["request_id"]
         if answer.content_type:
             headers["Content-Type"] = answer.content_type
-        return web.Response(status=answer.status, body=answer.body, headers=headers)
+        return Reply(answer.status, headers, answer.body)
 
     async def _hold(self, seconds: float) -> None:
         """Hold a request `seconds` (on the clock when it is stepped or driven), or until

@@ -392,18 +392,7 @@ class SignedClient:
         started = self.clock.monotonic()
         self.requests_sent += 1
         try:
-            async with self._get_session().request(
-                req.method,
-                URL(req.url, encoded=True),
-                data=req.body,
-                headers=self._headers(ep, req.body),
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-                proxy=self.proxy,
-                allow_redirects=False,
-            ) as resp:
-                status = resp.status
-                headers = {k: v for k, v in resp.headers.items()}
-                raw = await self._read_body(ep, resp)
+            status, headers, raw = await self._wire(ep, req)
         except (TimeoutError, aiohttp.ClientError) as exc:
             # the address without the query: that carries the signature
             where = f"{ep.method} {self.base_url}{ep.path}"
@@ -411,28 +400,43 @@ class SignedClient:
                                       endpoint=ep.name) from None
         return status, headers, raw, self.clock.monotonic() - started
 
+    async def _wire(self, ep: Endpoint, req: PreparedRequest) -> tuple[int, dict[str, str], bytes]:
+        """Send `req` over HTTP: (status, headers, body); aiohttp's errors pass through."""
+        async with self._get_session().request(
+            req.method,
+            URL(req.url, encoded=True),
+            data=req.body,
+            headers=self._headers(ep, req.body),
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            proxy=self.proxy,
+            allow_redirects=False,
+        ) as resp:
+            headers = {k: v for k, v in resp.headers.items()}
+            return resp.status, headers, await self._read_body(ep, resp)
+
     async def _read_body(self, ep: Endpoint, resp: aiohttp.ClientResponse) -> bytes:
         """The body, or TooLarge as soon as it exceeds max_response_bytes (never held whole)."""
         limit = self.max_response_bytes
         declared = resp.content_length
         if declared is not None and declared > limit:
             resp.close()  # the connection is dropped, not drained
-            raise self._too_large(ep, resp, f"it declares {declared} bytes")
+            raise self.too_large(ep, resp.status, f"it declares {declared} bytes")
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(_CHUNK):
             size += len(chunk)
             if size > limit:
                 resp.close()
-                raise self._too_large(ep, resp, f"more than {limit} bytes arrived")
+                raise self.too_large(ep, resp.status, f"more than {limit} bytes arrived")
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _too_large(self, ep: Endpoint, resp: aiohttp.ClientResponse, said: str) -> TooLarge:
+    def too_large(self, ep: Endpoint, status: int, said: str) -> TooLarge:
+        """The error for a reply refused unread (logged once, here)."""
         logger.warning("{}: reply refused unread: {} (limit {} bytes, [bot] max_response_bytes)",
                        ep.name, said, self.max_response_bytes)
         return TooLarge(f"{said}; the limit is {self.max_response_bytes} bytes", endpoint=ep.name,
-                        status=resp.status)
+                        status=status)
 
     def _read_weights(self, headers: Mapping[str, str]) -> None:
         lower = {k.lower(): v for k, v in headers.items()}

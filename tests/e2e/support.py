@@ -40,6 +40,7 @@ from unittest import mock
 
 import aiohttp
 import aiosqlite
+from multidict import CIMultiDict
 from pydantic import SecretStr
 
 from bot.app import Bot
@@ -54,6 +55,7 @@ from bot.ops.web import attach_web
 from config.loader import load_config
 from simulator.app import Simulator, run_simulator
 from simulator.clock import ScaledClock, SteppedClock
+from simulator.gateway import Incoming, Reply
 from simulator.scenario import Scenario, parse_scenario
 from state.db import Store
 from state.endpoints import EndpointLog
@@ -454,10 +456,26 @@ class Stepper:
 
 
 class SteppedClient(SignedClient):
-    """The bot's client with its request timeout on the bot's clock (aiohttp's own is real
-    time, which a stepped clock leaves behind). `dead`: nothing more leaves it."""
+    """The bot's client on a stepped simulator: its request timeout on the bot's clock
+    (aiohttp's own is real time, which a stepped clock leaves behind), and its requests handed
+    to the simulator's gateway in-process (`Gateway.exchange`: the same answers, faults,
+    limits and request log, without a socket, an HTTP parser or aiohttp on either side; the
+    bot's HTTP path itself is tested on sockets elsewhere, see docs/testing.md). `dead`:
+    nothing more leaves it.
+
+    The gateway serves each request in a task of its own, outside the caller's context, as a
+    server does: a kill cancels the bot's wait for the answer, never the exchange's work.
+    Requests in flight together use a connection each, one that is free again once its
+    answer has been read, as aiohttp's pool does (the simulator's 429 rule tells connections
+    apart); a dropped request's connection is gone."""
 
     dead = False
+
+    def __init__(self, sim: Simulator, **kwargs: Any) -> None:
+        super().__init__(sim.base_url, **kwargs)
+        self.gateway = sim.gateway
+        self._idle: list[str] = []  # connections free for the next request
+        self._opened = 0
 
     async def _send_once(self, ep: Any, params: Any) -> Any:
         if self.dead:
@@ -467,6 +485,32 @@ class SteppedClient(SignedClient):
         except TimeoutError:
             raise ExchangeUnavailable(f"no answer within {self.timeout:g} s: {ep.method} "
                                       f"{self.base_url}{ep.path}", endpoint=ep.name) from None
+
+    async def _wire(self, ep: Any, req: Any) -> tuple[int, dict[str, str], bytes]:
+        path, _, query = req.url[len(self.base_url):].partition("?")
+        headers = CIMultiDict(self._headers(ep, req.body))
+        incoming = Incoming(req.method, path, query, headers, req.body or b"",
+                            headers.get("Content-Type", "application/octet-stream"), "127.0.0.1")
+        if self._idle:
+            conn = self._idle.pop()
+        else:
+            self._opened += 1
+            conn = f"in-process:{self._opened}"
+        served = asyncio.get_running_loop().create_task(
+            self.gateway.exchange(incoming, conn), context=contextvars.Context())
+        served.add_done_callback(partial(self._free, conn))
+        reply = await asyncio.shield(served)
+        if reply is None:
+            raise aiohttp.ServerDisconnectedError()
+        if len(reply.body) > self.max_response_bytes:
+            raise self.too_large(ep, reply.status, f"it declares {len(reply.body)} bytes")
+        headers_out = {"Content-Type": "application/octet-stream", **reply.headers,
+                       "Content-Length": str(len(reply.body))}
+        return reply.status, headers_out, reply.body
+
+    def _free(self, conn: str, served: asyncio.Task[Reply | None]) -> None:
+        if not served.cancelled() and served.exception() is None and served.result() is not None:
+            self._idle.append(conn)
 
 
 @dataclass
@@ -559,7 +603,7 @@ class Lives:
         life.store = await Store.open(self.db)
         self.on_life(life)
         life.client = SteppedClient(
-            self.sim.base_url, api_key=SecretStr(self.sim.api_key),
+            self.sim, api_key=SecretStr(self.sim.api_key),
             signer=HmacSigner(SecretStr(self.sim.api_secret or "")), clock=clock, timeout=10.0,
             rng=random.Random(f"{self.seed}:client:{life.number}"))
         bot = life.bot = Bot(load_config(self.config), life.client, life.store, clock=clock)
@@ -698,7 +742,7 @@ async def stepped_bot(sim: Simulator, config: Path, db: Path, *, seed: int = 7,
     with mock.patch.object(aiosqlite, "connect", inline_sqlite):
         clock = SteppedClock(sim.clock)
         store = await Store.open(db)
-        client = SteppedClient(sim.base_url, api_key=SecretStr(sim.api_key),
+        client = SteppedClient(sim, api_key=SecretStr(sim.api_key),
                                signer=HmacSigner(SecretStr(sim.api_secret or "")), clock=clock,
                                timeout=10.0, rng=random.Random(f"{seed}:client"))
         task: asyncio.Task[None] | None = None
