@@ -18,7 +18,6 @@ import re
 import shutil
 import signal
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -47,6 +46,7 @@ from simulator.app import Simulator, WorldFactory
 from simulator.clock import AdvancingClock, ScaledClock, VirtualClock
 from simulator.errors import SimError, missing
 from state.db import Store
+from tests import zygote
 
 # --- fakes: a clock and a client for unit tests --------------------------------------------------
 
@@ -549,7 +549,7 @@ def daemon_env(sim: Simulator, tmp: Path, config: Path, **extra: str) -> dict[st
 class Daemon:
     """`python run.py ... run` running; its JSON log records, and events on log messages."""
 
-    proc: asyncio.subprocess.Process
+    proc: zygote.Forked
     records: list[dict[str, Any]] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)
     _waiters: list[tuple[Callable[[str], bool], asyncio.Event]] = field(default_factory=list)
@@ -607,10 +607,10 @@ class Daemon:
 
 
 async def start_daemon(env: dict[str, str], cwd: Path, *args: str) -> Daemon:
-    """Start `python run.py --log-format json run ARGS` with stdout and stderr captured."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(RUN_PY), "--log-format", "json", "run", *args, cwd=str(cwd), env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    """Start `python run.py --log-format json run ARGS` (forked from the zygote: tests/zygote.py)
+    with its stderr captured."""
+    proc = await zygote.spawn("--log-format", "json", "run", *args, cwd=cwd, env=env,
+                              stdout=zygote.DEVNULL, stderr=zygote.PIPE)
     daemon = Daemon(proc)
     daemon._reader = asyncio.create_task(daemon._read())
     return daemon
@@ -619,9 +619,7 @@ async def start_daemon(env: dict[str, str], cwd: Path, *args: str) -> Daemon:
 async def run_command(env: dict[str, str], cwd: Path, *args: str,
                       within: float = 30.0) -> tuple[int, str, str]:
     """Run `python run.py ARGS` to the end: (status, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(RUN_PY), *args, cwd=str(cwd), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await zygote.spawn(*args, cwd=cwd, env=env, stdout=zygote.PIPE, stderr=zygote.PIPE)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout=within)
     except TimeoutError:  # a command that should have ended must not outlive the test

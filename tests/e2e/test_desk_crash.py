@@ -10,8 +10,9 @@ Two tests share the orders, the configuration and the judge:
   kills, orders and messages on a slow or a fast machine.
 - `test_sigkill_...` (slow): `python run.py run` as a real process on real time, killed
   with a real SIGKILL at the same kinds of points (no commit points: they are inside the
-  process), fewer times. The next process is started while the current one runs and waits
-  on its stdin with its imports done, so a restart costs no interpreter start-up. Its two
+  process), fewer times. Each process is forked from a process that has imported the bot
+  (tests/zygote.py), while the one before it runs, and waits on its stdin for its go: a
+  restart costs no interpreter start-up. Its two
   echo modes (below) run side by side in one test: both mostly wait on real time.
 After every kill, and at the end, each order has exactly one greeting and one message per
 status, no frame was sent twice, and every transition is stored. Each runs twice: with
@@ -30,7 +31,6 @@ import os
 import random
 import signal
 import sqlite3
-import sys
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -40,6 +40,7 @@ import pytest
 
 from bot.chat.session import ChatTimings
 from simulator.app import Simulator, run_simulator
+from tests import zygote
 from tests.e2e.support import (
     REACTIONS,
     START_MS,
@@ -52,7 +53,6 @@ from tests.e2e.support import (
     until,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 KILLS = 20  # in-process, on the stepped clock
 REAL_KILLS = 8  # real SIGKILLs of a real process, on real time
 ENOUGH = 24  # orders the store knows before the real-time run closes (the judge wants 20)
@@ -234,21 +234,16 @@ async def test_kills_at_random_points_lose_no_reaction_and_duplicate_none(
 
 # `run` with its imports done before it is told to go (a line on stdin): the next process
 # starts while the current one runs, so its start-up is not on the test's clock
-ENTRY = ("import sys; import bot.app, p2pbot.cli; sys.stdin.readline(); "
-         "sys.exit(p2pbot.cli.main(['run']))")
-
-
-async def spawn(sim: Simulator, tmp: Path, log: Any) -> asyncio.subprocess.Process:
-    """A `run` process, imported and waiting for its go."""
+async def spawn(sim: Simulator, tmp: Path, log: Any) -> zygote.Forked:
+    """A `run` process, forked from the test's zygote and waiting for its go."""
     env = {**os.environ, "P2PBOT_BASE_URL": sim.base_url, "P2PBOT_API_KEY": sim.api_key,
            "P2PBOT_API_SECRET": sim.api_secret or "", "P2PBOT_DB": str(tmp / "bot.db"),
-           "P2PBOT_CONFIG": str(tmp / "bot.toml"), "PYTHONPATH": str(ROOT)}
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-c", ENTRY, cwd=tmp, env=env,
-        stdin=asyncio.subprocess.PIPE, stdout=log, stderr=log)
+           "P2PBOT_CONFIG": str(tmp / "bot.toml")}
+    return await zygote.spawn("run", cwd=tmp, env=env, stdin=zygote.PIPE, stdout=log, stderr=log,
+                              hold=True)
 
 
-async def go(proc: asyncio.subprocess.Process) -> None:
+async def go(proc: zygote.Forked) -> None:
     """Let a spawned process run."""
     assert proc.stdin is not None
     proc.stdin.write(b"go\n")
