@@ -34,17 +34,54 @@ from simulator.app import Simulator, WorldFactory, run_simulator
 from simulator.scenario import generate_credential
 from tests.support import SIM_START_MS, FakeWorld, SimHttp, world_factory
 
+# The longest runs and their CPU seconds on a 2-core machine (docs/testing.md, "What the
+# long runs cost"): how `make test` spreads them over its workers.
+LONGEST = {
+    "test_chaos_day.py::": 25.0, "test_pricing.py::test_example_edit_budget": 16.0,
+    "test_desk_day.py::": 11.5, "test_bans.py::": 7.5, "test_desk_crash.py::test_sigkill": 5.5,
+    "test_report_day.py::": 4.5, "test_prometheus.py::": 0.5,
+}
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The long runs first (`slow`, then the end-to-end tests), the rest after, each group in
-    its own order: with `-n 3 --dist worksteal` a worker that finishes its share takes
-    the others' remaining short tests, so no worker starts a 30 s run near the end."""
-    def weight(item: pytest.Item) -> int:
+    """The order `make test` (`-n 3 --dist worksteal`) hands the tests out in.
+
+    Worksteal gives each worker a contiguous share of the list (the first third to the first
+    worker, ...) and a worker that finishes its share takes the second half of the longest
+    queue left, from its end. So each share starts with its part of the longest runs (dealt
+    longest first to the share with the least so far, LONGEST) and goes on with the other
+    tests, the slow and end-to-end ones first: no worker starts a long run near the end, and
+    none gets two of the longest while another gets none. Without workers: longest first.
+    """
+    def cost(item: pytest.Item) -> float:
+        return next((c for name, c in LONGEST.items() if name in item.nodeid), 0.0)
+
+    def group(item: pytest.Item) -> int:
         if item.get_closest_marker("slow") is not None:
             return 0
         return 1 if "/e2e/" in item.nodeid or item.nodeid.startswith("e2e/") else 2
 
-    items.sort(key=weight)  # stable: the order within each group is kept
+    longest = sorted((i for i in items if cost(i)), key=cost, reverse=True)
+    rest = sorted((i for i in items if not cost(i)), key=group)  # stable: order kept within
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers < 2:
+        items[:] = longest + rest
+        return
+    shares: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    load = [0.0] * workers
+    for item in longest:
+        i = load.index(min(load))
+        shares[i].append(item)
+        load[i] += cost(item)
+    left, at = len(items), 0
+    for n, share in enumerate(shares):  # worksteal's split: what is left over the workers left
+        size = left // (workers - n)
+        take = max(size - len(share), 0)
+        share.extend(rest[at:at + take])
+        at += take
+        left -= len(share)
+    shares[-1].extend(rest[at:])
+    items[:] = [item for share in shares for item in share]
 
 
 def _calm(speed: float, world: WorldFactory | None = None) -> Any:
