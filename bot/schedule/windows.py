@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -166,26 +167,7 @@ class Schedule:
 
     def intervals(self, at: float) -> list[tuple[float, float]]:
         """The open stretches (epoch start, end) around `at`, merged, oldest first."""
-        today = self.local_day(at)
-        spans: list[tuple[float, float]] = []
-        for offset in range(-LOOK_BACK_DAYS, LOOK_AHEAD_DAYS + 1):
-            day = today + timedelta(days=offset)
-            if day in self.holidays:
-                continue
-            for w in self.windows:
-                if day.weekday() not in w.days:
-                    continue
-                end = w.end + (MINUTES_A_DAY if w.overnight else 0)
-                start_at, end_at = _at(day, w.start, self.tz), _at(day, end, self.tz)
-                if end_at > start_at:
-                    spans.append((start_at, end_at))
-        merged: list[tuple[float, float]] = []
-        for start, stop in sorted(spans):
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
-            else:
-                merged.append((start, stop))
-        return merged
+        return list(_intervals(self, self.local_day(at)))
 
     def is_open(self, at: float) -> bool:
         """Whether `at` falls inside a window."""
@@ -200,3 +182,28 @@ class Schedule:
     def describe(self) -> str:
         """The windows as written, for messages: `mon-fri 08:00-22:00, sat 10:00-14:00`."""
         return ", ".join(w.text for w in self.windows)
+
+
+@lru_cache(maxsize=256)
+def _intervals(schedule: Schedule, today: date) -> tuple[tuple[float, float], ...]:
+    """Schedule.intervals for a local day: the same all day, and asked for every ad at every
+    check (each stretch is two conversions from the merchant's zone), so kept per day."""
+    spans: list[tuple[float, float]] = []
+    for offset in range(-LOOK_BACK_DAYS, LOOK_AHEAD_DAYS + 1):
+        day = today + timedelta(days=offset)
+        if day in schedule.holidays:
+            continue
+        for w in schedule.windows:
+            if day.weekday() not in w.days:
+                continue
+            end = w.end + (MINUTES_A_DAY if w.overnight else 0)
+            start_at, end_at = _at(day, w.start, schedule.tz), _at(day, end, schedule.tz)
+            if end_at > start_at:
+                spans.append((start_at, end_at))
+    merged: list[tuple[float, float]] = []
+    for start, stop in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    return tuple(merged)

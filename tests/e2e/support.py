@@ -402,7 +402,10 @@ def inline_sqlite(database: str | Path, **kwargs: Any) -> InlineConnection:
 def _busy(loop: asyncio.AbstractEventLoop) -> bool:
     """Whether the loop has work before the clock moves: a ready callback, or a socket event
     (a peek: the selector is level-triggered, so looking consumes nothing)."""
-    return bool(loop._ready) or bool(loop._selector.select(0))  # type: ignore[attr-defined]
+    if loop._ready:  # type: ignore[attr-defined]
+        return True
+    # epoll itself, not selectors' wrapper (which maps every event back to its key): a peek
+    return bool(loop._selector._selector.poll(0))  # type: ignore[attr-defined]
 
 
 async def settle() -> None:
