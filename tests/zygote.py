@@ -185,6 +185,9 @@ class _Zygote:
             assert cls.proc.stdin is not None
             cls.proc.stdin.close()
             cls.proc.wait(timeout=10)
+        with contextlib.suppress(OSError):
+            os.unlink(cls.path)
+            os.rmdir(os.path.dirname(cls.path))
 
 
 class Forked:
