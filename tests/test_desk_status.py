@@ -19,11 +19,13 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.accounts.overview import Peer, read_all, render_table, summarise
+from bot.app import Bot
+from bot.ops.status_api import readiness
 from config.loader import ConfigFileError, load_config
 from p2pbot.cli import main
 from simulator.app import Simulator, run_simulator
 from simulator.scenario import generate_credential
-from tests.support import bot_on_sim, capability_state, free_port, world_factory, write_config
+from tests.support import bot_on_sim, free_port, world_factory, write_config
 
 TIMEOUT = 1.0  # seconds each instance gets in these tests
 TOKEN = "desk-token-" + generate_credential()[:24]
@@ -85,6 +87,15 @@ def private(path: Path, text: str) -> Path:
     return path
 
 
+async def ready(bot: Bot, within: float = 10.0) -> None:
+    """Wait (on the registry's change event) until the bot is ready, as /readyz says."""
+    async def reached() -> None:
+        while not readiness(bot)[0]:
+            await bot.registry.wait_for_change()
+
+    await asyncio.wait_for(reached(), within)
+
+
 @pytest.mark.slow
 async def test_read_all_shows_every_bad_instance_within_its_timeout(fast_sim: Simulator,
                                                                     tmp_path: Path) -> None:
@@ -93,7 +104,7 @@ async def test_read_all_shows_every_bad_instance_within_its_timeout(fast_sim: Si
     async with bot_on_sim(fast_sim, config, tmp_path / "bot.db", token=TOKEN) as r, \
             bad_peers() as bad:
         assert r.web is not None
-        await capability_state(r.bot, "market", "enabled")
+        await ready(r.bot)  # every essential capability seen working: alice says "ok"
         peers = [Peer(r.web.url, SecretStr(TOKEN)), *(Peer(url, None, name) for name, url in bad.items())]
         # the bound below only stops a hung test: every row is due within TIMEOUT
         rows = await asyncio.wait_for(read_all(peers, TIMEOUT), TIMEOUT * 10)
@@ -155,7 +166,7 @@ peers = [
             async with bot_on_sim(fast_sim, config, tmp_path / "alice.db", token=TOKEN) as alice:
                 assert alice.web is not None
                 for r in (alice, bob):
-                    await capability_state(r.bot, "market", "enabled")
+                    await ready(r.bot)  # both say "ok"
                 async with aiohttp.ClientSession() as s:
                     async with s.get(alice.web.url + "/api/desk") as resp:
                         assert resp.status == 401  # the same bearer rule as /api/status
