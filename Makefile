@@ -21,8 +21,9 @@ demo: $(STAMP)
 
 # three workers (pytest-xdist) on a 2-core machine: the suite is mostly CPU-bound, but its
 # real processes and real Prometheus wait on real time, and the third worker uses the core
-# they leave idle (121 s with two, 108 s with three, 116 s with four); the tests are isolated
-# (ports chosen by the system, files in tmp_path, a runtime folder per worker); see docs/testing.md
+# they leave idle (four: 113 s against three's 106 s, back to back); tests/conftest.py deals
+# the longest runs to the workers' shares; the tests are isolated (ports chosen by the system,
+# files in tmp_path, a runtime folder per worker); see docs/testing.md
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 3 --dist worksteal $(ARGS)
 
