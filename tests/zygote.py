@@ -204,6 +204,8 @@ class Forked:
     async def _watch(self, control: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = await control.readline()
+            if not line:
+                raise RuntimeError(f"the zygote ended before its child {self.pid} did")
             self.returncode = int(line)
         finally:
             writer.close()
