@@ -472,7 +472,7 @@ class SteppedClient(SignedClient):
     server does: a kill cancels the bot's wait for the answer, never the exchange's work.
     Requests in flight together use a connection each, one that is free again once its
     answer has been read, as aiohttp's pool does (the simulator's 429 rule tells connections
-    apart); a dropped request's connection is gone."""
+    apart); the connection of a request dropped, refused unread or given up is gone."""
 
     dead = False
 
@@ -503,19 +503,22 @@ class SteppedClient(SignedClient):
             conn = f"in-process:{self._opened}"
         served = asyncio.get_running_loop().create_task(
             self.gateway.exchange(incoming, conn), context=contextvars.Context())
-        served.add_done_callback(partial(self._free, conn))
-        reply = await asyncio.shield(served)
+        served.add_done_callback(_retrieved)
+        reply = await asyncio.shield(served)  # given up (a timeout, a kill): the connection too
         if reply is None:
             raise aiohttp.ServerDisconnectedError()
-        if len(reply.body) > self.max_response_bytes:
+        if len(reply.body) > self.max_response_bytes:  # refused unread: the connection dropped
             raise self.too_large(ep, reply.status, f"it declares {len(reply.body)} bytes")
+        self._idle.append(conn)  # the answer was read: the connection is free again
         headers_out = {"Content-Type": "application/octet-stream", **reply.headers,
                        "Content-Length": str(len(reply.body))}
         return reply.status, headers_out, reply.body
 
-    def _free(self, conn: str, served: asyncio.Task[Reply | None]) -> None:
-        if not served.cancelled() and served.exception() is None and served.result() is not None:
-            self._idle.append(conn)
+
+def _retrieved(served: asyncio.Task[Reply | None]) -> None:
+    """An answer nobody waits for any more (the bot gave up): its error is not an orphan."""
+    if not served.cancelled():
+        served.exception()
 
 
 @dataclass
