@@ -348,9 +348,10 @@ LIFE: contextvars.ContextVar[int | None] = contextvars.ContextVar("bot_life", de
 
 
 class InlineConnection(aiosqlite.Connection):
-    """aiosqlite run in the loop's own thread: every call yields once (the cancellation point
-    aiosqlite's thread hop is), then runs at once. `kill()` closes the SQLite connection
-    without a commit: SQLite rolls back the open transaction, as after SIGKILL."""
+    """aiosqlite run in the loop's own thread: a call runs at once and does not yield (no
+    thread hop), so the loop sees every effect when it next runs; the kills land at the
+    commit hooks (`on_commit`) and at the awaits that do yield. `kill()` closes the SQLite
+    connection without a commit: SQLite rolls back the open transaction, as after SIGKILL."""
 
     def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
         super().__init__(connector, 64)
