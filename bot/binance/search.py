@@ -95,13 +95,11 @@ def _row(item: dict[str, Any]) -> SearchRow:
     if price is None or type(nick) is not str:
         raise _Odd
     g = adv.get
-    low = _dec(g("minSingleTransAmount"))
-    high = _dec(g("dynamicMaxSingleTransAmount")) or _dec(g("maxSingleTransAmount"))
-    available = _dec(g("tradableQuantity")) or _dec(g("surplusAmount"))
-    ratio = g("priceFloatingRatio")
-    rate = _dec(who.get("monthFinishRate"))
-    ad = SearchAd(_id(adv["advNo"]), price, None if ratio is None else _dec(ratio),
-                  low or ZERO, high or ZERO, available or ZERO, _methods(g("tradeMethods", ())))
+    ad = SearchAd(_id(adv["advNo"]), price, _dec(g("priceFloatingRatio")),
+                  _dec(g("minSingleTransAmount")) or ZERO,
+                  _dec(g("dynamicMaxSingleTransAmount")) or _dec(g("maxSingleTransAmount")) or ZERO,
+                  _dec(g("tradableQuantity")) or _dec(g("surplusAmount")) or ZERO,
+                  _methods(g("tradeMethods", ())))
     kind = who.get("userType")
     if kind is not None and type(kind) is not str:
         raise _Odd
@@ -111,7 +109,7 @@ def _row(item: dict[str, Any]) -> SearchRow:
         raise _Odd
     return SearchRow(ad, SearchAdvertiser(None if user_no is None else _id(user_no), nick,
                                           (kind or "").lower() == "merchant", orders or 0,
-                                          rate or ZERO))
+                                          _dec(who.get("monthFinishRate")) or ZERO))
 
 
 def _dec(value: Any) -> Decimal | None:
