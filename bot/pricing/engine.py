@@ -790,6 +790,12 @@ class PricingEngine:
             return replace(base, result="failed", reason=f"exchange refused: {exc}", code=exc.code)
         except BinanceError as exc:
             return replace(base, result="failed", reason=str(exc), code=exc.code or exc.status)
+        return self._took(ad, base, price, field_, value, now, why)
+
+    def _took(self, ad: AdRuntime, base: DecisionRow, price: Decimal, field_: str, value: Decimal,
+              now: float, why: str) -> DecisionRow:
+        """The exchange took the update (at once, on a resend or as its read-back shows): the
+        ad's new price, the band it confirms, the log line and the applied row."""
         self._applied(ad, price, field_, value, now)
         self.bands.accepted(self._band_key(ad), price, now)
         logger.info("repriced {} {} -> {}: {}", ad.label, base.price_before, price, why)
@@ -825,11 +831,8 @@ class PricingEngine:
             return replace(base, result="failed", code=exc.code,
                            reason=f"exchange refused: {exc}; reading the ad back and resending "
                                   f"failed: {err}")
-        self._applied(ad, price, field_, value, now)
-        self.bands.accepted(self._band_key(ad), price, now)
-        why = f"{why} (resent after reading the ad back: code {exc.code})"
-        logger.info("repriced {} {} -> {}: {}", ad.label, base.price_before, price, why)
-        return replace(base, result="applied", reason=why)
+        return self._took(ad, base, price, field_, value, now,
+                          f"{why} (resent after reading the ad back: code {exc.code})")
 
     async def _hold_refused(self, ad: AdRuntime, base: DecisionRow, exc: BinanceError,
                             err: BaseException, now: float) -> DecisionRow:
@@ -859,14 +862,12 @@ class PricingEngine:
             return replace(base, result="unknown", reason=f"outcome unknown, read-back failed: {err}")
         shown = back.price_floating_ratio if field_ == "ratio" else back.price
         if shown is not None and shown == value:
-            self._applied(ad, price, field_, value, now)
-            return replace(base, result="applied", reason=f"{why} (confirmed by read-back)")
+            return self._took(ad, base, price, field_, value, now, f"{why} (confirmed by read-back)")
         try:
             await self._send(ad.own, field_, value)
         except (BinanceError, CapabilityUnavailable) as err:
             return replace(base, result="unknown", reason=f"reissue after read-back failed: {err}")
-        self._applied(ad, price, field_, value, now)
-        return replace(base, result="applied", reason=f"{why} (reissued after read-back)")
+        return self._took(ad, base, price, field_, value, now, f"{why} (reissued after read-back)")
 
     # --- the exchange's band, hidden ads, hiding on purpose -----------------------------
 

@@ -46,12 +46,26 @@ async def test_unknown_outcome_is_read_back_and_reissued_once(tmp_path, fault) -
 
 
 async def test_write_that_took_effect_is_confirmed_not_reissued(tmp_path) -> None:
-    async with run_simulator("calm", speed=0, seed=4) as sim:
-        async with started(sim, tmp_path, SELL_AD.format(floor="80", ceiling="99")) as bot:
-            sim.add_fault("malformed", endpoint="update_ad", count=1)  # served, then garbled
-            row = await decide(bot)
-            assert row.result == "applied" and "confirmed by read-back" in row.reason
-            assert len(updates(sim)) == 1
+    """Taken as any update is: logged as one, and its price teaches the band (it was only
+    counted as applied before)."""
+    from loguru import logger
+
+    said: list[str] = []
+    sink = logger.add(lambda m: said.append(m.record["message"]), level="INFO")
+    try:
+        async with run_simulator("calm", speed=0, seed=4) as sim:
+            async with started(sim, tmp_path, SELL_AD.format(floor="80", ceiling="99")) as bot:
+                sim.add_fault("malformed", endpoint="update_ad", count=1)  # served, then garbled
+                accepted: list[Any] = []
+                taught = bot.engine.bands.accepted
+                bot.engine.bands.accepted = lambda *a: (accepted.append(a), taught(*a))[1]
+                row = await decide(bot)
+                assert row.result == "applied" and "confirmed by read-back" in row.reason
+                assert len(updates(sim)) == 1
+    finally:
+        logger.remove(sink)
+    assert [a[1] for a in accepted] == [row.target]
+    assert any(m.startswith("repriced ") and m.endswith(row.reason) for m in said), said
 
 
 async def test_reissue_failing_again_is_unknown_and_not_looped(tmp_path) -> None:
