@@ -284,9 +284,8 @@ class RivalBook:
         best = min if self.side is Side.SELL else max
         shown: Decimal | None = _derived(
             r, "prices", r.prices, lambda prices: (best(p for _, p in prices) if prices else None,))[0]
-        if shown is None or r.price is None:
-            return shown if r.price is None else r.price
-        return best(shown, r.price)
+        both = [p for p in (shown, r.price) if p is not None]
+        return best(both) if both else None
 
 
 def _derived(r: _Rival, name: str, events: deque[Any],
