@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench sim clean
+.PHONY: install demo test check lint bench sim clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ demo: $(STAMP)
 # files in tmp_path, a runtime folder per worker); see docs/testing.md
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 3 --dist worksteal $(ARGS)
+
+# the edit loop: everything but the slow runs (docs/testing.md, "Markers"), on two workers:
+# 16.5 s against 25.6 s in one process, back to back on a 2-core machine in a slow hour
+check: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist worksteal $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
