@@ -96,7 +96,7 @@ class RecordingLog:
         self.max_bytes = max_mb * MB
         self._pending: list[tuple[float, str, str]] = []  # (at, kind, body as JSON text)
         self.written = 0  # entries, since start
-        self.pruned = 0  # entries
+        self.pruned = 0  # rows
 
     def stage(self, at: float, kind: str, body: dict[str, Any]) -> None:
         """Keep one entry for the next flush (order kept: a market entry precedes its decisions;
@@ -135,25 +135,23 @@ class RecordingLog:
 
     async def prune(self, now: float, batch: int = BATCH) -> int:
         """One pass: rows whose entries are all older than the retention (a row's `at` is its
-        newest entry's), then the oldest rows while over `max_mb`; returns how many entries
-        went (at most `batch` rows)."""
+        newest entry's), then the oldest rows while over `max_mb`; returns how many rows went
+        (at most `batch`). Rows, not entries: counting a row's entries means decompressing
+        and parsing it, about 240 ms of the event loop for an hour of a price war."""
         cutoff = now - self.retention_days * 86400.0
         async with self.store.transaction() as db:
-            async with db.execute("SELECT id, at, kind, body FROM recording WHERE at < ?"
-                                  " ORDER BY id LIMIT ?", (cutoff, batch)) as cur:
-                gone = list(await cur.fetchall())
-            await db.execute("DELETE FROM recording WHERE id IN (SELECT id FROM recording"
-                             " WHERE at < ? ORDER BY id LIMIT ?)", (cutoff, batch))
-        deleted = _count(gone)
+            cur = await db.execute(
+                "DELETE FROM recording WHERE id IN (SELECT id FROM recording WHERE at < ? "
+                "ORDER BY id LIMIT ?)", (cutoff, batch))
+            deleted = cur.rowcount or 0
         over = await self.size() - self.max_bytes
-        if over > 0 and len(gone) < batch:
-            deleted += await self._drop_oldest(over, batch - len(gone))
+        if over > 0 and deleted < batch:
+            deleted += await self._drop_oldest(over, batch - deleted)
         self.pruned += deleted
         return deleted
 
     async def _drop_oldest(self, over: int, batch: int) -> int:
-        """Delete the oldest rows until `over` bytes are gone (at most `batch` rows); returns
-        how many entries went."""
+        """Delete the oldest rows until `over` bytes are gone (at most `batch` rows)."""
         rows = await self.store.fetchall("SELECT id, size FROM recording ORDER BY id LIMIT ?",
                                          (batch,))
         freed, last = 0, None
@@ -165,11 +163,8 @@ class RecordingLog:
         if last is None:
             return 0
         async with self.store.transaction() as db:
-            async with db.execute("SELECT id, at, kind, body FROM recording WHERE id <= ?",
-                                  (last,)) as cur:
-                gone = list(await cur.fetchall())
-            await db.execute("DELETE FROM recording WHERE id <= ?", (last,))
-        return _count(gone)
+            cur = await db.execute("DELETE FROM recording WHERE id <= ?", (last,))
+            return cur.rowcount or 0
 
     async def read(self, since: float | None = None, until: float | None = None,
                    chunk: int = 500) -> AsyncIterator[Entry]:
@@ -190,8 +185,3 @@ class RecordingLog:
             if len(rows) < chunk:
                 return
 
-
-def _count(rows: list[Any]) -> int:
-    """How many entries the stored rows (id, at, kind, body) hold."""
-    return sum(len(entries_of(str(kind), float(at), blob)) if kind == STORED else 1
-               for _, at, kind, blob in rows)

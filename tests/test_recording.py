@@ -87,7 +87,7 @@ async def test_retention_drops_old_rows_then_the_oldest_while_over_the_size(stor
     for i in range(40):  # 40 days, one snapshot a day
         decide(rec, snapshot(NOW - (39 - i) * 86400), NOW - (39 - i) * 86400, f"day {i}")
     await rec.flush()
-    assert await log.prune(NOW) == 2 * 25  # older than 14 days: 25 days of 2 rows
+    assert await log.prune(NOW) == 25  # older than 14 days: 25 days, a row of 2 entries each
     assert [e.at async for e in log.read()][0] == NOW - 14 * 86400
     small = RecordingLog(store, retention_days=14, max_mb=1)
     small.max_bytes = await small.size() // 2  # a bound half the size: the oldest half goes
@@ -121,7 +121,7 @@ async def test_a_flush_stores_a_minute_of_entries_compressed_together(store: Sto
     # a span inside a row: its entries alone
     inside = [(e.kind, e.at - NOW) async for e in log.read(NOW + 8, NOW + 12)]
     assert inside == [("market", 8.0), ("decision", 8.0), ("market", 12.0), ("decision", 12.0)]
-    assert await log.prune(NOW + 14 * 86400 + 61) == 32  # the first row (16 entries of 2)
+    assert await log.prune(NOW + 14 * 86400 + 61) == 1  # the first row (16 steps of 2 entries)
     assert [e.at - NOW async for e in log.read()][0] == 64.0
 
 
@@ -179,7 +179,7 @@ async def test_rows_of_one_entry_and_of_several_are_pruned_together(store: Store
     assert await log.prune(NOW - 60 + 86400) == 2  # the two old rows before NOW - 60
     assert await log.prune(NOW - 1 + 86400) == 1  # the last old one; the new row holds NOW
     assert [e.at async for e in log.read()] == [NOW - 40, NOW]
-    assert await log.prune(NOW + 1 + 86400) == 2 and [e async for e in log.read()] == []
+    assert await log.prune(NOW + 1 + 86400) == 1 and [e async for e in log.read()] == []
 
 
 async def _filled(tmp_path: Path) -> Path:
